@@ -1,0 +1,3 @@
+from rentaliq.cli.main import main
+
+main()

@@ -1,0 +1,33 @@
+"""The `rentaliq` command: a thin layer over the library; one module per command group."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from rentaliq.cli import infra_cmds
+from rentaliq.cli.output import fail
+
+app = typer.Typer(
+    name="rentaliq",
+    help="RentalIQ infrastructure: environment specs, CDK stacks, the local cloud and operations.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+infra_cmds.register(app)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        fail("interrupted")
+    except Exception as error:  # noqa: BLE001 - last resort: one line, never a traceback with values in it
+        from rentaliq.cli.output import known_error
+
+        if known_error(error):
+            fail(str(error))
+        raise
+    sys.exit(0)

@@ -1,0 +1,145 @@
+"""The RDS PostgreSQL instance, its parameter group and its generated master credentials."""
+
+from __future__ import annotations
+
+from functools import partial
+
+from aws_cdk import Duration, RemovalPolicy, Tags
+from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_rds as rds
+from constructs import Construct
+
+from rentaliq import naming
+from rentaliq.environments import EnvironmentSpec
+from rentaliq.infra.compliance import acknowledge, acknowledge_secret
+from rentaliq.infra.network import Network
+from rentaliq.infra.retention import removal_policy
+
+# Characters a generated password never contains: RDS forbids / @ " and space, and leaving out the rest of
+# the URL-reserved set keeps the DATABASE_URL that CloudFormation assembles valid without encoding.
+# Passwords set later (rotation, ops) may contain anything: rentaliq.runtime percent-encodes them.
+PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\=,^"
+
+# Parameters the spec requires of every environment; security-relevant, so never left to the default group.
+DB_PARAMETERS = {"rds.force_ssl": "1", "shared_preload_libraries": "pg_stat_statements"}
+
+
+def _insights_retention(days: int) -> rds.PerformanceInsightRetention:
+    """CDK names retentions (DEFAULT = 7 days, MONTHS_n = 31*n days, LONG_TERM = 731 days); the spec counts days."""
+    if days == 7:
+        return rds.PerformanceInsightRetention.DEFAULT
+    if days == 731:
+        return rds.PerformanceInsightRetention.LONG_TERM
+    return rds.PerformanceInsightRetention[f"MONTHS_{days // 31}"]
+
+
+class Database(Construct):
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, network: Network) -> None:
+        super().__init__(scope, id)
+        env, db = spec.name.value, spec.database
+        engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(db.engine_version, "15"))
+
+        self.credentials = rds.DatabaseSecret(
+            self,
+            "CredentialsSecret",
+            secret_name=naming.secret_path(env, "db/credentials"),
+            username=db.master_username,
+            dbname=db.database_name,
+            exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+        )
+        self.credentials.apply_removal_policy(removal_policy(spec))
+
+        self.parameter_group = rds.ParameterGroup(
+            self,
+            "ParameterGroup",
+            engine=engine,
+            name=naming.parameter_group(env),
+            description=f"RentalIQ {env}: TLS enforced, pg_stat_statements loaded",
+            parameters=DB_PARAMETERS,
+        )
+        subnet_group = rds.SubnetGroup(
+            self,
+            "SubnetGroup",
+            vpc=network.vpc,
+            vpc_subnets=network.db_subnets,
+            subnet_group_name=naming.subnet_group(env),
+            description=f"RentalIQ {env} private DB subnets",
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.monitoring_role = self._monitoring_role() if db.enhanced_monitoring_interval_s else None
+
+        self.instance = rds.DatabaseInstance(
+            self,
+            "Instance",
+            instance_identifier=naming.db_instance_id(env),
+            engine=engine,
+            instance_type=ec2.InstanceType(db.instance_class.removeprefix("db.")),
+            vpc=network.vpc,
+            subnet_group=subnet_group,
+            security_groups=[network.rds_sg],
+            port=db.port,
+            credentials=rds.Credentials.from_secret(self.credentials),
+            database_name=db.database_name,
+            allocated_storage=db.allocated_storage_gib,
+            max_allocated_storage=db.max_allocated_storage_gib,
+            storage_type=rds.StorageType(db.storage_type.upper()),
+            storage_encrypted=True,
+            publicly_accessible=False,
+            multi_az=db.multi_az,
+            backup_retention=Duration.days(db.backup_retention_days),
+            preferred_backup_window=db.backup_window,
+            preferred_maintenance_window=db.maintenance_window,
+            auto_minor_version_upgrade=db.auto_minor_version_upgrade,
+            enable_performance_insights=db.performance_insights,
+            performance_insight_retention=(
+                _insights_retention(db.performance_insights_retention_days) if db.performance_insights else None
+            ),
+            monitoring_interval=Duration.seconds(db.enhanced_monitoring_interval_s) if self.monitoring_role else None,
+            monitoring_role=self.monitoring_role,
+            cloudwatch_logs_exports=list(db.cloudwatch_log_exports) or None,
+            deletion_protection=db.deletion_protection,
+            copy_tags_to_snapshot=True,
+            parameter_group=self.parameter_group,
+            # CloudFormation names the final snapshot itself, so the template never changes between synths.
+            removal_policy=RemovalPolicy.SNAPSHOT if db.final_snapshot else RemovalPolicy.DESTROY,
+        )
+        cfn = self.instance.node.default_child
+        cfn.apply_immediately = db.apply_immediately
+        if db.final_snapshot:
+            cfn.add_metadata("rentaliq:final-snapshot", naming.final_snapshot(env))
+        Tags.of(self.instance).add("Backup", "true")
+        self._acknowledge(spec)
+
+    def _monitoring_role(self) -> iam.Role:
+        role = iam.Role(
+            self,
+            "MonitoringRole",
+            role_name=naming.rds_monitoring_role(),
+            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            description="Lets RDS publish enhanced monitoring metrics to CloudWatch Logs",
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonRDSEnhancedMonitoringRole")],
+        )
+        acknowledge(role, id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+            reason="AWS's purpose-built policy for RDS enhanced monitoring, kept current by AWS.",
+        )
+        return role
+
+    def _acknowledge(self, spec: EnvironmentSpec) -> None:
+        db = spec.database
+        ack = partial(acknowledge, self.instance)
+        ack(id="AwsSolutions-RDS11", reason="Spec: PostgreSQL listens on the standard port 5432; access is limited by security groups.")
+        ack(id="AwsSolutions-RDS6", reason="Spec: password authentication with credentials from Secrets Manager; IAM auth is not used by RentalIQ services.")
+        ack(id="HIPAA.Security-RDSInBackupPlan", reason="Spec: RDS automated backups with per-environment retention; AWS Backup plans are a Phase 2 item.")
+        if not db.multi_az:
+            ack(id="AwsSolutions-RDS3", reason=f"Spec: {spec.name.value.upper()} is single-AZ by design, for cost.")
+            ack(id="HIPAA.Security-RDSMultiAZSupport", reason=f"Spec: {spec.name.value.upper()} is single-AZ by design, for cost.")
+        if not db.deletion_protection:
+            for rule in ("AwsSolutions-RDS10", "HIPAA.Security-RDSInstanceDeletionProtectionEnabled"):
+                ack(id=rule, reason=f"Spec: {spec.name.value.upper()} is disposable; deletion protection is PROD-only.")
+        if not db.enhanced_monitoring_interval_s:
+            ack(id="HIPAA.Security-RDSEnhancedMonitoringEnabled", reason="Spec: enhanced monitoring is PROD-only.")
+        for export in ("postgresql", "upgrade"):
+            if export not in db.cloudwatch_log_exports:
+                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]", reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
+        acknowledge_secret(self.credentials, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them.")

@@ -1,0 +1,85 @@
+"""One stack per environment: ``rentaliq-lab``, ``rentaliq-qa``, ``rentaliq-prod``."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, DefaultStackSynthesizer, Environment, Stack, Tags
+from constructs import Construct
+
+from rentaliq.environments import EnvironmentSpec
+from rentaliq.infra.access import Access
+from rentaliq.infra.database import Database
+from rentaliq.infra.monitoring import Monitoring
+from rentaliq.infra.network import Network
+from rentaliq.infra.secrets import Secrets
+from rentaliq.infra.storage import Storage
+
+# Stack output keys; the deploy engine, `status`, `verify` and the tests read outputs by these names.
+OUTPUT_KEYS = (
+    "DbEndpoint",
+    "DbPort",
+    "DbInstanceIdentifier",
+    "FilesBucketName",
+    "FilesBucketArn",
+    "AccessLogsBucketName",
+    "AccessLogsBucketArn",
+    "DbCredentialsSecretArn",
+    "DbConnectionStringSecretArn",
+    "ApiKeysSecretArn",
+    "S3ConfigSecretArn",
+    "RdsSecurityGroupId",
+    "AppSecurityGroupId",
+    "ReadSecretsPolicyArn",
+    "VpcId",
+)
+SECRET_OUTPUTS = {
+    "db/credentials": "DbCredentialsSecretArn",
+    "db/connection-string": "DbConnectionStringSecretArn",
+    "api/keys": "ApiKeysSecretArn",
+    "s3/config": "S3ConfigSecretArn",
+}
+
+
+class RentalIQStack(Stack):
+    def __init__(self, scope: Construct, *, spec: EnvironmentSpec) -> None:
+        super().__init__(
+            scope,
+            spec.stack_name,
+            stack_name=spec.stack_name,
+            description=f"RentalIQ {spec.name.value.upper()} environment (RDS PostgreSQL, S3, Secrets Manager, IAM, VPC)",
+            env=Environment(account=spec.account, region=spec.region),
+            # No bootstrap stack is needed: templates are deployed as change sets, never through assets.
+            synthesizer=DefaultStackSynthesizer(generate_bootstrap_version_rule=False),
+            termination_protection=spec.is_prod,
+        )
+        self.spec = spec
+        for key, value in spec.resource_tags().items():
+            Tags.of(self).add(key, value)
+
+        self.network = Network(self, "Network", spec=spec)
+        self.storage = Storage(self, "Storage", spec=spec)
+        self.database = Database(self, "Database", spec=spec, network=self.network)
+        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
+        self.access = Access(self, "Access", spec=spec)
+        self.monitoring = Monitoring(self, "Monitoring", spec=spec, instance=self.database.instance)
+        self._outputs()
+
+    def _outputs(self) -> None:
+        instance, storage = self.database.instance, self.storage
+        outputs = {
+            "DbEndpoint": instance.db_instance_endpoint_address,
+            "DbPort": instance.db_instance_endpoint_port,
+            "DbInstanceIdentifier": instance.instance_identifier,
+            "FilesBucketName": storage.files_bucket.bucket_name,
+            "FilesBucketArn": storage.files_bucket.bucket_arn,
+            "RdsSecurityGroupId": self.network.rds_sg.security_group_id,
+            "AppSecurityGroupId": self.network.app_sg.security_group_id,
+            "ReadSecretsPolicyArn": self.access.read_secrets_policy.managed_policy_arn,
+            "VpcId": self.network.vpc.vpc_id,
+        }
+        if storage.access_logs_bucket is not None:
+            outputs["AccessLogsBucketName"] = storage.access_logs_bucket.bucket_name
+            outputs["AccessLogsBucketArn"] = storage.access_logs_bucket.bucket_arn
+        for logical_name, key in SECRET_OUTPUTS.items():
+            outputs[key] = self.secrets.all()[logical_name].secret_arn
+        for key, value in outputs.items():
+            CfnOutput(self, key, value=value)

@@ -1,0 +1,89 @@
+"""Every resource name and tag, produced in one place from the spec's naming convention.
+
+Pattern: ``{project}-{environment}-{resource-type}[-{suffix}]`` and secret paths ``rentaliq/{env}/{area}/{name}``.
+Nothing else in the code base spells a resource name; a rename here is a rename everywhere.
+"""
+
+from __future__ import annotations
+
+PROJECT = "rentaliq"
+PROJECT_TAG = "RentalIQ"
+APPLICATION = "rentaliq"
+
+# Logical secret names, as services ask for them (``db/credentials``), in the order the spec lists them.
+SECRET_NAMES = ("db/credentials", "db/connection-string", "api/keys", "s3/config")
+
+
+def stack_name(env: str) -> str:
+    return f"{PROJECT}-{env}"
+
+
+def resource_name(env: str, resource_type: str, suffix: str | None = None) -> str:
+    parts = [PROJECT, env, resource_type] + ([suffix] if suffix else [])
+    return "-".join(parts)
+
+
+def db_instance_id(env: str) -> str:
+    return resource_name(env, "db")
+
+
+def files_bucket(env: str) -> str:
+    return resource_name(env, "files")
+
+
+def access_logs_bucket() -> str:
+    """Shared by name across the account; only PROD creates it (spec: ``rentaliq-access-logs``)."""
+    return f"{PROJECT}-access-logs"
+
+
+def rds_security_group(env: str) -> str:
+    return resource_name(env, "rds", "sg")
+
+
+def app_security_group(env: str) -> str:
+    return resource_name(env, "app", "sg")
+
+
+def read_secrets_policy(env: str) -> str:
+    return resource_name(env, "read-secrets", "policy")
+
+
+def rds_monitoring_role() -> str:
+    return f"{PROJECT}-rds-monitoring-role"
+
+
+def vpc(env: str) -> str:
+    return resource_name(env, "vpc")
+
+
+def parameter_group(env: str) -> str:
+    return resource_name(env, "db", "params")
+
+
+def subnet_group(env: str) -> str:
+    return resource_name(env, "db", "subnets")
+
+
+def final_snapshot(env: str) -> str:
+    """Stable on purpose: a time-stamped name would show a diff on every synth."""
+    return resource_name(env, "db", "final-snapshot")
+
+
+def manual_snapshot(env: str, date_stamp: str) -> str:
+    """``rentaliq-prod-manual-20251108``, as the spec's runbook names manual snapshots."""
+    return resource_name(env, "manual", date_stamp)
+
+
+def alarm(env: str, what: str) -> str:
+    return resource_name(env, "db", what)
+
+
+def secret_path(env: str, logical_name: str) -> str:
+    if logical_name not in SECRET_NAMES:
+        allowed = ", ".join(SECRET_NAMES)
+        raise ValueError(f"unknown secret {logical_name!r}; allowed: {allowed}")
+    return f"{PROJECT}/{env}/{logical_name}"
+
+
+def secrets_prefix(env: str) -> str:
+    return f"{PROJECT}/{env}/"
