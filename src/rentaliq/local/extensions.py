@@ -1,12 +1,42 @@
-"""Extensions that make moto's CloudFormation and RDS match what our stacks need.
+"""Everything the local cloud adds to moto, installed into the server process before it serves a request.
 
-Installed into the moto server process before it serves its first request.
+- ``cfn``: CloudFormation providers for every resource type our stacks use, with events and rollback;
+- ``rds_postgres``: a real PostgreSQL server behind every RDS DB instance;
+- ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+_installed = False
 
-def install(state_dir: Path) -> None:
-    """Patch moto in this process. Placeholder until the CloudFormation extensions land."""
+
+def install(state_dir: Path, endpoint: str | None = None) -> None:
+    """Patch moto in this process (idempotent). ``endpoint`` is where this server answers, for providers."""
+    global _installed
+    if endpoint:
+        os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
+    if _installed:
+        return
+    from rentaliq.local import moto_fixes, rds_postgres, s3_policy
+    from rentaliq.local.cfn import engine
+
+    engine.install()
+    moto_fixes.install()
+    rds_postgres.install(Path(state_dir))
+    s3_policy.install()
+    _installed = True
+
+
+def after_restore(state_dir: Path) -> None:
+    from rentaliq.local import rds_postgres
+
+    rds_postgres.after_restore()
+
+
+def before_stop(state_dir: Path) -> None:
+    from rentaliq.local import rds_postgres
+
+    rds_postgres.stop_all()

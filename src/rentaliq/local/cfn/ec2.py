@@ -1,0 +1,320 @@
+"""EC2 networking: the VPC, its subnets and routes, NAT, the S3 endpoint, flow logs and security groups."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from rentaliq.local.cfn.base import Context, Provider, as_bool, tag_list
+
+
+def _tag(ctx: Context, resource_id: str, props: dict[str, Any]) -> None:
+    tags = tag_list(props) + [
+        {"Key": "aws:cloudformation:stack-name", "Value": ctx.stack_name},
+        {"Key": "aws:cloudformation:logical-id", "Value": ctx.logical_id},
+    ]
+    ctx.client("ec2").create_tags(Resources=[resource_id], Tags=tags)
+
+
+class Vpc(Provider):
+    type_name = "AWS::EC2::VPC"
+    replace_on_change = frozenset({"CidrBlock", "InstanceTenancy"})
+
+    def create(self, props, ctx):
+        ec2 = ctx.client("ec2")
+        vpc_id = ec2.create_vpc(CidrBlock=props["CidrBlock"], InstanceTenancy=props.get("InstanceTenancy", "default"))["Vpc"]["VpcId"]
+        for attr in ("EnableDnsHostnames", "EnableDnsSupport"):
+            if attr in props:
+                ec2.modify_vpc_attribute(VpcId=vpc_id, **{attr: {"Value": as_bool(props[attr])}})
+        _tag(ctx, vpc_id, props)
+        return vpc_id
+
+    def update(self, physical_id, old, new, ctx):
+        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
+            return super().update(physical_id, old, new, ctx)
+        for attr in ("EnableDnsHostnames", "EnableDnsSupport"):
+            if attr in new:
+                ctx.client("ec2").modify_vpc_attribute(VpcId=physical_id, **{attr: {"Value": as_bool(new[attr])}})
+        _tag(ctx, physical_id, new)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ec2 = ctx.client("ec2")
+        # The VPC's own main route table and default SG/ACL go with it, as on AWS.
+        ec2.delete_vpc(VpcId=physical_id)
+
+    def attributes(self, physical_id, props, ctx):
+        ec2 = ctx.client("ec2")
+        vpc = ec2.describe_vpcs(VpcIds=[physical_id])["Vpcs"][0]
+        default_sg = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [physical_id]}, {"Name": "group-name", "Values": ["default"]}])
+        return {
+            "VpcId": physical_id,
+            "CidrBlock": vpc["CidrBlock"],
+            "DefaultSecurityGroup": default_sg["SecurityGroups"][0]["GroupId"] if default_sg["SecurityGroups"] else "",
+            "CidrBlockAssociations": [a["AssociationId"] for a in vpc.get("CidrBlockAssociationSet", [])],
+        }
+
+
+class Subnet(Provider):
+    type_name = "AWS::EC2::Subnet"
+    replace_on_change = frozenset({"VpcId", "CidrBlock", "AvailabilityZone"})
+
+    def create(self, props, ctx):
+        ec2 = ctx.client("ec2")
+        kwargs = {"VpcId": props["VpcId"], "CidrBlock": props["CidrBlock"]}
+        if props.get("AvailabilityZone"):
+            kwargs["AvailabilityZone"] = props["AvailabilityZone"]
+        subnet_id = ec2.create_subnet(**kwargs)["Subnet"]["SubnetId"]
+        ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": as_bool(props.get("MapPublicIpOnLaunch", False))})
+        _tag(ctx, subnet_id, props)
+        return subnet_id
+
+    def update(self, physical_id, old, new, ctx):
+        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
+            return super().update(physical_id, old, new, ctx)
+        ctx.client("ec2").modify_subnet_attribute(SubnetId=physical_id, MapPublicIpOnLaunch={"Value": as_bool(new.get("MapPublicIpOnLaunch", False))})
+        _tag(ctx, physical_id, new)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_subnet(SubnetId=physical_id)
+
+    def attributes(self, physical_id, props, ctx):
+        subnet = ctx.client("ec2").describe_subnets(SubnetIds=[physical_id])["Subnets"][0]
+        return {"SubnetId": physical_id, "AvailabilityZone": subnet["AvailabilityZone"], "VpcId": subnet["VpcId"], "CidrBlock": subnet["CidrBlock"]}
+
+
+class RouteTable(Provider):
+    type_name = "AWS::EC2::RouteTable"
+
+    def create(self, props, ctx):
+        table_id = ctx.client("ec2").create_route_table(VpcId=props["VpcId"])["RouteTable"]["RouteTableId"]
+        _tag(ctx, table_id, props)
+        return table_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_route_table(RouteTableId=physical_id)
+
+    def attributes(self, physical_id, props, ctx):
+        return {"RouteTableId": physical_id}
+
+
+class SubnetRouteTableAssociation(Provider):
+    type_name = "AWS::EC2::SubnetRouteTableAssociation"
+
+    def create(self, props, ctx):
+        return ctx.client("ec2").associate_route_table(RouteTableId=props["RouteTableId"], SubnetId=props["SubnetId"])["AssociationId"]
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").disassociate_route_table(AssociationId=physical_id)
+
+
+class Route(Provider):
+    type_name = "AWS::EC2::Route"
+    TARGETS = ("GatewayId", "NatGatewayId", "VpcEndpointId", "TransitGatewayId", "NetworkInterfaceId", "VpcPeeringConnectionId")
+
+    def create(self, props, ctx):
+        kwargs = {"RouteTableId": props["RouteTableId"], "DestinationCidrBlock": props["DestinationCidrBlock"]}
+        kwargs.update({k: props[k] for k in self.TARGETS if props.get(k)})
+        ctx.client("ec2").create_route(**kwargs)
+        return f"{props['RouteTableId']}|{props['DestinationCidrBlock']}"
+
+    def delete(self, physical_id, props, ctx):
+        table_id, cidr = physical_id.split("|", 1)
+        ctx.client("ec2").delete_route(RouteTableId=table_id, DestinationCidrBlock=cidr)
+
+
+class Eip(Provider):
+    type_name = "AWS::EC2::EIP"
+
+    def create(self, props, ctx):
+        address = ctx.client("ec2").allocate_address(Domain=props.get("Domain", "vpc"))
+        _tag(ctx, address["AllocationId"], props)
+        return address["PublicIp"]
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").release_address(AllocationId=self._allocation_id(physical_id, ctx))
+
+    def attributes(self, physical_id, props, ctx):
+        return {"AllocationId": self._allocation_id(physical_id, ctx), "PublicIp": physical_id}
+
+    @staticmethod
+    def _allocation_id(public_ip: str, ctx: Context) -> str:
+        return ctx.client("ec2").describe_addresses(PublicIps=[public_ip])["Addresses"][0]["AllocationId"]
+
+
+class NatGateway(Provider):
+    type_name = "AWS::EC2::NatGateway"
+
+    def create(self, props, ctx):
+        nat_id = ctx.client("ec2").create_nat_gateway(SubnetId=props["SubnetId"], AllocationId=props["AllocationId"])["NatGateway"]["NatGatewayId"]
+        _tag(ctx, nat_id, props)
+        return nat_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_nat_gateway(NatGatewayId=physical_id)
+
+
+class InternetGateway(Provider):
+    type_name = "AWS::EC2::InternetGateway"
+
+    def create(self, props, ctx):
+        igw_id = ctx.client("ec2").create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        _tag(ctx, igw_id, props)
+        return igw_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_internet_gateway(InternetGatewayId=physical_id)
+
+
+class VpcGatewayAttachment(Provider):
+    type_name = "AWS::EC2::VPCGatewayAttachment"
+
+    def create(self, props, ctx):
+        ctx.client("ec2").attach_internet_gateway(InternetGatewayId=props["InternetGatewayId"], VpcId=props["VpcId"])
+        return f"IGW|{props['VpcId']}|{props['InternetGatewayId']}"
+
+    def delete(self, physical_id, props, ctx):
+        _, vpc_id, igw_id = physical_id.split("|")
+        ctx.client("ec2").detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
+
+
+class VpcEndpoint(Provider):
+    type_name = "AWS::EC2::VPCEndpoint"
+
+    def create(self, props, ctx):
+        kwargs = {"VpcId": props["VpcId"], "ServiceName": props["ServiceName"], "VpcEndpointType": props.get("VpcEndpointType", "Gateway")}
+        for key in ("RouteTableIds", "SubnetIds", "SecurityGroupIds"):
+            if props.get(key):
+                kwargs[key] = props[key]
+        if "PolicyDocument" in props:
+            kwargs["PolicyDocument"] = json.dumps(props["PolicyDocument"]) if not isinstance(props["PolicyDocument"], str) else props["PolicyDocument"]
+        return ctx.client("ec2").create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[physical_id])
+
+
+class FlowLog(Provider):
+    type_name = "AWS::EC2::FlowLog"
+
+    def create(self, props, ctx):
+        kwargs = {
+            "ResourceIds": [props["ResourceId"]],
+            "ResourceType": props["ResourceType"],
+            "TrafficType": props.get("TrafficType", "ALL"),
+            "LogDestinationType": props.get("LogDestinationType", "cloud-watch-logs"),
+        }
+        if props.get("LogGroupName"):
+            kwargs["LogGroupName"] = props["LogGroupName"]
+        if props.get("LogDestination"):
+            kwargs["LogDestination"] = props["LogDestination"]
+        if props.get("DeliverLogsPermissionArn"):
+            kwargs["DeliverLogsPermissionArn"] = props["DeliverLogsPermissionArn"]
+        result = ctx.client("ec2").create_flow_logs(**kwargs)
+        if result.get("Unsuccessful"):
+            raise RuntimeError(result["Unsuccessful"][0]["Error"]["Message"])
+        return result["FlowLogIds"][0]
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_flow_logs(FlowLogIds=[physical_id])
+
+
+def _permission(rule: dict[str, Any], peer_key: str) -> dict[str, Any]:
+    """A CloudFormation SG rule as the EC2 API's IpPermission."""
+    permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
+    if "FromPort" in rule:
+        permission["FromPort"] = int(rule["FromPort"])
+    if "ToPort" in rule:
+        permission["ToPort"] = int(rule["ToPort"])
+    description = {"Description": rule["Description"]} if rule.get("Description") else {}
+    if rule.get("CidrIp"):
+        permission["IpRanges"] = [{"CidrIp": rule["CidrIp"], **description}]
+    elif rule.get("CidrIpv6"):
+        permission["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **description}]
+    elif rule.get(peer_key):
+        permission["UserIdGroupPairs"] = [{"GroupId": rule[peer_key], **description}]
+    elif rule.get("DestinationPrefixListId") or rule.get("SourcePrefixListId"):
+        permission["PrefixListIds"] = [{"PrefixListId": rule.get("DestinationPrefixListId") or rule["SourcePrefixListId"], **description}]
+    return permission
+
+
+ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+
+
+class SecurityGroup(Provider):
+    type_name = "AWS::EC2::SecurityGroup"
+    replace_on_change = frozenset({"GroupName", "GroupDescription", "VpcId"})
+
+    def create(self, props, ctx):
+        ec2 = ctx.client("ec2")
+        name = props.get("GroupName") or ctx.generated_name(255)
+        group_id = ec2.create_security_group(GroupName=name, Description=props["GroupDescription"], VpcId=props["VpcId"])["GroupId"]
+        self._apply_rules(group_id, {}, props, ctx)
+        _tag(ctx, group_id, props)
+        return group_id
+
+    def update(self, physical_id, old, new, ctx):
+        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
+            return super().update(physical_id, old, new, ctx)
+        self._apply_rules(physical_id, old, new, ctx)
+        _tag(ctx, physical_id, new)
+        return physical_id
+
+    @staticmethod
+    def _apply_rules(group_id: str, old: dict[str, Any], new: dict[str, Any], ctx: Context) -> None:
+        """Make the group's inline rules exactly the template's; no egress listed means allow-all, as on AWS."""
+        ec2 = ctx.client("ec2")
+        old_in = [_permission(r, "SourceSecurityGroupId") for r in old.get("SecurityGroupIngress", [])]
+        new_in = [_permission(r, "SourceSecurityGroupId") for r in new.get("SecurityGroupIngress", [])]
+        old_out = [_permission(r, "DestinationSecurityGroupId") for r in old.get("SecurityGroupEgress", [])] if old else [ALL_TRAFFIC]
+        new_out = [_permission(r, "DestinationSecurityGroupId") for r in new.get("SecurityGroupEgress", [])] or [ALL_TRAFFIC]
+        if old and not old.get("SecurityGroupEgress"):
+            old_out = [ALL_TRAFFIC]
+        if removed := [p for p in old_in if p not in new_in]:
+            ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=removed)
+        if added := [p for p in new_in if p not in old_in]:
+            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=added)
+        if removed := [p for p in old_out if p not in new_out]:
+            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=removed)
+        if added := [p for p in new_out if p not in old_out]:
+            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=added)
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("ec2").delete_security_group(GroupId=physical_id)
+
+    def attributes(self, physical_id, props, ctx):
+        group = ctx.client("ec2").describe_security_groups(GroupIds=[physical_id])["SecurityGroups"][0]
+        return {"GroupId": physical_id, "VpcId": group.get("VpcId")}
+
+
+class _StandaloneRule(Provider):
+    direction: str
+    peer_key: str
+
+    def create(self, props, ctx):
+        ec2 = ctx.client("ec2")
+        permission = _permission(props, self.peer_key)
+        getattr(ec2, f"authorize_security_group_{self.direction}")(GroupId=props["GroupId"], IpPermissions=[permission])
+        digest = hashlib.sha1(json.dumps(permission, sort_keys=True).encode()).hexdigest()[:12]
+        return f"{props['GroupId']}|{self.direction}|{digest}"
+
+    def delete(self, physical_id, props, ctx):
+        getattr(ctx.client("ec2"), f"revoke_security_group_{self.direction}")(
+            GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)]
+        )
+
+
+class SecurityGroupIngress(_StandaloneRule):
+    type_name = "AWS::EC2::SecurityGroupIngress"
+    direction, peer_key = "ingress", "SourceSecurityGroupId"
+
+
+class SecurityGroupEgress(_StandaloneRule):
+    type_name = "AWS::EC2::SecurityGroupEgress"
+    direction, peer_key = "egress", "DestinationSecurityGroupId"
+
+
+PROVIDERS = [Vpc, Subnet, RouteTable, SubnetRouteTableAssociation, Route, Eip, NatGateway, InternetGateway,
+             VpcGatewayAttachment, VpcEndpoint, FlowLog, SecurityGroup, SecurityGroupIngress, SecurityGroupEgress]

@@ -1,0 +1,369 @@
+"""Plug our providers into moto's CloudFormation, and give it what AWS's has and moto's lacks.
+
+moto keeps the template parsing (Ref, GetAtt, Join, Sub, conditions, parameters, outputs); we replace the
+resource layer and add:
+- only the types in ``REGISTRY`` deploy; any other type fails the change set, naming the type;
+- ``{{resolve:secretsmanager:...}}`` dynamic references are resolved;
+- per-resource stack events, failure with rollback (``ROLLBACK_COMPLETE``, ``UPDATE_ROLLBACK_COMPLETE``),
+  ``DELETE_FAILED`` instead of a lost stack;
+- DependsOn ordering, outputs refreshed after every change set, DeletionPolicy Retain and Snapshot.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from typing import Any
+
+import yaml
+from moto.cloudformation import models as cfn_models
+from moto.cloudformation import parsing
+from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
+from moto.core.common_models import CloudFormationModel
+
+from rentaliq.local.cfn import ec2, iam, monitoring, rds, s3, secretsmanager
+from rentaliq.local.cfn.base import Context, Provider
+
+log = logging.getLogger(__name__)
+
+REGISTRY: dict[str, Provider] = {
+    cls.type_name: cls() for module in (ec2, s3, secretsmanager, rds, iam, monitoring) for cls in module.PROVIDERS
+}
+SUPPORTED_TYPES = tuple(sorted(REGISTRY))
+
+
+def _stack(account_id: str, region: str, stack_id: str):
+    backend = cfn_models.cloudformation_backends[account_id][region]
+    return backend.stacks.get(stack_id) or backend.deleted_stacks.get(stack_id)
+
+
+def _event(stack, logical_id: str, physical_id: str | None, type_name: str, status: str, reason: str | None = None) -> None:
+    if stack is None:
+        return
+    stack.events.append(
+        cfn_models.Event(
+            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id, physical_resource_id=physical_id or "",
+            resource_type=type_name, resource_status=status, resource_status_reason=reason, resource_properties=None,
+        )
+    )
+
+
+def _reason(error: BaseException) -> str:
+    message = getattr(error, "response", {}).get("Error", {}).get("Message") if hasattr(error, "response") else None
+    return " ".join((message or str(error) or type(error).__name__).split())[:1000]
+
+
+class LocalResource(CloudFormationModel):
+    """A deployed resource as moto's CloudFormation sees it: a physical id, its properties, a provider."""
+
+    type_name = "RentalIQ::Local::Resource"
+
+    def __init__(self, *, physical_id: str, props: dict[str, Any], resource_json: dict[str, Any], account_id: str, region: str,
+                 stack_id: str, stack_name: str, logical_id: str):
+        self.physical_id = physical_id
+        self.props = props
+        self.deletion_policy = resource_json.get("DeletionPolicy", "Delete")
+        self.metadata = resource_json.get("Metadata", {})
+        self.account_id, self.region, self.stack_id, self.stack_name = account_id, region, stack_id, stack_name
+        self.logical_resource_id = logical_id
+        self.cf_resource_type = self.type_name
+
+    @staticmethod
+    def cloudformation_type() -> str:
+        return "RentalIQ::Local::Resource"
+
+    @staticmethod
+    def cloudformation_name_type() -> str:
+        return ""
+
+    @property
+    def provider(self) -> Provider:
+        return REGISTRY[self.type_name]
+
+    def _ctx(self) -> Context:
+        return Context(self.account_id, self.region, self.stack_name, self.logical_resource_id)
+
+    @property
+    def physical_resource_id(self) -> str:
+        return self.provider.ref(self.physical_id, self.props, self._ctx())
+
+    @classmethod
+    def has_cfn_attr(cls, attr: str) -> bool:
+        return True
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        attributes = self.provider.attributes(self.physical_id, self.props, self._ctx())
+        if attribute_name not in attributes:
+            raise UnformattedGetAttTemplateException()
+        return attributes[attribute_name]
+
+    def is_created(self) -> bool:
+        return True
+
+    @classmethod
+    def create_from_cloudformation_json(cls, resource_name, cloudformation_json, account_id, region_name, **kwargs):
+        stack = _stack(account_id, region_name, kwargs["StackId"])
+        logical_id = kwargs["LogicalId"]
+        ctx = Context(account_id, region_name, stack.name if stack else "stack", logical_id)
+        props = cloudformation_json.get("Properties", {})
+        _event(stack, logical_id, None, cls.type_name, "CREATE_IN_PROGRESS")
+        try:
+            physical_id = REGISTRY[cls.type_name].create(props, ctx)
+        except Exception as error:
+            _event(stack, logical_id, None, cls.type_name, "CREATE_FAILED", _reason(error))
+            raise
+        _event(stack, logical_id, physical_id, cls.type_name, "CREATE_COMPLETE")
+        return cls(physical_id=physical_id, props=props, resource_json=cloudformation_json, account_id=account_id, region=region_name,
+                   stack_id=kwargs["StackId"], stack_name=ctx.stack_name, logical_id=logical_id)
+
+    @classmethod
+    def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
+        stack = _stack(account_id, region_name, original_resource.stack_id)
+        new_props = cloudformation_json.get("Properties", {})
+        ctx = original_resource._ctx()
+        _event(stack, original_resource.logical_resource_id, original_resource.physical_id, cls.type_name, "UPDATE_IN_PROGRESS")
+        try:
+            physical_id = REGISTRY[cls.type_name].update(original_resource.physical_id, original_resource.props, new_props, ctx)
+        except Exception as error:
+            _event(stack, original_resource.logical_resource_id, original_resource.physical_id, cls.type_name, "UPDATE_FAILED", _reason(error))
+            raise
+        _event(stack, original_resource.logical_resource_id, physical_id, cls.type_name, "UPDATE_COMPLETE")
+        return cls(physical_id=physical_id, props=new_props, resource_json=cloudformation_json, account_id=account_id, region=region_name,
+                   stack_id=original_resource.stack_id, stack_name=original_resource.stack_name, logical_id=original_resource.logical_resource_id)
+
+    def delete(self, account_id: str, region_name: str) -> None:
+        stack = _stack(account_id, region_name, self.stack_id)
+        if self.deletion_policy == "Retain":
+            _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_SKIPPED")
+            return
+        _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_IN_PROGRESS")
+        try:
+            if self.deletion_policy == "Snapshot" and isinstance(self.provider, rds.DbInstance):
+                # A stable name: the stack's own (metadata) or CloudFormation-style stack-logicalid.
+                name = self.metadata.get("rentaliq:final-snapshot") or f"{self.stack_name}-{self.logical_resource_id}-final".lower()
+                self.provider.delete(self.physical_id, self.props, self._ctx(), final_snapshot=name)
+            else:
+                self.provider.delete(self.physical_id, self.props, self._ctx())
+        except Exception as error:
+            _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_FAILED", _reason(error))
+            raise
+        _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_COMPLETE")
+
+
+# One module-level class per type, so deployed resources pickle by reference (local cloud persistence).
+_CLASSES: dict[str, type[LocalResource]] = {}
+for _type_name in REGISTRY:
+    _class_name = "Local_" + _type_name.replace("::", "_")
+    _cls = type(_class_name, (LocalResource,), {"type_name": _type_name, "__module__": __name__})
+    globals()[_class_name] = _cls
+    _CLASSES[_type_name] = _cls
+
+
+def resource_class_from_type(resource_type: str):
+    if resource_type in _CLASSES:
+        return _CLASSES[resource_type]
+    raise ValidationError(message=unsupported_message([resource_type]))
+
+
+def unsupported_message(types: list[str]) -> str:
+    return (f"Template format error: Unrecognized resource types: [{', '.join(types)}]. "
+            f"The RentalIQ local cloud can create: {', '.join(SUPPORTED_TYPES)}")
+
+
+def check_template_types(template: str | dict) -> None:
+    """Fail at change-set creation, as AWS does, when a type cannot be deployed here."""
+    document = template if isinstance(template, dict) else _parse(template)
+    unknown = sorted({r.get("Type", "?") for r in (document.get("Resources") or {}).values()} - set(REGISTRY))
+    if unknown:
+        raise ValidationError(message=unsupported_message(unknown))
+
+
+def _parse(template: str) -> dict:
+    try:
+        return json.loads(template)
+    except ValueError:
+        return yaml.safe_load(template) or {}
+
+
+_DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(?P<service>[a-z-]+):(?P<body>.*?)\}\}")
+
+
+def resolve_dynamic_references(value: str, account_id: str, region: str) -> str:
+    def replace(match: re.Match) -> str:
+        if match.group("service") != "secretsmanager":
+            raise ValidationError(message=f"dynamic reference {{{{resolve:{match.group('service')}:...}}}} is not supported by the local cloud")
+        body = match.group("body")
+        secret_id, _, rest = body.partition(":SecretString:")
+        key, stage, version_id = (rest.split(":") + ["", "", ""])[:3]
+        ctx = Context(account_id, region, "resolve", "resolve")
+        kwargs: dict[str, Any] = {"SecretId": secret_id}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        elif stage:
+            kwargs["VersionStage"] = stage
+        secret = ctx.client("secretsmanager").get_secret_value(**kwargs)["SecretString"]
+        return str(json.loads(secret)[key]) if key else secret
+
+    return _DYNAMIC_REFERENCE.sub(replace, value)
+
+
+def install() -> None:
+    parsing.resource_class_from_type = resource_class_from_type
+
+    original_clean_json = parsing.clean_json
+
+    def clean_json(resource_json: Any, resources_map: parsing.ResourceMap) -> Any:
+        result = original_clean_json(resource_json, resources_map)
+        if isinstance(result, str) and "{{resolve:" in result:
+            return resolve_dynamic_references(result, resources_map._account_id, resources_map._region_name)
+        return result
+
+    parsing.clean_json = clean_json
+    _patch_backend()
+
+
+def _patch_backend() -> None:
+    backend_cls = cfn_models.CloudFormationBackend
+
+    original_create_change_set = backend_cls.create_change_set
+
+    def create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs):
+        check_template_types(template)
+        if change_set_type == "UPDATE":
+            stack = next((s for s in self.stacks.values() if s.name == stack_name), None)
+            if stack is not None and stack.status.endswith("_IN_PROGRESS"):
+                raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+        return original_create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs)
+
+    original_create_stack = backend_cls.create_stack
+
+    def create_stack(self, name, template, *args, **kwargs):
+        check_template_types(template)
+        return original_create_stack(self, name, template, *args, **kwargs)
+
+    original_execute = backend_cls.execute_change_set
+
+    def execute_change_set(self, change_set_name, stack_name=None):
+        change_set = self.describe_change_set(change_set_name)
+        stack = self.stacks[change_set.stack_id]
+        previous = (stack.template, dict(stack.resource_map.input_parameters) if stack.template else {})
+        try:
+            original_execute(self, change_set_name, stack_name)
+        except Exception as error:  # a resource failed: roll back, as CloudFormation does
+            change_set.execution_status = "EXECUTE_FAILED"
+            _rollback(stack, change_set, previous, error)
+
+    original_delete_stack = backend_cls.delete_stack
+
+    def delete_stack(self, name_or_stack_id):
+        stack = next((s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)), None)
+        if stack is None:
+            return None
+        try:
+            return original_delete_stack(self, stack.stack_id)
+        except Exception as error:
+            self.deleted_stacks.pop(stack.stack_id, None)
+            self.stacks[stack.stack_id] = stack
+            stack.status = "DELETE_FAILED"
+            stack._add_stack_event("DELETE_FAILED", resource_status_reason=_reason(error))
+
+    backend_cls.create_change_set = create_change_set
+    backend_cls.create_stack = create_stack
+    backend_cls.execute_change_set = execute_change_set
+    backend_cls.delete_stack = delete_stack
+
+    def apply(self) -> None:
+        stack = self.stack
+        if self.change_set_type == "CREATE":
+            stack.template = self.template
+            stack._parse_template()
+            stack.parameters = self.parameters
+            stack.resource_map = stack._create_resource_map()
+            stack.resource_map.create(stack.template_dict)  # dependency order, DependsOn included
+            stack.description = stack.template_dict.get("Description")
+        else:
+            stack.resource_map.update(self.template_dict, self.parameters)
+            stack.template = self.template
+            stack._parse_template()
+            stack.parameters = self.parameters
+        stack.output_map = stack._create_output_map()
+
+    cfn_models.ChangeSet.apply = apply
+
+    original_dependency_order = parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order
+
+    def dependency_order(self) -> list[str]:
+        """moto orders by Ref/GetAtt only; CloudFormation also honours DependsOn."""
+        order: list[str] = []
+        resources = self._resource_json_map
+
+        def visit(name: str, trail: tuple[str, ...] = ()) -> None:
+            if name in order or name not in resources:
+                return
+            if name in trail:
+                raise ValidationError(message=f"Circular dependency between resources: {', '.join(trail)}")
+            depends = resources[name].get("DependsOn", [])
+            for dependency in [depends] if isinstance(depends, str) else depends:
+                visit(dependency, (*trail, name))
+            for dependency in parsing.get_references_from_template(resources[name]) if hasattr(parsing, "get_references_from_template") else []:
+                visit(dependency, (*trail, name))
+            order.append(name)
+
+        for name in original_dependency_order(self):
+            visit(name)
+        return order
+
+    parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = dependency_order
+
+    def delete(self) -> None:
+        """Reverse dependency order, stopping at the first failure, as CloudFormation does."""
+        for name in reversed(dependency_order(self)):
+            resource = self._parsed_resources.get(name)
+            if isinstance(resource, LocalResource):
+                resource.delete(self._account_id, self._region_name)
+                self._parsed_resources.pop(name)
+
+    parsing.ResourceMap.delete = delete
+
+
+def _empty_bucket(resource: LocalResource) -> None:
+    s3 = resource._ctx().client("s3")
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=resource.physical_id):
+        objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+        if objects:
+            s3.delete_objects(Bucket=resource.physical_id, Delete={"Objects": objects, "Quiet": True})
+
+
+def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseException) -> None:
+    reason = _reason(error)
+    log.warning("stack %s: %s failed (%s); rolling back", stack.name, change_set.change_set_type, reason)
+    if change_set.change_set_type == "CREATE":
+        stack.status = "ROLLBACK_IN_PROGRESS"
+        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: {reason}")
+        created = [r for r in stack.resource_map._parsed_resources.values() if isinstance(r, LocalResource)]
+        for resource in reversed(created):
+            try:
+                resource.deletion_policy = "Delete"  # nothing of a failed create is kept
+                if resource.type_name == "AWS::S3::Bucket":
+                    _empty_bucket(resource)  # e.g. access logs the failed deploy itself delivered
+                resource.delete(stack.account_id, stack.region_name)
+            except Exception as cleanup_error:  # noqa: BLE001 - report and keep cleaning
+                log.warning("rollback of %s failed: %s", resource.logical_resource_id, _reason(cleanup_error))
+        stack.resource_map._parsed_resources = {k: v for k, v in stack.resource_map._parsed_resources.items() if not isinstance(v, LocalResource)}
+        stack.status = "ROLLBACK_COMPLETE"
+        stack._add_stack_event("ROLLBACK_COMPLETE")
+        return
+    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
+    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+    old_template, old_parameters = previous
+    try:
+        stack.resource_map.update(_parse(old_template) if isinstance(old_template, str) else old_template, old_parameters)
+        stack.template = old_template
+        stack._parse_template()
+        stack.output_map = stack._create_output_map()
+        stack.status = "UPDATE_ROLLBACK_COMPLETE"
+    except Exception as rollback_error:  # noqa: BLE001
+        stack.status = "UPDATE_ROLLBACK_FAILED"
+        reason = _reason(rollback_error)
+    stack._add_stack_event(stack.status, resource_status_reason=reason if stack.status.endswith("FAILED") else None)

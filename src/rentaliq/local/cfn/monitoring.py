@@ -1,0 +1,80 @@
+"""CloudWatch alarms and CloudWatch Logs log groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rentaliq.local.cfn.base import Provider, as_bool, tag_list
+
+_ALARM_PROPS = {
+    "AlarmDescription": str, "MetricName": str, "Namespace": str, "Statistic": str, "ExtendedStatistic": str, "Period": int,
+    "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float, "ComparisonOperator": str, "TreatMissingData": str,
+    "Unit": str, "ActionsEnabled": as_bool, "AlarmActions": list, "OKActions": list, "InsufficientDataActions": list,
+}
+
+
+class Alarm(Provider):
+    type_name = "AWS::CloudWatch::Alarm"
+    replace_on_change = frozenset({"AlarmName"})
+
+    def create(self, props, ctx):
+        name = props.get("AlarmName") or ctx.generated_name(255)
+        self._put(name, props, ctx)
+        return name
+
+    @staticmethod
+    def _put(name: str, props: dict[str, Any], ctx) -> None:
+        kwargs = {key: convert(props[key]) for key, convert in _ALARM_PROPS.items() if key in props}
+        if props.get("Dimensions"):
+            kwargs["Dimensions"] = [{"Name": d["Name"], "Value": str(d["Value"])} for d in props["Dimensions"]]
+        if props.get("Metrics"):
+            kwargs["Metrics"] = props["Metrics"]
+        ctx.client("cloudwatch").put_metric_alarm(AlarmName=name, Tags=tag_list(props), **kwargs)
+
+    def update(self, physical_id, old, new, ctx):
+        if old.get("AlarmName") != new.get("AlarmName"):
+            return super().update(physical_id, old, new, ctx)
+        self._put(physical_id, new, ctx)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("cloudwatch").delete_alarms(AlarmNames=[physical_id])
+
+    def attributes(self, physical_id, props, ctx):
+        alarm = ctx.client("cloudwatch").describe_alarms(AlarmNames=[physical_id])["MetricAlarms"][0]
+        return {"Arn": alarm["AlarmArn"]}
+
+
+class LogGroup(Provider):
+    type_name = "AWS::Logs::LogGroup"
+    replace_on_change = frozenset({"LogGroupName"})
+
+    def create(self, props, ctx):
+        logs = ctx.client("logs")
+        name = props.get("LogGroupName") or ctx.generated_name(512)
+        kwargs: dict[str, Any] = {"logGroupName": name}
+        if props.get("Tags"):
+            kwargs["tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
+        logs.create_log_group(**kwargs)
+        if props.get("RetentionInDays"):
+            logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
+        return name
+
+    def update(self, physical_id, old, new, ctx):
+        if old.get("LogGroupName") != new.get("LogGroupName"):
+            return super().update(physical_id, old, new, ctx)
+        logs = ctx.client("logs")
+        if new.get("RetentionInDays"):
+            logs.put_retention_policy(logGroupName=physical_id, retentionInDays=int(new["RetentionInDays"]))
+        else:
+            logs.delete_retention_policy(logGroupName=physical_id)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("logs").delete_log_group(logGroupName=physical_id)
+
+    def attributes(self, physical_id, props, ctx):
+        return {"Arn": f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{physical_id}:*"}
+
+
+PROVIDERS = [Alarm, LogGroup]

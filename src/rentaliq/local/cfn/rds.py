@@ -1,0 +1,141 @@
+"""RDS parameter groups, subnet groups and DB instances, every property passed through to the RDS API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rentaliq.local.cfn.base import Provider, as_bool, as_int, tag_list
+
+
+class DbParameterGroup(Provider):
+    type_name = "AWS::RDS::DBParameterGroup"
+    replace_on_change = frozenset({"DBParameterGroupName", "Family", "Description"})
+
+    def create(self, props, ctx):
+        rds = ctx.client("rds")
+        name = (props.get("DBParameterGroupName") or ctx.generated_name(255, lower=True)).lower()
+        rds.create_db_parameter_group(DBParameterGroupName=name, DBParameterGroupFamily=props["Family"], Description=props["Description"], Tags=tag_list(props))
+        self._set(name, props, ctx)
+        return name
+
+    @staticmethod
+    def _set(name: str, props: dict[str, Any], ctx) -> None:
+        params = [{"ParameterName": k, "ParameterValue": str(v), "ApplyMethod": "pending-reboot"} for k, v in props.get("Parameters", {}).items()]
+        if params:
+            ctx.client("rds").modify_db_parameter_group(DBParameterGroupName=name, Parameters=params)
+
+    def update(self, physical_id, old, new, ctx):
+        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
+            return super().update(physical_id, old, new, ctx)
+        self._set(physical_id, new, ctx)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("rds").delete_db_parameter_group(DBParameterGroupName=physical_id)
+
+
+class DbSubnetGroup(Provider):
+    type_name = "AWS::RDS::DBSubnetGroup"
+
+    def create(self, props, ctx):
+        name = (props.get("DBSubnetGroupName") or ctx.generated_name(255, lower=True)).lower()
+        ctx.client("rds").create_db_subnet_group(
+            DBSubnetGroupName=name, DBSubnetGroupDescription=props["DBSubnetGroupDescription"], SubnetIds=props["SubnetIds"], Tags=tag_list(props)
+        )
+        return name
+
+    def update(self, physical_id, old, new, ctx):
+        if old.get("DBSubnetGroupName") != new.get("DBSubnetGroupName"):
+            return super().update(physical_id, old, new, ctx)
+        ctx.client("rds").modify_db_subnet_group(
+            DBSubnetGroupName=physical_id, DBSubnetGroupDescription=new["DBSubnetGroupDescription"], SubnetIds=new["SubnetIds"]
+        )
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        ctx.client("rds").delete_db_subnet_group(DBSubnetGroupName=physical_id)
+
+
+# Template property -> (RDS API parameter, converter); used for create and for in-place modification.
+_INSTANCE_PROPS = {
+    "DBInstanceClass": ("DBInstanceClass", str),
+    "AllocatedStorage": ("AllocatedStorage", as_int),
+    "MaxAllocatedStorage": ("MaxAllocatedStorage", as_int),
+    "StorageType": ("StorageType", str),
+    "MultiAZ": ("MultiAZ", as_bool),
+    "BackupRetentionPeriod": ("BackupRetentionPeriod", as_int),
+    "PreferredBackupWindow": ("PreferredBackupWindow", str),
+    "PreferredMaintenanceWindow": ("PreferredMaintenanceWindow", str),
+    "AutoMinorVersionUpgrade": ("AutoMinorVersionUpgrade", as_bool),
+    "EnablePerformanceInsights": ("EnablePerformanceInsights", as_bool),
+    "PerformanceInsightsRetentionPeriod": ("PerformanceInsightsRetentionPeriod", as_int),
+    "MonitoringInterval": ("MonitoringInterval", as_int),
+    "MonitoringRoleArn": ("MonitoringRoleArn", str),
+    "DeletionProtection": ("DeletionProtection", as_bool),
+    "CopyTagsToSnapshot": ("CopyTagsToSnapshot", as_bool),
+    "PubliclyAccessible": ("PubliclyAccessible", as_bool),
+    "DBParameterGroupName": ("DBParameterGroupName", str),
+    "VPCSecurityGroups": ("VpcSecurityGroupIds", list),
+    "EngineVersion": ("EngineVersion", str),
+    "MasterUserPassword": ("MasterUserPassword", str),
+}
+_CREATE_ONLY = {
+    "DBInstanceIdentifier": ("DBInstanceIdentifier", str),
+    "Engine": ("Engine", str),
+    "MasterUsername": ("MasterUsername", str),
+    "DBName": ("DBName", str),
+    "DBSubnetGroupName": ("DBSubnetGroupName", str),
+    "StorageEncrypted": ("StorageEncrypted", as_bool),
+    "Port": ("Port", as_int),
+    "EnableCloudwatchLogsExports": ("EnableCloudwatchLogsExports", list),
+}
+_IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
+
+
+class DbInstance(Provider):
+    type_name = "AWS::RDS::DBInstance"
+    replace_on_change = frozenset({"DBInstanceIdentifier", "Engine", "MasterUsername", "DBName", "StorageEncrypted", "DBSubnetGroupName"})
+
+    def create(self, props, ctx):
+        unknown = set(props) - set(_INSTANCE_PROPS) - set(_CREATE_ONLY) - _IGNORED - {"Tags"}
+        if unknown:
+            raise ValueError(f"AWS::RDS::DBInstance properties not supported by the local cloud: {', '.join(sorted(unknown))}")
+        kwargs = {api: convert(props[key]) for key, (api, convert) in {**_INSTANCE_PROPS, **_CREATE_ONLY}.items() if key in props}
+        kwargs.setdefault("DBInstanceIdentifier", ctx.generated_name(63, lower=True))
+        kwargs["Tags"] = tag_list(props)
+        return ctx.client("rds").create_db_instance(**kwargs)["DBInstance"]["DBInstanceIdentifier"]
+
+    def update(self, physical_id, old, new, ctx):
+        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
+            return super().update(physical_id, old, new, ctx)
+        rds = ctx.client("rds")
+        changes = {api: convert(new[key]) for key, (api, convert) in _INSTANCE_PROPS.items() if key in new and new.get(key) != old.get(key)}
+        if old.get("EnableCloudwatchLogsExports") != new.get("EnableCloudwatchLogsExports"):
+            before, after = set(old.get("EnableCloudwatchLogsExports", [])), set(new.get("EnableCloudwatchLogsExports", []))
+            changes["CloudwatchLogsExportConfiguration"] = {"EnableLogTypes": sorted(after - before), "DisableLogTypes": sorted(before - after)}
+        if changes:
+            rds.modify_db_instance(DBInstanceIdentifier=physical_id, ApplyImmediately=True, **changes)
+        if new.get("Tags") != old.get("Tags"):
+            arn = rds.describe_db_instances(DBInstanceIdentifier=physical_id)["DBInstances"][0]["DBInstanceArn"]
+            rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
+        return physical_id
+
+    def delete(self, physical_id, props, ctx, *, final_snapshot: str | None = None):
+        kwargs: dict[str, Any] = {"DBInstanceIdentifier": physical_id, "DeleteAutomatedBackups": True}
+        if final_snapshot:
+            kwargs["FinalDBSnapshotIdentifier"] = final_snapshot
+        else:
+            kwargs["SkipFinalSnapshot"] = True
+        ctx.client("rds").delete_db_instance(**kwargs)
+
+    def attributes(self, physical_id, props, ctx):
+        db = ctx.client("rds").describe_db_instances(DBInstanceIdentifier=physical_id)["DBInstances"][0]
+        return {
+            "Endpoint.Address": db["Endpoint"]["Address"],
+            "Endpoint.Port": str(db["Endpoint"]["Port"]),
+            "DBInstanceArn": db["DBInstanceArn"],
+            "DbiResourceId": db.get("DbiResourceId", ""),
+        }
+
+
+PROVIDERS = [DbParameterGroup, DbSubnetGroup, DbInstance]

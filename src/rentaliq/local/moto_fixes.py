@@ -1,0 +1,60 @@
+"""Places where moto disagrees with AWS in ways our stacks meet; each fix says what AWS does."""
+
+from __future__ import annotations
+
+from moto.rds import models as rds_models
+from moto.rds import utils as rds_utils
+from moto.s3 import models as s3_models
+
+
+def install() -> None:
+    # AWS accepts a maintenance window that starts when the backup window ends (the spec's 03:00-04:00 and
+    # sun:04:00-sun:05:00); moto counts touching windows as overlapping. Only a real overlap refuses.
+    original_overlap = rds_utils.get_overlap_between_two_date_ranges
+
+    def overlap_seconds(*ranges):
+        return original_overlap(*ranges) - 1
+
+    rds_utils.get_overlap_between_two_date_ranges = overlap_seconds
+
+    # A target bucket with ACLs disabled (BucketOwnerEnforced) gets log delivery through its bucket policy,
+    # which AWS evaluates at delivery time; CDK's templates (source bucket first, then the target's policy
+    # naming it) rely on that. moto demands the policy before PutBucketLogging; relax it for that case.
+    original_policy_check = s3_models.FakeBucket._log_permissions_enabled_policy
+
+    def log_permissions_enabled_policy(target_bucket, target_prefix):
+        rule = getattr(target_bucket, "ownership_rule", None) or {}
+        ownership = rule.get("ObjectOwnership") if isinstance(rule, dict) else str(rule)
+        return ownership == "BucketOwnerEnforced" or original_policy_check(target_bucket, target_prefix)
+
+    s3_models.FakeBucket._log_permissions_enabled_policy = staticmethod(log_permissions_enabled_policy)
+
+    # moto's RDS ignores Performance Insights; keep what the caller asked for and report it back.
+    original_init = rds_models.DBInstance.__init__
+
+    def init(self, backend, **kwargs):
+        original_init(self, backend, **kwargs)
+        self.enable_performance_insights = bool(kwargs.get("enable_performance_insights") or False)
+        self.performance_insights_retention_period = kwargs.get("performance_insights_retention_period") or (
+            7 if self.enable_performance_insights else None
+        )
+
+    rds_models.DBInstance.__init__ = init
+    rds_models.DBInstance.performance_insights_enabled = property(lambda self: getattr(self, "enable_performance_insights", False))
+
+    # AWS-managed policies exist in every account. Loading all ~1,300 of moto's copies slows every IAM
+    # backend and bloats the saved state, so the local cloud carries the ones RentalIQ stacks attach.
+    import json
+
+    from moto.iam import models as iam_models
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    def init_aws_policies(self):
+        data = json.loads(aws_managed_policies_data)
+        return [iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.partition, data[name])
+                for name in AWS_MANAGED_POLICIES if name in data]
+
+    iam_models.IAMBackend._init_aws_policies = init_aws_policies
+
+
+AWS_MANAGED_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)

@@ -1,0 +1,153 @@
+"""Bind moto's RDS DB instances to real PostgreSQL servers.
+
+The hooks sit on moto's RDS *backend*, below both the RDS API and CloudFormation, so an instance created
+either way gets a server; stopping, starting, rebooting, deleting it or changing its password acts on
+that server. ``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps
+the configured port (5432), as the spec says.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from pathlib import Path
+from typing import Any
+
+from moto.rds import models as rds_models
+
+from moto.rds.exceptions import RDSClientError
+
+from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError
+
+log = logging.getLogger(__name__)
+
+_engine: PostgresEngine | None = None
+
+
+def engine() -> PostgresEngine:
+    if _engine is None:
+        raise RuntimeError("the local PostgreSQL engine is not installed in this process")
+    return _engine
+
+
+def _force_ssl(backend: Any, db: Any) -> bool:
+    """``rds.force_ssl`` from the instance's parameter group; RDS for PostgreSQL 15 defaults it to 0."""
+    group = backend.db_parameter_groups.get(getattr(db, "db_parameter_group_name", None) or "")
+    if group is None:
+        return False
+    param = group.parameters.get("rds.force_ssl") or {}
+    return str(param.get("ParameterValue", "0")) == "1"
+
+
+def _is_postgres(db: Any) -> bool:
+    return str(getattr(db, "engine", "")).lower() == "postgres"
+
+
+def _bind(backend: Any, db: Any, master_password: str) -> None:
+    endpoint = engine().create(
+        db.db_instance_identifier,
+        master_username=db.master_username,
+        master_password=master_password,
+        dbname=db.db_name or None,
+        force_ssl=_force_ssl(backend, db),
+    )
+    db._rentaliq_endpoint = endpoint
+
+
+def _local_endpoint(db: Any) -> Endpoint | None:
+    return getattr(db, "_rentaliq_endpoint", None)
+
+
+def _after(method_name: str):
+    """Wrap an RDSBackend method; ``hook(backend, result, *args, **kwargs)`` runs after it succeeds."""
+
+    def decorate(hook):
+        original = getattr(rds_models.RDSBackend, method_name)
+
+        @functools.wraps(original)
+        def wrapper(self, *args, **kwargs):
+            result = original(self, *args, **kwargs)
+            hook(self, result, *args, **kwargs)
+            return result
+
+        setattr(rds_models.RDSBackend, method_name, wrapper)
+        return hook
+
+    return decorate
+
+
+def install(state_dir: Path) -> None:
+    global _engine
+    _engine = PostgresEngine(state_dir / "postgres")
+
+    original_endpoint = rds_models.DBInstance.endpoint.fget
+
+    def endpoint(self) -> dict[str, Any]:
+        local = _local_endpoint(self)
+        return {"Address": local.host, "Port": local.port} if local else original_endpoint(self)
+
+    def address(self) -> str:
+        local = _local_endpoint(self)
+        return local.host if local else f"{self.db_instance_identifier}.aaaaaaaaaa.{self.region}.rds.amazonaws.com"
+
+    def get_cfn_attribute(self, attribute_name: str) -> Any:
+        local = _local_endpoint(self)
+        if local and attribute_name == "Endpoint.Address":
+            return local.host
+        if local and attribute_name == "Endpoint.Port":
+            return str(local.port)
+        return original_get_cfn_attribute(self, attribute_name)
+
+    original_get_cfn_attribute = rds_models.DBInstance.get_cfn_attribute
+    rds_models.DBInstance.endpoint = property(endpoint)
+    rds_models.DBInstance.address = property(address)
+    rds_models.DBInstance.get_cfn_attribute = get_cfn_attribute
+
+    @_after("create_db_instance")
+    def created(backend, db, db_kwargs):
+        if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
+            try:
+                _bind(backend, db, db_kwargs.get("master_user_password") or "")
+            except PostgresEngineError as error:
+                backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
+                raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
+
+    @_after("stop_db_instance")
+    def stopped(backend, db, db_instance_identifier, *args, **kwargs):
+        if _local_endpoint(db):
+            engine().stop(db_instance_identifier)
+
+    @_after("start_db_instance")
+    def started(backend, db, db_instance_identifier):
+        if _local_endpoint(db):
+            db._rentaliq_endpoint = engine().start(db_instance_identifier)
+
+    @_after("reboot_db_instance")
+    def rebooted(backend, db, db_instance_identifier, *args, **kwargs):
+        if _local_endpoint(db):
+            db._rentaliq_endpoint = engine().reboot(db_instance_identifier)
+
+    @_after("delete_db_instance")
+    def deleted(backend, db, db_instance_identifier, *args, **kwargs):
+        if _local_endpoint(db):
+            engine().delete(db_instance_identifier)
+
+    @_after("modify_db_instance")
+    def modified(backend, db, db_instance_identifier, db_kwargs):
+        if not _local_endpoint(db):
+            return
+        if db_kwargs.get("master_user_password"):
+            engine().set_master_password(db.db_instance_identifier, db.master_username, db_kwargs["master_user_password"])
+        if "db_parameter_group_name" in db_kwargs:
+            engine().set_force_ssl(db.db_instance_identifier, _force_ssl(backend, db))
+
+
+def after_restore() -> None:
+    """Bring back the servers of instances that were running when the local cloud stopped."""
+    if _engine is not None:
+        _engine.start_all()
+
+
+def stop_all() -> None:
+    if _engine is not None:
+        _engine.stop_all()
