@@ -6,7 +6,8 @@ import sys
 
 import typer
 
-from rentaliq.cli import infra_cmds
+from rentaliq.cli import deploy_cmds, infra_cmds
+from rentaliq.cli.local_cmds import local_app
 from rentaliq.cli.output import fail
 
 app = typer.Typer(
@@ -17,6 +18,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 infra_cmds.register(app)
+deploy_cmds.register(app)
+app.add_typer(local_app, name="local")
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ from typing import Any, NoReturn
 
 from rich.console import Console
 
-console = Console()
-err_console = Console(stderr=True)
+# emoji off: ARNs contain `:secret:`, which Rich would otherwise render as an emoji.
+console = Console(emoji=False)
+err_console = Console(stderr=True, emoji=False)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

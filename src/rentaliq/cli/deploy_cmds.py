@@ -1,0 +1,231 @@
+"""`rentaliq up|diff|deploy|destroy|status|psql|protection`: environments on the local cloud or AWS."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rentaliq import naming
+from rentaliq.cli.output import console, err_console, fail, print_json
+from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
+from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
+
+EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+OutdirOpt = Annotated[Path, typer.Option(help="Cloud assembly directory")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing")]
+ConfirmProdOpt = Annotated[bool, typer.Option("--confirm-prod", help="Required for production actions")]
+
+
+def register(app: typer.Typer) -> None:
+    for command in (up, diff, deploy, destroy, status, psql, protection):
+        app.command()(command)
+
+
+def _spec(env: str) -> EnvironmentSpec:
+    try:
+        return load_spec(env)
+    except SpecError as error:
+        fail(str(error))
+
+
+def _print_event(event) -> None:
+    style = "red" if event.failed else "green" if event.status.endswith("_COMPLETE") else "dim"
+    reason = f"  {event.reason}" if event.reason else ""
+    err_console.print(f"  [{style}]{event.status:<22}[/] {event.resource_type:<42} {event.logical_id}{reason}", highlight=False, soft_wrap=True)
+
+
+def _deploy_errors(action):
+    from rentaliq.deploy.changesets import DeployError
+
+    try:
+        return action()
+    except DeployError as error:
+        for event in error.events:
+            err_console.print(f"  [red]{event.status}[/] {event.resource_type} {event.logical_id}: {event.reason}", highlight=False, soft_wrap=True)
+        fail(str(error))
+    except TimeoutError as error:
+        fail(str(error))
+
+
+def up(
+    env: Annotated[str | None, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)] = None,
+    all_envs: Annotated[bool, typer.Option("--all", help="All three environments")] = False,
+    target: TargetOpt = TargetName.local,
+    profile: ProfileOpt = None,
+    outdir: OutdirOpt = Path("cdk.out"),
+    json_out: JsonOpt = False,
+) -> None:
+    """Start the local cloud if needed, deploy, and wait until the database takes TLS connections."""
+    if bool(env) == all_envs:
+        fail(f"give one environment ({', '.join(ENV_NAMES)}) or --all")
+    try:
+        specs = load_specs(None if all_envs else [env])
+    except SpecError as error:
+        fail(str(error))
+    from rentaliq.deploy.lifecycle import up as run_up
+
+    tgt = resolve(target, specs[0], profile)
+    with err_console.status("starting") as progress:
+        results = _deploy_errors(lambda: run_up(tgt, specs, outdir, _print_event, lambda step: progress.update(step)))
+    if json_out:
+        print_json([{"stack": r.spec.stack_name, "status": r.deploy.status, "changed": r.deploy.changed, "outputs": r.deploy.outputs,
+                     "database": r.database, "seconds": round(r.seconds, 2)} for r in results])
+        return
+    for r in results:
+        _summary(r, tgt)
+
+
+def _summary(result, tgt) -> None:
+    spec, outputs = result.spec, result.deploy.outputs
+    env = spec.name.value
+    changed = f"{len(result.deploy.changes)} change(s)" if result.deploy.changed else "no changes"
+    console.print(f"[bold green]✓ {spec.stack_name}[/] {result.deploy.status} ({changed}, {result.seconds:.1f}s)", highlight=False)
+    console.print(f"  database  {naming.db_instance_id(env)} → {outputs.get('DbEndpoint')}:{outputs.get('DbPort')} ({result.database})", highlight=False)
+    buckets = [outputs.get("FilesBucketName")] + ([outputs["AccessLogsBucketName"]] if "AccessLogsBucketName" in outputs else [])
+    console.print(f"  buckets   {', '.join(b for b in buckets if b)}", highlight=False)
+    console.print(f"  secrets   {', '.join(naming.secret_path(env, n) for n in naming.SECRET_NAMES)}", highlight=False)
+    console.print("  next steps:", highlight=False)
+    if tgt.is_local:
+        console.print('    eval "$(rentaliq local env)"       # point aws, boto3 and SDKs at the local cloud', highlight=False)
+    console.print(f"    rentaliq psql {env}                  # a psql session, credentials from Secrets Manager", highlight=False)
+    console.print(f"    rentaliq verify {env}                # audit the live environment against its spec", highlight=False)
+    console.print(f"    aws s3 ls s3://{outputs.get('FilesBucketName')}", highlight=False)
+
+
+def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
+         json_out: JsonOpt = False) -> None:
+    """Preview a deploy as a change set, resource by resource."""
+    spec = _spec(env)
+    from rentaliq.deploy.changesets import diff as run_diff
+    from rentaliq.infra.cache import templates
+
+    tgt = resolve(target, spec, profile)
+    with err_console.status(f"computing the change set for {spec.stack_name}"):
+        changes = _deploy_errors(lambda: run_diff(tgt, spec, templates([spec], outdir)[spec.stack_name]))
+    if json_out:
+        print_json([c.__dict__ for c in changes])
+        return
+    if not changes:
+        console.print(f"{spec.stack_name}: no changes", highlight=False)
+        return
+    symbols = {"Add": "[green]+[/]", "Modify": "[yellow]~[/]", "Remove": "[red]-[/]"}
+    for c in changes:
+        replacement = " [red](replacement)[/]" if c.replacement == "True" else ""
+        console.print(f"{symbols.get(c.action, '?')} {c.resource_type:<44} {c.logical_id}{replacement}", highlight=False)
+    console.print(f"{spec.stack_name}: {len(changes)} change(s)", highlight=False)
+
+
+def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
+           json_out: JsonOpt = False) -> None:
+    """Execute the change set, streaming stack events; on failure print the failing events (the stack rolls back)."""
+    spec = _spec(env)
+    from rentaliq.deploy.changesets import deploy as run_deploy
+    from rentaliq.infra.cache import templates
+
+    tgt = resolve(target, spec, profile)
+    with err_console.status(f"deploying {spec.stack_name}"):
+        result = _deploy_errors(lambda: run_deploy(tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event))
+    if json_out:
+        print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
+        return
+    console.print(f"[green]✓[/] {result.stack_name} {result.status} ({'%d change(s)' % len(result.changes) if result.changed else 'no changes'}, {result.seconds:.1f}s)", highlight=False)
+
+
+def destroy(
+    env: EnvArg,
+    target: TargetOpt = TargetName.local,
+    profile: ProfileOpt = None,
+    confirm_prod: ConfirmProdOpt = False,
+    empty_buckets: Annotated[bool, typer.Option("--empty-buckets", help="Delete every object version in the stack's buckets first")] = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Delete an environment: secrets with its recovery window, buckets only when emptied on purpose."""
+    spec = _spec(env)
+    from rentaliq.deploy import destroy as d
+
+    tgt = resolve(target, spec, profile)
+    plan = d.plan(tgt, spec)
+    if not plan.exists:
+        console.print(f"{spec.stack_name}: not deployed; nothing to destroy", highlight=False)
+        return
+    console.print(f"destroy {spec.stack_name}:", highlight=False)
+    for name, window in plan.secrets.items():
+        console.print(f"  secret  {name}: " + ("deleted now" if window == 0 else f"scheduled for deletion, recoverable for {window} days"), highlight=False)
+    for bucket, count in plan.buckets_to_empty.items():
+        console.print(f"  bucket  {bucket}: {count} object versions to delete", highlight=False)
+    for bucket in plan.buckets_retained:
+        console.print(f"  bucket  {bucket}: retained (DeletionPolicy Retain)", highlight=False)
+    if plan.database:
+        console.print(f"  database {plan.database}: deleted" + (" after a final snapshot" if plan.final_snapshot else ", no final snapshot"), highlight=False)
+    try:
+        d.check(tgt, spec, plan, confirm_prod=confirm_prod, empty_buckets=empty_buckets)
+    except d.DestroyRefused as error:
+        fail(str(error))
+    if dry_run:
+        console.print("dry run: nothing changed", highlight=False)
+        return
+    with err_console.status(f"deleting {spec.stack_name}"):
+        _deploy_errors(lambda: d.destroy(tgt, spec, plan, _print_event))
+    console.print(f"[green]✓[/] {spec.stack_name} deleted", highlight=False)
+
+
+def protection(
+    state: Annotated[str, typer.Argument(help="on | off")],
+    env: EnvArg,
+    target: TargetOpt = TargetName.local,
+    profile: ProfileOpt = None,
+    confirm_prod: ConfirmProdOpt = False,
+    dry_run: DryRunOpt = False,
+) -> None:
+    """Turn the database's deletion protection on or off (a deliberate step before destroying PROD)."""
+    if state not in ("on", "off"):
+        fail(f"protection state {state!r} is invalid; allowed: on, off")
+    spec = _spec(env)
+    if spec.is_prod and state == "off" and not confirm_prod:
+        fail(f"refusing to lift deletion protection on {naming.db_instance_id(env)}: pass --confirm-prod")
+    if dry_run:
+        console.print(f"dry run: would turn deletion protection {state} for {naming.db_instance_id(env)}", highlight=False)
+        return
+    from rentaliq.deploy.destroy import set_deletion_protection
+
+    set_deletion_protection(resolve(target, spec, profile), spec, state == "on")
+    console.print(f"[green]✓[/] deletion protection {state} for {naming.db_instance_id(env)}", highlight=False)
+
+
+def status(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
+    """Stack state, outputs, endpoints, and whether the database accepts connections."""
+    spec = _spec(env)
+    from rentaliq.deploy.lifecycle import status as run_status
+
+    result = run_status(resolve(target, spec, profile, start=False), spec)
+    if json_out:
+        print_json(result.__dict__)
+        return
+    console.print(f"{result.stack_name}: {result.stack_status or 'not deployed'}", highlight=False)
+    for key, value in result.outputs.items():
+        console.print(f"  {key:<28} {value}", highlight=False)
+    mark = "[green]accepts TLS connections[/]" if result.database_ready else "[red]not reachable[/]"
+    console.print(f"  database: {mark} ({result.database_detail})", highlight=False)
+    if result.stack_status is None or not result.database_ready:
+        raise typer.Exit(1)
+
+
+def psql(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None,
+         args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments (after --)")] = None) -> None:
+    """Open psql on the environment's database; the password goes through the environment, never argv or output."""
+    spec = _spec(env)
+    from rentaliq.deploy.database import credentials
+
+    if not shutil.which("psql"):
+        fail("psql not found on PATH; install it with: apt-get install postgresql-client-15")
+    creds = credentials(resolve(target, spec, profile), spec)
+    child_env = {**os.environ, "PGPASSWORD": creds["password"], "PGSSLMODE": "require", "PGHOST": creds["host"], "PGPORT": str(creds["port"]),
+                 "PGUSER": creds["username"], "PGDATABASE": creds["dbname"], "PGAPPNAME": f"rentaliq-psql-{env}"}
+    sys.stdout.flush()
+    os.execvpe("psql", ["psql", *(args or [])], child_env)

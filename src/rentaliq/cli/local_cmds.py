@@ -1,0 +1,61 @@
+"""`rentaliq local start|stop|status|env`: the embedded local cloud."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from rentaliq.cli.output import console, fail, print_json
+
+local_app = typer.Typer(help="The local cloud: a moto server on 127.0.0.1 plus real PostgreSQL servers.", no_args_is_help=True)
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+
+
+def _cloud():
+    from rentaliq.local.cloud import LocalCloud
+
+    return LocalCloud()
+
+
+def _guard(action):
+    from rentaliq.local.cloud import LocalCloudError
+
+    try:
+        return action()
+    except LocalCloudError as error:
+        fail(str(error))
+
+
+@local_app.command()
+def start() -> None:
+    """Start the local cloud in the background (no-op when running)."""
+    cloud = _cloud()
+    with console.status("starting the local cloud"):
+        status = _guard(cloud.start)
+    console.print(f"[green]✓[/] local cloud running at {status.endpoint} (pid {status.pid}, state {status.state_dir})", highlight=False)
+
+
+@local_app.command()
+def stop() -> None:
+    """Stop the local cloud and its PostgreSQL servers; all state stays on disk."""
+    cloud = _cloud()
+    _guard(cloud.stop)
+    console.print("[green]✓[/] local cloud stopped", highlight=False)
+
+
+@local_app.command()
+def status(json_out: JsonOpt = False) -> None:
+    """Whether the local cloud runs, and where."""
+    state = _cloud().status()
+    if json_out:
+        print_json({"running": state.running, "pid": state.pid, "endpoint": state.endpoint, "state_dir": str(state.state_dir)})
+        return
+    word = "[green]running[/]" if state.running else "[yellow]stopped[/]"
+    console.print(f"local cloud {word}  endpoint {state.endpoint}  state {state.state_dir}" + (f"  pid {state.pid}" if state.pid else ""), highlight=False)
+
+
+@local_app.command()
+def env() -> None:
+    """Print `export` lines: eval "$(rentaliq local env)" points the aws CLI, boto3 and SDKs at the local cloud."""
+    typer.echo(_cloud().export_lines())

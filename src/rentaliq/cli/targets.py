@@ -1,0 +1,34 @@
+"""Turn `--target` into a Target, starting the local cloud when it is the target and not yet running."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from rentaliq.deploy.target import Target
+from rentaliq.environments import EnvironmentSpec
+
+
+class TargetName(StrEnum):
+    local = "local"
+    aws = "aws"
+
+
+TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
+
+
+def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
+    if target is TargetName.aws:
+        return Target.aws(spec.region, profile)
+    from rentaliq.local.cloud import LocalCloud
+
+    cloud = LocalCloud()
+    if start and not cloud.status().running:
+        from rentaliq.cli.output import err_console
+
+        with err_console.status("starting the local cloud"):
+            cloud.start()
+    return Target.local(cloud.endpoint_url, spec.region)
