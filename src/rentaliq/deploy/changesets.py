@@ -121,12 +121,13 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     if not change_set_id:
         stack = stacks.describe(target, spec.stack_name)
         return DeployResult(spec.stack_name, stack["StackStatus"], False, [], stacks.outputs(stack), time.monotonic() - started)
-    seen = {e.event_id for e in stacks.events(target, spec.stack_name)}
+    before = {e.event_id for e in stacks.events(target, spec.stack_name)}
+    seen = set(before)  # _follow adds what it reports; `before` stays the baseline
     target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
     status = _follow(target, spec.stack_name, seen, on_event, timeout)
     stack = stacks.describe(target, spec.stack_name)
     if status not in stacks.TERMINAL_OK:
-        failing = [e for e in stacks.events(target, spec.stack_name) if e.event_id not in seen and e.failed]
+        failing = [e for e in stacks.events(target, spec.stack_name) if e.event_id not in before and e.failed]
         raise DeployError(f"{spec.stack_name}: deploy failed, stack is {status}", failing)
     return DeployResult(spec.stack_name, status, True, changes, stacks.outputs(stack), time.monotonic() - started)
 

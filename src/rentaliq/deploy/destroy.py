@@ -106,12 +106,13 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
         _empty(target, bucket)
     for name, window in destroy_plan.secrets.items():
         _delete_secret(target, name, window)
-    seen = {e.event_id for e in stacks.events(target, spec.stack_name)}
+    before = {e.event_id for e in stacks.events(target, spec.stack_name)}
+    seen = set(before)  # _follow adds what it reports; `before` stays the baseline
     stack_id = stacks.describe(target, spec.stack_name)["StackId"]
     target.client("cloudformation").delete_stack(StackName=spec.stack_name)
     status = _follow(target, stack_id, seen, on_event, timeout=3600)
     if status != "DELETE_COMPLETE":
-        failing = [e for e in stacks.events(target, stack_id) if e.event_id not in seen and e.failed]
+        failing = [e for e in stacks.events(target, stack_id) if e.event_id not in before and e.failed]
         raise DeployError(f"{spec.stack_name}: delete failed, stack is {status}", failing)
     return status
 

@@ -306,7 +306,7 @@ def _patch_backend() -> None:
             depends = resources[name].get("DependsOn", [])
             for dependency in [depends] if isinstance(depends, str) else depends:
                 visit(dependency, (*trail, name))
-            for dependency in parsing.get_references_from_template(resources[name]) if hasattr(parsing, "get_references_from_template") else []:
+            for dependency in sorted(references(resources[name].get("Properties", {}))):
                 visit(dependency, (*trail, name))
             order.append(name)
 
@@ -333,6 +333,31 @@ def _empty_bucket(resource: LocalResource) -> None:
         objects = [{"Key": v["Key"], "VersionId": v["VersionId"]} for v in page.get("Versions", []) + page.get("DeleteMarkers", [])]
         if objects:
             s3.delete_objects(Bucket=resource.physical_id, Delete={"Objects": objects, "Quiet": True})
+
+
+_SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9]+)(?:\.[A-Za-z0-9.]+)?\}")
+
+
+def references(node: Any) -> set[str]:
+    """Logical ids a template fragment depends on: Ref, Fn::GetAtt and ${...} in Fn::Sub."""
+    found: set[str] = set()
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "Ref" and isinstance(value, str):
+                found.add(value)
+            elif key == "Fn::GetAtt":
+                found.add(value[0] if isinstance(value, list) else str(value).split(".")[0])
+            elif key == "Fn::Sub":
+                text = value[0] if isinstance(value, list) else value
+                found.update(_SUB_VARIABLE.findall(text))
+                if isinstance(value, list) and len(value) > 1:
+                    found |= references(value[1])
+            else:
+                found |= references(value)
+    elif isinstance(node, list):
+        for item in node:
+            found |= references(item)
+    return found
 
 
 def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseException) -> None:

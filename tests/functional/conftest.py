@@ -1,0 +1,73 @@
+"""The local cloud, started once per test session on a free port in a temp dir, and deployed environments.
+
+Real components only: a moto server process (with our extensions) and real PostgreSQL servers on loopback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from rentaliq.deploy.target import Target
+from rentaliq.environments import load_spec
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "tests/functional" in str(item.fspath):
+            item.add_marker(pytest.mark.functional)
+
+
+@pytest.fixture(scope="session")
+def cloud_home():
+    # /tmp, traversable by the postgres user that runs the servers when the tests run as root.
+    home = Path(tempfile.mkdtemp(prefix="rentaliq-test-", dir="/tmp"))
+    os.chmod(home, 0o755)
+    yield home
+    shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def cloud(cloud_home):
+    from rentaliq.local.cloud import LocalCloud
+
+    instance = LocalCloud(state_dir=cloud_home / "state", port=free_port())
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def cloud_env(cloud, cloud_home):
+    """Environment variables for a `rentaliq` subprocess that should use this session's cloud."""
+    return {**os.environ, "RENTALIQ_HOME": str(cloud.state_dir), "RENTALIQ_LOCAL_PORT": str(cloud.port), "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="session")
+def target(cloud) -> Target:
+    return Target.local(cloud.endpoint_url)
+
+
+@pytest.fixture(scope="session")
+def outdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cdk.out")
+
+
+@pytest.fixture(scope="session")
+def deployed(target, outdir):
+    """All three environments, deployed once through `up`; returns {env: UpResult}."""
+    from rentaliq.deploy.lifecycle import up
+
+    specs = [load_spec(e) for e in ("lab", "qa", "prod")]
+    return {r.spec.name.value: r for r in up(target, specs, outdir)}
