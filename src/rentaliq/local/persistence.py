@@ -1,0 +1,1856 @@
+"""Durable state for moto's in-memory backends.
+
+moto keeps every resource in plain Python objects: one ``BackendDict`` per service
+(``moto.s3.models:s3_backends``, ``moto.ec2.models:ec2_backends``, ...), holding one
+``AccountSpecificBackend`` per account, holding one ``BaseBackend`` per region (or
+partition, for global services).  This module makes those objects survive a restart
+of the server process, including ``kill -9``.
+
+State directory layout
+======================
+
+::
+
+    <state_dir>/                           mode 0711: traversable (the local PostgreSQL servers run as
+                                           user postgres below it), not listable; everything of
+                                           ours below is 0700/0600 (snapshots hold secret values)
+      FORMAT                               {"format": "rentaliq-local-cloud-state", "version": 1, "moto": "5.2.5", "python": "3.11"}
+      lock                                 flock(2)ed by the running server (one server per state dir)
+      manifest.json                        the current snapshot: generation + one entry per persisted BackendDict
+      services/<module>__<attr>.<gen>.pkl  one BackendDict: a JSON header line, then a pickle (protocol 5)
+      blobs/<aa>/<sha256>                  S3 object bodies, content addressed, written once, never modified
+      blobs/tmp/                           blob writes in flight (cleaned at start-up)
+      access.log                           written by server.py: method, path (no query), status, size; never bodies
+
+``manifest.json`` is the commit point.  A commit writes the new service files under
+new generation-numbered names, then atomically replaces ``manifest.json`` (write to a
+temporary file, ``os.replace``), then deletes the files of the previous generation.
+A crash at any point leaves either the old or the new manifest, both pointing at
+complete files, so a commit that touches several services (a CloudFormation stack
+creating a bucket, a role and a VPC) is atomic across them.
+
+What is persisted, and when
+===========================
+
+* A WSGI middleware (:meth:`Persistence.middleware`) wraps moto's dispatcher.  A request
+  is *mutating* unless it is a GET/HEAD without a mutating ``Action``, or a JSON/query
+  protocol request whose action starts with Describe/List/Get/BatchGet/Head/Search/
+  Lookup/Query/Scan/Validate/Estimate/Simulate.  ``/moto-api/*`` is mutating (it resets,
+  seeds, sets transitions) except for its read-only GET pages; it snapshots everything.
+* While a request runs, ``BackendDict.__getitem__`` is observed (thread-local), so the
+  services a request touched are known even when one service mutates another
+  (CloudFormation creating S3 buckets, IAM roles, EC2 VPCs ...).  The backend of the
+  service moto dispatched the request to is always included.  A read that lazily
+  creates a region backend (moto creates EC2's default VPC with random ids on first
+  access) is persisted too, so those ids stay stable.
+* After a mutating request has run, and *before* its status line is handed to the HTTP
+  server, the touched services are pickled and committed.  Commits are serialized and
+  grouped: concurrent requests that finish while a commit is in progress are covered by
+  one following commit.  Pickling holds an exclusive lock (requests hold it shared while
+  moto runs them, request bodies are read before it is taken), so a snapshot never sees
+  a half-applied request and never races with a dict being resized.
+* Files are flushed to the OS (write + ``os.replace``), which is what survives
+  ``kill -9``.  ``fsync`` (files and directories) is off by default because the local
+  cloud does not need to survive a power loss and fsync costs milliseconds per commit;
+  set ``RENTALIQ_LOCAL_FSYNC=1`` to turn it on.
+
+Object identity across services
+===============================
+
+Services are pickled separately, but moto objects point at each other across services:
+every model holds its own backend, an RDS subnet group holds EC2 ``Subnet`` objects, a
+CloudFormation stack holds the bucket, role and VPC objects it created.  The pickler
+(``reducer_override``) therefore writes references instead of copies:
+
+* a ``BaseBackend`` / ``AccountSpecificBackend`` / ``BackendDict`` is written as its
+  address (``module:attr``, account, region); on load it resolves to the one live
+  object moto itself looks up (placeholders are created with ``cls.__new__`` and filled
+  in when that service's file is loaded, so load order does not matter for them);
+* a model object of *another* service is written as a path from that service's backend
+  (``.buckets['name']``, ``.groups['vpc-1']['sg-2']``) when it can be found there; the
+  owning service is then saved in the same commit, its file is loaded first (the
+  manifest records the dependency; cycles are avoided by copying instead), and the path
+  resolves to the very object that service restored.  A model that its service no longer
+  holds is pickled as a copy.
+
+S3 object bodies
+================
+
+``FakeKey`` keeps its bytes in a ``SpooledTemporaryFile`` (``_value_buffer``), which does
+not pickle (moto's own ``__getstate__`` would copy the bytes into every snapshot).  After a
+request that created keys has run, the request's own thread streams each new body into
+``blobs/<sha256>`` (hash and write in one pass, outside the exclusive lock) and swaps the
+key's buffer for a :class:`BlobBuffer`, a read-only file-like view of the blob that is
+copied into a new spooled file only if moto writes to it.  The pickler writes only the
+blob reference, so a 256 MiB object costs 64 bytes in later snapshots, and its memory/
+temp-file copy is released.  When a multipart upload completes, the parts (which moto
+keeps, for ``PartNumber`` reads) are re-pointed at slices of the completed object's blob,
+so the object is stored once.  Unreferenced blobs are deleted at start-up and on clean
+shutdown.
+
+Other special cases: ``threading.Lock``/``RLock`` are recreated empty; anything else
+moto holds that cannot be pickled fails the commit, which turns the request into a 500
+(the client must not believe an effect is durable when it is not) and is logged with
+the offending service.  Extensions can register reducers with :func:`register_reducer`.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import copyreg  # noqa: F401  (documented alternative; reducers live in _Pickler)
+import fcntl
+import hashlib
+import importlib
+import importlib.metadata
+import io
+import json
+import logging
+import marshal
+import os
+import platform
+import pickle
+import re
+import threading
+import time
+import types
+import uuid
+import weakref
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+log = logging.getLogger("rentaliq.local.persistence")
+
+FORMAT_NAME = "rentaliq-local-cloud-state"
+FORMAT_VERSION = 1
+FORMAT_FILE = "FORMAT"
+MANIFEST_FILE = "manifest.json"
+LOCK_FILE = "lock"
+SERVICES_DIR = "services"
+BLOBS_DIR = "blobs"
+
+READ_ACTION_PREFIXES = (
+    "Describe",
+    "List",
+    "Get",
+    "BatchGet",
+    "Head",
+    "Search",
+    "Lookup",
+    "Query",
+    "Scan",
+    "Validate",
+    "Estimate",
+    "Simulate",
+)
+MOTO_API_READ_PATHS = frozenset(
+    {
+        "/moto-api/",
+        "/moto-api/lib.js",
+        "/moto-api/data.json",
+        "/moto-api/config",
+        "/moto-api/state-manager/get-transition",
+        "/moto-api/recorder/download-recording",
+    }
+)
+ALL = "*"  # sentinel: snapshot every service
+
+_CHUNK = 8 * 1024 * 1024
+_EXCLUSIVE_WAIT = 0.025  # seconds a commit waits for running requests before snapshotting optimistically
+_OPTIMISTIC_ATTEMPTS = 8
+_INDEX_MAX_DEPTH = 6
+
+
+class StateFormatError(RuntimeError):
+    """The state directory was written by an incompatible version, or is damaged."""
+
+
+class StateLockedError(RuntimeError):
+    """Another server process is using the state directory."""
+
+
+class PersistenceError(RuntimeError):
+    """A snapshot could not be written."""
+
+
+# --------------------------------------------------------------------------- format
+
+
+def _moto_version() -> str:
+    try:
+        return importlib.metadata.version("moto")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover
+        return "unknown"
+
+
+def _python_version() -> str:
+    return ".".join(platform.python_version_tuple()[:2])
+
+
+def _format_record() -> dict[str, Any]:
+    return {"format": FORMAT_NAME, "version": FORMAT_VERSION, "moto": _moto_version(), "python": _python_version()}
+
+
+def check_state_dir(state_dir: Path) -> None:
+    """Raise :class:`StateFormatError` (one-line message) unless ``state_dir`` is usable.
+
+    A missing or empty directory is usable (it will be initialised).  Cheap: does not
+    import moto, so the CLI can call it before spawning a server.
+    """
+    state_dir = Path(state_dir)
+    fmt = state_dir / FORMAT_FILE
+    if not fmt.exists():
+        if (state_dir / MANIFEST_FILE).exists():
+            raise StateFormatError(
+                f"state dir {state_dir} has a {MANIFEST_FILE} but no {FORMAT_FILE} file; "
+                "it was not written by this version of RentalIQ (move it aside to start fresh)"
+            )
+        return
+    try:
+        rec = json.loads(fmt.read_text())
+        name, version, moto, py = rec["format"], int(rec["version"]), rec.get("moto"), rec.get("python")
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        raise StateFormatError(
+            f"state dir {state_dir} has an unreadable {FORMAT_FILE} file ({exc}); move it aside to start fresh"
+        ) from None
+    if name != FORMAT_NAME or version != FORMAT_VERSION:
+        raise StateFormatError(
+            f"state dir {state_dir} uses state format {name!s} v{version}, but this RentalIQ reads "
+            f"{FORMAT_NAME} v{FORMAT_VERSION}; use a matching RentalIQ version or move the state dir aside"
+        )
+    if moto != _moto_version():
+        raise StateFormatError(
+            f"state dir {state_dir} was written with moto {moto}, but moto {_moto_version()} is installed; "
+            "snapshots are moto-version specific: reinstall that moto version or move the state dir aside"
+        )
+    if py != _python_version():
+        raise StateFormatError(
+            f"state dir {state_dir} was written by Python {py}, but this is Python {_python_version()}; "
+            "snapshots are Python-version specific: use that Python or move the state dir aside"
+        )
+
+
+def init_state_dir(state_dir: Path) -> None:
+    state_dir = Path(state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True, mode=0o711)
+    with contextlib.suppress(OSError):
+        os.chmod(state_dir, 0o711)
+    check_state_dir(state_dir)
+    (state_dir / SERVICES_DIR).mkdir(exist_ok=True, mode=0o700)
+    (state_dir / BLOBS_DIR / "tmp").mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not (state_dir / FORMAT_FILE).exists():
+        _atomic_write(state_dir / FORMAT_FILE, json.dumps(_format_record()).encode() + b"\n", fsync=True)
+
+
+def _atomic_write(path: Path, data: bytes, *, fsync: bool) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            n = os.write(fd, view)
+            view = view[n:]
+        if fsync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if fsync:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------- blobs
+
+
+class BlobStore:
+    """Content-addressed, immutable files: ``blobs/<sha256[:2]>/<sha256>``."""
+
+    def __init__(self, root: Path, *, fsync: bool = False):
+        self.root = root
+        self.tmp = root / "tmp"
+        self.fsync = fsync
+        self.tmp.mkdir(parents=True, exist_ok=True)
+
+    def path(self, sha: str) -> Path:
+        return self.root / sha[:2] / sha
+
+    def put_stream(self, read: Callable[[int], bytes]) -> tuple[str, int]:
+        """Hash and store what ``read`` yields; returns (sha256, size). Idempotent."""
+        h = hashlib.sha256()
+        size = 0
+        tmp = self.tmp / uuid.uuid4().hex
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            while True:
+                chunk = read(_CHUNK)
+                if not chunk:
+                    break
+                h.update(chunk)
+                size += len(chunk)
+                view = memoryview(chunk)
+                while view:
+                    n = os.write(fd, view)
+                    view = view[n:]
+            if self.fsync:
+                os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            os.unlink(tmp)
+            raise
+        os.close(fd)
+        sha = h.hexdigest()
+        final = self.path(sha)
+        if final.exists():
+            os.unlink(tmp)
+        else:
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
+            if self.fsync:
+                _fsync_dir(final.parent)
+        return sha, size
+
+    def gc(self, referenced: set[str]) -> tuple[int, int]:
+        removed = freed = 0
+        for entry in self.tmp.iterdir():
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        for sub in self.root.iterdir():
+            if sub.name == "tmp" or not sub.is_dir():
+                continue
+            for blob in sub.iterdir():
+                if blob.name not in referenced:
+                    with contextlib.suppress(OSError):
+                        freed += blob.stat().st_size
+                        blob.unlink()
+                        removed += 1
+        return removed, freed
+
+
+_BLOB_STORE: BlobStore | None = None  # the process's store (one server per process)
+_CURRENT: Persistence | None = None
+
+
+def current() -> Persistence | None:
+    """The server process's :class:`Persistence` (for extensions: ``mark_dirty``, ``commit``)."""
+    return _CURRENT
+
+
+class BlobBuffer:
+    """Read-only file-like view of ``[offset, offset+length)`` of a blob.
+
+    Stands in for ``FakeKey._value_buffer``.  Opens the blob per read (no long-lived
+    file descriptors, whatever the number of keys).  The first write or truncate copies
+    the content into a ``SpooledTemporaryFile`` and delegates to it from then on.
+    """
+
+    def __init__(self, store: BlobStore | None, sha: str | None, offset: int = 0, length: int = 0):
+        self._store = store
+        self.sha = sha
+        self.offset = offset
+        self.length = length
+        self._pos = 0
+        self._spool: Any = None
+        self.closed = sha is None and length == 0 and store is None
+
+    # persistence: the blob reference while unmodified, else None
+    @property
+    def ref(self) -> tuple[str, int, int] | None:
+        if self._spool is not None or self.closed:
+            return None
+        return (self.sha or "", self.offset, self.length)
+
+    def _check(self) -> None:
+        if self.closed:
+            raise ValueError("I/O operation on closed file.")
+
+    def _materialize(self) -> Any:
+        import tempfile
+
+        from moto.settings import get_s3_default_key_buffer_size
+
+        spool = tempfile.SpooledTemporaryFile(get_s3_default_key_buffer_size())
+        pos = self._pos
+        self._pos = 0
+        while True:
+            chunk = self.read(_CHUNK)
+            if not chunk:
+                break
+            spool.write(chunk)
+        spool.seek(pos)
+        self._spool = spool
+        return spool
+
+    def seek(self, pos: int, whence: int = 0) -> int:
+        self._check()
+        if self._spool is not None:
+            return self._spool.seek(pos, whence)
+        if whence == 0:
+            self._pos = pos
+        elif whence == 1:
+            self._pos += pos
+        else:
+            self._pos = self.length + pos
+        self._pos = max(self._pos, 0)
+        return self._pos
+
+    def tell(self) -> int:
+        self._check()
+        return self._spool.tell() if self._spool is not None else self._pos
+
+    def read(self, n: int = -1) -> bytes:
+        self._check()
+        if self._spool is not None:
+            return self._spool.read(n)
+        remaining = self.length - self._pos
+        if remaining <= 0:
+            return b""
+        if n is None or n < 0 or n > remaining:
+            n = remaining
+        assert self._store is not None and self.sha
+        with open(self._store.path(self.sha), "rb") as fh:
+            fh.seek(self.offset + self._pos)
+            data = fh.read(n)
+        self._pos += len(data)
+        return data
+
+    def write(self, data: bytes) -> int:
+        self._check()
+        spool = self._spool if self._spool is not None else self._materialize()
+        return spool.write(data)
+
+    def truncate(self, size: int | None = None) -> int:
+        self._check()
+        if self._spool is None:
+            import tempfile
+
+            from moto.settings import get_s3_default_key_buffer_size
+
+            pos = self._pos
+            keep = pos if size is None else size
+            if keep == 0:
+                self._spool = tempfile.SpooledTemporaryFile(get_s3_default_key_buffer_size())
+                self._spool.seek(pos)
+                return 0
+            self._materialize()
+        return self._spool.truncate(size)
+
+    def flush(self) -> None:
+        if self._spool is not None:
+            self._spool.flush()
+
+    def close(self) -> None:
+        if self._spool is not None:
+            self._spool.close()
+        self.closed = True
+
+    def __repr__(self) -> str:
+        return f"<BlobBuffer {self.sha and self.sha[:12]} +{self.offset} len={self.length}>"
+
+
+def _closed_buffer() -> BlobBuffer:
+    return BlobBuffer(None, None)
+
+
+# Blob refs of keys whose buffer was hashed by a snapshot but not swapped (see below).
+_PENDING_REFS: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[str, int, int]]] = weakref.WeakKeyDictionary()
+_PENDING_LOCK = threading.Lock()
+
+
+def _positionless_chunks(buf: Any) -> Callable[[int], bytes]:
+    """A ``read(n)`` over a spooled buffer's content that never moves its file position.
+
+    moto reads ``_value_buffer`` with seek()+read() and without the key's lock (the
+    ETag property), possibly at the very moment a snapshot reads it, so snapshots must
+    not use the shared position."""
+    spool = buf._spool if isinstance(buf, BlobBuffer) else buf
+    f = getattr(spool, "_file", None)
+    if isinstance(f, io.BytesIO):
+        data = f.getvalue()
+        view = memoryview(data)
+        pos = 0
+
+        def read_mem(n: int) -> bytes:
+            nonlocal pos
+            chunk = bytes(view[pos : pos + n])
+            pos += len(chunk)
+            return chunk
+
+        return read_mem
+    fileno = getattr(f, "fileno", None)
+    if fileno is not None:
+        fd = fileno()
+        size = os.fstat(fd).st_size
+        off = 0
+
+        def read_fd(n: int) -> bytes:
+            nonlocal off
+            chunk = os.pread(fd, min(n, size - off), off) if off < size else b""
+            off += len(chunk)
+            return chunk
+
+        return read_fd
+    spool.seek(0)  # unknown buffer type: best effort
+    return spool.read
+
+
+def _externalize_key(key: Any, store: BlobStore, *, swap: bool) -> tuple[str, int, int] | None:
+    """Make sure ``key``'s body is in the blob store; return its blob ref (None if disposed).
+
+    ``swap=True`` (the request thread that created the key, after moto is done with it)
+    also replaces the key's buffer by a :class:`BlobBuffer`, releasing the memory/temp
+    file.  Snapshots use ``swap=False``: the key may still be in use by its request.
+    The key's lock is held while reading so our own swap cannot close the buffer under
+    a concurrent (optimistic) snapshot; moto disposing of the key meanwhile is retried."""
+    for _attempt in range(5):
+        buf = key._value_buffer
+        if isinstance(buf, BlobBuffer):
+            if buf.closed:
+                return None
+            if buf.ref is not None:
+                return buf.ref
+        elif getattr(buf, "closed", False):
+            return None
+        with _PENDING_LOCK:
+            pending = _PENDING_REFS.get(key)
+        if pending is not None and pending[0] is buf:
+            ref = pending[1]
+        else:
+            try:
+                with key.lock:
+                    if key._value_buffer is not buf:
+                        continue
+                    sha, size = store.put_stream(_positionless_chunks(buf))
+            except (OSError, ValueError):
+                if key._value_buffer is not buf or getattr(buf, "closed", False):
+                    continue  # replaced or disposed while we read: look again
+                raise
+            ref = (sha, 0, size)
+        if swap:
+            with key.lock:
+                if key._value_buffer is buf:
+                    key._value_buffer = BlobBuffer(store, *ref)
+                    with contextlib.suppress(Exception):
+                        buf.close()
+            with _PENDING_LOCK:
+                _PENDING_REFS.pop(key, None)
+        else:
+            with _PENDING_LOCK:
+                _PENDING_REFS[key] = (buf, ref)
+        return ref
+    raise RuntimeError("S3 object body kept changing while it was being persisted")
+
+
+def _repoint_multipart_parts(key: Any, ref: tuple[str, int, int], store: BlobStore) -> None:
+    """Point a completed multipart object's parts at slices of the object's blob."""
+    mp = getattr(key, "multipart", None)
+    if mp is None or not ref[0]:
+        return
+    try:
+        parts = [mp.parts[n] for n in mp.partlist]
+        if not parts or sum(p.contentsize for p in parts) != ref[2]:
+            return
+        md5s = b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts)
+        expected = f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"  # noqa: S324 (S3 ETag)
+        if (key._etag or "").strip('"') != expected:
+            return  # the client completed a subset/reordering of the parts
+        offset = ref[1]
+        for part in parts:
+            with part.lock:
+                old = part._value_buffer
+                part._value_buffer = BlobBuffer(store, ref[0], offset, part.contentsize)
+                with contextlib.suppress(Exception):
+                    old.close()
+            offset += part.contentsize
+    except Exception:  # never fail a request over an optimisation
+        log.debug("could not re-point multipart parts", exc_info=True)
+
+
+def _new_fakekey(cls: type) -> Any:
+    return cls.__new__(cls)
+
+
+def _set_fakekey_state(obj: Any, state: dict[str, Any]) -> None:
+    blob = state.pop("__riq_blob__", None)
+    obj.__dict__.update(state)
+    obj.lock = threading.Lock()
+    if blob is None:
+        obj._value_buffer = _closed_buffer()
+    else:
+        obj._value_buffer = BlobBuffer(_BLOB_STORE, *blob)
+
+
+_DICT_BASES = (dict, collections.defaultdict, collections.OrderedDict)
+
+
+def _custom_pickling(t: type) -> bool:
+    for klass in t.__mro__:
+        if klass in _DICT_BASES or klass is object:
+            continue
+        if any(n in vars(klass) for n in ("__reduce__", "__reduce_ex__", "__getstate__", "__setstate__")):
+            return True
+    return False
+
+
+def _reduce_dictsub(obj: Any) -> Any:
+    factory = obj.default_factory if isinstance(obj, collections.defaultdict) else None
+    state = (getattr(obj, "__dict__", None), factory, list(dict.items(obj)))
+    return _new_dictsub, (type(obj),), state, None, None, _set_dictsub_state
+
+
+def _new_dictsub(cls: type) -> Any:
+    return cls.__new__(cls)
+
+
+def _set_dictsub_state(obj: Any, state: tuple[Any, Any, list[tuple[Any, Any]]]) -> None:
+    attrs, factory, items = state
+    if attrs:
+        obj.__dict__.update(attrs)
+    if isinstance(obj, collections.defaultdict):
+        obj.default_factory = factory
+    setitem = collections.OrderedDict.__setitem__ if isinstance(obj, collections.OrderedDict) else dict.__setitem__
+    for k, v in items:
+        setitem(obj, k, v)
+
+
+def _new_spooled(data: bytes, max_size: int) -> Any:
+    import tempfile
+
+    f = tempfile.SpooledTemporaryFile(max_size)
+    f.write(data)
+    f.seek(0)
+    return f
+
+
+# ------------------------------------------------------------------ local functions
+# moto's backends hold lambdas/closures, e.g. ``defaultdict(lambda: defaultdict(dict))``
+# created in ``__init__``.  They cannot be pickled by reference; write their code
+# (marshal: Python-version specific, hence the python version in FORMAT), module and
+# closure values instead.
+
+_EMPTY_CELL = ("__riq_empty_cell__",)
+
+
+def _cell_value(cell: Any) -> Any:
+    try:
+        return cell.cell_contents
+    except ValueError:
+        return _EMPTY_CELL
+
+
+def _make_function(
+    code: bytes, module: str, name: str, qualname: str, defaults: Any, kwdefaults: Any, cells: Any
+) -> Any:
+    mod = importlib.import_module(module) if module else None
+    closure = None
+    if cells is not None:
+        closure = tuple(types.CellType() if v == _EMPTY_CELL else types.CellType(v) for v in cells)
+    fn = types.FunctionType(marshal.loads(code), vars(mod) if mod else {}, name, defaults, closure)
+    fn.__qualname__ = qualname
+    fn.__kwdefaults__ = kwdefaults
+    fn.__module__ = module
+    return fn
+
+
+def _dead() -> None:
+    return None
+
+
+def _make_weakref(referent: Any) -> Any:
+    return _dead if referent is None else weakref.ref(referent)
+
+
+# ------------------------------------------------------------------ cryptography objects
+# moto's KMS, ACM, IAM, EC2 key pairs ... keep cryptography's (Rust) key/certificate
+# objects, which do not pickle: write them as DER and load them back.
+
+
+def _crypto_reducer(t: type) -> Callable[[Any], Any] | None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import types as asym
+
+    if issubclass(t, asym.PrivateKeyTypes.__args__):  # type: ignore[attr-defined]
+        return _reduce_private_key
+    if issubclass(t, asym.PublicKeyTypes.__args__):  # type: ignore[attr-defined]
+        return _reduce_public_key
+    if issubclass(t, x509.Certificate):
+        return _reduce_certificate
+    if issubclass(t, x509.CertificateSigningRequest):
+        return _reduce_csr
+    return None
+
+
+def _reduce_private_key(key: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    der = key.private_bytes(serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    return _load_private_key, (der,)
+
+
+def _reduce_public_key(key: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    der = key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return _load_public_key, (der,)
+
+
+def _reduce_certificate(cert: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return _load_certificate, (cert.public_bytes(serialization.Encoding.DER),)
+
+
+def _reduce_csr(csr: Any) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return _load_csr, (csr.public_bytes(serialization.Encoding.DER),)
+
+
+def _load_private_key(der: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_private_key(der, None)
+
+
+def _load_public_key(der: bytes) -> Any:
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_der_public_key(der)
+
+
+def _load_certificate(der: bytes) -> Any:
+    from cryptography import x509
+
+    return x509.load_der_x509_certificate(der)
+
+
+def _load_csr(der: bytes) -> Any:
+    from cryptography import x509
+
+    return x509.load_der_x509_csr(der)
+
+
+# ------------------------------------------------------------------ reducer registry
+
+_EXTRA_REDUCERS: dict[type, Callable[[Any], Any]] = {}
+
+
+def register_reducer(cls: type, reducer: Callable[[Any], Any]) -> None:
+    """Let an extension make ``cls`` instances picklable (``reducer`` returns a reduce tuple)."""
+    _EXTRA_REDUCERS[cls] = reducer
+    _TYPE_KIND.clear()
+
+
+# --------------------------------------------------------------------------- refs
+
+_LOADER: _Restorer | None = None
+
+
+def _load_ref(kind: str, *args: Any) -> Any:
+    if _LOADER is None:
+        raise PersistenceError("moto object reference unpickled outside a restore")
+    return _LOADER.resolve(kind, *args)
+
+
+# type classification cache: type -> (kind, pkg)
+_TYPE_KIND: dict[type, tuple[str, str]] = {}
+
+_moto: Any = None  # namespace with moto classes, filled by _import_moto()
+
+
+def _import_moto() -> Any:
+    global _moto
+    if _moto is None:
+        from types import SimpleNamespace
+
+        from moto.core.base_backend import AccountSpecificBackend, BackendDict, BaseBackend
+        from moto.core.common_models import BaseModel
+        from moto.s3.models import FakeKey
+
+        _moto = SimpleNamespace(
+            BackendDict=BackendDict,
+            AccountSpecificBackend=AccountSpecificBackend,
+            BaseBackend=BaseBackend,
+            BaseModel=BaseModel,
+            FakeKey=FakeKey,
+        )
+    return _moto
+
+
+_LOCK_TYPE = type(threading.Lock())
+_RLOCK_TYPE = type(threading.RLock())
+
+
+def _classify(t: type) -> tuple[str, str]:
+    r = _TYPE_KIND.get(t)
+    if r is not None:
+        return r
+    m = _import_moto()
+    mod = getattr(t, "__module__", "") or ""
+    pkg = mod.split(".")[1] if mod.startswith("moto.") and mod.count(".") >= 1 else ""
+    if t in _EXTRA_REDUCERS:
+        r = ("custom", pkg)
+    elif issubclass(t, m.BaseBackend):
+        r = ("backend", pkg)
+    elif issubclass(t, m.BackendDict):
+        r = ("bd", pkg)
+    elif issubclass(t, m.AccountSpecificBackend):
+        r = ("asb", pkg)
+    elif issubclass(t, m.FakeKey):
+        r = ("fakekey", pkg)
+    elif issubclass(t, m.BaseModel):
+        r = ("model", pkg)
+    elif t is types.FunctionType:
+        r = ("function", "")
+    elif t in (weakref.WeakValueDictionary, weakref.WeakKeyDictionary, weakref.WeakSet, weakref.ref):
+        r = ("weak", "")
+    elif t is _LOCK_TYPE:
+        r = ("lock", "")
+    elif t is _RLOCK_TYPE:
+        r = ("rlock", "")
+    elif t.__name__ == "SpooledTemporaryFile" and t.__module__ == "tempfile":
+        r = ("spooled", "")
+    elif mod.startswith("cryptography.") and _crypto_reducer(t) is not None:
+        r = ("crypto", "")
+    elif issubclass(t, dict) and t not in _DICT_BASES and not _custom_pickling(t):
+        # e.g. S3's _VersionedKeyStore (items() yields only the latest version and
+        # __setitem__ appends) or SSM's ParameterDict (a defaultdict whose __init__ takes
+        # arguments): the default dict-subclass pickling loses data or cannot load.
+        r = ("dictsub", pkg)
+    else:
+        r = ("", pkg)
+    _TYPE_KIND[t] = r
+    return r
+
+
+# ------------------------------------------------------------------ commit session
+
+
+class _Session:
+    """Lookup tables for one commit (built under the exclusive lock)."""
+
+    def __init__(self, owner: Persistence):
+        self.owner = owner
+        m = _import_moto()
+        self.backend_loc: dict[int, tuple[str, str, str]] = {}
+        self.asb_loc: dict[int, tuple[str, str]] = {}
+        self.pkg_backends: dict[str, list[tuple[str, str, str, Any]]] = {}
+        for bd in list(m.BackendDict._instances):
+            key = owner.bd_key(bd)
+            if key is None:
+                continue
+            pkg = _pkg_of_bd(bd)
+            for acct, asb in dict.items(bd):
+                self.asb_loc[id(asb)] = (key, acct)
+                for region, be in dict.items(asb):
+                    self.backend_loc[id(be)] = (key, acct, region)
+                    self.pkg_backends.setdefault(pkg, []).append((key, acct, region, be))
+        self.indexes: dict[tuple[int, bool], dict[int, tuple]] = {}
+        # dependency graph of model references (key -> keys), overlaid as files are pickled
+        self.deps: dict[str, set[str]] = {k: set(v.get("deps", ())) for k, v in owner.manifest["services"].items()}
+
+    def index(self, backend: Any, deep: bool) -> dict[int, tuple]:
+        k = (id(backend), deep)
+        idx = self.indexes.get(k)
+        if idx is None:
+            idx = _build_index(backend, deep)
+            self.indexes[k] = idx
+        return idx
+
+    def locate_model(self, obj: Any, pkg: str) -> tuple[str, str, str, tuple] | None:
+        # Shallow first (containers only: backend.subnets[az][id]); models nested in
+        # other models (a rule inside a security group) need the deep, slower walk.
+        for deep in (False, True):
+            for key, acct, region, be in self.pkg_backends.get(pkg, ()):
+                path = self.index(be, deep).get(id(obj))
+                if path is not None:
+                    return key, acct, region, path
+        return None
+
+    def reaches(self, src: str, dst: str) -> bool:
+        seen: set[str] = set()
+        todo = [src]
+        while todo:
+            k = todo.pop()
+            if k == dst:
+                return True
+            if k in seen:
+                continue
+            seen.add(k)
+            todo.extend(self.deps.get(k, ()))
+        return False
+
+
+def _pkg_of_bd(bd: Any) -> str:
+    mod = bd.backend.__module__
+    return mod.split(".")[1] if mod.startswith("moto.") else mod
+
+
+_SIMPLE_KEY_TYPES = (str, int, bytes, type(None), bool, float)
+
+
+def _simple_key(k: Any) -> bool:
+    if isinstance(k, _SIMPLE_KEY_TYPES) or isinstance(k, type):
+        return True
+    if isinstance(k, tuple):
+        return all(_simple_key(x) for x in k)
+    return False
+
+
+def _build_index(backend: Any, deep: bool) -> dict[int, tuple]:
+    """id(model) -> path from ``backend`` for models reachable through containers
+    (and, if ``deep``, through other models' attributes)."""
+    m = _import_moto()
+    skip = (m.BaseBackend, m.BackendDict, m.AccountSpecificBackend)
+    atoms = (str, bytes, int, float, bool, type(None), type)
+    index: dict[int, tuple] = {}
+    seen: set[int] = {id(backend)}
+    todo: list[tuple[Any, tuple, int]] = [(v, (("a", k),), 1) for k, v in vars(backend).items()]
+    todo.reverse()
+    while todo:
+        obj, path, depth = todo.pop()
+        if isinstance(obj, atoms) or isinstance(obj, skip):
+            continue
+        oid = id(obj)
+        if oid in seen:
+            continue
+        seen.add(oid)
+        if isinstance(obj, m.BaseModel):
+            index[oid] = path
+            if not deep:
+                continue
+        if depth >= _INDEX_MAX_DEPTH:
+            continue
+        children: list[tuple[Any, tuple, int]] = []
+        if isinstance(obj, dict):
+            for k, v in dict.items(obj):
+                if _simple_key(k):
+                    children.append((v, (*path, ("k", k)), depth + 1))
+        elif isinstance(obj, (list, tuple)):
+            for i, v in enumerate(obj):
+                children.append((v, (*path, ("i", i)), depth + 1))
+        else:
+            d = getattr(obj, "__dict__", None)
+            if isinstance(d, dict) and not callable(obj):
+                for k, v in d.items():
+                    children.append((v, (*path, ("a", k)), depth + 1))
+        children.reverse()
+        todo.extend(children)
+    return index
+
+
+def _follow(obj: Any, path: Iterable[tuple[str, Any]]) -> Any:
+    for kind, k in path:
+        if kind == "a":
+            obj = vars(obj)[k]
+        elif kind == "k":
+            obj = dict.__getitem__(obj, k) if isinstance(obj, dict) else obj[k]
+        else:
+            obj = obj[k]
+    return obj
+
+
+class _Pickler(pickle.Pickler):
+    def __init__(self, file: Any, session: _Session, key: str, pkg: str):
+        super().__init__(file, protocol=5)
+        self.session = session
+        self.key = key
+        self.pkg = pkg
+        self.refs: set[str] = set()  # other services referenced (must be saved in this commit)
+        self.deps: set[str] = set()  # services whose models are referenced by path (load first)
+        self.blobs: set[str] = set()
+
+    def reducer_override(self, obj: Any) -> Any:  # noqa: C901
+        t = type(obj)
+        kind, pkg = _TYPE_KIND.get(t) or _classify(t)
+        if not kind:
+            return NotImplemented
+        s = self.session
+        if kind in ("model", "fakekey") and pkg != self.pkg and pkg:
+            loc = s.locate_model(obj, pkg)
+            if loc is not None:
+                okey, acct, region, path = loc
+                if okey != self.key and not s.reaches(okey, self.key):
+                    self.refs.add(okey)
+                    self.deps.add(okey)
+                    s.deps.setdefault(self.key, set()).add(okey)
+                    return _load_ref, ("M", okey, acct, region, path, t.__qualname__)
+        if kind == "fakekey":
+            store = self.session.owner.blobs
+            ref = _externalize_key(obj, store, swap=False)
+            if ref is not None and ref[0]:
+                self.blobs.add(ref[0])
+            state = {k: v for k, v in obj.__dict__.items() if k not in ("_value_buffer", "lock")}
+            state["__riq_blob__"] = ref
+            return _new_fakekey, (t,), state, None, None, _set_fakekey_state
+        if kind == "model":
+            return NotImplemented
+        if kind == "backend":
+            loc3 = s.backend_loc.get(id(obj))
+            if loc3 is None:
+                return NotImplemented
+            if loc3[0] != self.key:
+                self.refs.add(loc3[0])
+            return _load_ref, ("B", *loc3)
+        if kind == "asb":
+            loc2 = s.asb_loc.get(id(obj))
+            if loc2 is None:
+                return NotImplemented
+            if loc2[0] != self.key:
+                self.refs.add(loc2[0])
+            return _load_ref, ("A", *loc2)
+        if kind == "bd":
+            k = s.owner.bd_key(obj)
+            if k is None:
+                return NotImplemented
+            return _load_ref, ("D", k)
+        if kind == "lock":
+            return threading.Lock, ()
+        if kind == "rlock":
+            return _RLOCK_TYPE, ()
+        if kind == "spooled":
+            pos = obj.tell()
+            obj.seek(0)
+            data = obj.read()
+            obj.seek(pos)
+            return _new_spooled, (data, obj._max_size)
+        if kind == "dictsub":
+            return _reduce_dictsub(obj)
+        if kind == "function":
+            qn = obj.__qualname__
+            if "<locals>" not in qn and "<lambda>" not in qn:
+                return NotImplemented  # importable: pickled by reference
+            cells = None
+            if obj.__closure__:
+                cells = tuple(_cell_value(c) for c in obj.__closure__)
+            return _make_function, (
+                marshal.dumps(obj.__code__),
+                obj.__module__,
+                obj.__name__,
+                qn,
+                obj.__defaults__,
+                obj.__kwdefaults__,
+                cells,
+            )
+        if kind == "weak":
+            if t is weakref.ref:
+                return _make_weakref, (obj(),)
+            if t is weakref.WeakSet:
+                return t, (list(obj),)
+            return t, (dict(obj.items()),)
+        if kind == "crypto":
+            return _crypto_reducer(t)(obj)  # type: ignore[misc]
+        if kind == "custom":
+            return _EXTRA_REDUCERS[t](obj)
+        return NotImplemented
+
+
+# ------------------------------------------------------------------ restore
+
+
+class _Restorer:
+    def __init__(self, owner: Persistence):
+        self.owner = owner
+        self.placeholders: dict[int, tuple[Any, str, str, Any]] = {}
+        self.filled: set[int] = set()
+        self.unresolved = 0
+
+    def backend(self, key: str, acct: str, region: str) -> Any:
+        bd = self.owner.bd_by_key(key)
+        asb = bd[acct]  # creates the AccountSpecificBackend (and registers bd) if needed
+        if dict.__contains__(asb, region):
+            return dict.__getitem__(asb, region)
+        obj = bd.backend.__new__(bd.backend)
+        dict.__setitem__(asb, region, obj)
+        self.placeholders[id(obj)] = (obj, acct, region, bd)
+        return obj
+
+    def resolve(self, kind: str, *args: Any) -> Any:
+        if kind == "B":
+            return self.backend(*args)
+        if kind == "A":
+            key, acct = args
+            return self.owner.bd_by_key(key)[acct]
+        if kind == "D":
+            return self.owner.bd_by_key(args[0])
+        if kind == "M":
+            key, acct, region, path, qualname = args
+            try:
+                obj = _follow(self.backend(key, acct, region), path)
+                if type(obj).__qualname__ != qualname:
+                    raise LookupError(f"found {type(obj).__qualname__}")
+                return obj
+            except Exception as exc:  # pragma: no cover - defensive
+                self.unresolved += 1
+                log.warning("could not resolve %s object at %s %s %s %s: %s", qualname, key, acct, region, path, exc)
+                return None
+        raise PersistenceError(f"unknown reference kind {kind!r}")
+
+    def load_service(self, key: str, path: Path) -> dict[str, Any]:
+        with open(path, "rb") as fh:
+            header = json.loads(fh.readline())
+            payload = pickle.load(fh)
+        bd = self.owner.bd_by_key(key)
+        for (acct, region), state in payload["backends"].items():
+            obj = self.backend(key, acct, region)
+            d = obj.__dict__
+            d.clear()
+            d.update(state)
+            self.filled.add(id(obj))
+        for attr, value in payload.get("extra", {}).items():
+            setattr(bd, attr, value)
+        return header
+
+    def finish(self) -> None:
+        for oid, (obj, acct, region, _bd) in self.placeholders.items():
+            if oid not in self.filled:
+                log.warning("re-initialising %s %s %s (referenced but not persisted)", type(obj).__name__, acct, region)
+                obj.__init__(region, acct)
+
+
+# ------------------------------------------------------------------ locking
+
+
+class _RWLock:
+    """Many requests (shared) or one snapshot (exclusive).  No writer preference, and
+    the writer only waits a bounded time (then snapshots optimistically), so a request
+    that makes nested requests to the server cannot deadlock."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._readers = 0
+        self._writer = False
+
+    def acquire_read(self) -> None:
+        with self._cond:
+            while self._writer:
+                self._cond.wait()
+            self._readers += 1
+
+    def release_read(self) -> None:
+        with self._cond:
+            self._readers -= 1
+            if self._readers == 0:
+                self._cond.notify_all()
+
+    def try_exclusive(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` for running requests to finish; True if now exclusive.
+
+        Bounded, because a request may be waiting for this very commit: the local
+        CloudFormation calls the server over HTTP from inside CreateStack, so the outer
+        request holds the shared lock until its nested requests have committed."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._writer or self._readers:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            self._writer = True
+            return True
+
+    def release_exclusive(self) -> None:
+        with self._cond:
+            self._writer = False
+            self._cond.notify_all()
+
+
+@dataclass
+class _RequestContext:
+    touched: dict[int, Any] = field(default_factory=dict)
+    created_asbs: list[Any] = field(default_factory=list)
+    new_keys: list[Any] = field(default_factory=list)
+    extra_dirty: set[str] = field(default_factory=set)
+
+
+_tls = threading.local()
+
+
+def _ctx() -> _RequestContext | None:
+    return getattr(_tls, "ctx", None)
+
+
+@dataclass
+class CommitStats:
+    commits: int = 0
+    services_written: int = 0
+    bytes_written: int = 0
+    seconds: float = 0.0
+    last_ms: float = 0.0
+    last_services: list[str] = field(default_factory=list)
+    failures: int = 0
+    retries: int = 0
+    optimistic: int = 0
+
+
+# ------------------------------------------------------------------ persistence
+
+
+class Persistence:
+    """Owns a state directory for the lifetime of one server process."""
+
+    def __init__(self, state_dir: Path, *, fsync: bool | None = None):
+        self.state_dir = Path(state_dir)
+        if fsync is None:
+            fsync = os.environ.get("RENTALIQ_LOCAL_FSYNC", "") not in ("", "0", "false", "no")
+        self.fsync = fsync
+        self.services_dir = self.state_dir / SERVICES_DIR
+        self.blobs: BlobStore
+        self.manifest: dict[str, Any] = {"format": FORMAT_VERSION, "generation": 0, "services": {}}
+        self.blob_refs: dict[str, set[str]] = {}
+        self._lock_fd: int | None = None
+        self._rw = _RWLock()
+        self._commit_lock = threading.Lock()
+        self._pending_lock = threading.Lock()
+        self._pending: set[str] = set()
+        self._pending_all = False
+        self._seq = 0
+        self._committed = 0
+        self._bd_keys: dict[int, str | None] = {}
+        self._bds: dict[str, Any] = {}
+        self.stats = CommitStats()
+        self._hooks_installed = False
+        self._active = 0
+        self._active_cond = threading.Condition()
+        self.closed = False
+
+    # ---------------------------------------------------------------- setup
+
+    def open(self) -> None:
+        """Initialise/validate the state dir and take its lock."""
+        global _BLOB_STORE, _CURRENT
+        init_state_dir(self.state_dir)
+        fd = os.open(self.state_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            other = os.pread(fd, 64, 0).decode(errors="replace").strip() or "?"
+            os.close(fd)
+            raise StateLockedError(
+                f"state dir {self.state_dir} is in use by another local cloud server (pid {other})"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        self._lock_fd = fd
+        self.blobs = BlobStore(self.state_dir / BLOBS_DIR, fsync=self.fsync)
+        _BLOB_STORE = self.blobs
+        _CURRENT = self
+        mpath = self.state_dir / MANIFEST_FILE
+        if mpath.exists():
+            try:
+                manifest = json.loads(mpath.read_text())
+            except ValueError as exc:
+                raise StateFormatError(f"{mpath} is not valid JSON ({exc}); the state dir is damaged") from None
+            if manifest.get("format") != FORMAT_VERSION:
+                raise StateFormatError(
+                    f"{mpath} has format {manifest.get('format')!r}, expected {FORMAT_VERSION}; move the state dir aside"
+                )
+            self.manifest = manifest
+
+    def install_hooks(self) -> None:
+        """Observe moto so requests can be attributed to the services they touch."""
+        if self._hooks_installed:
+            return
+        m = _import_moto()
+        bd_cls, asb_cls, fk_cls = m.BackendDict, m.AccountSpecificBackend, m.FakeKey
+
+        orig_bd_getitem = bd_cls.__getitem__
+
+        def bd_getitem(self_: Any, account_id: str) -> Any:
+            ctx = getattr(_tls, "ctx", None)
+            if ctx is not None:
+                ctx.touched[id(self_)] = self_
+            return orig_bd_getitem(self_, account_id)
+
+        bd_cls.__getitem__ = bd_getitem
+
+        orig_asb_getitem = asb_cls.__getitem__
+
+        def asb_getitem(self_: Any, region_name: str) -> Any:
+            ctx = getattr(_tls, "ctx", None)
+            if ctx is not None:
+                region = "aws" if region_name == "global" else region_name
+                if not dict.__contains__(self_, region):
+                    ctx.created_asbs.append(self_)
+            return orig_asb_getitem(self_, region_name)
+
+        asb_cls.__getitem__ = asb_getitem
+
+        value_prop = fk_cls.value
+
+        def value_set(self_: Any, new_value: Any) -> None:
+            with _PENDING_LOCK:
+                _PENDING_REFS.pop(self_, None)
+            value_prop.fset(self_, new_value)
+            ctx = getattr(_tls, "ctx", None)
+            if ctx is not None:
+                ctx.new_keys.append(self_)
+
+        fk_cls.value = property(value_prop.fget, value_set, value_prop.fdel, value_prop.__doc__)
+        self._hooks_installed = True
+
+    # ---------------------------------------------------------------- keys
+
+    def bd_key(self, bd: Any) -> str | None:
+        """``module:attr`` naming the module-level variable that holds ``bd``."""
+        k = self._bd_keys.get(id(bd), "")
+        if k != "":
+            return k
+        import sys
+
+        found: str | None = None
+        home = bd.backend.__module__
+        parts = home.split(".")
+        candidates = [home] + [".".join(parts[:i]) for i in range(len(parts) - 1, 1, -1)]
+        prefix = ".".join(parts[:2]) + "."
+        candidates += sorted(n for n in list(sys.modules) if n.startswith(prefix) and n not in candidates)
+        for modname in candidates:
+            mod = sys.modules.get(modname)
+            if mod is None:
+                continue
+            for name, val in list(vars(mod).items()):
+                if val is bd:
+                    found = f"{modname}:{name}"
+                    break
+            if found:
+                break
+        if found is None:
+            log.warning("cannot persist %s backends: no module-level name found", bd.service_name)
+        self._bd_keys[id(bd)] = found
+        if found:
+            self._bds[found] = bd
+        return found
+
+    def bd_by_key(self, key: str) -> Any:
+        bd = self._bds.get(key)
+        if bd is None:
+            modname, attr = key.split(":", 1)
+            bd = getattr(importlib.import_module(modname), attr)
+            self._bds[key] = bd
+            self._bd_keys[id(bd)] = key
+        return bd
+
+    # ---------------------------------------------------------------- restore
+
+    def restore(self) -> dict[str, Any]:
+        """Load the snapshot into moto's backends. Returns a small report."""
+        global _LOADER
+        t0 = time.perf_counter()
+        services = self.manifest["services"]
+        order = _topo_order({k: set(v.get("deps", ())) for k, v in services.items()})
+        restorer = _Restorer(self)
+        _LOADER = restorer
+        try:
+            for key in order:
+                path = self.services_dir / services[key]["file"]
+                try:
+                    header = restorer.load_service(key, path)
+                except Exception as exc:
+                    raise StateFormatError(
+                        f"cannot restore {key} from {path}: {type(exc).__name__}: {exc}"
+                    ) from exc
+                self.blob_refs[key] = set(header.get("blobs", ()))
+            restorer.finish()
+        finally:
+            _LOADER = None
+        self._cleanup_orphans()
+        removed, freed = self.blobs.gc(self._referenced_blobs())
+        report = {
+            "services": len(order),
+            "seconds": round(time.perf_counter() - t0, 4),
+            "unresolved_refs": restorer.unresolved,
+            "blobs_removed": removed,
+            "blob_bytes_freed": freed,
+        }
+        log.info("restored %s", report)
+        return report
+
+    def _referenced_blobs(self) -> set[str]:
+        out: set[str] = set()
+        for refs in self.blob_refs.values():
+            out |= refs
+        return out
+
+    def _cleanup_orphans(self) -> None:
+        current = {v["file"] for v in self.manifest["services"].values()}
+        for f in self.services_dir.iterdir():
+            if f.name not in current:
+                with contextlib.suppress(OSError):
+                    f.unlink()
+        for f in self.state_dir.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                f.unlink()
+
+    # ---------------------------------------------------------------- commits
+
+    def mark_dirty(self, *services: Any) -> None:
+        """Mark services (BackendDict objects or ``module:attr`` keys) for the next commit.
+
+        Inside a request they are committed with it; elsewhere (background threads of
+        extensions) call :meth:`commit` afterwards."""
+        keys = {s if isinstance(s, str) else self.bd_key(s) for s in services}
+        keys.discard(None)
+        ctx = _ctx()
+        if ctx is not None:
+            ctx.extra_dirty |= keys  # type: ignore[arg-type]
+        else:
+            self._enqueue(keys)  # type: ignore[arg-type]
+
+    def _enqueue(self, keys: set[str] | str) -> int:
+        with self._pending_lock:
+            if keys == ALL:
+                self._pending_all = True
+            else:
+                self._pending |= keys  # type: ignore[operator]
+            self._seq += 1
+            return self._seq
+
+    def commit(self, through: int | None = None) -> None:
+        """Write every pending change (group commit: one writer, many waiters)."""
+        if through is None:
+            with self._pending_lock:
+                through = self._seq
+        with self._commit_lock:
+            if self._committed >= through:
+                return
+            with self._pending_lock:
+                dirty, self._pending = self._pending, set()
+                all_, self._pending_all = self._pending_all, False
+                target = self._seq
+            if dirty or all_:
+                try:
+                    self._commit(ALL if all_ else dirty)
+                except BaseException:
+                    with self._pending_lock:  # keep them pending for the next attempt
+                        self._pending |= dirty
+                        self._pending_all |= all_
+                    raise
+            self._committed = target
+
+    def snapshot_all(self) -> None:
+        self.commit(self._enqueue(ALL))
+
+    def _commit(self, dirty: set[str] | str) -> None:
+        t0 = time.perf_counter()
+        for attempt in range(_OPTIMISTIC_ATTEMPTS):
+            exclusive = self._rw.try_exclusive(_EXCLUSIVE_WAIT)
+            if not exclusive:
+                self.stats.optimistic += 1
+            try:
+                written, removed = self._pickle_phase(dirty)
+                break
+            except PersistenceError:
+                raise
+            except RuntimeError as exc:
+                # Only possible without the exclusive lock: another request changed a
+                # dict while it was being pickled.  Take a fresh snapshot.
+                if exclusive or type(exc) is not RuntimeError or attempt == _OPTIMISTIC_ATTEMPTS - 1:
+                    raise PersistenceError(f"cannot snapshot: {exc}") from exc
+                self.stats.retries += 1
+                time.sleep(0.005 * (attempt + 1))
+            finally:
+                if exclusive:
+                    self._rw.release_exclusive()
+        self._write_phase(written, removed, t0)
+
+    def _pickle_phase(self, dirty: set[str] | str) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], list[str]]:
+        m = _import_moto()
+        written: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        removed: list[str] = []
+        session = _Session(self)
+        if dirty == ALL:
+            todo = [k for k in (self.bd_key(bd) for bd in list(m.BackendDict._instances)) if k]
+            todo += [k for k in self.manifest["services"] if k not in todo]
+        else:
+            todo = sorted(dirty)  # type: ignore[arg-type]
+        queued = set(todo)
+        while todo:
+            key = todo.pop(0)
+            bd = self.bd_by_key(key)
+            payload_backends = {
+                (acct, region): be.__dict__
+                for acct, asb in list(dict.items(bd))
+                for region, be in list(dict.items(asb))
+            }
+            if not payload_backends:
+                if key in self.manifest["services"]:
+                    removed.append(key)
+                session.deps.pop(key, None)
+                continue
+            std = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
+            extra = {k: v for k, v in vars(bd).items() if k not in std}
+            buf = io.BytesIO()
+            pickler = _Pickler(buf, session, key, _pkg_of_bd(bd))
+            session.deps[key] = set()
+            try:
+                pickler.dump({"backends": payload_backends, "extra": extra})
+            except RuntimeError as exc:
+                if type(exc) is RuntimeError and "changed size during iteration" in str(exc):
+                    raise  # transient (optimistic snapshot), retried by _commit
+                self._unpicklable(key, bd, payload_backends, session, exc)
+            except Exception as exc:
+                self._unpicklable(key, bd, payload_backends, session, exc)
+            header = {
+                "service": key,
+                "deps": sorted(pickler.deps),
+                "refs": sorted(pickler.refs),
+                "blobs": sorted(pickler.blobs),
+                "backends": sorted([a, r] for a, r in payload_backends),
+            }
+            written[key] = (buf.getvalue(), header)
+            for ref in sorted(pickler.refs):
+                if ref not in queued:
+                    queued.add(ref)
+                    todo.append(ref)
+        return written, removed
+
+    def _unpicklable(self, key: str, bd: Any, payload: Any, session: _Session, exc: Exception) -> None:
+        self.stats.failures += 1
+        where = _find_unpicklable(payload, session, key, _pkg_of_bd(bd))
+        log.error("cannot snapshot %s: %s: %s (at %s)", key, type(exc).__name__, exc, where)
+        raise PersistenceError(f"cannot snapshot {key}: {type(exc).__name__}: {exc}") from exc
+
+    def _write_phase(self, written: dict[str, tuple[bytes, dict[str, Any]]], removed: list[str], t0: float) -> None:
+        # write outside the exclusive lock (still under the commit lock)
+        gen = self.manifest["generation"] + 1
+        services = dict(self.manifest["services"])
+        old_files = []
+        nbytes = 0
+        for key, (data, header) in written.items():
+            fname = f"{_safe(key)}.{gen}.pkl"
+            hdr = json.dumps({**header, "generation": gen}, separators=(",", ":")).encode() + b"\n"
+            _write_new(self.services_dir / fname, hdr, data, fsync=self.fsync)
+            nbytes += len(hdr) + len(data)
+            if key in services:
+                old_files.append(services[key]["file"])
+            services[key] = {"file": fname, "deps": header["deps"], "size": len(data)}
+        for key in removed:
+            old_files.append(services.pop(key)["file"])
+        if self.fsync and written:
+            _fsync_dir(self.services_dir)
+        manifest = {"format": FORMAT_VERSION, "generation": gen, "services": services, "written": time.time()}
+        _atomic_write(
+            self.state_dir / MANIFEST_FILE,
+            json.dumps(manifest, indent=1, sort_keys=True).encode(),
+            fsync=self.fsync,
+        )
+        self.manifest = manifest
+        for key, (_data, header) in written.items():
+            self.blob_refs[key] = set(header["blobs"])
+        for key in removed:
+            self.blob_refs.pop(key, None)
+        for f in old_files:
+            with contextlib.suppress(OSError):
+                (self.services_dir / f).unlink()
+        dt = time.perf_counter() - t0
+        st = self.stats
+        st.commits += 1
+        st.services_written += len(written)
+        st.bytes_written += nbytes
+        st.seconds += dt
+        st.last_ms = round(dt * 1000, 2)
+        st.last_services = sorted(written) + [f"-{k}" for k in removed]
+
+    # ---------------------------------------------------------------- request path
+
+    def middleware(self, app: Any) -> Callable[[dict[str, Any], Any], Any]:
+        """Wrap moto's ``DomainDispatcherApplication`` (needs ``get_application``)."""
+        return _Middleware(self, app)
+
+    def _begin_request(self) -> None:
+        with self._active_cond:
+            self._active += 1
+
+    def _end_request(self) -> None:
+        with self._active_cond:
+            self._active -= 1
+            self._active_cond.notify_all()
+
+    def wait_idle(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        with self._active_cond:
+            while self._active:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._active_cond.wait(left)
+        return True
+
+    def dirty_keys_for(self, ctx: _RequestContext, dispatched: Any, mutating: bool) -> set[str] | str:
+        m = _import_moto()
+        keys: set[str] = set(ctx.extra_dirty)
+        if ctx.created_asbs:
+            for bd in list(m.BackendDict._instances):
+                for asb in dict.values(bd):
+                    if any(asb is a for a in ctx.created_asbs):
+                        k = self.bd_key(bd)
+                        if k:
+                            keys.add(k)
+        if mutating:
+            if dispatched == ALL:
+                return ALL
+            for bd in ctx.touched.values():
+                k = self.bd_key(bd)
+                if k:
+                    keys.add(k)
+            if dispatched is not None:
+                k = self.bd_key(dispatched)
+                if k:
+                    keys.add(k)
+        return keys
+
+    def close(self, *, snapshot: bool = True) -> None:
+        """Final snapshot of everything, blob GC, release the state-dir lock."""
+        if self.closed:
+            return
+        try:
+            if snapshot:
+                self.snapshot_all()
+                self.blobs.gc(self._referenced_blobs())
+        finally:
+            self.closed = True
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
+def _find_unpicklable(root: Any, session: _Session, key: str, pkg: str) -> str:
+    """Best-effort path to the object that failed to pickle (diagnostics only)."""
+
+    def fails(o: Any) -> bool:
+        try:
+            _Pickler(io.BytesIO(), session, key, pkg).dump(o)
+            return False
+        except Exception:
+            return True
+
+    path = "payload"
+    obj = root
+    seen: set[int] = set()
+    for _ in range(40):
+        if id(obj) in seen:
+            break
+        seen.add(id(obj))
+        if isinstance(obj, dict):
+            items = [(f"[{k!r}]", v) for k, v in dict.items(obj)]
+        elif isinstance(obj, (list, tuple, set, frozenset)):
+            items = [(f"[{i}]", v) for i, v in enumerate(obj)]
+        elif hasattr(obj, "__dict__") and not isinstance(obj, type):
+            items = [(f".{k}", v) for k, v in vars(obj).items()]
+        else:
+            break
+        for label, child in items:
+            if fails(child):
+                path += label
+                obj = child
+                break
+        else:
+            break
+    return f"{path} ({type(obj).__module__}.{type(obj).__qualname__})"
+
+
+def _safe(key: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", key.replace(":", "__"))
+
+
+def _write_new(path: Path, header: bytes, data: bytes, *, fsync: bool) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb", opener=lambda p, f: os.open(p, f, 0o600)) as fh:
+        fh.write(header)
+        fh.write(data)
+        fh.flush()
+        if fsync:
+            os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _topo_order(deps: dict[str, set[str]]) -> list[str]:
+    order: list[str] = []
+    state: dict[str, int] = {}
+
+    def visit(k: str) -> None:
+        if state.get(k) == 2:
+            return
+        if state.get(k) == 1:  # cycle (not produced by the writer); break it here
+            return
+        state[k] = 1
+        for d in sorted(deps.get(k, ())):
+            if d in deps:
+                visit(d)
+        state[k] = 2
+        order.append(k)
+
+    for k in sorted(deps):
+        visit(k)
+    return order
+
+
+# ------------------------------------------------------------------ WSGI middleware
+
+
+def _action_of(environ: dict[str, Any], body: bytes | None) -> str | None:
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/service/") and "/operation/" in path:  # smithy rpc-v2-cbor
+        return path.rsplit("/operation/", 1)[-1].strip("/") or None
+    qs = environ.get("QUERY_STRING", "")
+    if "Action=" in qs:
+        vals = parse_qs(qs).get("Action")
+        if vals:
+            return vals[0]
+    if body and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        try:
+            vals = parse_qs(body.decode("utf-8", "replace")).get("Action")
+        except ValueError:
+            vals = None
+        if vals:
+            return vals[0]
+    return None
+
+
+def classify(environ: dict[str, Any], body: bytes | None) -> tuple[bool, bool]:
+    """(mutating, everything) for a request."""
+    method = environ.get("REQUEST_METHOD", "GET").upper()
+    path = environ.get("PATH_INFO", "")
+    if path.startswith("/moto-api"):
+        if method in ("GET", "HEAD") and (path in MOTO_API_READ_PATHS or path.startswith("/moto-api/static/")):
+            return False, False
+        return True, True
+    action = _action_of(environ, body)
+    if action is not None:
+        return not action.startswith(READ_ACTION_PREFIXES), False
+    return method not in ("GET", "HEAD", "OPTIONS"), False
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    length = environ.get("CONTENT_LENGTH")
+    if length and not environ.get("wsgi.input_terminated"):
+        n = int(length)
+        chunks = []
+        while n > 0:
+            c = stream.read(min(n, _CHUNK))
+            if not c:
+                break
+            chunks.append(c)
+            n -= len(c)
+        return b"".join(chunks)
+    if environ.get("wsgi.input_terminated"):
+        return stream.read()
+    return b""
+
+
+class _Middleware:
+    def __init__(self, persistence: Persistence, dispatcher: Any):
+        self.p = persistence
+        self.dispatcher = dispatcher
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        p = self.p
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        body: bytes | None = None
+        if method not in ("GET", "HEAD", "OPTIONS"):
+            # Read the body before taking the shared lock: a slow upload must not hold
+            # back snapshots.
+            body = _read_body(environ)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            environ.pop("wsgi.input_terminated", None)
+        mutating, everything = classify(environ, body)
+        ctx = _RequestContext()
+        captured: list[Any] = []
+
+        def capture(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            captured[:] = [status, headers, exc_info]
+            return _no_write
+
+        p._begin_request()
+        _tls.ctx = ctx
+        try:
+            p._rw.acquire_read()
+            try:
+                app = self.dispatcher.get_application(environ)
+                dispatched: Any = None
+                if everything:
+                    dispatched = ALL
+                elif mutating:
+                    dispatched = _backend_dict_for(getattr(app, "service", None))
+                try:
+                    result = app(environ, capture)
+                    error = None
+                except Exception as exc:  # commit what the failed request changed, then re-raise
+                    result, error = None, exc
+            finally:
+                p._rw.release_read()
+                _tls.ctx = None
+            keys = p.dirty_keys_for(ctx, dispatched, mutating)
+            if keys:
+                if ctx.new_keys:
+                    _externalize_new_keys(ctx.new_keys, p.blobs)
+                try:
+                    p.commit(p._enqueue(keys))
+                except Exception as exc:
+                    if result is not None and hasattr(result, "close"):
+                        result.close()
+                    return _persistence_failed(start_response, exc)
+            if error is not None:
+                raise error
+            start_response(*captured)
+            return result
+        finally:
+            _tls.ctx = None
+            p._end_request()
+
+
+def _no_write(data: bytes) -> None:  # pragma: no cover - Flask never uses write()
+    raise RuntimeError("write() is not supported by the persistence middleware")
+
+
+def _persistence_failed(start_response: Any, exc: Exception) -> list[bytes]:
+    msg = f"RentalIQ local cloud could not persist this change: {type(exc).__name__}"
+    body = (
+        "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
+        f"<Message>{msg}</Message></Error></ErrorResponse>"
+    ).encode()
+    start_response(
+        "500 Internal Server Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))]
+    )
+    return [body]
+
+
+def _backend_dict_for(service: str | None) -> Any:
+    if not service or service in ("moto_api", "instance_metadata"):
+        return None
+    try:
+        from moto import backends
+
+        return backends.get_backend(service)  # type: ignore[arg-type]
+    except Exception:
+        return None
+
+
+def _externalize_new_keys(keys: list[Any], store: BlobStore) -> None:
+    seen: set[int] = set()
+    for key in keys:
+        if id(key) in seen:
+            continue
+        seen.add(id(key))
+        try:
+            ref = _externalize_key(key, store, swap=True)
+        except Exception:
+            log.warning("could not externalize an S3 body; it will be pickled at commit", exc_info=True)
+            continue
+        if ref is not None and getattr(key, "multipart", None) is not None:
+            _repoint_multipart_parts(key, ref, store)
