@@ -37,6 +37,10 @@ def synth(
     with console.status(f"Synthesizing {', '.join(s.stack_name for s in specs)}", spinner="dots"):
         try:
             results = synthesize(specs, outdir, nag=nag)
+            if nag:  # `up` and `deploy` reuse these templates while their inputs are unchanged
+                from rentaliq.infra.cache import remember
+
+                remember(specs, outdir)
         except RuntimeError as error:
             # A nag failure's message is the report itself: every finding, its path and how to acknowledge it.
             fail(f"synth failed: {error}")

@@ -23,8 +23,14 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (
 def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
     if target is TargetName.aws:
         return Target.aws(spec.region, profile)
+    from rentaliq.cli.output import fail
     from rentaliq.local.cloud import LocalCloud
+    from rentaliq.local.postgres import PostgresNotInstalled, find_pg_bin
 
+    try:
+        find_pg_bin()  # the local cloud's databases are real PostgreSQL 15 servers
+    except PostgresNotInstalled as error:
+        fail(str(error))
     cloud = LocalCloud()
     if start and not cloud.status().running:
         from rentaliq.cli.output import err_console

@@ -17,7 +17,7 @@ from moto.rds import models as rds_models
 
 from moto.rds.exceptions import RDSClientError
 
-from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError
+from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +103,14 @@ def install(state_dir: Path) -> None:
     rds_models.DBInstance.address = property(address)
     rds_models.DBInstance.get_cfn_attribute = get_cfn_attribute
 
+    _watch_parameter_groups()
+
     @_after("create_db_instance")
     def created(backend, db, db_kwargs):
         if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
             try:
                 _bind(backend, db, db_kwargs.get("master_user_password") or "")
-            except PostgresEngineError as error:
+            except (PostgresEngineError, PostgresNotInstalled) as error:
                 backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
                 raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
 
@@ -140,6 +142,21 @@ def install(state_dir: Path) -> None:
             engine().set_master_password(db.db_instance_identifier, db.master_username, db_kwargs["master_user_password"])
         if "db_parameter_group_name" in db_kwargs:
             engine().set_force_ssl(db.db_instance_identifier, _force_ssl(backend, db))
+
+
+def _watch_parameter_groups() -> None:
+    """`rds.force_ssl` changed in a parameter group reaches every running server that uses the group."""
+    original = rds_models.RDSBackend.modify_db_parameter_group
+
+    @functools.wraps(original)
+    def modify_db_parameter_group(self, db_parameter_group_name, *args, **kwargs):
+        result = original(self, db_parameter_group_name, *args, **kwargs)
+        for db in list(self.databases.values()):
+            if _local_endpoint(db) and getattr(db, "db_parameter_group_name", None) == db_parameter_group_name:
+                engine().set_force_ssl(db.db_instance_identifier, _force_ssl(self, db))
+        return result
+
+    rds_models.RDSBackend.modify_db_parameter_group = modify_db_parameter_group
 
 
 def after_restore() -> None:
