@@ -42,10 +42,15 @@ def verify(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
         spec = load_spec(env)
     except SpecError as error:
         fail(str(error))
+    from botocore.exceptions import BotoCoreError
+
     from rentaliq.ops.verify import VerifyError, summary
     from rentaliq.ops.verify import verify as run_verify
 
-    tgt = resolve(target, spec, profile, start=False)
+    try:
+        tgt = resolve(target, spec, profile, start=False)
+    except BotoCoreError as error:  # e.g. an unknown --profile
+        fail(str(error))
     if tgt.is_local:
         from rentaliq.local.cloud import LocalCloud
 

@@ -126,6 +126,9 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
     status = _follow(target, spec.stack_name, seen, on_event, timeout)
     stack = stacks.describe(target, spec.stack_name)
+    if status in stacks.TERMINAL_OK and stack.get("EnableTerminationProtection", False) != spec.is_prod:
+        # A stack-level setting a change set cannot carry (the CDK CLI sets it the same way).
+        target.client("cloudformation").update_termination_protection(EnableTerminationProtection=spec.is_prod, StackName=spec.stack_name)
     if status not in stacks.TERMINAL_OK:
         failing = [e for e in stacks.events(target, spec.stack_name) if e.event_id not in before and e.failed]
         raise DeployError(f"{spec.stack_name}: deploy failed, stack is {status}", failing)

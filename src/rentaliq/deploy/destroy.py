@@ -109,7 +109,10 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
     before = {e.event_id for e in stacks.events(target, spec.stack_name)}
     seen = set(before)  # _follow adds what it reports; `before` stays the baseline
     stack_id = stacks.describe(target, spec.stack_name)["StackId"]
-    target.client("cloudformation").delete_stack(StackName=spec.stack_name)
+    cfn = target.client("cloudformation")
+    if spec.is_prod:  # reached only past check(): --confirm-prod given and deletion protection already lifted
+        cfn.update_termination_protection(EnableTerminationProtection=False, StackName=spec.stack_name)
+    cfn.delete_stack(StackName=spec.stack_name)
     status = _follow(target, stack_id, seen, on_event, timeout=3600)
     if status != "DELETE_COMPLETE":
         failing = [e for e in stacks.events(target, stack_id) if e.event_id not in before and e.failed]
