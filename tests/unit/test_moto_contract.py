@@ -36,6 +36,10 @@ def test_moto_is_the_pinned_version():
     ("moto.s3.models", "FakeBucket.get_permission"),
     ("moto.s3.models", "FakeBucket._log_permissions_enabled_policy"),
     ("moto.iam.models", "IAMBackend._init_aws_policies"),
+    ("moto.s3.responses", "S3Response._bucket_response_get"),
+    ("moto.s3.responses", "S3Response._bucket_response_put"),
+    ("moto.s3.responses", "S3Response._bucket_response_delete"),
+    ("moto.rds.models", "RDSBackend.modify_db_parameter_group"),
 ])
 def test_patched_moto_attributes_exist(module, attribute):
     obj = __import__(module, fromlist=["_"])

@@ -120,19 +120,25 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     change_set_id, _, changes = _create_change_set(target, spec, template_body(template_path))
     if not change_set_id:
         stack = stacks.describe(target, spec.stack_name)
+        _sync_termination_protection(target, spec, stack)
         return DeployResult(spec.stack_name, stack["StackStatus"], False, [], stacks.outputs(stack), time.monotonic() - started)
     before = {e.event_id for e in stacks.events(target, spec.stack_name)}
     seen = set(before)  # _follow adds what it reports; `before` stays the baseline
     target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
     status = _follow(target, spec.stack_name, seen, on_event, timeout)
     stack = stacks.describe(target, spec.stack_name)
-    if status in stacks.TERMINAL_OK and stack.get("EnableTerminationProtection", False) != spec.is_prod:
-        # A stack-level setting a change set cannot carry (the CDK CLI sets it the same way).
-        target.client("cloudformation").update_termination_protection(EnableTerminationProtection=spec.is_prod, StackName=spec.stack_name)
+    if status in stacks.TERMINAL_OK:
+        _sync_termination_protection(target, spec, stack)
     if status not in stacks.TERMINAL_OK:
         failing = [e for e in stacks.events(target, spec.stack_name) if e.event_id not in before and e.failed]
         raise DeployError(f"{spec.stack_name}: deploy failed, stack is {status}", failing)
     return DeployResult(spec.stack_name, status, True, changes, stacks.outputs(stack), time.monotonic() - started)
+
+
+def _sync_termination_protection(target: Target, spec: EnvironmentSpec, stack: dict) -> None:
+    """A stack-level setting a change set cannot carry; the CDK CLI sets it the same way. PROD only."""
+    if stack.get("EnableTerminationProtection", False) != spec.is_prod:
+        target.client("cloudformation").update_termination_protection(EnableTerminationProtection=spec.is_prod, StackName=spec.stack_name)
 
 
 def _follow(target: Target, stack_name: str, seen: set[str], on_event: OnEvent | None, timeout: float) -> str:

@@ -55,6 +55,70 @@ def install() -> None:
                 for name in AWS_MANAGED_POLICIES if name in data]
 
     iam_models.IAMBackend._init_aws_policies = init_aws_policies
+    install_intelligent_tiering()
 
 
 AWS_MANAGED_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)
+
+
+def install_intelligent_tiering() -> None:
+    """moto answers S3 Intelligent-Tiering calls with 200 and stores nothing; keep the configurations.
+
+    The configuration document is stored as sent and returned as is, which is all GET/LIST need.
+    """
+    import re
+
+    from moto.s3 import responses as s3_responses
+    from moto.s3.exceptions import S3ClientError
+
+    class NoSuchConfiguration(S3ClientError):
+        code = 404
+
+        def __init__(self) -> None:
+            super().__init__("NoSuchConfiguration", "The specified configuration does not exist.")
+
+    def configs(bucket) -> dict[str, str]:
+        if not hasattr(bucket, "rentaliq_intelligent_tiering"):
+            bucket.rentaliq_intelligent_tiering = {}
+        return bucket.rentaliq_intelligent_tiering
+
+    def element(body: str) -> str:
+        body = re.sub(r"^\s*<\?xml[^>]*\?>", "", body).strip()
+        return re.sub(r"<IntelligentTieringConfiguration[^>]*>", "<IntelligentTieringConfiguration>", body, count=1)
+
+    namespace = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
+    original_get, original_put, original_delete = (
+        s3_responses.S3Response._bucket_response_get, s3_responses.S3Response._bucket_response_put, s3_responses.S3Response._bucket_response_delete)
+
+    def first(value):
+        return value[0] if isinstance(value, list) else value
+
+    def get(self, bucket_name, querystring):
+        if "intelligent-tiering" not in querystring:
+            return original_get(self, bucket_name, querystring)
+        stored = configs(self.backend.get_bucket(bucket_name))
+        if "id" in querystring:
+            config_id = first(querystring["id"])
+            if config_id not in stored:
+                raise NoSuchConfiguration()
+            return 200, {}, stored[config_id].replace("<IntelligentTieringConfiguration>", f"<IntelligentTieringConfiguration {namespace}>", 1)
+        body = "".join(stored.values())
+        return 200, {}, f"<ListBucketIntelligentTieringConfigurationsOutput {namespace}><IsTruncated>false</IsTruncated>{body}</ListBucketIntelligentTieringConfigurationsOutput>"
+
+    def put(self, request, bucket_name, querystring):
+        if "intelligent-tiering" not in querystring:
+            return original_put(self, request, bucket_name, querystring)
+        body = self.body.decode() if isinstance(self.body, bytes) else self.body
+        configs(self.backend.get_bucket(bucket_name))[first(querystring["id"])] = element(body)
+        return 200, {}, ""
+
+    def delete(self, bucket_name, querystring):
+        if "intelligent-tiering" not in querystring:
+            return original_delete(self, bucket_name, querystring)
+        if configs(self.backend.get_bucket(bucket_name)).pop(first(querystring["id"]), None) is None:
+            raise NoSuchConfiguration()
+        return 204, {}, ""
+
+    s3_responses.S3Response._bucket_response_get = get
+    s3_responses.S3Response._bucket_response_put = put
+    s3_responses.S3Response._bucket_response_delete = delete

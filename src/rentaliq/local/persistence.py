@@ -116,6 +116,7 @@ import time
 import types
 import uuid
 import weakref
+import zlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -833,6 +834,247 @@ def _classify(t: type) -> tuple[str, str]:
     return r
 
 
+# ------------------------------------------------------------------ sharded collections
+# Collections that can grow large are written one file per entry, so a request that
+# touches one bucket re-pickles that bucket (and the small rest of the backend), not all
+# of S3.  Requests record which entries they touch through a dict subclass installed in
+# place of the backend's dict.
+
+SHARDED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("moto.s3.models", "S3Backend"): ("buckets",),
+    ("moto.logs.models", "LogsBackend"): ("groups",),
+    ("moto.dynamodb.models", "DynamoDBBackend"): ("tables",),
+    ("moto.sqs.models", "SQSBackend"): ("queues",),
+}
+_SHARDED_BY_TYPE: dict[type, tuple[str, ...]] = {}
+_ALL_KEYS = "\x00*"  # "every entry" marker in dirty sets
+
+
+def _sharded_attrs(backend: Any) -> tuple[str, ...]:
+    t = type(backend)
+    attrs = _SHARDED_BY_TYPE.get(t)
+    if attrs is None:
+        attrs = ()
+        for klass in t.__mro__:
+            found = SHARDED.get((klass.__module__, klass.__name__))
+            if found:
+                attrs = found
+                break
+        _SHARDED_BY_TYPE[t] = attrs
+    return attrs
+
+
+def _shard_id(loc: tuple[str, str, str, str]) -> str:
+    return hashlib.sha1(json.dumps(list(loc)).encode()).hexdigest()[:20]  # noqa: S324 (a name, not security)
+
+
+class _ShardIndex:
+    """Stands in the main file for a sharded collection: its keys, in order."""
+
+    def __init__(self, keys: list[str]):
+        self.keys = keys
+
+
+class _TrackedDict(dict):  # type: ignore[type-arg]
+    """A backend collection persisted one file per entry; notes the entries requests touch."""
+
+    _riq_loc: tuple[str, str, str, str]
+
+    def _touch(self, k: Any) -> None:
+        ctx = getattr(_tls, "ctx", None)
+        if ctx is not None and isinstance(k, str):
+            ctx.shard_touch.append((self, k))
+
+    def _touch_all(self) -> None:
+        ctx = getattr(_tls, "ctx", None)
+        if ctx is not None:
+            ctx.shard_touch.append((self, _ALL_KEYS))
+
+    def __getitem__(self, k: Any) -> Any:
+        self._touch(k)
+        return dict.__getitem__(self, k)
+
+    def get(self, k: Any, default: Any = None) -> Any:
+        self._touch(k)
+        return dict.get(self, k, default)
+
+    def __contains__(self, k: Any) -> bool:
+        self._touch(k)
+        return dict.__contains__(self, k)
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        self._touch(k)
+        dict.__setitem__(self, k, v)
+
+    def __delitem__(self, k: Any) -> None:
+        self._touch(k)
+        dict.__delitem__(self, k)
+
+    def pop(self, k: Any, *default: Any) -> Any:
+        self._touch(k)
+        return dict.pop(self, k, *default)
+
+    def setdefault(self, k: Any, default: Any = None) -> Any:
+        self._touch(k)
+        return dict.setdefault(self, k, default)
+
+    def popitem(self) -> Any:
+        self._touch_all()
+        return dict.popitem(self)
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._touch_all()
+        dict.update(self, *args, **kwargs)
+
+    def clear(self) -> None:
+        self._touch_all()
+        dict.clear(self)
+
+    def __iter__(self) -> Any:
+        self._touch_all()
+        return dict.__iter__(self)
+
+    def keys(self) -> Any:
+        self._touch_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self._touch_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self._touch_all()
+        return dict.items(self)
+
+    def copy(self) -> dict[Any, Any]:
+        self._touch_all()
+        return dict(dict.items(self))
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # pickled inline (an alias): a plain dict
+        return dict, (dict(dict.items(self)),)
+
+
+# Second level: a sharded entry's own big collection is split into hash pages (an S3
+# bucket's keys: one PUT re-pickles the ~1/256 of the bucket's keys in its page).
+
+PAGED: dict[tuple[str, str], tuple[str, ...]] = {
+    ("moto.s3.models", "FakeBucket"): ("keys",),
+}
+_PAGES = 256
+_PAGED_BY_TYPE: dict[type, tuple[str, ...]] = {}
+
+
+def _paged_attrs(obj: Any) -> tuple[str, ...]:
+    t = type(obj)
+    attrs = _PAGED_BY_TYPE.get(t)
+    if attrs is None:
+        attrs = ()
+        for klass in t.__mro__:
+            found = PAGED.get((klass.__module__, klass.__name__))
+            if found:
+                attrs = found
+                break
+        _PAGED_BY_TYPE[t] = attrs
+    return attrs
+
+
+def _page_of(k: str) -> str:
+    return f"{zlib.crc32(k.encode('utf-8', 'surrogatepass')) % _PAGES:03d}"
+
+
+class _PagedIndex:
+    """Stands in an entry's file for a paged collection (the pages are separate files)."""
+
+    def __init__(self, base: type):
+        self.base = base
+
+
+class _PageTrackMixin:
+    """Mixed into the class of a paged collection (S3's ``_VersionedKeyStore``): notes
+    the keys a request touches.  ``__iter__`` is deliberately not overridden: that would
+    take CPython's ``dict(store)`` off its fast path and change what moto gets."""
+
+    _riq_loc: tuple[str, ...]
+    _riq_base: type
+
+    def _touch(self, k: Any) -> None:
+        ctx = getattr(_tls, "ctx", None)
+        if ctx is not None and isinstance(k, str):
+            ctx.shard_touch.append((self, k))
+
+    def _touch_all(self) -> None:
+        ctx = getattr(_tls, "ctx", None)
+        if ctx is not None:
+            ctx.shard_touch.append((self, _ALL_KEYS))
+
+    def __getitem__(self, k: Any) -> Any:
+        self._touch(k)
+        return super().__getitem__(k)  # type: ignore[misc]
+
+    def __setitem__(self, k: Any, v: Any) -> None:
+        self._touch(k)
+        super().__setitem__(k, v)  # type: ignore[misc]
+
+    def __delitem__(self, k: Any) -> None:
+        self._touch(k)
+        super().__delitem__(k)  # type: ignore[misc]
+
+    def __contains__(self, k: Any) -> bool:
+        self._touch(k)
+        return super().__contains__(k)  # type: ignore[misc]
+
+    def get(self, k: Any, *a: Any, **kw: Any) -> Any:
+        self._touch(k)
+        return super().get(k, *a, **kw)  # type: ignore[misc]
+
+    def pop(self, k: Any, *a: Any) -> Any:
+        self._touch(k)
+        return super().pop(k, *a)  # type: ignore[misc]
+
+    def setdefault(self, k: Any, *a: Any) -> Any:
+        self._touch(k)
+        return super().setdefault(k, *a)  # type: ignore[misc]
+
+    def getlist(self, k: Any, *a: Any, **kw: Any) -> Any:
+        self._touch(k)
+        return super().getlist(k, *a, **kw)  # type: ignore[misc]
+
+    def setlist(self, k: Any, *a: Any, **kw: Any) -> Any:
+        self._touch(k)
+        return super().setlist(k, *a, **kw)  # type: ignore[misc]
+
+    def update(self, *a: Any, **kw: Any) -> None:
+        self._touch_all()
+        super().update(*a, **kw)  # type: ignore[misc]
+
+    def clear(self) -> None:
+        self._touch_all()
+        super().clear()  # type: ignore[misc]
+
+    def popitem(self) -> Any:
+        self._touch_all()
+        return super().popitem()  # type: ignore[misc]
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # pickled inline (an alias): as the base class
+        state = (getattr(self, "__dict__", None), None, list(dict.items(self)))  # type: ignore[call-overload]
+        return _new_dictsub, (self._riq_base,), state, None, None, _set_dictsub_state
+
+
+_TRACKED_CLASSES: dict[type, type] = {}
+
+
+def _tracked_class(base: type) -> type:
+    cls = _TRACKED_CLASSES.get(base)
+    if cls is None:
+        cls = type(f"_Tracked{base.__name__}", (_PageTrackMixin, base), {"_riq_base": base})
+        _TRACKED_CLASSES[base] = cls
+    return cls
+
+
+def _new_model(cls: type) -> Any:
+    return cls.__new__(cls)
+
+
 # ------------------------------------------------------------------ commit session
 
 
@@ -961,11 +1203,23 @@ def _follow(obj: Any, path: Iterable[tuple[str, Any]]) -> Any:
 
 
 class _Pickler(pickle.Pickler):
-    def __init__(self, file: Any, session: _Session, key: str, pkg: str):
+    def __init__(
+        self,
+        file: Any,
+        session: _Session,
+        key: str,
+        pkg: str,
+        shard_roots: dict[int, tuple[str, str, str, str]] | None = None,
+        own_root: Any = None,
+        root_override: dict[str, Any] | None = None,
+    ):
         super().__init__(file, protocol=5)
         self.session = session
         self.key = key
         self.pkg = pkg
+        self.shard_roots = shard_roots or {}
+        self.own_root = id(own_root) if own_root is not None else None
+        self.root_override = root_override
         self.refs: set[str] = set()  # other services referenced (must be saved in this commit)
         self.deps: set[str] = set()  # services whose models are referenced by path (load first)
         self.blobs: set[str] = set()
@@ -976,6 +1230,14 @@ class _Pickler(pickle.Pickler):
         if not kind:
             return NotImplemented
         s = self.session
+        if self.shard_roots and kind == "model":
+            if id(obj) == self.own_root:
+                if self.root_override:  # the entry itself, its paged collections left out
+                    return _new_model, (t,), {**vars(obj), **self.root_override}
+            else:
+                sloc = self.shard_roots.get(id(obj))
+                if sloc is not None:
+                    return _load_ref, ("S", self.key, *sloc)
         if kind in ("model", "fakekey") and pkg != self.pkg and pkg:
             loc = s.locate_model(obj, pkg)
             if loc is not None:
@@ -1064,6 +1326,8 @@ class _Restorer:
         self.placeholders: dict[int, tuple[Any, str, str, Any]] = {}
         self.filled: set[int] = set()
         self.unresolved = 0
+        self.shards: dict[tuple[str, str, str, str, str], Any] = {}
+        self.loading: set[tuple[str, str, str, str, str]] = set()
 
     def backend(self, key: str, acct: str, region: str) -> Any:
         bd = self.owner.bd_by_key(key)
@@ -1083,6 +1347,8 @@ class _Restorer:
             return self.owner.bd_by_key(key)[acct]
         if kind == "D":
             return self.owner.bd_by_key(args[0])
+        if kind == "S":
+            return self.load_shard(args[0], tuple(args[1:]))  # type: ignore[arg-type]
         if kind == "M":
             key, acct, region, path, qualname = args
             try:
@@ -1096,20 +1362,66 @@ class _Restorer:
                 return None
         raise PersistenceError(f"unknown reference kind {kind!r}")
 
-    def load_service(self, key: str, path: Path) -> dict[str, Any]:
-        with open(path, "rb") as fh:
+    def _read(self, fname: str) -> tuple[dict[str, Any], Any]:
+        with open(self.owner.services_dir / fname, "rb") as fh:
             header = json.loads(fh.readline())
             payload = pickle.load(fh)
+        self.owner.blob_refs[fname] = set(header.get("blobs", ()))
+        return header, payload
+
+    def load_shard(self, key: str, loc: tuple[str, str, str, str]) -> Any:
+        full = (key, *loc)
+        if full in self.shards:
+            return self.shards[full]
+        if full in self.loading:  # a reference cycle between entries: not produced in practice
+            self.unresolved += 1
+            log.warning("reference cycle through %s %s; left unresolved", key, loc)
+            return None
+        entry = self.owner.manifest["services"][key].get("shards", {}).get(_shard_id(loc))
+        if entry is None:
+            raise PersistenceError(f"{key}: no file for entry {loc}")
+        self.loading.add(full)
+        try:
+            _header, value = self._read(entry["file"])
+            self.shards[full] = value  # before its pages, which may refer back to it
+            for attr2, marker in list(vars(value).items()) if hasattr(value, "__dict__") else ():
+                if isinstance(marker, _PagedIndex):
+                    cls = _tracked_class(marker.base)
+                    store = cls.__new__(cls)
+                    store._riq_loc = (key, *loc, attr2)
+                    prefix = f"{attr2}/"
+                    index: dict[str, set[str]] = {}
+                    for pid in sorted(p for p in entry.get("pages", {}) if p.startswith(prefix)):
+                        _ph, items = self._read(entry["pages"][pid]["file"])
+                        for k, v in items:
+                            dict.__setitem__(store, k, v)
+                        index[pid[len(prefix) :]] = {k for k, _v in items}
+                    store._riq_pages = index
+                    vars(value)[attr2] = store
+        finally:
+            self.loading.discard(full)
+        self.owner._shard_identity[full] = id(value)
+        return value
+
+    def load_service(self, key: str) -> None:
+        entry = self.owner.manifest["services"][key]
+        _header, payload = self._read(entry["file"])
         bd = self.owner.bd_by_key(key)
         for (acct, region), state in payload["backends"].items():
             obj = self.backend(key, acct, region)
             d = obj.__dict__
             d.clear()
             d.update(state)
+            for attr, value in list(state.items()):
+                if isinstance(value, _ShardIndex):
+                    coll = _TrackedDict()
+                    coll._riq_loc = (key, acct, region, attr)
+                    for k in value.keys:
+                        dict.__setitem__(coll, k, self.load_shard(key, (acct, region, attr, k)))
+                    d[attr] = coll
             self.filled.add(id(obj))
         for attr, value in payload.get("extra", {}).items():
             setattr(bd, attr, value)
-        return header
 
     def finish(self) -> None:
         for oid, (obj, acct, region, _bd) in self.placeholders.items():
@@ -1171,6 +1483,7 @@ class _RequestContext:
     created_asbs: list[Any] = field(default_factory=list)
     new_keys: list[Any] = field(default_factory=list)
     extra_dirty: set[str] = field(default_factory=set)
+    shard_touch: list[tuple[Any, str]] = field(default_factory=list)
 
 
 _tls = threading.local()
@@ -1191,9 +1504,46 @@ class CommitStats:
     failures: int = 0
     retries: int = 0
     optimistic: int = 0
+    files_written: int = 0
+    last_files: int = 0
+    lock_wait_seconds: float = 0.0
 
 
 # ------------------------------------------------------------------ persistence
+
+
+# service -> collection location ((acct, region, attr) or (acct, region, attr, entry, attr2)) -> keys
+ShardDirty = dict[str, dict[tuple[str, ...], set[str]]]
+
+
+@dataclass
+class _PagePlan:
+    markers: dict[str, Any] = field(default_factory=dict)  # attr -> _PagedIndex (in the entry's file)
+    writes: list[tuple[str, list[tuple[str, Any]]]] = field(default_factory=list)  # page id -> items
+    removed: set[str] = field(default_factory=set)
+    kept: dict[str, dict[str, Any]] = field(default_factory=dict)
+    needs_entry: bool = False
+
+
+@dataclass
+class _EntryWrite:
+    sid: str
+    loc: tuple[str, str, str, str]
+    obj: Any
+    prev: dict[str, Any] | None  # previous manifest entry (same object), if any
+    data: bytes | None  # new entry file, or None to keep prev's
+    header: dict[str, Any] | None
+    pages: list[tuple[str, bytes, dict[str, Any]]]
+    removed_pages: set[str]
+    kept_pages: dict[str, dict[str, Any]]
+
+
+@dataclass
+class _ServiceWrite:
+    main: bytes
+    header: dict[str, Any]
+    entries: list[_EntryWrite]
+    kept: dict[str, dict[str, Any]]  # sid -> manifest entry of unchanged entries
 
 
 class Persistence:
@@ -1207,12 +1557,14 @@ class Persistence:
         self.services_dir = self.state_dir / SERVICES_DIR
         self.blobs: BlobStore
         self.manifest: dict[str, Any] = {"format": FORMAT_VERSION, "generation": 0, "services": {}}
-        self.blob_refs: dict[str, set[str]] = {}
+        self.blob_refs: dict[str, set[str]] = {}  # file name -> blobs it references
+        self._shard_identity: dict[tuple[str, str, str, str, str], int] = {}  # id() of the entry last written
         self._lock_fd: int | None = None
         self._rw = _RWLock()
         self._commit_lock = threading.Lock()
         self._pending_lock = threading.Lock()
         self._pending: set[str] = set()
+        self._pending_shards: ShardDirty = {}
         self._pending_all = False
         self._seq = 0
         self._committed = 0
@@ -1352,14 +1704,12 @@ class Persistence:
         _LOADER = restorer
         try:
             for key in order:
-                path = self.services_dir / services[key]["file"]
                 try:
-                    header = restorer.load_service(key, path)
+                    restorer.load_service(key)
                 except Exception as exc:
                     raise StateFormatError(
-                        f"cannot restore {key} from {path}: {type(exc).__name__}: {exc}"
+                        f"cannot restore {key} from {self.services_dir}: {type(exc).__name__}: {exc}"
                     ) from exc
-                self.blob_refs[key] = set(header.get("blobs", ()))
             restorer.finish()
         finally:
             _LOADER = None
@@ -1367,6 +1717,7 @@ class Persistence:
         removed, freed = self.blobs.gc(self._referenced_blobs())
         report = {
             "services": len(order),
+            "entries": len(restorer.shards),
             "seconds": round(time.perf_counter() - t0, 4),
             "unresolved_refs": restorer.unresolved,
             "blobs_removed": removed,
@@ -1381,8 +1732,17 @@ class Persistence:
             out |= refs
         return out
 
+    def _current_files(self) -> set[str]:
+        files = set()
+        for entry in self.manifest["services"].values():
+            files.add(entry["file"])
+            for shard in entry.get("shards", {}).values():
+                files.add(shard["file"])
+                files.update(p["file"] for p in shard.get("pages", {}).values())
+        return files
+
     def _cleanup_orphans(self) -> None:
-        current = {v["file"] for v in self.manifest["services"].values()}
+        current = self._current_files()
         for f in self.services_dir.iterdir():
             if f.name not in current:
                 with contextlib.suppress(OSError):
@@ -1390,6 +1750,9 @@ class Persistence:
         for f in self.state_dir.glob(".*.tmp"):
             with contextlib.suppress(OSError):
                 f.unlink()
+        for name in list(self.blob_refs):
+            if name not in current:
+                del self.blob_refs[name]
 
     # ---------------------------------------------------------------- commits
 
@@ -1404,14 +1767,18 @@ class Persistence:
         if ctx is not None:
             ctx.extra_dirty |= keys  # type: ignore[arg-type]
         else:
-            self._enqueue(keys)  # type: ignore[arg-type]
+            self._enqueue(keys, {})  # type: ignore[arg-type]
 
-    def _enqueue(self, keys: set[str] | str) -> int:
+    def _enqueue(self, keys: set[str] | str, shards: ShardDirty) -> int:
         with self._pending_lock:
             if keys == ALL:
                 self._pending_all = True
             else:
                 self._pending |= keys  # type: ignore[operator]
+            for svc, colls in shards.items():
+                mine = self._pending_shards.setdefault(svc, {})
+                for coll, ks in colls.items():
+                    mine.setdefault(coll, set()).update(ks)
             self._seq += 1
             return self._seq
 
@@ -1425,29 +1792,36 @@ class Persistence:
                 return
             with self._pending_lock:
                 dirty, self._pending = self._pending, set()
+                shards, self._pending_shards = self._pending_shards, {}
                 all_, self._pending_all = self._pending_all, False
                 target = self._seq
             if dirty or all_:
                 try:
-                    self._commit(ALL if all_ else dirty)
+                    self._commit(ALL if all_ else dirty, shards)
                 except BaseException:
                     with self._pending_lock:  # keep them pending for the next attempt
                         self._pending |= dirty
                         self._pending_all |= all_
+                        for svc, colls in shards.items():
+                            mine = self._pending_shards.setdefault(svc, {})
+                            for coll, ks in colls.items():
+                                mine.setdefault(coll, set()).update(ks)
                     raise
             self._committed = target
 
     def snapshot_all(self) -> None:
-        self.commit(self._enqueue(ALL))
+        self.commit(self._enqueue(ALL, {}))
 
-    def _commit(self, dirty: set[str] | str) -> None:
+    def _commit(self, dirty: set[str] | str, shards: ShardDirty) -> None:
         t0 = time.perf_counter()
         for attempt in range(_OPTIMISTIC_ATTEMPTS):
+            tw = time.perf_counter()
             exclusive = self._rw.try_exclusive(_EXCLUSIVE_WAIT)
+            self.stats.lock_wait_seconds += time.perf_counter() - tw
             if not exclusive:
                 self.stats.optimistic += 1
             try:
-                written, removed = self._pickle_phase(dirty)
+                writes, removed = self._pickle_phase(dirty, shards, exclusive)
                 break
             except PersistenceError:
                 raise
@@ -1461,14 +1835,17 @@ class Persistence:
             finally:
                 if exclusive:
                     self._rw.release_exclusive()
-        self._write_phase(written, removed, t0)
+        self._write_phase(writes, removed, t0)
 
-    def _pickle_phase(self, dirty: set[str] | str) -> tuple[dict[str, tuple[bytes, dict[str, Any]]], list[str]]:
+    def _pickle_phase(
+        self, dirty: set[str] | str, shards: ShardDirty, exclusive: bool
+    ) -> tuple[dict[str, _ServiceWrite], list[str]]:
         m = _import_moto()
-        written: dict[str, tuple[bytes, dict[str, Any]]] = {}
+        writes: dict[str, _ServiceWrite] = {}
         removed: list[str] = []
         session = _Session(self)
-        if dirty == ALL:
+        full = dirty == ALL
+        if full:
             todo = [k for k in (self.bd_key(bd) for bd in list(m.BackendDict._instances)) if k]
             todo += [k for k in self.manifest["services"] if k not in todo]
         else:
@@ -1476,90 +1853,304 @@ class Persistence:
         queued = set(todo)
         while todo:
             key = todo.pop(0)
-            bd = self.bd_by_key(key)
-            payload_backends = {
-                (acct, region): be.__dict__
-                for acct, asb in list(dict.items(bd))
-                for region, be in list(dict.items(asb))
-            }
-            if not payload_backends:
+            w = self._pickle_service(key, session, full, shards.get(key, {}), exclusive)
+            if w is None:
                 if key in self.manifest["services"]:
                     removed.append(key)
                 session.deps.pop(key, None)
                 continue
-            std = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
-            extra = {k: v for k, v in vars(bd).items() if k not in std}
-            buf = io.BytesIO()
-            pickler = _Pickler(buf, session, key, _pkg_of_bd(bd))
-            session.deps[key] = set()
-            try:
-                pickler.dump({"backends": payload_backends, "extra": extra})
-            except RuntimeError as exc:
-                if type(exc) is RuntimeError and "changed size during iteration" in str(exc):
-                    raise  # transient (optimistic snapshot), retried by _commit
-                self._unpicklable(key, bd, payload_backends, session, exc)
-            except Exception as exc:
-                self._unpicklable(key, bd, payload_backends, session, exc)
-            header = {
-                "service": key,
-                "deps": sorted(pickler.deps),
-                "refs": sorted(pickler.refs),
-                "blobs": sorted(pickler.blobs),
-                "backends": sorted([a, r] for a, r in payload_backends),
-            }
-            written[key] = (buf.getvalue(), header)
-            for ref in sorted(pickler.refs):
+            writes[key] = w
+            refs = set(w.header["refs"])
+            for e in w.entries:
+                if e.header:
+                    refs.update(e.header["refs"])
+                for _pid, _pdata, pheader in e.pages:
+                    refs.update(pheader["refs"])
+            for ref in sorted(refs):
                 if ref not in queued:
                     queued.add(ref)
                     todo.append(ref)
-        return written, removed
+        return writes, removed
 
-    def _unpicklable(self, key: str, bd: Any, payload: Any, session: _Session, exc: Exception) -> None:
+    def _pickle_service(
+        self,
+        key: str,
+        session: _Session,
+        full: bool,
+        dirty_colls: dict[tuple[str, ...], set[str]],
+        exclusive: bool,
+    ) -> _ServiceWrite | None:
+        bd = self.bd_by_key(key)
+        backends = [
+            (acct, region, be) for acct, asb in list(dict.items(bd)) for region, be in list(dict.items(asb))
+        ]
+        if not backends:
+            return None
+        pkg = _pkg_of_bd(bd)
+        old_shards: dict[str, dict[str, Any]] = self.manifest["services"].get(key, {}).get("shards", {})
+        kept: dict[str, dict[str, Any]] = {}
+        plans: list[tuple[str, tuple[str, str, str, str], Any, dict[str, Any] | None, bool, _PagePlan]] = []
+        shard_roots: dict[int, tuple[str, str, str, str]] = {}
+        states: dict[tuple[str, str], dict[str, Any]] = {}
+        for acct, region, be in backends:
+            state = dict(vars(be))
+            for attr in _sharded_attrs(be):
+                coll, tracked = self._tracked_collection(key, acct, region, be, attr, exclusive)
+                if coll is None:
+                    continue
+                keys = list(dict.keys(coll))
+                state[attr] = _ShardIndex(keys)
+                touched = dirty_colls.get((acct, region, attr), set())
+                everything = full or not tracked or _ALL_KEYS in touched
+                for k in keys:
+                    obj = dict.__getitem__(coll, k)
+                    loc = (acct, region, attr, k)
+                    sid = _shard_id(loc)
+                    shard_roots[id(obj)] = loc
+                    prev = old_shards.get(sid)
+                    same = prev is not None and self._shard_identity.get((key, *loc)) == id(obj)
+                    plan = self._page_plan(key, loc, obj, prev if same else None, dirty_colls, full, exclusive)
+                    write_entry = everything or not same or k in touched or plan.needs_entry
+                    if write_entry or plan.writes or plan.removed:
+                        plans.append((sid, loc, obj, prev if same else None, write_entry, plan))
+                    else:
+                        kept[sid] = prev  # type: ignore[assignment]
+            states[(acct, region)] = state
+        session.deps[key] = set().union(*(set(e.get("deps", ())) for e in kept.values()))
+        std = {"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"}
+        extra = {k: v for k, v in vars(bd).items() if k not in std}
+        main, header = self._dump(key, pkg, session, {"backends": states, "extra": extra}, shard_roots, None)
+        header["backends"] = sorted([a, r] for a, r in states)
+        entries = []
+        for sid, loc, obj, prev, write_entry, plan in plans:
+            data = eheader = None
+            if write_entry:
+                data, eheader = self._dump(key, pkg, session, obj, shard_roots, obj, plan.markers)
+                eheader["shard"] = list(loc)
+            pages = []
+            for pid, items in plan.writes:
+                pdata, pheader = self._dump(key, pkg, session, items, shard_roots, None)
+                pheader["page"] = [*loc, pid]
+                pages.append((pid, pdata, pheader))
+            entries.append(_EntryWrite(sid, loc, obj, prev, data, eheader, pages, plan.removed, plan.kept))
+        return _ServiceWrite(main, header, entries, kept)
+
+    def _page_plan(
+        self,
+        key: str,
+        loc: tuple[str, str, str, str],
+        obj: Any,
+        prev: dict[str, Any] | None,
+        dirty_colls: dict[tuple[str, ...], set[str]],
+        full: bool,
+        exclusive: bool,
+    ) -> _PagePlan:
+        plan = _PagePlan()
+        old_pages: dict[str, dict[str, Any]] = (prev or {}).get("pages", {})
+        for attr2 in _paged_attrs(obj):
+            store = vars(obj).get(attr2)
+            tracked = isinstance(store, _PageTrackMixin) and getattr(store, "_riq_loc", None) == (key, *loc, attr2)
+            if not tracked:
+                if not isinstance(store, dict) or not all(isinstance(k, str) for k in dict.keys(store)):
+                    continue  # not pageable: stays inside the entry's own file
+                if exclusive:  # (swapping under a running request could lose its write)
+                    base = type(store)._riq_base if isinstance(store, _PageTrackMixin) else type(store)
+                    new = _tracked_class(base).__new__(_tracked_class(base))
+                    if getattr(store, "__dict__", None):
+                        new.__dict__.update(store.__dict__)
+                    for k, v in dict.items(store):
+                        dict.__setitem__(new, k, v)
+                    new._riq_loc = (key, *loc, attr2)
+                    vars(obj)[attr2] = store = new
+            base = type(store)._riq_base if isinstance(store, _PageTrackMixin) else type(store)
+            plan.markers[attr2] = _PagedIndex(base)
+            prefix = f"{attr2}/"
+            mine = {pid: e for pid, e in old_pages.items() if pid.startswith(prefix)}
+            if prev is not None and not any(pid.startswith(prefix) for pid in prev.get("pages", {})) and dict.__len__(store):
+                plan.needs_entry = True  # the entry's file predates paging of this attribute
+            touched = dirty_colls.get((*loc, attr2), set())
+            index = getattr(store, "_riq_pages", None) if tracked else None
+            if full or prev is None or not tracked or _ALL_KEYS in touched or index is None:
+                dirty_pages = None  # all
+            else:
+                dirty_pages = {_page_of(k) for k in touched}
+                if not dirty_pages:
+                    plan.kept.update(mine)
+                    continue
+            groups: dict[str, list[str]] = {}
+            if dirty_pages is None:  # full scan; (re)build the page index
+                pages_index: dict[str, set[str]] = {}
+                for k in dict.keys(store):
+                    p = _page_of(k)
+                    pages_index.setdefault(p, set()).add(k)
+                    groups.setdefault(p, []).append(k)
+                if isinstance(store, _PageTrackMixin):
+                    store._riq_pages = pages_index  # type: ignore[attr-defined]
+            else:  # only the touched pages: O(touched + page size), not O(bucket)
+                for k in touched:
+                    index.setdefault(_page_of(k), set()).add(k)  # type: ignore[union-attr]
+                for p in dirty_pages:
+                    members = index.get(p, set())  # type: ignore[union-attr]
+                    members.intersection_update([k for k in members if dict.__contains__(store, k)])
+                    if members:
+                        groups[p] = sorted(members)
+            for p, ks in sorted(groups.items()):
+                plan.writes.append((prefix + p, [(k, dict.__getitem__(store, k)) for k in ks]))
+            considered = set(mine) if dirty_pages is None else {prefix + p for p in dirty_pages}
+            written = {prefix + p for p in groups}
+            plan.removed |= {pid for pid in mine if pid in considered and pid not in written}
+            plan.kept.update({pid: e for pid, e in mine.items() if pid not in considered})
+        return plan
+
+    def _tracked_collection(
+        self, key: str, acct: str, region: str, be: Any, attr: str, exclusive: bool
+    ) -> tuple[Any, bool]:
+        """(collection, was it already tracked?) for a shardable attribute, or (None, False)."""
+        coll = vars(be).get(attr)
+        if isinstance(coll, _TrackedDict):
+            if getattr(coll, "_riq_loc", None) == (key, acct, region, attr):
+                return coll, True
+            coll._riq_loc = (key, acct, region, attr)
+            return coll, False
+        if type(coll) not in (dict, collections.OrderedDict):
+            return None, False
+        if not all(isinstance(k, str) for k in dict.keys(coll)):
+            return None, False
+        if exclusive:  # swapping the dict under a running request could lose its write
+            tracked = _TrackedDict(dict.items(coll))
+            tracked._riq_loc = (key, acct, region, attr)
+            vars(be)[attr] = tracked
+            return tracked, False
+        return coll, False
+
+    def _dump(
+        self,
+        key: str,
+        pkg: str,
+        session: _Session,
+        obj: Any,
+        shard_roots: dict[int, tuple[str, str, str, str]],
+        own_root: Any,
+        root_override: dict[str, Any] | None = None,
+    ) -> tuple[bytes, dict[str, Any]]:
+        buf = io.BytesIO()
+        pickler = _Pickler(buf, session, key, pkg, shard_roots, own_root, root_override)
+        try:
+            pickler.dump(obj)
+        except RuntimeError as exc:
+            if type(exc) is RuntimeError and "changed size during iteration" in str(exc):
+                raise  # transient (optimistic snapshot), retried by _commit
+            self._unpicklable(key, pkg, obj, session, exc)
+        except Exception as exc:
+            self._unpicklable(key, pkg, obj, session, exc)
+        session.deps.setdefault(key, set()).update(pickler.deps)
+        header = {
+            "service": key,
+            "deps": sorted(pickler.deps),
+            "refs": sorted(pickler.refs),
+            "blobs": sorted(pickler.blobs),
+        }
+        return buf.getvalue(), header
+
+    def _unpicklable(self, key: str, pkg: str, payload: Any, session: _Session, exc: Exception) -> None:
         self.stats.failures += 1
-        where = _find_unpicklable(payload, session, key, _pkg_of_bd(bd))
+        where = _find_unpicklable(payload, session, key, pkg)
         log.error("cannot snapshot %s: %s: %s (at %s)", key, type(exc).__name__, exc, where)
         raise PersistenceError(f"cannot snapshot {key}: {type(exc).__name__}: {exc}") from exc
 
-    def _write_phase(self, written: dict[str, tuple[bytes, dict[str, Any]]], removed: list[str], t0: float) -> None:
-        # write outside the exclusive lock (still under the commit lock)
+    def _write_phase(self, writes: dict[str, _ServiceWrite], removed: list[str], t0: float) -> None:
         gen = self.manifest["generation"] + 1
         services = dict(self.manifest["services"])
-        old_files = []
-        nbytes = 0
-        for key, (data, header) in written.items():
-            fname = f"{_safe(key)}.{gen}.pkl"
+        old_files: list[str] = []
+        new_refs: dict[str, set[str]] = {}
+        nbytes = nfiles = 0
+
+        def write(fname: str, header: dict[str, Any], data: bytes) -> None:
+            nonlocal nbytes, nfiles
             hdr = json.dumps({**header, "generation": gen}, separators=(",", ":")).encode() + b"\n"
             _write_new(self.services_dir / fname, hdr, data, fsync=self.fsync)
+            new_refs[fname] = set(header["blobs"])
             nbytes += len(hdr) + len(data)
-            if key in services:
-                old_files.append(services[key]["file"])
-            services[key] = {"file": fname, "deps": header["deps"], "size": len(data)}
+            nfiles += 1
+
+        for key, w in writes.items():
+            safe = _safe(key)
+            old = services.get(key, {})
+            fname = f"{safe}.{gen}.pkl"
+            write(fname, w.header, w.main)
+            shards = dict(w.kept)
+            for e in w.entries:
+                if e.data is not None:
+                    efile = f"{safe}~{e.sid}.{gen}.pkl"
+                    write(efile, e.header, e.data)  # type: ignore[arg-type]
+                    edeps = set(e.header["deps"])  # type: ignore[index]
+                else:
+                    efile = e.prev["file"]  # type: ignore[index]
+                    edeps = set(e.prev.get("entry_deps", e.prev["deps"]))  # type: ignore[union-attr]
+                pages = dict(e.kept_pages)
+                for pid, pdata, pheader in e.pages:
+                    pfile = f"{safe}~{e.sid}~{pid.replace('/', '_')}.{gen}.pkl"
+                    write(pfile, pheader, pdata)
+                    pages[pid] = {"file": pfile, "deps": pheader["deps"], "size": len(pdata)}
+                deps = edeps.union(*(set(p["deps"]) for p in pages.values()))
+                shards[e.sid] = {
+                    "file": efile,
+                    "loc": list(e.loc),
+                    "deps": sorted(deps),
+                    "entry_deps": sorted(edeps),
+                    "pages": pages,
+                }
+            if old:
+                old_files.append(old["file"])
+                for sid, oe in old.get("shards", {}).items():
+                    ne = shards.get(sid)
+                    if ne is oe:
+                        continue
+                    if ne is None or ne["file"] != oe["file"]:
+                        old_files.append(oe["file"])
+                    for pid, op in oe.get("pages", {}).items():
+                        np_ = (ne or {}).get("pages", {}).get(pid)
+                        if np_ is None or np_["file"] != op["file"]:
+                            old_files.append(op["file"])
+            deps = set(w.header["deps"]).union(*(set(e["deps"]) for e in shards.values()))
+            services[key] = {"file": fname, "deps": sorted(deps - {key}), "size": len(w.main), "shards": shards}
         for key in removed:
-            old_files.append(services.pop(key)["file"])
-        if self.fsync and written:
+            entry = services.pop(key)
+            old_files.append(entry["file"])
+            for e in entry.get("shards", {}).values():
+                old_files.append(e["file"])
+                old_files.extend(p["file"] for p in e.get("pages", {}).values())
+        if self.fsync and nfiles:
             _fsync_dir(self.services_dir)
         manifest = {"format": FORMAT_VERSION, "generation": gen, "services": services, "written": time.time()}
         _atomic_write(
             self.state_dir / MANIFEST_FILE,
-            json.dumps(manifest, indent=1, sort_keys=True).encode(),
+            json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(),
             fsync=self.fsync,
         )
+        # committed: now update the in-memory view and drop the previous generation's files
         self.manifest = manifest
-        for key, (_data, header) in written.items():
-            self.blob_refs[key] = set(header["blobs"])
-        for key in removed:
-            self.blob_refs.pop(key, None)
+        self.blob_refs.update(new_refs)
+        for key, w in writes.items():
+            for e in w.entries:
+                self._shard_identity[(key, *e.loc)] = id(e.obj)
         for f in old_files:
+            self.blob_refs.pop(f, None)
             with contextlib.suppress(OSError):
                 (self.services_dir / f).unlink()
+        live = {(k, *tuple(e["loc"])) for k, v in services.items() for e in v.get("shards", {}).values()}
+        for ident in [i for i in self._shard_identity if i not in live]:
+            del self._shard_identity[ident]
         dt = time.perf_counter() - t0
         st = self.stats
         st.commits += 1
-        st.services_written += len(written)
+        st.services_written += len(writes)
+        st.files_written += nfiles
         st.bytes_written += nbytes
         st.seconds += dt
         st.last_ms = round(dt * 1000, 2)
-        st.last_services = sorted(written) + [f"-{k}" for k in removed]
+        st.last_files = nfiles
+        st.last_services = sorted(writes) + [f"-{k}" for k in removed]
 
     # ---------------------------------------------------------------- request path
 
@@ -1586,9 +2177,11 @@ class Persistence:
                 self._active_cond.wait(left)
         return True
 
-    def dirty_keys_for(self, ctx: _RequestContext, dispatched: Any, mutating: bool) -> set[str] | str:
+    def dirty_for(self, ctx: _RequestContext, dispatched: Any, mutating: bool) -> tuple[set[str] | str, ShardDirty]:
+        """What a finished request requires to be committed: services, and collection entries."""
         m = _import_moto()
         keys: set[str] = set(ctx.extra_dirty)
+        shards: ShardDirty = {}
         if ctx.created_asbs:
             for bd in list(m.BackendDict._instances):
                 for asb in dict.values(bd):
@@ -1596,18 +2189,26 @@ class Persistence:
                         k = self.bd_key(bd)
                         if k:
                             keys.add(k)
-        if mutating:
-            if dispatched == ALL:
-                return ALL
-            for bd in ctx.touched.values():
-                k = self.bd_key(bd)
-                if k:
-                    keys.add(k)
-            if dispatched is not None:
-                k = self.bd_key(dispatched)
-                if k:
-                    keys.add(k)
-        return keys
+        if not mutating:
+            return keys, shards
+        if dispatched == ALL:
+            return ALL, shards
+        for bd in ctx.touched.values():
+            k = self.bd_key(bd)
+            if k:
+                keys.add(k)
+        if dispatched is not None:
+            k = self.bd_key(dispatched)
+            if k:
+                keys.add(k)
+        for coll, entry in ctx.shard_touch:
+            loc = getattr(coll, "_riq_loc", None)
+            if loc is None:
+                continue
+            svc, rest = loc[0], tuple(loc[1:])
+            keys.add(svc)
+            shards.setdefault(svc, {}).setdefault(rest, set()).add(entry)
+        return keys, shards
 
     def close(self, *, snapshot: bool = True) -> None:
         """Final snapshot of everything, blob GC, release the state-dir lock."""
@@ -1795,12 +2396,12 @@ class _Middleware:
             finally:
                 p._rw.release_read()
                 _tls.ctx = None
-            keys = p.dirty_keys_for(ctx, dispatched, mutating)
+            keys, shards = p.dirty_for(ctx, dispatched, mutating)
             if keys:
                 if ctx.new_keys:
                     _externalize_new_keys(ctx.new_keys, p.blobs)
                 try:
-                    p.commit(p._enqueue(keys))
+                    p.commit(p._enqueue(keys, shards))
                 except Exception as exc:
                     if result is not None and hasattr(result, "close"):
                         result.close()

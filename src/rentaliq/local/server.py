@@ -187,6 +187,10 @@ def main(argv: list[str] | None = None) -> int:
                         "last_ms": st.last_ms,
                         "last_services": st.last_services,
                         "failures": st.failures,
+                        "files": st.files_written,
+                        "optimistic": st.optimistic,
+                        "retries": st.retries,
+                        "lock_wait_seconds": round(st.lock_wait_seconds, 4),
                     },
                 }
             ).encode()

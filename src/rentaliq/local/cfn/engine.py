@@ -260,6 +260,8 @@ def _patch_backend() -> None:
         stack = next((s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)), None)
         if stack is None:
             return None
+        if stack.enable_termination_protection:
+            raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
         try:
             return original_delete_stack(self, stack.stack_id)
         except Exception as error:
@@ -290,6 +292,7 @@ def _patch_backend() -> None:
         stack.output_map = stack._create_output_map()
 
     cfn_models.ChangeSet.apply = apply
+    _add_termination_protection()
 
     original_dependency_order = parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order
 
@@ -323,6 +326,9 @@ def _patch_backend() -> None:
             if isinstance(resource, LocalResource):
                 resource.delete(self._account_id, self._region_name)
                 self._parsed_resources.pop(name)
+            # moto's map is lazy: a resource still listed but not parsed would be created again by
+            # the next describe_stack_resources (say, of a DELETE_FAILED stack).
+            self._resource_json_map = {k: v for k, v in self._resource_json_map.items() if k != name}
 
     parsing.ResourceMap.delete = delete
 
@@ -360,6 +366,19 @@ def references(node: Any) -> set[str]:
     return found
 
 
+def _add_termination_protection() -> None:
+    """UpdateTerminationProtection, which moto lacks: `rentaliq deploy` sets it on PROD as the CDK CLI does."""
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def update_termination_protection(self) -> ActionResult:
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        stack.enable_termination_protection = str(self._get_param("EnableTerminationProtection")).lower() == "true"
+        return ActionResult({"StackId": stack.stack_id})
+
+    CloudFormationResponse.update_termination_protection = update_termination_protection
+
+
 def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseException) -> None:
     reason = _reason(error)
     log.warning("stack %s: %s failed (%s); rolling back", stack.name, change_set.change_set_type, reason)
@@ -376,6 +395,7 @@ def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseExceptio
             except Exception as cleanup_error:  # noqa: BLE001 - report and keep cleaning
                 log.warning("rollback of %s failed: %s", resource.logical_resource_id, _reason(cleanup_error))
         stack.resource_map._parsed_resources = {k: v for k, v in stack.resource_map._parsed_resources.items() if not isinstance(v, LocalResource)}
+        stack.resource_map._resource_json_map = {}  # else a later describe would lazily create them again
         stack.status = "ROLLBACK_COMPLETE"
         stack._add_stack_event("ROLLBACK_COMPLETE")
         return
