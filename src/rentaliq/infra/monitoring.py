@@ -12,6 +12,7 @@ from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 
 GIB = 1024**3
+ABOVE, BELOW = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 
 
 class Monitoring(Construct):
@@ -19,37 +20,19 @@ class Monitoring(Construct):
         super().__init__(scope, id)
         env, mon = spec.name.value, spec.monitoring
         period = Duration.seconds(mon.cpu_period_s)
-        self.alarms = [
-            cloudwatch.Alarm(
-                self,
-                "HighCpu",
-                alarm_name=naming.alarm(env, "high-cpu"),
-                alarm_description=f"Alert when CPU exceeds {mon.cpu_threshold_percent:g}%",
-                metric=instance.metric_cpu_utilization(period=period, statistic="Average"),
-                threshold=mon.cpu_threshold_percent,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "LowFreeStorage",
-                alarm_name=naming.alarm(env, "low-free-storage"),
-                alarm_description=f"Alert when free storage falls below {mon.free_storage_threshold_gib:g} GiB",
-                metric=instance.metric_free_storage_space(period=period, statistic="Minimum"),
-                threshold=mon.free_storage_threshold_gib * GIB,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-            ),
-            cloudwatch.Alarm(
-                self,
-                "HighConnections",
-                alarm_name=naming.alarm(env, "high-connections"),
-                alarm_description=f"Alert when connections exceed {mon.connections_threshold}",
-                metric=instance.metric_database_connections(period=period, statistic="Maximum"),
-                threshold=mon.connections_threshold,
-                evaluation_periods=1,
-                comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-            ),
+        # (construct id, name suffix, description, metric, threshold, comparison)
+        alarms = [
+            ("HighCpu", "high-cpu", f"Alert when CPU exceeds {mon.cpu_threshold_percent:g}%",
+             instance.metric_cpu_utilization(period=period, statistic="Average"), mon.cpu_threshold_percent, ABOVE),
+            ("LowFreeStorage", "low-free-storage", f"Alert when free storage falls below {mon.free_storage_threshold_gib:g} GiB",
+             instance.metric_free_storage_space(period=period, statistic="Minimum"), mon.free_storage_threshold_gib * GIB, BELOW),
+            ("HighConnections", "high-connections", f"Alert when connections exceed {mon.connections_threshold}",
+             instance.metric_database_connections(period=period, statistic="Maximum"), mon.connections_threshold, ABOVE),
         ] if mon.alarms else []
+        self.alarms = [
+            cloudwatch.Alarm(self, construct_id, alarm_name=naming.alarm(env, suffix), alarm_description=description, metric=metric,
+                             threshold=threshold, evaluation_periods=1, comparison_operator=comparison)
+            for construct_id, suffix, description, metric, threshold, comparison in alarms
+        ]
         for alarm in self.alarms:
             acknowledge(alarm, id="HIPAA.Security-CloudWatchAlarmAction", reason="Spec: recommended alarms with no action; notification routing (SNS) is a Phase 2 item.")
