@@ -271,7 +271,10 @@ class Database:
         def work(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
             cur = _cursor(conn)
             cur.execute(query, params)
-            return cur.fetchall() if cur.description is not None else []
+            try:
+                return cur.fetchall()
+            except psycopg.ProgrammingError:  # a statement without rows; cheaper than building cur.description
+                return []
 
         return self.run(work, idempotent=idempotent, transaction=False)
 

@@ -4,11 +4,21 @@
   AWS configuration (or injected), so the same code runs on AWS and the local cloud.
 * Every write asks for server-side encryption (``RuntimeConfig.sse``) and checks that S3
   reports it back.
-* Integrity: for data whose size is known up front (bytes, paths, seekable files) the SDK computes
-  the whole object's CRC32 and sends it, so S3 verifies the object end to end (``FULL_OBJECT``
-  checksum, also for multipart uploads); downloads recompute it and refuse data that does not
-  match, before anything reaches the destination path.  Non-seekable streams get S3's per-part
-  checksums (botocore computes them) and a size check.
+* Integrity, end to end, with CRC32 (zlib, several GB/s):
+
+  - small objects (below ``multipart_threshold``) are one PUT carrying the whole object's CRC32,
+    which S3 checks before storing anything;
+  - multipart uploads carry a CRC32 per part (S3 checks each part) and S3 keeps the *composite*
+    checksum, ``base64(crc32(part crcs))-N``, as the AWS CLI and SDKs do by default.  The SDK
+    computes the same composite from its own independent read of the source (concurrently with
+    the transfer, so it costs no time) and compares; a mismatch removes the object and raises;
+  - downloads recompute the whole-object or composite checksum (part size from ``HeadObject
+    PartNumber=1``) before the data reaches the destination path (a temporary file is renamed
+    into place) and raise ChecksumMismatch otherwise.
+
+  A full-object checksum for multipart uploads (``ChecksumType=FULL_OBJECT``) would need the
+  CRC before the upload finishes and cost a second pass; composite checksums give the same end
+  to end guarantee, verifiable on download.
 * Large transfers go through s3transfer's managed, concurrent multipart transfers; small ones are
   one request (and need no extra HEAD to report encryption and version).
 * Versions (list, restore) exist only where the bucket is versioned: QA and PROD.
@@ -27,6 +37,7 @@ import tempfile
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -73,9 +84,11 @@ class UploadResult:
     sse_kms_key_id: str | None
     content_type: str
     checksum_crc32: str | None
-    """Base64 CRC32 of the whole object as sent; S3 verified it when ``checksum_type`` is FULL_OBJECT."""
+    """The CRC32 checksum S3 holds: whole-object (base64), or composite ``<base64>-<parts>`` for multipart."""
     checksum_type: str | None
-    """FULL_OBJECT (verified end to end) or COMPOSITE/None (streams: S3 verified each part)."""
+    """FULL_OBJECT or COMPOSITE."""
+    checksum_verified: bool = False
+    """True when S3's checksum was checked against the SDK's own read of the source."""
 
 
 @dataclass(frozen=True)
@@ -89,7 +102,7 @@ class DownloadResult:
     content_type: str | None
     checksum_crc32: str | None
     checksum_verified: bool
-    """True when the data's checksum was recomputed and matched the object's full-object checksum."""
+    """True when the data's checksum was recomputed and matched the object's (whole-object or composite)."""
     path: Path | None = None
     data: bytes | None = field(default=None, repr=False)
 
@@ -135,13 +148,57 @@ def guess_content_type(key: str) -> str:
 # --------------------------------------------------------------------------- checksums
 
 
+def _b64(raw: bytes) -> str:
+    return base64.b64encode(raw).decode("ascii")
+
+
 def _b64_crc32(crc: int) -> str:
-    return base64.b64encode(crc.to_bytes(4, "big")).decode("ascii")
+    return _b64(crc.to_bytes(4, "big"))
 
 
-def _crc32_of_stream(stream: BinaryIO) -> tuple[int, int]:
-    """CRC32 and length from the current position to the end (zlib releases the GIL on big buffers)."""
-    crc, size = 0, 0
+class _Crc32s:
+    """CRC32 of the whole data and of each ``part_size`` part, fed in pieces of any size."""
+
+    def __init__(self, part_size: int) -> None:
+        self.part_size = part_size
+        self.full = 0
+        self.parts: list[int] = []
+        self.size = 0
+        self._part = 0
+        self._in_part = 0
+
+    def update(self, data: Any) -> None:
+        view = memoryview(data).cast("B")
+        self.full = zlib.crc32(view, self.full)
+        self.size += len(view)
+        while view:
+            take = view[: self.part_size - self._in_part]
+            self._part = zlib.crc32(take, self._part)
+            self._in_part += len(take)
+            view = view[len(take) :]
+            if self._in_part == self.part_size:
+                self.parts.append(self._part)
+                self._part, self._in_part = 0, 0
+
+    def finish(self) -> _Crc32s:
+        if self._in_part:
+            self.parts.append(self._part)
+            self._part, self._in_part = 0, 0
+        return self
+
+    @property
+    def full_b64(self) -> str:
+        return _b64_crc32(self.full)
+
+    @property
+    def composite_b64(self) -> str:
+        """S3's composite checksum: the CRC32 of the parts' big-endian CRC32s."""
+        return _b64_crc32(zlib.crc32(b"".join(p.to_bytes(4, "big") for p in self.parts)))
+
+
+def _crc32s_of_stream(stream: Any, part_size: int) -> _Crc32s:
+    """From the current position to the end; zlib releases the GIL on big buffers, so this can overlap a transfer."""
+    sums = _Crc32s(part_size)
     buf = bytearray(_READ_CHUNK)
     view = memoryview(buf)
     readinto = getattr(stream, "readinto", None)
@@ -150,72 +207,89 @@ def _crc32_of_stream(stream: BinaryIO) -> tuple[int, int]:
             n = readinto(buf)
             if not n:
                 break
-            chunk: Any = view[:n]
+            sums.update(view[:n])
         else:
             chunk = stream.read(_READ_CHUNK)
             if not chunk:
                 break
-            n = len(chunk)
-        crc = zlib.crc32(chunk, crc)
-        size += n
-    return crc, size
+            sums.update(chunk)
+    return sums.finish()
 
 
-def _crc32_of_file(path: str | os.PathLike[str]) -> tuple[int, int]:
+def _crc32s_of_file(path: str | os.PathLike[str], part_size: int) -> _Crc32s:
     with open(path, "rb", buffering=0) as fh:
-        return _crc32_of_stream(fh)  # type: ignore[arg-type]
+        return _crc32s_of_stream(fh, part_size)
+
+
+def _crc32s_of_buffer(data: bytes, part_size: int) -> _Crc32s:
+    sums = _Crc32s(part_size)
+    sums.update(data)
+    return sums.finish()
 
 
 class _Crc32Reader:
     """Wraps a non-seekable stream; s3transfer reads such streams strictly in order."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, part_size: int) -> None:
         self._raw = raw
-        self.crc = 0
-        self.size = 0
+        self.sums = _Crc32s(part_size)
 
     def read(self, amt: int = -1) -> bytes:
         data = self._raw.read(amt)
         if data:
-            self.crc = zlib.crc32(data, self.crc)
-            self.size += len(data)
+            self.sums.update(data)
         return data
 
     def seekable(self) -> bool:
         return False
 
 
-def _expected_checksum(head: Mapping[str, Any]) -> tuple[str, str] | None:
-    """The object's whole-object checksum (algorithm, base64), if S3 holds one we can recompute.
+@dataclass(frozen=True)
+class _Stored:
+    """The checksum S3 holds for an object, parsed (S3 and moto spell composite values differently)."""
 
-    A COMPOSITE checksum (a checksum of the parts' checksums) cannot be recomputed from the data
-    alone.  When S3 omits ChecksumType, only a single-part object (ETag without ``-N``) counts.
-    """
+    algorithm: str
+    value: str  # base64, without the -N suffix
+    parts: int | None  # None: whole-object checksum; N: composite over N parts
+
+    @property
+    def display(self) -> str:
+        return self.value if self.parts is None else f"{self.value}-{self.parts}"
+
+
+def _stored_checksum(head: Mapping[str, Any]) -> _Stored | None:
     kind = head.get("ChecksumType")
-    single_part = "-" not in (head.get("ETag") or "")
-    if kind == "COMPOSITE" or (kind is None and not single_part):
-        return None
+    etag = head.get("ETag") or ""
+    etag_parts = int(etag.strip('"').rsplit("-", 1)[1]) if "-" in etag.strip('"') else None
     for algorithm in ("CRC32", "SHA256", "SHA1"):
-        value = head.get(f"Checksum{algorithm}")
-        if value and "-" not in value:
-            return algorithm, value
+        raw = head.get(f"Checksum{algorithm}")
+        if not raw:
+            continue
+        value, _, suffix = raw.partition("-")
+        if kind == "FULL_OBJECT" or (kind is None and not suffix and etag_parts is None):
+            return _Stored(algorithm, value, None)
+        parts = int(suffix) if suffix.isdigit() else etag_parts
+        if parts:
+            return _Stored(algorithm, value, parts)
     return None
 
 
-def _checksum_of(algorithm: str, data: Any) -> str:
-    if algorithm == "CRC32":
-        return _b64_crc32(zlib.crc32(data))
-    return base64.b64encode(hashlib.new(algorithm.lower(), data).digest()).decode("ascii")
+def _digest_b64(head: Mapping[str, Any], data: bytes) -> str | None:
+    stored = _stored_checksum(head)
+    if stored is None or stored.algorithm == "CRC32":
+        return None
+    return _b64(hashlib.new(stored.algorithm.lower(), data).digest())
 
 
-def _checksum_of_file(algorithm: str, path: str | os.PathLike[str]) -> str:
-    if algorithm == "CRC32":
-        return _b64_crc32(_crc32_of_file(path)[0])
-    digest = hashlib.new(algorithm.lower())
+def _digest_b64_file(head: Mapping[str, Any], path: str) -> str | None:
+    stored = _stored_checksum(head)
+    if stored is None or stored.algorithm == "CRC32":
+        return None
+    digest = hashlib.new(stored.algorithm.lower())
     with open(path, "rb") as fh:
         while chunk := fh.read(_READ_CHUNK):
             digest.update(chunk)
-    return base64.b64encode(digest.digest()).decode("ascii")
+    return _b64(digest.digest())
 
 
 def _seekable(stream: Any) -> bool:
@@ -226,6 +300,13 @@ def _seekable(stream: Any) -> bool:
         return True
     except (AttributeError, OSError, ValueError):
         return False
+
+
+def _part_size(chunksize: int, size: int | None) -> int:
+    """The part size s3transfer will use (it grows the chunk size to stay within 10 000 parts)."""
+    from s3transfer.utils import ChunksizeAdjuster
+
+    return int(ChunksizeAdjuster().adjust_chunksize(chunksize, size))
 
 
 class _KnownObject:
@@ -261,8 +342,9 @@ class Files:
         self.config = config if config is not None else secrets.config
         self._client = client
         self._manager: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # _transfers() builds the client under it
         self._versioned: bool | None = None
+        self._checksummer: ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -314,8 +396,11 @@ class Files:
         """Stop the transfer threads (uploads in flight finish first)."""
         with self._lock:
             manager, self._manager = self._manager, None
+            checksummer, self._checksummer = self._checksummer, None
         if manager is not None:
             manager.shutdown()
+        if checksummer is not None:
+            checksummer.shutdown()
 
     def __enter__(self) -> Files:
         return self
@@ -354,8 +439,8 @@ class Files:
     ) -> UploadResult:
         """Store ``source`` (bytes, a path, or a binary file/stream) at ``key``, encrypted and checksummed.
 
-        ``content_type`` defaults to a guess from the key's extension.  Large data (from
-        ``multipart_threshold``) is sent as a concurrent multipart upload.
+        ``content_type`` defaults to a guess from the key's extension.  Data from
+        ``multipart_threshold`` on is sent as a concurrent multipart upload.
         """
         key = validate_key(key)
         ctype = content_type or guess_content_type(key)
@@ -363,32 +448,47 @@ class Files:
         if metadata:
             extra["Metadata"] = dict(metadata)
         threshold = self.config.multipart_threshold
+        chunk = self.config.multipart_chunksize
 
         if isinstance(source, (bytes, bytearray, memoryview)):
             data = source if isinstance(source, bytes) else bytes(source)
-            crc = zlib.crc32(data)
             if len(data) < threshold:
-                return self._put_small(key, data, crc, extra)
-            return self._put_managed(key, io.BytesIO(data), len(data), crc, extra)
+                return self._put_small(key, data, extra)
+            part = _part_size(chunk, len(data))
+            sums = self._background(_crc32s_of_buffer, data, part)
+            return self._put_managed(key, io.BytesIO(data), len(data), extra, sums)
         if isinstance(source, (str, os.PathLike)):
-            crc, size = _crc32_of_file(source)
+            size = os.stat(source).st_size
             if size < threshold:
-                return self._put_small(key, Path(source).read_bytes(), crc, extra)
-            return self._put_managed(key, os.fspath(source), size, crc, extra)
+                return self._put_small(key, Path(source).read_bytes(), extra)
+            part = _part_size(chunk, size)
+            sums = self._background(_crc32s_of_file, source, part)  # own file handle: safe to overlap
+            return self._put_managed(key, os.fspath(source), size, extra, sums)
         if hasattr(source, "read"):
             if _seekable(source):
                 start = source.tell()
-                crc, size = _crc32_of_stream(source)
+                size = source.seek(0, os.SEEK_END) - start
                 source.seek(start)
                 if size < threshold:
-                    return self._put_small(key, source.read(), crc, extra)
-                return self._put_managed(key, source, size, crc, extra)
-            reader = _Crc32Reader(source)
-            return self._put_managed(key, reader, None, None, extra, reader=reader)
+                    return self._put_small(key, source.read(), extra)
+                # One handle, so no overlap: checksum first, then rewind for the transfer.
+                done: Future[_Crc32s] = Future()
+                done.set_result(_crc32s_of_stream(source, _part_size(chunk, size)))
+                source.seek(start)
+                return self._put_managed(key, source, size, extra, done)
+            reader = _Crc32Reader(source, _part_size(chunk, None))
+            return self._put_managed(key, reader, None, extra, None, reader=reader)
         raise TypeError(f"upload source must be bytes, a path or a binary file object, not {type(source).__name__}")
 
-    def _put_small(self, key: str, data: bytes, crc: int, extra: dict[str, Any]) -> UploadResult:
-        checksum = _b64_crc32(crc)
+    def _background(self, fn: Any, *args: Any) -> Future[_Crc32s]:
+        with self._lock:
+            if self._checksummer is None:
+                self._checksummer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rentaliq-files-crc")
+            return self._checksummer.submit(fn, *args)
+
+    def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
+        """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
+        checksum = _b64_crc32(zlib.crc32(data))
         try:
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
         except Exception as exc:
@@ -396,35 +496,52 @@ class Files:
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored CRC32 {stored}, the data has {checksum}")
-        return self._upload_result(key, len(data), response, extra["ContentType"], checksum, response.get("ChecksumType") or "FULL_OBJECT")
+        return self._upload_result(key, len(data), response, extra["ContentType"], checksum, "FULL_OBJECT", verified=True)
 
     def _put_managed(
         self,
         key: str,
         source: Any,
         size: int | None,
-        crc: int | None,
         extra: dict[str, Any],
+        sums: Future[_Crc32s] | None,
         *,
         reader: _Crc32Reader | None = None,
     ) -> UploadResult:
-        args = dict(extra)
-        checksum = _b64_crc32(crc) if crc is not None else None
-        if checksum is not None:
-            args["ChecksumCRC32"] = checksum  # s3transfer turns this into a FULL_OBJECT multipart checksum
-        future = self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[_KnownObject(size)])
-        future.result()
-        if reader is not None:
-            size, checksum = reader.size, _b64_crc32(reader.crc)
+        args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
+        try:
+            self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[_KnownObject(size)]).result()
+        except Exception as exc:
+            if sums is not None:
+                sums.cancel()
+            raise self._client_error(exc, key, None) from None
+        ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]
         head = self._head_raw(key, None)
-        if head.get("ContentLength") != size:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored {head.get('ContentLength')} bytes, {size} were sent")
-        expected = _expected_checksum(head)
-        if reader is None and expected is not None and expected[0] == "CRC32" and expected[1] != checksum:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored CRC32 {expected[1]}, the data has {checksum}")
-        return self._upload_result(key, size or 0, head, extra["ContentType"], checksum, head.get("ChecksumType"))
+        stored = _stored_checksum(head)
+        problem = None
+        if head.get("ContentLength") != ours.size:
+            problem = f"S3 stored {head.get('ContentLength')} bytes, {ours.size} were read from the source"
+        elif stored is not None and stored.algorithm == "CRC32":
+            expected = ours.full_b64 if stored.parts is None else ours.composite_b64
+            if stored.value != expected or (stored.parts is not None and stored.parts != len(ours.parts)):
+                problem = f"S3 holds CRC32 {stored.display}, the source gives {expected}-{len(ours.parts)}"
+        if problem is not None:
+            self._remove_bad_upload(key, head.get("VersionId"))
+            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: {problem}; the object was removed")
+        verified = stored is not None and stored.algorithm == "CRC32"
+        display = stored.display if stored is not None else None
+        return self._upload_result(key, ours.size, head, extra["ContentType"], display, "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
 
-    def _upload_result(self, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None, checksum_type: str | None) -> UploadResult:
+    def _remove_bad_upload(self, key: str, version_id: str | None) -> None:
+        args = {"VersionId": version_id} if version_id and version_id != "null" else {}
+        try:
+            self.client.delete_object(Bucket=self.bucket, Key=key, **args)
+        except Exception as exc:  # noqa: BLE001 - the mismatch is the error to report
+            logger.error("s3://%s/%s: could not remove the object that failed its checksum: %s", self.bucket, key, type(exc).__name__)
+
+    def _upload_result(
+        self, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None, checksum_type: str | None, *, verified: bool
+    ) -> UploadResult:
         sse = response.get("ServerSideEncryption")
         if not sse:
             raise EncryptionMissing(f"s3://{self.bucket}/{key}: S3 reported no server-side encryption for the object just written")
@@ -439,6 +556,7 @@ class Files:
             content_type=ctype,
             checksum_crc32=checksum,
             checksum_type=checksum_type,
+            checksum_verified=verified,
         )
 
     # ------------------------------------------------------------------ download
@@ -446,18 +564,19 @@ class Files:
     def download(self, key: str, dest: Destination = None, *, version_id: str | None = None) -> DownloadResult:
         """Fetch ``key`` (or one version of it) into ``dest``: None (bytes in ``result.data``), a path or a binary file.
 
-        The data is checked against the object's whole-object checksum before it is written to a
-        path (a temporary file is renamed into place) or to a file object (small objects);
-        a mismatch raises ChecksumMismatch and leaves the destination untouched.
+        The data is checked against the object's checksum (whole-object or composite) before it
+        reaches a path (a temporary file is renamed into place) or, for objects below the
+        multipart threshold, a file object; a mismatch raises ChecksumMismatch and leaves the
+        destination untouched.  Large downloads into a file object are checked afterwards when
+        the file object is readable and seekable.
         """
         key = validate_key(key)
         head = self._head_raw(key, version_id)
         size = int(head["ContentLength"])
-        expected = _expected_checksum(head)
         pin = {"VersionId": head["VersionId"]} if head.get("VersionId") not in (None, "null") else {}
         if size < self.config.multipart_threshold:
-            return self._get_small(key, head, pin, expected, dest)
-        return self._get_managed(key, head, pin, expected, dest)
+            return self._get_small(key, head, pin, dest)
+        return self._get_managed(key, head, pin, dest)
 
     def read(self, key: str, *, version_id: str | None = None) -> bytes:
         """The object's bytes (checksum verified when the object has one)."""
@@ -465,14 +584,14 @@ class Files:
         assert data is not None
         return data
 
-    def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], expected: tuple[str, str] | None, dest: Destination) -> DownloadResult:
+    def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         args: dict[str, Any] = dict(pin) if pin else ({"IfMatch": head["ETag"]} if head.get("ETag") else {})
         try:
             response = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **args)
-            data = response["Body"].read()  # botocore checks a full-object checksum at the end of the body
+            data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
         except Exception as exc:
             raise self._client_error(exc, key, pin.get("VersionId")) from None
-        verified = self._verify(key, expected, data=data)
+        verified = self._verify(key, head, pin, lambda part: _crc32s_of_buffer(data, part), lambda: _digest_b64(head, data))
         path = None
         if dest is None:
             return self._download_result(key, head, verified, data=data)
@@ -484,43 +603,76 @@ class Files:
             dest.write(data)
         return self._download_result(key, head, verified, path=path)
 
-    def _get_managed(self, key: str, head: Mapping[str, Any], pin: dict[str, str], expected: tuple[str, str] | None, dest: Destination) -> DownloadResult:
+    def _get_managed(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         manager = self._transfers()
         subscribers = [_KnownObject(int(head["ContentLength"]), head.get("ETag"))]
         if dest is None:
             buffer = io.BytesIO()
             manager.download(self.bucket, key, buffer, extra_args=pin, subscribers=subscribers).result()
             data = buffer.getvalue()
-            return self._download_result(key, head, self._verify(key, expected, data=data), data=data)
+            verified = self._verify(key, head, pin, lambda part: _crc32s_of_buffer(data, part), lambda: _digest_b64(head, data))
+            return self._download_result(key, head, verified, data=data)
         if isinstance(dest, (str, os.PathLike)):
             path = Path(dest)
             with _atomic_destination(path) as target:
                 manager.download(self.bucket, key, target.file, extra_args=pin, subscribers=subscribers).result()
                 target.file.flush()
-                verified = self._verify(key, expected, path=target.tmp_path)
+                tmp = target.tmp_path
+                verified = self._verify(key, head, pin, lambda part: _crc32s_of_file(tmp, part), lambda: _digest_b64_file(head, tmp))
             return self._download_result(key, head, verified, path=path)
         start = dest.tell() if _seekable(dest) else None
         manager.download(self.bucket, key, dest, extra_args=pin, subscribers=subscribers).result()
         verified = False
-        if start is not None and expected is not None and getattr(dest, "readable", lambda: False)():
-            dest.seek(start)
-            actual = _b64_crc32(_crc32_of_stream(dest)[0]) if expected[0] == "CRC32" else None
-            if actual is not None:
-                if actual != expected[1]:
-                    raise ChecksumMismatch(f"s3://{self.bucket}/{key}: downloaded data has CRC32 {actual}, the object {expected[1]}")
-                verified = True
+        if start is not None and getattr(dest, "readable", lambda: False)():
+
+            def from_dest(part: int) -> _Crc32s:
+                dest.seek(start)
+                return _crc32s_of_stream(dest, part)
+
+            verified = self._verify(key, head, pin, from_dest, lambda: None)
         return self._download_result(key, head, verified)
 
-    def _verify(self, key: str, expected: tuple[str, str] | None, *, data: Any = None, path: str | None = None) -> bool:
-        if expected is None:
+    def _verify(self, key: str, head: Mapping[str, Any], pin: dict[str, str], crc32s: Any, digest: Any) -> bool:
+        """Compare the data with the object's checksum; True if checked, False if S3 holds none we can recompute."""
+        stored = _stored_checksum(head)
+        if stored is None:
             return False
-        algorithm, value = expected
-        actual = _checksum_of(algorithm, data) if path is None else _checksum_of_file(algorithm, path)
-        if actual != value:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: downloaded data has {algorithm} {actual}, the object {value}; nothing was kept")
+        if stored.algorithm != "CRC32":
+            if stored.parts is not None:
+                return False  # composite SHA checksums: not recomputed
+            actual = digest()
+            if actual is None:
+                return False
+        else:
+            part = int(head["ContentLength"]) or 1
+            if stored.parts is not None and stored.parts > 1:
+                part = self._first_part_size(key, pin)
+                if part is None:
+                    return False
+            sums = crc32s(part)
+            if stored.parts is None:
+                actual = sums.full_b64
+            elif len(sums.parts) != stored.parts:
+                actual = f"{sums.composite_b64}-{len(sums.parts)}"
+            else:
+                actual = sums.composite_b64
+        if actual != stored.value:
+            raise ChecksumMismatch(
+                f"s3://{self.bucket}/{key}: the data received has {stored.algorithm} {actual}, the object {stored.display}; nothing was kept"
+            )
         return True
 
+    def _first_part_size(self, key: str, pin: dict[str, str]) -> int | None:
+        """A composite checksum is recomputed part by part; parts have the size of part 1 (the last may be shorter)."""
+        try:
+            part = self.client.head_object(Bucket=self.bucket, Key=key, PartNumber=1, **pin)
+        except Exception:  # noqa: BLE001 - no part information: the checksum cannot be recomputed
+            return None
+        size = part.get("ContentLength")
+        return int(size) if size else None
+
     def _download_result(self, key: str, head: Mapping[str, Any], verified: bool, *, path: Path | None = None, data: bytes | None = None) -> DownloadResult:
+        stored = _stored_checksum(head)
         return DownloadResult(
             bucket=self.bucket,
             key=key,
@@ -529,7 +681,7 @@ class Files:
             version_id=head.get("VersionId"),
             server_side_encryption=head.get("ServerSideEncryption"),
             content_type=head.get("ContentType"),
-            checksum_crc32=head.get("ChecksumCRC32"),
+            checksum_crc32=stored.display if stored is not None and stored.algorithm == "CRC32" else None,
             checksum_verified=verified,
             path=path,
             data=data,
@@ -674,13 +826,15 @@ class Files:
             args["ChecksumAlgorithm"] = "CRC32"
             self._transfers().copy(copy_source, self.bucket, key, extra_args=args, subscribers=[_KnownObject(size)]).result()
         head = self._head_raw(key, None)
-        before, after = _expected_checksum(source), _expected_checksum(head)
-        if before and after and before[0] == after[0] and before[1] != after[1]:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {after[0]} {after[1]}, version {version_id} has {before[1]}")
         if head.get("ContentLength") != size:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {head.get('ContentLength')} bytes, version {version_id} has {size}")
-        checksum = after[1] if after and after[0] == "CRC32" else None
-        return self._upload_result(key, size, head, head.get("ContentType") or _DEFAULT_CONTENT_TYPE, checksum, head.get("ChecksumType"))
+        before, after = _stored_checksum(source), _stored_checksum(head)
+        same_kind = before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
+        if same_kind and before.value != after.value:  # type: ignore[union-attr]
+            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")  # type: ignore[union-attr]
+        display = after.display if after is not None and after.algorithm == "CRC32" else None
+        kind = None if after is None else ("FULL_OBJECT" if after.parts is None else "COMPOSITE")
+        return self._upload_result(key, size, head, head.get("ContentType") or _DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)
 
 
 class _atomic_destination:
