@@ -62,7 +62,7 @@ def _create_change_set(target: Target, spec: EnvironmentSpec, body: str) -> tupl
     """Returns (change set id, type, changes); raises DeployError with the reason when it cannot be made."""
     cfn = target.client("cloudformation")
     existing = stacks.describe(target, spec.stack_name)
-    if existing and existing["StackStatus"] == "ROLLBACK_COMPLETE":
+    if existing and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED"):
         # A stack whose creation failed cannot be updated; CloudFormation wants it deleted first.
         cfn.delete_stack(StackName=spec.stack_name)
         existing = None

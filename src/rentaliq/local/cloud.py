@@ -228,6 +228,15 @@ class LocalCloud:
             last = _last_server_error(tail)
             if rc == 3:
                 raise PortInUseError(last or self._port_message())
+            if rc == 5:  # another start() won the race for this state dir: use that server
+                deadline = time.monotonic() + timeout
+                while time.monotonic() < deadline:
+                    st = self.status()
+                    if st.running:
+                        self._write_text(PID_FILE, f"{st.pid}\n")
+                        return st
+                    time.sleep(0.1)
+                raise LocalCloudError(last or f"state dir {self.state_dir} is in use by another server")
             if rc == 2:
                 raise IncompatibleStateError(last or f"state dir {self.state_dir} cannot be used; see {log_path}")
             raise LocalCloudError(f"local cloud server exited with code {rc} during start; last lines of {log_path}:\n{tail}")
@@ -341,11 +350,17 @@ class LocalCloud:
         return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
 
     def client(self, service: str, region: str = DEFAULT_REGION) -> Any:
+        """A boto3 client for the local cloud, with fake credentials. Ignores ``AWS_PROFILE``
+        (a profile that exists only on the real account must not break local use)."""
         import boto3
+        import botocore.session
         from botocore.config import Config
+        from botocore.configprovider import ConstantProvider
 
+        core = botocore.session.Session()
+        core.get_component("config_store").set_config_provider("profile", ConstantProvider(None))
         session = boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name=region
+            botocore_session=core, aws_access_key_id="test", aws_secret_access_key="test", region_name=region
         )
         return session.client(
             service,

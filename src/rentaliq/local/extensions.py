@@ -32,7 +32,9 @@ def install(state_dir: Path, endpoint: str | None = None) -> None:
 
 def after_restore(state_dir: Path) -> None:
     from rentaliq.local import rds_postgres
+    from rentaliq.local.cfn import engine
 
+    engine.fail_interrupted_stacks()
     rds_postgres.after_restore()
 
 

@@ -4,102 +4,129 @@ moto keeps every resource in plain Python objects: one ``BackendDict`` per servi
 (``moto.s3.models:s3_backends``, ``moto.ec2.models:ec2_backends``, ...), holding one
 ``AccountSpecificBackend`` per account, holding one ``BaseBackend`` per region (or
 partition, for global services).  This module makes those objects survive a restart
-of the server process, including ``kill -9``.
+of the server process, including ``kill -9``, with the same ids, ARNs, version ids and
+bytes.
 
 State directory layout
 ======================
 
 ::
 
-    <state_dir>/                           mode 0711: traversable (the local PostgreSQL servers run as
-                                           user postgres below it), not listable; everything of
-                                           ours below is 0700/0600 (snapshots hold secret values)
-      FORMAT                               {"format": "rentaliq-local-cloud-state", "version": 1, "moto": "5.2.5", "python": "3.11"}
-      lock                                 flock(2)ed by the running server (one server per state dir)
-      manifest.json                        the current snapshot: generation + one entry per persisted BackendDict
-      services/<module>__<attr>.<gen>.pkl  one BackendDict: a JSON header line, then a pickle (protocol 5)
-      blobs/<aa>/<sha256>                  S3 object bodies, content addressed, written once, never modified
-      blobs/tmp/                           blob writes in flight (cleaned at start-up)
-      access.log                           written by server.py: method, path (no query), status, size; never bodies
+    <state_dir>/                 mode 0711: traversable (the local PostgreSQL servers run as user
+                                 postgres below it), not listable; what we write below is 0700/0600
+                                 (snapshots hold secret values in clear)
+      FORMAT                     {"format": "rentaliq-local-cloud-state", "version": 1,
+                                  "moto": "5.2.5", "python": "3.11"}  -- anything else is refused
+      lock                       flock(2)ed by the running server (one server per state dir)
+      manifest.json              the commit point: generation, and per service its files
+      services/
+        <mod>__<attr>.<gen>.pkl                 a service's backends (all accounts/regions),
+                                                minus its sharded collections
+        <mod>__<attr>~<entry>.<gen>.pkl         one entry of a sharded collection (an S3
+                                                bucket, a log group, a DynamoDB table, an SQS queue)
+        <mod>__<attr>~<entry>~keys_<p>.<gen>.pkl  page <p> (of 256, by CRC32 of the key) of
+                                                an S3 bucket's keys, with all their versions
+      blobs/<aa>/<sha256>        S3 object bodies, content addressed, written once, never modified
+      blobs/tmp/                 blob writes in flight (cleared at start-up)
+      access.log                 (server.py) method, path without query, status, size, duration
+      server.json                (server.py) pid, host, port of the running server
+      server.pid, port, server.log  (cloud.py) the detached server's pid, last port, stdout/stderr
+      postgres/ ...              (extensions) the RDS instances' PostgreSQL servers
 
-``manifest.json`` is the commit point.  A commit writes the new service files under
-new generation-numbered names, then atomically replaces ``manifest.json`` (write to a
-temporary file, ``os.replace``), then deletes the files of the previous generation.
-A crash at any point leaves either the old or the new manifest, both pointing at
-complete files, so a commit that touches several services (a CloudFormation stack
-creating a bucket, a role and a VPC) is atomic across them.
+Every ``.pkl`` file is one JSON header line (service, dependencies, referenced blobs)
+followed by a pickle (protocol 5).
+
+A commit writes new files under a new generation number, then atomically replaces
+``manifest.json`` (temporary file + ``os.replace``), then deletes the files the new
+manifest no longer names.  A crash at any point leaves the old or the new manifest, each
+naming complete files, so a commit covering several services (CloudFormation creating a
+bucket, a role and a VPC) is atomic.  Orphans (files and blobs) are removed at start-up.
 
 What is persisted, and when
 ===========================
 
 * A WSGI middleware (:meth:`Persistence.middleware`) wraps moto's dispatcher.  A request
-  is *mutating* unless it is a GET/HEAD without a mutating ``Action``, or a JSON/query
-  protocol request whose action starts with Describe/List/Get/BatchGet/Head/Search/
-  Lookup/Query/Scan/Validate/Estimate/Simulate.  ``/moto-api/*`` is mutating (it resets,
-  seeds, sets transitions) except for its read-only GET pages; it snapshots everything.
-* While a request runs, ``BackendDict.__getitem__`` is observed (thread-local), so the
-  services a request touched are known even when one service mutates another
-  (CloudFormation creating S3 buckets, IAM roles, EC2 VPCs ...).  The backend of the
-  service moto dispatched the request to is always included.  A read that lazily
-  creates a region backend (moto creates EC2's default VPC with random ids on first
-  access) is persisted too, so those ids stay stable.
-* After a mutating request has run, and *before* its status line is handed to the HTTP
-  server, the touched services are pickled and committed.  Commits are serialized and
-  grouped: concurrent requests that finish while a commit is in progress are covered by
-  one following commit.  Pickling holds an exclusive lock (requests hold it shared while
-  moto runs them, request bodies are read before it is taken), so a snapshot never sees
-  a half-applied request and never races with a dict being resized.
+  is *mutating* unless it is a GET/HEAD/OPTIONS without a mutating ``Action``, or an
+  RPC (JSON, query, rpc-v2) request whose action starts with Describe/List/Get/BatchGet/
+  Head/Search/Lookup/Query/Scan/Validate/Estimate/Simulate.  ``/moto-api/*`` is mutating
+  (reset, seed, transitions...) except its read-only GET pages; it snapshots everything.
+* While a request runs, accesses are observed per thread: ``BackendDict.__getitem__``
+  (the services it touched, also when one service mutates another), region backends it
+  made moto create (a read that creates EC2's default VPC is persisted, so its random ids
+  stay stable), and which entries of sharded collections (which bucket, which S3 key)
+  it touched.  The service moto dispatched the request to is always included.
+* After a mutating request has run, and *before* its status line and body are handed
+  to the HTTP server, what it touched is pickled and committed.  Commits are serialized
+  and grouped: requests that finish while a commit runs are covered by one next commit.
+  Requests hold a shared lock while moto runs them (bodies are read before); a commit
+  waits up to 10 ms for an exclusive hold so its snapshot sees no request half-applied.
+  It does not wait longer: the local CloudFormation calls the server over HTTP from
+  inside CreateStack, so the outer request holds the shared lock until its nested
+  requests have committed.  Then it snapshots optimistically and retries if a dict
+  changed size under the pickler.
+* Cost of a commit: the touched services' backends without their sharded collections,
+  plus the touched entries (an S3 PUT re-pickles the bucket's settings and one page of
+  ~1/256 of its keys), plus services whose objects the pickled ones reference (see below).
+  Not proportional to the state size, except for a few per-service structures that grow
+  with it (S3's tagging index holds one small entry per object).
 * Files are flushed to the OS (write + ``os.replace``), which is what survives
-  ``kill -9``.  ``fsync`` (files and directories) is off by default because the local
-  cloud does not need to survive a power loss and fsync costs milliseconds per commit;
-  set ``RENTALIQ_LOCAL_FSYNC=1`` to turn it on.
+  ``kill -9``.  ``fsync`` (files and directories) is off by default: the local cloud need
+  not survive a power loss, and fsync costs milliseconds per commit.  Set
+  ``RENTALIQ_LOCAL_FSYNC=1`` to turn it on.
 
-Object identity across services
-===============================
+Object identity across files
+============================
 
-Services are pickled separately, but moto objects point at each other across services:
-every model holds its own backend, an RDS subnet group holds EC2 ``Subnet`` objects, a
-CloudFormation stack holds the bucket, role and VPC objects it created.  The pickler
-(``reducer_override``) therefore writes references instead of copies:
+Services are pickled separately, but moto objects point at each other: every model
+holds its backend, an RDS subnet group holds EC2 ``Subnet`` objects, a CloudFormation
+stack may hold the objects it created.  The pickler (``reducer_override``) writes
+references instead of copies:
 
-* a ``BaseBackend`` / ``AccountSpecificBackend`` / ``BackendDict`` is written as its
-  address (``module:attr``, account, region); on load it resolves to the one live
-  object moto itself looks up (placeholders are created with ``cls.__new__`` and filled
-  in when that service's file is loaded, so load order does not matter for them);
-* a model object of *another* service is written as a path from that service's backend
-  (``.buckets['name']``, ``.groups['vpc-1']['sg-2']``) when it can be found there; the
-  owning service is then saved in the same commit, its file is loaded first (the
-  manifest records the dependency; cycles are avoided by copying instead), and the path
-  resolves to the very object that service restored.  A model that its service no longer
-  holds is pickled as a copy.
+* a ``BaseBackend`` / ``AccountSpecificBackend`` / ``BackendDict`` as its address
+  (``module:attr``, account, region); on load it resolves to the one live object moto
+  looks up (placeholders are made with ``cls.__new__`` and filled when that service's
+  file loads, so load order does not matter for them);
+* an entry of a sharded collection (a bucket) referenced from elsewhere in its service
+  as the entry's address, loaded on demand;
+* a model object of *another* service as a path from that service's backend
+  (``.subnets['us-east-1a']['subnet-1']``) when it is found there; that service is
+  saved in the same commit and loaded first (the manifest records the dependency;
+  a reference that would make a cycle is written as a copy), so the path resolves to
+  the very object that service restored.  A model its service no longer holds is copied.
 
 S3 object bodies
 ================
 
 ``FakeKey`` keeps its bytes in a ``SpooledTemporaryFile`` (``_value_buffer``), which does
-not pickle (moto's own ``__getstate__`` would copy the bytes into every snapshot).  After a
-request that created keys has run, the request's own thread streams each new body into
-``blobs/<sha256>`` (hash and write in one pass, outside the exclusive lock) and swaps the
-key's buffer for a :class:`BlobBuffer`, a read-only file-like view of the blob that is
-copied into a new spooled file only if moto writes to it.  The pickler writes only the
-blob reference, so a 256 MiB object costs 64 bytes in later snapshots, and its memory/
-temp-file copy is released.  When a multipart upload completes, the parts (which moto
-keeps, for ``PartNumber`` reads) are re-pointed at slices of the completed object's blob,
-so the object is stored once.  Unreferenced blobs are deleted at start-up and on clean
-shutdown.
+not pickle (and moto's ``__getstate__`` would copy the bytes into every snapshot).  The
+``FakeKey.value`` setter is wrapped so a body goes straight into ``blobs/<sha256>``
+(hashed in memory, written only if new) and the key gets a :class:`BlobBuffer`, a
+read-only file-like view of blob segments (copied into a spooled file only if moto
+writes to it).  The bytes are written once, before the key is reachable, and never
+re-serialized: a snapshot records ``(sha256, offset, length)`` segments.  A completed
+multipart upload is the sequence of its parts' segments (checked against the multipart
+ETag), so completing a 256 MiB upload writes nothing.  Keys created outside that path
+are stored by the pickler, reading the buffer without moving its file position.  Blobs
+no snapshot references are deleted at start-up and on clean shutdown.
 
-Other special cases: ``threading.Lock``/``RLock`` are recreated empty; anything else
-moto holds that cannot be pickled fails the commit, which turns the request into a 500
-(the client must not believe an effect is durable when it is not) and is logged with
-the offending service.  Extensions can register reducers with :func:`register_reducer`.
+Other objects that do not pickle as they are: ``threading.Lock``/``RLock`` (recreated),
+lambdas and closures moto keeps in ``defaultdict`` factories (code + closure, hence the
+Python version in ``FORMAT``), weak dictionaries/sets/references, ``cryptography`` keys
+and certificates (KMS, ACM: as DER), dict subclasses whose ``items()``/``__init__``
+break pickling (S3's ``_VersionedKeyStore`` would keep only the latest version; SSM's
+``ParameterDict``).  Anything else fails the commit, which turns the request into a 500
+(the client must not believe an effect is durable when it is not) and logs the path of
+the offending object.  Extensions can add reducers with :func:`register_reducer` and
+mark state changed outside requests with :meth:`Persistence.mark_dirty` (see
+:func:`current`).
 """
 
 from __future__ import annotations
 
 import collections
 import contextlib
-import copyreg  # noqa: F401  (documented alternative; reducers live in _Pickler)
 import fcntl
+import functools
 import hashlib
 import importlib
 import importlib.metadata
@@ -160,7 +187,7 @@ MOTO_API_READ_PATHS = frozenset(
 ALL = "*"  # sentinel: snapshot every service
 
 _CHUNK = 8 * 1024 * 1024
-_EXCLUSIVE_WAIT = 0.025  # seconds a commit waits for running requests before snapshotting optimistically
+_EXCLUSIVE_WAIT = 0.01  # seconds a commit waits for running requests before snapshotting optimistically
 _OPTIMISTIC_ATTEMPTS = 8
 _INDEX_MAX_DEPTH = 6
 
@@ -321,6 +348,32 @@ class BlobStore:
                 _fsync_dir(final.parent)
         return sha, size
 
+    def put_bytes(self, data: bytes | bytearray | memoryview) -> tuple[str, int]:
+        """Store an in-memory value: hash first, write only if the content is new."""
+        view = memoryview(data).cast("B")
+        sha = hashlib.sha256(view).hexdigest()
+        final = self.path(sha)
+        if not final.exists():
+            tmp = self.tmp / uuid.uuid4().hex
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                rest = view
+                while rest:
+                    n = os.write(fd, rest)
+                    rest = rest[n:]
+                if self.fsync:
+                    os.fsync(fd)
+            except BaseException:
+                os.close(fd)
+                os.unlink(tmp)
+                raise
+            os.close(fd)
+            final.parent.mkdir(exist_ok=True)
+            os.replace(tmp, final)
+            if self.fsync:
+                _fsync_dir(final.parent)
+        return sha, len(view)
+
     def gc(self, referenced: set[str]) -> tuple[int, int]:
         removed = freed = 0
         for entry in self.tmp.iterdir():
@@ -347,29 +400,39 @@ def current() -> Persistence | None:
     return _CURRENT
 
 
-class BlobBuffer:
-    """Read-only file-like view of ``[offset, offset+length)`` of a blob.
+Segments = tuple[tuple[str, int, int], ...]  # ((sha256, offset, length), ...): an object's bytes, in order
 
-    Stands in for ``FakeKey._value_buffer``.  Opens the blob per read (no long-lived
+
+class BlobBuffer:
+    """Read-only file-like view of a sequence of blob segments.
+
+    Stands in for ``FakeKey._value_buffer``.  One segment for an object written in one
+    piece; a completed multipart upload is the sequence of its parts' blobs (so it is
+    stored once, and completing it writes nothing).  Opens blobs per read (no long-lived
     file descriptors, whatever the number of keys).  The first write or truncate copies
     the content into a ``SpooledTemporaryFile`` and delegates to it from then on.
     """
 
-    def __init__(self, store: BlobStore | None, sha: str | None, offset: int = 0, length: int = 0):
+    def __init__(self, store: BlobStore | None, segments: Segments | None):
         self._store = store
-        self.sha = sha
-        self.offset = offset
-        self.length = length
+        self.segments: Segments = tuple(segments or ())
+        self.length = sum(s[2] for s in self.segments)
         self._pos = 0
         self._spool: Any = None
-        self.closed = sha is None and length == 0 and store is None
+        self.closed = segments is None
 
-    # persistence: the blob reference while unmodified, else None
     @property
-    def ref(self) -> tuple[str, int, int] | None:
+    def ref(self) -> Segments | None:
+        """What a snapshot records: the segments while unmodified, else None."""
         if self._spool is not None or self.closed:
             return None
-        return (self.sha or "", self.offset, self.length)
+        return self.segments
+
+    @property
+    def stored_segments(self) -> Segments | None:
+        """The segments if never written to, even once closed (moto disposes of a
+        multipart upload's parts when it completes; their blobs are still valid)."""
+        return self.segments if self._spool is None and self._store is not None else None
 
     def _check(self) -> None:
         if self.closed:
@@ -409,7 +472,7 @@ class BlobBuffer:
         self._check()
         return self._spool.tell() if self._spool is not None else self._pos
 
-    def read(self, n: int = -1) -> bytes:
+    def read(self, n: int | None = -1) -> bytes:
         self._check()
         if self._spool is not None:
             return self._spool.read(n)
@@ -418,10 +481,22 @@ class BlobBuffer:
             return b""
         if n is None or n < 0 or n > remaining:
             n = remaining
-        assert self._store is not None and self.sha
-        with open(self._store.path(self.sha), "rb") as fh:
-            fh.seek(self.offset + self._pos)
-            data = fh.read(n)
+        assert self._store is not None
+        chunks = []
+        start, end = self._pos, self._pos + n
+        seg_start = 0
+        for sha, off, length in self.segments:
+            seg_end = seg_start + length
+            if seg_end > start and seg_start < end:
+                lo = max(start, seg_start) - seg_start
+                hi = min(end, seg_end) - seg_start
+                with open(self._store.path(sha), "rb") as fh:
+                    fh.seek(off + lo)
+                    chunks.append(fh.read(hi - lo))
+            if seg_end >= end:
+                break
+            seg_start = seg_end
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         self._pos += len(data)
         return data
 
@@ -456,7 +531,7 @@ class BlobBuffer:
         self.closed = True
 
     def __repr__(self) -> str:
-        return f"<BlobBuffer {self.sha and self.sha[:12]} +{self.offset} len={self.length}>"
+        return f"<BlobBuffer {len(self.segments)} segment(s) len={self.length}{' closed' if self.closed else ''}>"
 
 
 def _closed_buffer() -> BlobBuffer:
@@ -464,7 +539,7 @@ def _closed_buffer() -> BlobBuffer:
 
 
 # Blob refs of keys whose buffer was hashed by a snapshot but not swapped (see below).
-_PENDING_REFS: weakref.WeakKeyDictionary[Any, tuple[Any, tuple[str, int, int]]] = weakref.WeakKeyDictionary()
+_PENDING_REFS: weakref.WeakKeyDictionary[Any, tuple[Any, Segments]] = weakref.WeakKeyDictionary()
 _PENDING_LOCK = threading.Lock()
 
 
@@ -505,7 +580,7 @@ def _positionless_chunks(buf: Any) -> Callable[[int], bytes]:
     return spool.read
 
 
-def _externalize_key(key: Any, store: BlobStore, *, swap: bool) -> tuple[str, int, int] | None:
+def _externalize_key(key: Any, store: BlobStore, *, swap: bool) -> Segments | None:
     """Make sure ``key``'s body is in the blob store; return its blob ref (None if disposed).
 
     ``swap=True`` (the request thread that created the key, after moto is done with it)
@@ -536,11 +611,11 @@ def _externalize_key(key: Any, store: BlobStore, *, swap: bool) -> tuple[str, in
                 if key._value_buffer is not buf or getattr(buf, "closed", False):
                     continue  # replaced or disposed while we read: look again
                 raise
-            ref = (sha, 0, size)
+            ref = ((sha, 0, size),) if size else ()
         if swap:
             with key.lock:
                 if key._value_buffer is buf:
-                    key._value_buffer = BlobBuffer(store, *ref)
+                    key._value_buffer = BlobBuffer(store, ref)
                     with contextlib.suppress(Exception):
                         buf.close()
             with _PENDING_LOCK:
@@ -552,29 +627,44 @@ def _externalize_key(key: Any, store: BlobStore, *, swap: bool) -> tuple[str, in
     raise RuntimeError("S3 object body kept changing while it was being persisted")
 
 
-def _repoint_multipart_parts(key: Any, ref: tuple[str, int, int], store: BlobStore) -> None:
-    """Point a completed multipart object's parts at slices of the object's blob."""
+def _composite_from_parts(key: Any, store: BlobStore, size: int | None = None) -> bool:
+    """A completed multipart object is the concatenation of its parts, which are in the
+    blob store already: point the object at their segments instead of writing (and
+    hashing) its bytes again.  Checked by size and by the multipart ETag (the MD5 of the
+    parts' MD5s, in order), so a completion that used a subset or another order of the
+    parts falls back to storing the bytes."""
     mp = getattr(key, "multipart", None)
-    if mp is None or not ref[0]:
-        return
+    if mp is None:
+        return False
     try:
         parts = [mp.parts[n] for n in mp.partlist]
-        if not parts or sum(p.contentsize for p in parts) != ref[2]:
-            return
+        refs = [p._value_buffer.stored_segments if isinstance(p._value_buffer, BlobBuffer) else None for p in parts]
+        if not parts or any(r is None for r in refs):
+            return False
+        segments: Segments = tuple(seg for r in refs for seg in r)  # type: ignore[union-attr]
+        if sum(seg[2] for seg in segments) != (key.contentsize if size is None else size):
+            return False
         md5s = b"".join(bytes.fromhex(p.etag.strip('"')) for p in parts)
-        expected = f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"  # noqa: S324 (S3 ETag)
+        expected = f"{hashlib.md5(md5s).hexdigest()}-{len(parts)}"  # noqa: S324 (the S3 ETag)
         if (key._etag or "").strip('"') != expected:
-            return  # the client completed a subset/reordering of the parts
-        offset = ref[1]
-        for part in parts:
-            with part.lock:
-                old = part._value_buffer
-                part._value_buffer = BlobBuffer(store, ref[0], offset, part.contentsize)
-                with contextlib.suppress(Exception):
-                    old.close()
-            offset += part.contentsize
+            return False
+        if size is not None:  # from the value setter: the key is being constructed
+            old = key.__dict__.get("_value_buffer")
+            key._value_buffer = BlobBuffer(store, segments)
+            key.contentsize = size
+        else:
+            with key.lock:
+                old = key._value_buffer
+                if isinstance(old, BlobBuffer) or getattr(old, "closed", False):
+                    return False
+                key._value_buffer = BlobBuffer(store, segments)
+        if old is not None:
+            with contextlib.suppress(Exception):
+                old.close()
+        return True
     except Exception:  # never fail a request over an optimisation
-        log.debug("could not re-point multipart parts", exc_info=True)
+        log.debug("multipart object stored as its own blob", exc_info=True)
+        return False
 
 
 def _new_fakekey(cls: type) -> Any:
@@ -582,13 +672,12 @@ def _new_fakekey(cls: type) -> Any:
 
 
 def _set_fakekey_state(obj: Any, state: dict[str, Any]) -> None:
-    blob = state.pop("__riq_blob__", None)
+    segments = state.pop("__riq_blob__", None)
+    if segments and isinstance(segments[0], str):  # a single (sha, offset, length) of early snapshots
+        segments = (tuple(segments),)
     obj.__dict__.update(state)
     obj.lock = threading.Lock()
-    if blob is None:
-        obj._value_buffer = _closed_buffer()
-    else:
-        obj._value_buffer = BlobBuffer(_BLOB_STORE, *blob)
+    obj._value_buffer = _closed_buffer() if segments is None else BlobBuffer(_BLOB_STORE, segments)
 
 
 _DICT_BASES = (dict, collections.defaultdict, collections.OrderedDict)
@@ -850,18 +939,21 @@ _SHARDED_BY_TYPE: dict[type, tuple[str, ...]] = {}
 _ALL_KEYS = "\x00*"  # "every entry" marker in dirty sets
 
 
-def _sharded_attrs(backend: Any) -> tuple[str, ...]:
-    t = type(backend)
-    attrs = _SHARDED_BY_TYPE.get(t)
+def _configured_attrs(config: dict[tuple[str, str], tuple[str, ...]], cache: dict[type, tuple[str, ...]], t: type) -> tuple[str, ...]:
+    attrs = cache.get(t)
     if attrs is None:
         attrs = ()
         for klass in t.__mro__:
-            found = SHARDED.get((klass.__module__, klass.__name__))
+            found = config.get((klass.__module__, klass.__name__))
             if found:
                 attrs = found
                 break
-        _SHARDED_BY_TYPE[t] = attrs
+        cache[t] = attrs
     return attrs
+
+
+def _sharded_attrs(backend: Any) -> tuple[str, ...]:
+    return _configured_attrs(SHARDED, _SHARDED_BY_TYPE, type(backend))
 
 
 def _shard_id(loc: tuple[str, str, str, str]) -> str:
@@ -904,6 +996,7 @@ class _TrackedDict(dict):  # type: ignore[type-arg]
 
     def __setitem__(self, k: Any, v: Any) -> None:
         self._touch(k)
+        _adopt_entry(self, k, v)
         dict.__setitem__(self, k, v)
 
     def __delitem__(self, k: Any) -> None:
@@ -954,39 +1047,35 @@ class _TrackedDict(dict):  # type: ignore[type-arg]
         return dict, (dict(dict.items(self)),)
 
 
-# Second level: a sharded entry's own big collection is split into hash pages (an S3
-# bucket's keys: one PUT re-pickles the ~1/256 of the bucket's keys in its page).
+# Paged collections: a big dict of a sharded entry (an S3 bucket's keys) or of a backend
+# (EC2's AMIs) is split into hash pages: one PUT re-pickles the ~1/256 of the bucket's
+# keys in its page.
 
 PAGED: dict[tuple[str, str], tuple[str, ...]] = {
     ("moto.s3.models", "FakeBucket"): ("keys",),
+    # EC2's ~1 MB of default AMIs and their snapshots would otherwise be re-pickled by
+    # every request that touches EC2 (each VPC, subnet, security group of a stack).
+    ("moto.ec2.models", "EC2Backend"): ("amis", "snapshots"),
 }
+PAGE_COUNTS: dict[str, int] = {"amis": 16, "snapshots": 16}  # by attribute; default _PAGES
 _PAGES = 256
 _PAGED_BY_TYPE: dict[type, tuple[str, ...]] = {}
 
 
 def _paged_attrs(obj: Any) -> tuple[str, ...]:
-    t = type(obj)
-    attrs = _PAGED_BY_TYPE.get(t)
-    if attrs is None:
-        attrs = ()
-        for klass in t.__mro__:
-            found = PAGED.get((klass.__module__, klass.__name__))
-            if found:
-                attrs = found
-                break
-        _PAGED_BY_TYPE[t] = attrs
-    return attrs
+    return _configured_attrs(PAGED, _PAGED_BY_TYPE, type(obj))
 
 
-def _page_of(k: str) -> str:
-    return f"{zlib.crc32(k.encode('utf-8', 'surrogatepass')) % _PAGES:03d}"
+def _page_of(k: str, pages: int = _PAGES) -> str:
+    return f"{zlib.crc32(k.encode('utf-8', 'surrogatepass')) % pages:03d}"
 
 
 class _PagedIndex:
     """Stands in an entry's file for a paged collection (the pages are separate files)."""
 
-    def __init__(self, base: type):
+    def __init__(self, base: type, pages: int = _PAGES):
         self.base = base
+        self.pages = pages
 
 
 class _PageTrackMixin:
@@ -1055,12 +1144,72 @@ class _PageTrackMixin:
         self._touch_all()
         return super().popitem()  # type: ignore[misc]
 
+    # Whoever walks the whole collection may change any entry (moto modifies an AMI
+    # found through describe_images): every page is then rewritten.
+    def keys(self) -> Any:
+        self._touch_all()
+        return super().keys()  # type: ignore[misc]
+
+    def values(self) -> Any:
+        self._touch_all()
+        return super().values()  # type: ignore[misc]
+
+    def items(self) -> Any:
+        self._touch_all()
+        return super().items()  # type: ignore[misc]
+
+    def copy(self) -> Any:
+        self._touch_all()
+        return super().copy()  # type: ignore[misc]
+
+    def lists(self) -> Any:
+        self._touch_all()
+        return super().lists()  # type: ignore[misc]
+
+    iteritems = items
+    itervalues = values
+    iterlists = lists
+
     def __reduce_ex__(self, protocol: Any) -> Any:  # pickled inline (an alias): as the base class
         state = (getattr(self, "__dict__", None), None, list(dict.items(self)))  # type: ignore[call-overload]
         return _new_dictsub, (self._riq_base,), state, None, None, _set_dictsub_state
 
 
 _TRACKED_CLASSES: dict[type, type] = {}
+
+
+def _trackable(coll: Any) -> bool:
+    return isinstance(coll, dict) and all(isinstance(k, str) for k in dict.keys(coll))
+
+
+def _as_tracked_store(store: Any, loc: tuple[str, ...]) -> Any:
+    """``store`` as an instance of its tracked class, noting touches under ``loc``."""
+    if isinstance(store, _PageTrackMixin):
+        store._riq_loc = loc
+        return store
+    cls = _tracked_class(type(store))
+    new = cls.__new__(cls)
+    if getattr(store, "__dict__", None):
+        new.__dict__.update(store.__dict__)
+    for k, v in dict.items(store):
+        dict.__setitem__(new, k, v)
+    new._riq_loc = loc
+    return new
+
+
+def _adopt_entry(coll: Any, k: Any, v: Any) -> None:
+    """A new entry of a sharded collection (a bucket being created): track its paged
+    collections from the start, before other requests can reach it."""
+    loc = getattr(coll, "_riq_loc", None)
+    if loc is None or not isinstance(k, str) or not hasattr(v, "__dict__"):
+        return
+    for attr2 in _paged_attrs(v):
+        store = vars(v).get(attr2)
+        want = (*loc, k, attr2)
+        if isinstance(store, _PageTrackMixin) and getattr(store, "_riq_loc", None) == want:
+            continue
+        if _trackable(store):
+            vars(v)[attr2] = _as_tracked_store(store, want)
 
 
 def _tracked_class(base: type) -> type:
@@ -1250,8 +1399,8 @@ class _Pickler(pickle.Pickler):
         if kind == "fakekey":
             store = self.session.owner.blobs
             ref = _externalize_key(obj, store, swap=False)
-            if ref is not None and ref[0]:
-                self.blobs.add(ref[0])
+            if ref:
+                self.blobs.update(seg[0] for seg in ref)
             state = {k: v for k, v in obj.__dict__.items() if k not in ("_value_buffer", "lock")}
             state["__riq_blob__"] = ref
             return _new_fakekey, (t,), state, None, None, _set_fakekey_state
@@ -1331,6 +1480,7 @@ class _Restorer:
 
     def backend(self, key: str, acct: str, region: str) -> Any:
         bd = self.owner.bd_by_key(key)
+        self.owner._hook_backend_class(bd.backend)
         asb = bd[acct]  # creates the AccountSpecificBackend (and registers bd) if needed
         if dict.__contains__(asb, region):
             return dict.__getitem__(asb, region)
@@ -1386,22 +1536,26 @@ class _Restorer:
             self.shards[full] = value  # before its pages, which may refer back to it
             for attr2, marker in list(vars(value).items()) if hasattr(value, "__dict__") else ():
                 if isinstance(marker, _PagedIndex):
-                    cls = _tracked_class(marker.base)
-                    store = cls.__new__(cls)
-                    store._riq_loc = (key, *loc, attr2)
-                    prefix = f"{attr2}/"
-                    index: dict[str, set[str]] = {}
-                    for pid in sorted(p for p in entry.get("pages", {}) if p.startswith(prefix)):
-                        _ph, items = self._read(entry["pages"][pid]["file"])
-                        for k, v in items:
-                            dict.__setitem__(store, k, v)
-                        index[pid[len(prefix) :]] = {k for k, _v in items}
-                    store._riq_pages = index
-                    vars(value)[attr2] = store
+                    vars(value)[attr2] = self._load_pages(marker, entry.get("pages", {}), attr2, (key, *loc, attr2))
         finally:
             self.loading.discard(full)
         self.owner._shard_identity[full] = id(value)
         return value
+
+    def _load_pages(self, marker: _PagedIndex, pages: dict[str, Any], attr: str, loc: tuple[str, ...]) -> Any:
+        cls = _tracked_class(marker.base)
+        store = cls.__new__(cls)
+        store._riq_loc = loc
+        prefix = f"{attr}/"
+        index: dict[str, set[str]] = {}
+        for pid in sorted(p for p in pages if p.startswith(prefix)):
+            _ph, items = self._read(pages[pid]["file"])
+            for k, v in items:
+                dict.__setitem__(store, k, v)
+            index[pid[len(prefix) :]] = {k for k, _v in items}
+        if getattr(marker, "pages", _PAGES) == PAGE_COUNTS.get(attr, _PAGES):
+            store._riq_pages = index  # else: the page count changed, the next commit re-pages it all
+        return store
 
     def load_service(self, key: str) -> None:
         entry = self.owner.manifest["services"][key]
@@ -1412,14 +1566,18 @@ class _Restorer:
             d = obj.__dict__
             d.clear()
             d.update(state)
+            bpages = entry.get("bpages", {}).get(f"{acct}|{region}", {})
             for attr, value in list(state.items()):
-                if isinstance(value, _ShardIndex):
+                if isinstance(value, _PagedIndex):
+                    d[attr] = self._load_pages(value, bpages, attr, (key, acct, region, attr))
+                elif isinstance(value, _ShardIndex):
                     coll = _TrackedDict()
                     coll._riq_loc = (key, acct, region, attr)
                     for k in value.keys:
                         dict.__setitem__(coll, k, self.load_shard(key, (acct, region, attr, k)))
                     d[attr] = coll
             self.filled.add(id(obj))
+            self.owner._shard_identity[(key, acct, region)] = id(obj)
         for attr, value in payload.get("extra", {}).items():
             setattr(bd, attr, value)
 
@@ -1544,6 +1702,9 @@ class _ServiceWrite:
     header: dict[str, Any]
     entries: list[_EntryWrite]
     kept: dict[str, dict[str, Any]]  # sid -> manifest entry of unchanged entries
+    # (acct, region) -> (pages written, pages kept) of the backends' own paged collections
+    bpages: dict[tuple[str, str], tuple[list[tuple[str, bytes, dict[str, Any]]], dict[str, dict[str, Any]]]]
+    backend_ids: dict[tuple[str, str], int]
 
 
 class Persistence:
@@ -1566,12 +1727,15 @@ class Persistence:
         self._pending: set[str] = set()
         self._pending_shards: ShardDirty = {}
         self._pending_all = False
+        self._failed: dict[str, str] = {}  # service -> why its last snapshot failed
         self._seq = 0
         self._committed = 0
         self._bd_keys: dict[int, str | None] = {}
         self._bds: dict[str, Any] = {}
         self.stats = CommitStats()
         self._hooks_installed = False
+        self._hooked_classes: set[type] = set()
+        self._hook_lock = threading.Lock()
         self._active = 0
         self._active_cond = threading.Condition()
         self.closed = False
@@ -1629,10 +1793,11 @@ class Persistence:
         orig_asb_getitem = asb_cls.__getitem__
 
         def asb_getitem(self_: Any, region_name: str) -> Any:
-            ctx = getattr(_tls, "ctx", None)
-            if ctx is not None:
-                region = "aws" if region_name == "global" else region_name
-                if not dict.__contains__(self_, region):
+            region = "aws" if region_name == "global" else region_name
+            if not dict.__contains__(self_, region):  # moto may create this backend now
+                self._hook_backend_class(self_.backend)
+                ctx = getattr(_tls, "ctx", None)
+                if ctx is not None:
                     ctx.created_asbs.append(self_)
             return orig_asb_getitem(self_, region_name)
 
@@ -1640,16 +1805,85 @@ class Persistence:
 
         value_prop = fk_cls.value
 
+        store = self.blobs
+
         def value_set(self_: Any, new_value: Any) -> None:
+            # Write the body straight into the blob store instead of moto's spooled
+            # temporary file: the bytes are written once, before the key is reachable,
+            # and a completed multipart upload is not written at all (its parts are).
             with _PENDING_LOCK:
                 _PENDING_REFS.pop(self_, None)
+            try:
+                if isinstance(new_value, str):
+                    new_value = new_value.encode("utf-8")
+                size = len(new_value)
+                if getattr(self_, "multipart", None) is not None and _composite_from_parts(self_, store, size):
+                    return
+                sha, size = store.put_bytes(new_value)
+                old = self_.__dict__.get("_value_buffer")
+                self_._value_buffer = BlobBuffer(store, ((sha, 0, size),) if size else ())
+                self_.contentsize = size
+                if old is not None and old is not self_._value_buffer:
+                    with contextlib.suppress(Exception):
+                        old.close()
+                return
+            except Exception:
+                log.warning("could not store an S3 body directly; using moto's buffer", exc_info=True)
             value_prop.fset(self_, new_value)
             ctx = getattr(_tls, "ctx", None)
             if ctx is not None:
                 ctx.new_keys.append(self_)
 
         fk_cls.value = property(value_prop.fget, value_set, value_prop.fdel, value_prop.__doc__)
+        for bd in list(bd_cls._instances):
+            self._hook_backend_class(bd.backend)
         self._hooks_installed = True
+
+    def _hook_backend_class(self, cls: type) -> None:
+        """Make new backends of ``cls`` track their sharded/paged collections from
+        ``__init__`` on (also after ``reset()``, which calls ``__init__``), so commits
+        never have to swap a collection under a running request."""
+        with self._hook_lock:
+            if cls in self._hooked_classes:
+                return
+            self._hooked_classes.add(cls)
+            if not (
+                _configured_attrs(SHARDED, _SHARDED_BY_TYPE, cls) or _configured_attrs(PAGED, _PAGED_BY_TYPE, cls)
+            ):
+                return
+            orig_init = cls.__init__
+            persistence = self
+
+            @functools.wraps(orig_init)
+            def __init__(self_: Any, *args: Any, **kwargs: Any) -> None:
+                orig_init(self_, *args, **kwargs)
+                if type(self_) is cls:
+                    persistence._adopt_backend(self_)
+
+            cls.__init__ = __init__  # type: ignore[misc]
+
+    def _adopt_backend(self, be: Any) -> None:
+        key = self._key_for_class(type(be))
+        if key is None:
+            return
+        acct, region = be.account_id, be.region_name
+        d = vars(be)
+        for attr in _sharded_attrs(be):
+            coll = d.get(attr)
+            if type(coll) in (dict, collections.OrderedDict) and _trackable(coll):
+                tracked = _TrackedDict(dict.items(coll))
+                tracked._riq_loc = (key, acct, region, attr)
+                d[attr] = tracked
+        for attr in _paged_attrs(be):
+            if _trackable(d.get(attr)):
+                d[attr] = _as_tracked_store(d[attr], (key, acct, region, attr))
+
+    def _key_for_class(self, cls: type) -> str | None:
+        m = _import_moto()
+        for bd in list(m.BackendDict._instances) + list(self._bds.values()):
+            if bd.backend is cls:
+                return self.bd_key(bd)
+        return None
 
     # ---------------------------------------------------------------- keys
 
@@ -1736,6 +1970,8 @@ class Persistence:
         files = set()
         for entry in self.manifest["services"].values():
             files.add(entry["file"])
+            for pages in entry.get("bpages", {}).values():
+                files.update(p["file"] for p in pages.values())
             for shard in entry.get("shards", {}).values():
                 files.add(shard["file"])
                 files.update(p["file"] for p in shard.get("pages", {}).values())
@@ -1798,7 +2034,7 @@ class Persistence:
             if dirty or all_:
                 try:
                     self._commit(ALL if all_ else dirty, shards)
-                except BaseException:
+                except BaseException:  # e.g. the disk is full: nothing of this commit was written
                     with self._pending_lock:  # keep them pending for the next attempt
                         self._pending |= dirty
                         self._pending_all |= all_
@@ -1821,7 +2057,7 @@ class Persistence:
             if not exclusive:
                 self.stats.optimistic += 1
             try:
-                writes, removed = self._pickle_phase(dirty, shards, exclusive)
+                writes, removed, failed = self._pickle_phase(dirty, shards, exclusive)
                 break
             except PersistenceError:
                 raise
@@ -1836,13 +2072,29 @@ class Persistence:
                 if exclusive:
                     self._rw.release_exclusive()
         self._write_phase(writes, removed, t0)
+        with self._pending_lock:
+            for key in writes:
+                self._failed.pop(key, None)
+            for key in removed:
+                self._failed.pop(key, None)
+            self._failed.update(failed)
+
+    def failed_among(self, keys: set[str] | str) -> dict[str, str]:
+        """Services among ``keys`` whose last snapshot attempt failed (their file is stale)."""
+        with self._pending_lock:
+            if keys == ALL:
+                return dict(self._failed)
+            return {k: v for k, v in self._failed.items() if k in keys}
 
     def _pickle_phase(
         self, dirty: set[str] | str, shards: ShardDirty, exclusive: bool
-    ) -> tuple[dict[str, _ServiceWrite], list[str]]:
+    ) -> tuple[dict[str, _ServiceWrite], list[str], dict[str, str]]:
+        """Pickle what changed. A service that cannot be pickled keeps its previous files
+        and is reported in the third value; the others are still written."""
         m = _import_moto()
         writes: dict[str, _ServiceWrite] = {}
         removed: list[str] = []
+        failed: dict[str, str] = {}
         session = _Session(self)
         full = dirty == ALL
         if full:
@@ -1853,7 +2105,12 @@ class Persistence:
         queued = set(todo)
         while todo:
             key = todo.pop(0)
-            w = self._pickle_service(key, session, full, shards.get(key, {}), exclusive)
+            try:
+                w = self._pickle_service(key, session, full, shards.get(key, {}), exclusive)
+            except PersistenceError as exc:
+                failed[key] = str(exc)
+                session.deps[key] = set(self.manifest["services"].get(key, {}).get("deps", ()))
+                continue
             if w is None:
                 if key in self.manifest["services"]:
                     removed.append(key)
@@ -1866,11 +2123,14 @@ class Persistence:
                     refs.update(e.header["refs"])
                 for _pid, _pdata, pheader in e.pages:
                     refs.update(pheader["refs"])
+            for written, _kept in w.bpages.values():
+                for _pid, _pdata, pheader in written:
+                    refs.update(pheader["refs"])
             for ref in sorted(refs):
                 if ref not in queued:
                     queued.add(ref)
                     todo.append(ref)
-        return writes, removed
+        return writes, removed, failed
 
     def _pickle_service(
         self,
@@ -1892,8 +2152,17 @@ class Persistence:
         plans: list[tuple[str, tuple[str, str, str, str], Any, dict[str, Any] | None, bool, _PagePlan]] = []
         shard_roots: dict[int, tuple[str, str, str, str]] = {}
         states: dict[tuple[str, str], dict[str, Any]] = {}
+        old_bpages: dict[str, dict[str, Any]] = self.manifest["services"].get(key, {}).get("bpages", {})
+        bplans: dict[tuple[str, str], _PagePlan] = {}
         for acct, region, be in backends:
+            bprev = old_bpages.get(f"{acct}|{region}")
+            same_b = bprev is not None and self._shard_identity.get((key, acct, region)) == id(be)
+            bplan = self._page_plan(
+                key, (acct, region), be, {"pages": bprev} if same_b else None, dirty_colls, full, exclusive
+            )
+            bplans[(acct, region)] = bplan
             state = dict(vars(be))
+            state.update(bplan.markers)
             for attr in _sharded_attrs(be):
                 coll, tracked = self._tracked_collection(key, acct, region, be, attr, exclusive)
                 if coll is None:
@@ -1933,7 +2202,16 @@ class Persistence:
                 pheader["page"] = [*loc, pid]
                 pages.append((pid, pdata, pheader))
             entries.append(_EntryWrite(sid, loc, obj, prev, data, eheader, pages, plan.removed, plan.kept))
-        return _ServiceWrite(main, header, entries, kept)
+        bpages: dict[tuple[str, str], tuple[list[tuple[str, bytes, dict[str, Any]]], dict[str, dict[str, Any]]]] = {}
+        for (acct, region), bplan in bplans.items():
+            written = []
+            for pid, items in bplan.writes:
+                pdata, pheader = self._dump(key, pkg, session, items, shard_roots, None)
+                pheader["page"] = [acct, region, pid]
+                written.append((pid, pdata, pheader))
+            bpages[(acct, region)] = (written, bplan.kept)
+        backend_ids = {(acct, region): id(be) for acct, region, be in backends}
+        return _ServiceWrite(main, header, entries, kept, bpages, backend_ids)
 
     def _page_plan(
         self,
@@ -1953,17 +2231,13 @@ class Persistence:
             if not tracked:
                 if not isinstance(store, dict) or not all(isinstance(k, str) for k in dict.keys(store)):
                     continue  # not pageable: stays inside the entry's own file
-                if exclusive:  # (swapping under a running request could lose its write)
-                    base = type(store)._riq_base if isinstance(store, _PageTrackMixin) else type(store)
-                    new = _tracked_class(base).__new__(_tracked_class(base))
-                    if getattr(store, "__dict__", None):
-                        new.__dict__.update(store.__dict__)
-                    for k, v in dict.items(store):
-                        dict.__setitem__(new, k, v)
-                    new._riq_loc = (key, *loc, attr2)
-                    vars(obj)[attr2] = store = new
+                if isinstance(store, _PageTrackMixin):  # tracked under another address: re-address
+                    store._riq_loc = (key, *loc, attr2)
+                elif exclusive:  # (swapping under a running request could lose its write)
+                    vars(obj)[attr2] = store = _as_tracked_store(store, (key, *loc, attr2))
             base = type(store)._riq_base if isinstance(store, _PageTrackMixin) else type(store)
-            plan.markers[attr2] = _PagedIndex(base)
+            npages = PAGE_COUNTS.get(attr2, _PAGES)
+            plan.markers[attr2] = _PagedIndex(base, npages)
             prefix = f"{attr2}/"
             mine = {pid: e for pid, e in old_pages.items() if pid.startswith(prefix)}
             if prev is not None and not any(pid.startswith(prefix) for pid in prev.get("pages", {})) and dict.__len__(store):
@@ -1973,7 +2247,7 @@ class Persistence:
             if full or prev is None or not tracked or _ALL_KEYS in touched or index is None:
                 dirty_pages = None  # all
             else:
-                dirty_pages = {_page_of(k) for k in touched}
+                dirty_pages = {_page_of(k, npages) for k in touched}
                 if not dirty_pages:
                     plan.kept.update(mine)
                     continue
@@ -1981,14 +2255,14 @@ class Persistence:
             if dirty_pages is None:  # full scan; (re)build the page index
                 pages_index: dict[str, set[str]] = {}
                 for k in dict.keys(store):
-                    p = _page_of(k)
+                    p = _page_of(k, npages)
                     pages_index.setdefault(p, set()).add(k)
                     groups.setdefault(p, []).append(k)
                 if isinstance(store, _PageTrackMixin):
                     store._riq_pages = pages_index  # type: ignore[attr-defined]
             else:  # only the touched pages: O(touched + page size), not O(bucket)
                 for k in touched:
-                    index.setdefault(_page_of(k), set()).add(k)  # type: ignore[union-attr]
+                    index.setdefault(_page_of(k, npages), set()).add(k)  # type: ignore[union-attr]
                 for p in dirty_pages:
                     members = index.get(p, set())  # type: ignore[union-attr]
                     members.intersection_update([k for k in members if dict.__contains__(store, k)])
@@ -2112,14 +2386,38 @@ class Persistence:
                         np_ = (ne or {}).get("pages", {}).get(pid)
                         if np_ is None or np_["file"] != op["file"]:
                             old_files.append(op["file"])
+            bpages: dict[str, dict[str, Any]] = {}
+            for (acct, region), (written, kept_pages) in w.bpages.items():
+                pages = dict(kept_pages)
+                for pid, pdata, pheader in written:
+                    pfile = f"{safe}~{_safe(acct)}~{_safe(region)}~{pid.replace('/', '_')}.{gen}.pkl"
+                    write(pfile, pheader, pdata)
+                    pages[pid] = {"file": pfile, "deps": pheader["deps"], "size": len(pdata)}
+                if pages:
+                    bpages[f"{acct}|{region}"] = pages
+            if old:
+                for bkey, opages in old.get("bpages", {}).items():
+                    npages = bpages.get(bkey, {})
+                    for pid, op in opages.items():
+                        if pid not in npages or npages[pid]["file"] != op["file"]:
+                            old_files.append(op["file"])
             deps = set(w.header["deps"]).union(*(set(e["deps"]) for e in shards.values()))
-            services[key] = {"file": fname, "deps": sorted(deps - {key}), "size": len(w.main), "shards": shards}
+            deps = deps.union(*(set(p["deps"]) for pages in bpages.values() for p in pages.values()))
+            services[key] = {
+                "file": fname,
+                "deps": sorted(deps - {key}),
+                "size": len(w.main),
+                "shards": shards,
+                "bpages": bpages,
+            }
         for key in removed:
             entry = services.pop(key)
             old_files.append(entry["file"])
             for e in entry.get("shards", {}).values():
                 old_files.append(e["file"])
                 old_files.extend(p["file"] for p in e.get("pages", {}).values())
+            for pages in entry.get("bpages", {}).values():
+                old_files.extend(p["file"] for p in pages.values())
         if self.fsync and nfiles:
             _fsync_dir(self.services_dir)
         manifest = {"format": FORMAT_VERSION, "generation": gen, "services": services, "written": time.time()}
@@ -2134,11 +2432,15 @@ class Persistence:
         for key, w in writes.items():
             for e in w.entries:
                 self._shard_identity[(key, *e.loc)] = id(e.obj)
+            for (acct, region), ident in w.backend_ids.items():
+                self._shard_identity[(key, acct, region)] = ident
         for f in old_files:
             self.blob_refs.pop(f, None)
             with contextlib.suppress(OSError):
                 (self.services_dir / f).unlink()
         live = {(k, *tuple(e["loc"])) for k, v in services.items() for e in v.get("shards", {}).values()}
+        live |= {(k, *tuple(b.split("|", 1))) for k, v in services.items() for b in v.get("bpages", {})}
+        live |= {(k, a, r) for k, w in writes.items() for (a, r) in w.backend_ids}
         for ident in [i for i in self._shard_identity if i not in live]:
             del self._shard_identity[ident]
         dt = time.perf_counter() - t0
@@ -2402,6 +2704,9 @@ class _Middleware:
                     _externalize_new_keys(ctx.new_keys, p.blobs)
                 try:
                     p.commit(p._enqueue(keys, shards))
+                    failed = p.failed_among(keys)
+                    if failed:
+                        raise PersistenceError(", ".join(sorted(failed)))
                 except Exception as exc:
                     if result is not None and hasattr(result, "close"):
                         result.close()
@@ -2420,7 +2725,9 @@ def _no_write(data: bytes) -> None:  # pragma: no cover - Flask never uses write
 
 
 def _persistence_failed(start_response: Any, exc: Exception) -> list[bytes]:
-    msg = f"RentalIQ local cloud could not persist this change: {type(exc).__name__}"
+    what = str(exc) if isinstance(exc, PersistenceError) else type(exc).__name__
+    msg = f"RentalIQ local cloud could not persist this change ({what}); see server.log in the state dir"
+    msg = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     body = (
         "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
         f"<Message>{msg}</Message></Error></ErrorResponse>"
@@ -2449,9 +2756,7 @@ def _externalize_new_keys(keys: list[Any], store: BlobStore) -> None:
             continue
         seen.add(id(key))
         try:
-            ref = _externalize_key(key, store, swap=True)
+            if not _composite_from_parts(key, store):
+                _externalize_key(key, store, swap=True)
         except Exception:
-            log.warning("could not externalize an S3 body; it will be pickled at commit", exc_info=True)
-            continue
-        if ref is not None and getattr(key, "multipart", None) is not None:
-            _repoint_multipart_parts(key, ref, store)
+            log.warning("could not externalize an S3 body; it will be stored at commit", exc_info=True)

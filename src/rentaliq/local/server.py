@@ -16,8 +16,8 @@ Nothing that could contain a secret is written to stdout: werkzeug's per-request
 goes to ``<state-dir>/access.log`` as method, path (without query string), status and
 size; request and response bodies are never logged.
 
-Exit codes: 0 clean shutdown, 2 unusable state dir (incompatible format, in use),
-3 port already in use, 4 invalid arguments.
+Exit codes: 0 clean shutdown, 2 unusable state dir (incompatible format, damaged),
+3 port already in use, 4 invalid arguments, 5 state dir in use by another server.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ HEALTH_PATH = "/_rentaliq/health"
 EXIT_STATE = 2
 EXIT_PORT = 3
 EXIT_ARGS = 4
+EXIT_LOCKED = 5
 
 log = logging.getLogger("rentaliq.local.server")
 
@@ -69,6 +70,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--allow-remote", action="store_true", help="allow binding a non-loopback address (exposes test credentials' cloud)"
     )
     parser.add_argument("--log-level", default=os.environ.get("RENTALIQ_LOCAL_LOG_LEVEL", "INFO"))
+    parser.add_argument(
+        "--ephemeral",
+        action="store_true",
+        help="do not restore or save any state (plain moto plus extensions; for measurements and debugging)",
+    )
     return parser.parse_args(argv)
 
 
@@ -139,10 +145,27 @@ def main(argv: list[str] | None = None) -> int:
     persistence = persistence_mod.Persistence(state_dir)
     try:
         persistence.open()
-    except (persistence_mod.StateFormatError, persistence_mod.StateLockedError) as exc:
+    except persistence_mod.StateFormatError as exc:
         _fail(EXIT_STATE, str(exc))
+    except persistence_mod.StateLockedError as exc:
+        _fail(EXIT_LOCKED, str(exc))
     access_log = _setup_logging(state_dir, args.log_level)
     sock = _bind(host, port)
+
+    # SIGTERM/SIGINT from now on: stop serving (or do not start), final snapshot, exit 0.
+    stopping = threading.Event()
+    server: Any = None
+
+    def on_signal(signum: int, _frame: Any) -> None:
+        if stopping.is_set():
+            return
+        stopping.set()
+        log.info("received %s, shutting down", signal.Signals(signum).name)
+        if server is not None:
+            threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     os.environ["MOTO_PORT"] = str(port)  # moto builds some self-referencing URLs from it
 
     # Heavy imports only now (argument/port errors above stay fast).
@@ -157,21 +180,24 @@ def main(argv: list[str] | None = None) -> int:
         extensions.install(state_dir, endpoint=endpoint)
     else:
         extensions.install(state_dir)
-    persistence.install_hooks()
-    try:
-        report = persistence.restore()
-    except persistence_mod.StateFormatError as exc:
-        _fail(EXIT_STATE, str(exc))
+    report: dict[str, Any] = {"services": 0, "seconds": 0.0, "ephemeral": args.ephemeral}
+    if not args.ephemeral:
+        persistence.install_hooks()
+        try:
+            report = persistence.restore()
+        except persistence_mod.StateFormatError as exc:
+            _fail(EXIT_STATE, str(exc))
     after_restore = getattr(extensions, "after_restore", None)
     if callable(after_restore):
         after_restore(state_dir)
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    moto_app = persistence.middleware(dispatcher)
+    moto_app = dispatcher if args.ephemeral else persistence.middleware(dispatcher)
     started = time.time()
     info = {"pid": os.getpid(), "host": host, "port": port, "state_dir": str(state_dir), "started": started}
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
+        environ["rentaliq.t0"] = time.perf_counter()
         if environ.get("PATH_INFO") == HEALTH_PATH:
             st = persistence.stats
             body = json.dumps(
@@ -201,7 +227,11 @@ def main(argv: list[str] | None = None) -> int:
     class QuietHandler(MotoRequestHandler):
         def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
             path = getattr(self, "path", "?").split("?", 1)[0]
-            access_log.info('%s "%s %s" %s %s', self.address_string(), getattr(self, "command", "-"), path, code, size)
+            t0 = getattr(self, "environ", {}).get("rentaliq.t0")
+            ms = f"{(time.perf_counter() - t0) * 1000:.1f}ms" if t0 else "-"
+            access_log.info(
+                '%s "%s %s" %s %s %s', self.address_string(), getattr(self, "command", "-"), path, code, size, ms
+            )
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             log.debug("http: " + format, *args)
@@ -211,18 +241,8 @@ def main(argv: list[str] | None = None) -> int:
 
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler, fd=sock.fileno())
     sock.close()  # werkzeug dup()ed it
-
-    stopping = threading.Event()
-
-    def on_signal(signum: int, _frame: Any) -> None:
-        if stopping.is_set():
-            return
-        stopping.set()
-        log.info("received %s, shutting down", signal.Signals(signum).name)
+    if stopping.is_set():  # signalled while restoring
         threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
 
     server_json = state_dir / "server.json"
     persistence_mod._atomic_write(server_json, json.dumps(info).encode(), fsync=False)
@@ -242,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             log.warning("requests still running after 15s; snapshotting anyway")
         t1 = time.perf_counter()
         try:
-            persistence.close()
+            persistence.close(snapshot=not args.ephemeral)
             log.info("final snapshot written in %.3fs", time.perf_counter() - t1)
         finally:
             before_stop = getattr(extensions, "before_stop", None)

@@ -379,6 +379,16 @@ def _add_termination_protection() -> None:
     CloudFormationResponse.update_termination_protection = update_termination_protection
 
 
+def fail_interrupted_stacks() -> None:
+    """A stack left *_IN_PROGRESS by a crash of the local cloud will never finish; say so, as AWS would."""
+    for account_backends in cfn_models.cloudformation_backends.values():
+        for backend in account_backends.values():
+            for stack in backend.stacks.values():
+                if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
+                    stack.status = stack.status.replace("_IN_PROGRESS", "_FAILED")
+                    stack._add_stack_event(stack.status, resource_status_reason="interrupted: the local cloud stopped during this operation")
+
+
 def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseException) -> None:
     reason = _reason(error)
     log.warning("stack %s: %s failed (%s); rolling back", stack.name, change_set.change_set_type, reason)
