@@ -13,9 +13,9 @@ Three failure modes shape this module:
 * **Leaks.**  A failed libpq connection keeps the password in ``exc.pgconn``; such errors are
   re-raised as a fresh exception of the same class without it.
 
-Busy connections are not pinged on checkout (only those idle longer than ``pool_check_idle_s``),
-and ``query``/``execute`` reuse one cursor per connection, so the pool adds about 2 µs to a
-query.
+Busy connections are not pinged on checkout (only those idle longer than ``pool_check_idle_s``
+or not used since the last connection loss), and ``query``/``execute`` reuse one cursor per
+connection, so the pool adds about 1 µs to a query (benchmarks/README_runtime.md).
 """
 
 from __future__ import annotations

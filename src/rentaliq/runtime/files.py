@@ -415,9 +415,7 @@ class Files:
         return args
 
     def _client_error(self, exc: Exception, key: str, version_id: str | None) -> Exception:
-        from botocore.exceptions import ClientError
-
-        from botocore.exceptions import FlexibleChecksumError
+        from botocore.exceptions import ClientError, FlexibleChecksumError
 
         if isinstance(exc, ClientError):
             code = str(exc.response.get("Error", {}).get("Code", ""))
