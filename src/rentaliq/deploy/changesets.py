@@ -123,9 +123,9 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
         _sync_termination_protection(target, spec, stack)
         return DeployResult(spec.stack_name, stack["StackStatus"], False, [], stacks.outputs(stack), time.monotonic() - started)
     before = {e.event_id for e in stacks.events(target, spec.stack_name)}
-    seen = set(before)  # _follow adds what it reports; `before` stays the baseline
+    seen = set(before)  # follow_stack adds what it reports; `before` stays the baseline
     target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
-    status = _follow(target, spec.stack_name, seen, on_event, timeout)
+    status = follow_stack(target, spec.stack_name, seen, on_event, timeout)
     stack = stacks.describe(target, spec.stack_name)
     if status in stacks.TERMINAL_OK:
         _sync_termination_protection(target, spec, stack)
@@ -141,7 +141,7 @@ def _sync_termination_protection(target: Target, spec: EnvironmentSpec, stack: d
         target.client("cloudformation").update_termination_protection(EnableTerminationProtection=spec.is_prod, StackName=spec.stack_name)
 
 
-def _follow(target: Target, stack_name: str, seen: set[str], on_event: OnEvent | None, timeout: float) -> str:
+def follow_stack(target: Target, stack_name: str, seen: set[str], on_event: OnEvent | None, timeout: float) -> str:
     """Poll until the stack settles, reporting each new event once."""
     deadline = time.monotonic() + timeout
     while True:

@@ -8,7 +8,7 @@ from botocore.exceptions import ClientError
 
 from rentaliq import naming
 from rentaliq.deploy import stacks
-from rentaliq.deploy.changesets import DeployError, OnEvent, _follow
+from rentaliq.deploy.changesets import DeployError, OnEvent, follow_stack
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 
@@ -107,13 +107,13 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
     for name, window in destroy_plan.secrets.items():
         _delete_secret(target, name, window)
     before = {e.event_id for e in stacks.events(target, spec.stack_name)}
-    seen = set(before)  # _follow adds what it reports; `before` stays the baseline
+    seen = set(before)  # follow_stack adds what it reports; `before` stays the baseline
     stack_id = stacks.describe(target, spec.stack_name)["StackId"]
     cfn = target.client("cloudformation")
     if spec.is_prod:  # reached only past check(): --confirm-prod given and deletion protection already lifted
         cfn.update_termination_protection(EnableTerminationProtection=False, StackName=spec.stack_name)
     cfn.delete_stack(StackName=spec.stack_name)
-    status = _follow(target, stack_id, seen, on_event, timeout=3600)
+    status = follow_stack(target, stack_id, seen, on_event, timeout=3600)
     if status != "DELETE_COMPLETE":
         failing = [e for e in stacks.events(target, stack_id) if e.event_id not in before and e.failed]
         raise DeployError(f"{spec.stack_name}: delete failed, stack is {status}", failing)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 
-from rentaliq.infra.secrets import API_KEY_PARAMETERS
+from rentaliq.contract import API_KEY_PARAMETERS
 
 
 def api_key_parameters(stack_exists: bool) -> list[dict]:

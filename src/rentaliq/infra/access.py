@@ -7,11 +7,9 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import READ_SECRET_ACTIONS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
-
-READ_SECRET_ACTIONS = ("secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret")
-
 
 def secrets_arn_pattern(env: str) -> str:
     """``rentaliq/{env}/*``: Secrets Manager appends a random suffix to every secret ARN, hence the wildcard."""

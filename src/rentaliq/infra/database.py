@@ -11,6 +11,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import DB_PARAMETERS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge, acknowledge_secret
 from rentaliq.infra.network import Network
@@ -21,8 +22,6 @@ from rentaliq.infra.retention import removal_policy
 # Passwords set later (rotation, ops) may contain anything: rentaliq.runtime percent-encodes them.
 PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\=,^"
 
-# Parameters the spec requires of every environment; security-relevant, so never left to the default group.
-DB_PARAMETERS = {"rds.force_ssl": "1", "shared_preload_libraries": "pg_stat_statements"}
 
 
 def _insights_retention(days: int) -> rds.PerformanceInsightRetention:

@@ -8,10 +8,10 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import GIB
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 
-GIB = 1024**3
 ABOVE, BELOW = cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD, cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
 
 

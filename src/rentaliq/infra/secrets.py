@@ -8,14 +8,12 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import API_KEY_PARAMETERS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge_secret
 from rentaliq.infra.database import Database
 from rentaliq.infra.retention import removal_policy
 
-# CloudFormation can generate one value per secret; the API keys secret needs three, so `rentaliq deploy`
-# generates them on first deploy and passes them as NoEcho parameters (UsePreviousValue afterwards).
-API_KEY_PARAMETERS = {"api_key": "ApiKey", "jwt_secret": "JwtSecret", "encryption_key": "EncryptionKey"}
 
 
 class Secrets(Construct):

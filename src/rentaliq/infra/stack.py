@@ -5,6 +5,7 @@ from __future__ import annotations
 from aws_cdk import CfnOutput, DefaultStackSynthesizer, Environment, Stack, Tags
 from constructs import Construct
 
+from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
 from rentaliq.infra.database import Database
@@ -13,30 +14,6 @@ from rentaliq.infra.network import Network
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
 
-# Stack output keys; the deploy engine, `status`, `verify` and the tests read outputs by these names.
-OUTPUT_KEYS = (
-    "DbEndpoint",
-    "DbPort",
-    "DbInstanceIdentifier",
-    "FilesBucketName",
-    "FilesBucketArn",
-    "AccessLogsBucketName",
-    "AccessLogsBucketArn",
-    "DbCredentialsSecretArn",
-    "DbConnectionStringSecretArn",
-    "ApiKeysSecretArn",
-    "S3ConfigSecretArn",
-    "RdsSecurityGroupId",
-    "AppSecurityGroupId",
-    "ReadSecretsPolicyArn",
-    "VpcId",
-)
-SECRET_OUTPUTS = {
-    "db/credentials": "DbCredentialsSecretArn",
-    "db/connection-string": "DbConnectionStringSecretArn",
-    "api/keys": "ApiKeysSecretArn",
-    "s3/config": "S3ConfigSecretArn",
-}
 
 
 class RentalIQStack(Stack):

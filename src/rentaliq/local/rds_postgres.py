@@ -90,18 +90,8 @@ def install(state_dir: Path) -> None:
         local = _local_endpoint(self)
         return local.host if local else f"{self.db_instance_identifier}.aaaaaaaaaa.{self.region}.rds.amazonaws.com"
 
-    def get_cfn_attribute(self, attribute_name: str) -> Any:
-        local = _local_endpoint(self)
-        if local and attribute_name == "Endpoint.Address":
-            return local.host
-        if local and attribute_name == "Endpoint.Port":
-            return str(local.port)
-        return original_get_cfn_attribute(self, attribute_name)
-
-    original_get_cfn_attribute = rds_models.DBInstance.get_cfn_attribute
     rds_models.DBInstance.endpoint = property(endpoint)
     rds_models.DBInstance.address = property(address)
-    rds_models.DBInstance.get_cfn_attribute = get_cfn_attribute
 
     _watch_parameter_groups()
 

@@ -30,11 +30,7 @@ from botocore.parsers import ResponseParserError
 from rentaliq import naming
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.infra.access import READ_SECRET_ACTIONS
-from rentaliq.infra.database import DB_PARAMETERS
-from rentaliq.infra.monitoring import GIB
-from rentaliq.infra.secrets import API_KEY_PARAMETERS
-from rentaliq.infra.stack import OUTPUT_KEYS, SECRET_OUTPUTS
+from rentaliq.contract import API_KEY_PARAMETERS, DB_PARAMETERS, GIB, OUTPUT_KEYS, READ_SECRET_ACTIONS, SECRET_OUTPUTS
 
 Status = Literal["pass", "fail", "not-checkable"]
 PASS: Status = "pass"
