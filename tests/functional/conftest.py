@@ -23,6 +23,29 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def server_errors_file(tmp_path_factory) -> Path:
+    """Every local cloud the tests start (directly or through the CLI) reports its HTTP 5xx answers here."""
+    from rentaliq.local.server import SERVER_ERRORS_ENV
+
+    path = tmp_path_factory.getbasetemp() / "server-errors.log"
+    path.touch()
+    os.environ[SERVER_ERRORS_ENV] = str(path)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def no_server_errors(server_errors_file):
+    """A 500 from the local cloud is a bug, even when botocore's retries hid it from the test: fail the test."""
+    before = server_errors_file.stat().st_size
+    yield
+    with server_errors_file.open(encoding="utf-8") as errors:
+        errors.seek(before)
+        new = errors.read().strip()
+    if new:
+        pytest.fail(f"the local cloud answered HTTP 5xx during this test:\n{new}", pytrace=False)
+
+
 def pytest_collection_modifyitems(items):
     for item in items:
         if "tests/functional" in str(item.fspath):
