@@ -35,7 +35,13 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from rentaliq.runtime.secrets import DB_CREDENTIALS, Credentials, RuntimeConfig, Secrets, SecretValue
+from rentaliq.runtime.secrets import (
+    DB_CREDENTIALS,
+    Credentials,
+    RuntimeConfig,
+    Secrets,
+    SecretValue,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -26,26 +26,49 @@
 
 from __future__ import annotations
 
-import base64
-import contextlib
-import hashlib
 import io
 import logging
-import mimetypes
 import os
-import tempfile
 import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
-from rentaliq.runtime.errors import ChecksumMismatch, EncryptionMissing, ObjectNotFound, VersioningNotEnabled
+from rentaliq.runtime.checksums import (
+    SOURCE_CHECKSUMS,
+    Crc32Reader,
+    Crc32s,
+    SourceChecksums,
+    b64_crc32,
+    digest_b64,
+    digest_b64_file,
+    stored_checksum,
+)
+from rentaliq.runtime.errors import (
+    ChecksumMismatch,
+    EncryptionMissing,
+    ObjectNotFound,
+    VersioningNotEnabled,
+)
+from rentaliq.runtime.file_results import (
+    DEFAULT_CONTENT_TYPE,
+    DeleteResult,
+    DownloadResult,
+    ObjectInfo,
+    ObjectVersion,
+    UploadResult,
+    guess_content_type,
+)
 from rentaliq.runtime.keys import validate_key, validate_prefix
 from rentaliq.runtime.secrets import RuntimeConfig, S3Config, Secrets
+from rentaliq.runtime.transfer import (
+    KnownObject,
+    atomic_destination,
+    part_size,
+    seekable,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -62,280 +85,22 @@ __all__ = [
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 Destination = Union[None, str, "os.PathLike[str]", BinaryIO]
 
-_DEFAULT_CONTENT_TYPE = "application/octet-stream"
 _COPY_OBJECT_LIMIT = 5 * 1024**3  # CopyObject's single-request limit; above it, a multipart copy
-_READ_CHUNK = 8 * 1024 * 1024
 _NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
-
-
-# --------------------------------------------------------------------------- results
-
-
-@dataclass(frozen=True)
-class UploadResult:
-    """What S3 stored: the encryption it applied, the version, and the checksum it holds."""
-
-    bucket: str
-    key: str
-    size: int
-    etag: str | None
-    version_id: str | None
-    server_side_encryption: str
-    sse_kms_key_id: str | None
-    content_type: str
-    checksum_crc32: str | None
-    """The CRC32 checksum S3 holds: whole-object (base64), or composite ``<base64>-<parts>`` for multipart."""
-    checksum_type: str | None
-    """FULL_OBJECT or COMPOSITE."""
-    checksum_verified: bool = False
-    """True when S3's checksum was checked against the SDK's own read of the source."""
-
-
-@dataclass(frozen=True)
-class DownloadResult:
-    bucket: str
-    key: str
-    size: int
-    etag: str | None
-    version_id: str | None
-    server_side_encryption: str | None
-    content_type: str | None
-    checksum_crc32: str | None
-    checksum_verified: bool
-    """True when the data's checksum was recomputed and matched the object's (whole-object or composite)."""
-    path: Path | None = None
-    data: bytes | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class ObjectInfo:
-    key: str
-    size: int
-    etag: str | None
-    last_modified: datetime | None
-    storage_class: str | None = None
-    version_id: str | None = None
-    content_type: str | None = None
-    server_side_encryption: str | None = None
-    checksum_crc32: str | None = None
-    checksum_type: str | None = None
-
-
-@dataclass(frozen=True)
-class ObjectVersion:
-    key: str
-    version_id: str
-    is_latest: bool
-    is_delete_marker: bool
-    size: int | None
-    etag: str | None
-    last_modified: datetime | None
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    key: str
-    version_id: str | None
-    """The version removed (a permanent delete) or the delete marker created (versioned bucket)."""
-    delete_marker: bool
-
-
-def guess_content_type(key: str) -> str:
-    """From the key's extension; ``application/octet-stream`` when unknown."""
-    return mimetypes.guess_type(key, strict=False)[0] or _DEFAULT_CONTENT_TYPE
-
-
-# --------------------------------------------------------------------------- checksums
-
-
-def _b64(raw: bytes) -> str:
-    return base64.b64encode(raw).decode("ascii")
-
-
-def _b64_crc32(crc: int) -> str:
-    return _b64(crc.to_bytes(4, "big"))
-
-
-class _Crc32s:
-    """CRC32 of the whole data and of each ``part_size`` part, fed in pieces of any size."""
-
-    def __init__(self, part_size: int) -> None:
-        self.part_size = part_size
-        self.full = 0
-        self.parts: list[int] = []
-        self.size = 0
-        self._part = 0
-        self._in_part = 0
-
-    def update(self, data: Any) -> None:
-        view = memoryview(data).cast("B")
-        self.full = zlib.crc32(view, self.full)
-        self.size += len(view)
-        while view:
-            take = view[: self.part_size - self._in_part]
-            self._part = zlib.crc32(take, self._part)
-            self._in_part += len(take)
-            view = view[len(take) :]
-            if self._in_part == self.part_size:
-                self.parts.append(self._part)
-                self._part, self._in_part = 0, 0
-
-    def finish(self) -> _Crc32s:
-        if self._in_part:
-            self.parts.append(self._part)
-            self._part, self._in_part = 0, 0
-        return self
-
-    @property
-    def full_b64(self) -> str:
-        return _b64_crc32(self.full)
-
-    @property
-    def composite_b64(self) -> str:
-        """S3's composite checksum: the CRC32 of the parts' big-endian CRC32s."""
-        return _b64_crc32(zlib.crc32(b"".join(p.to_bytes(4, "big") for p in self.parts)))
-
-
-def _crc32s_of_stream(stream: Any, part_size: int) -> _Crc32s:
-    """From the current position to the end; zlib releases the GIL on big buffers, so this can overlap a transfer."""
-    sums = _Crc32s(part_size)
-    buf = bytearray(_READ_CHUNK)
-    view = memoryview(buf)
-    readinto = getattr(stream, "readinto", None)
-    while True:
-        if readinto is not None:
-            n = readinto(buf)
-            if not n:
-                break
-            sums.update(view[:n])
-        else:
-            chunk = stream.read(_READ_CHUNK)
-            if not chunk:
-                break
-            sums.update(chunk)
-    return sums.finish()
-
-
-def _crc32s_of_file(path: str | os.PathLike[str], part_size: int) -> _Crc32s:
-    with open(path, "rb", buffering=0) as fh:
-        return _crc32s_of_stream(fh, part_size)
-
-
-def _crc32s_of_buffer(data: bytes, part_size: int) -> _Crc32s:
-    sums = _Crc32s(part_size)
-    sums.update(data)
-    return sums.finish()
-
-
-class _Crc32Reader:
-    """Wraps a non-seekable stream; s3transfer reads such streams strictly in order."""
-
-    def __init__(self, raw: BinaryIO, part_size: int) -> None:
-        self._raw = raw
-        self.sums = _Crc32s(part_size)
-
-    def read(self, amt: int = -1) -> bytes:
-        data = self._raw.read(amt)
-        if data:
-            self.sums.update(data)
-        return data
-
-    def seekable(self) -> bool:
-        return False
-
-
-@dataclass(frozen=True)
-class _Stored:
-    """The checksum S3 holds for an object, parsed (S3 and moto spell composite values differently)."""
-
-    algorithm: str
-    value: str  # base64, without the -N suffix
-    parts: int | None  # None: whole-object checksum; N: composite over N parts
-
-    @property
-    def display(self) -> str:
-        return self.value if self.parts is None else f"{self.value}-{self.parts}"
-
-
-def _stored_checksum(head: Mapping[str, Any]) -> _Stored | None:
-    kind = head.get("ChecksumType")
-    etag = head.get("ETag") or ""
-    etag_parts = int(etag.strip('"').rsplit("-", 1)[1]) if "-" in etag.strip('"') else None
-    for algorithm in ("CRC32", "SHA256", "SHA1"):
-        raw = head.get(f"Checksum{algorithm}")
-        if not raw:
-            continue
-        value, _, suffix = raw.partition("-")
-        if kind == "FULL_OBJECT" or (kind is None and not suffix and etag_parts is None):
-            return _Stored(algorithm, value, None)
-        parts = int(suffix) if suffix.isdigit() else etag_parts
-        if parts:
-            return _Stored(algorithm, value, parts)
-    return None
-
-
-def _digest_b64(head: Mapping[str, Any], data: bytes) -> str | None:
-    stored = _stored_checksum(head)
-    if stored is None or stored.algorithm == "CRC32":
-        return None
-    return _b64(hashlib.new(stored.algorithm.lower(), data).digest())
-
-
-def _digest_b64_file(head: Mapping[str, Any], path: str) -> str | None:
-    stored = _stored_checksum(head)
-    if stored is None or stored.algorithm == "CRC32":
-        return None
-    digest = hashlib.new(stored.algorithm.lower())
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_READ_CHUNK):
-            digest.update(chunk)
-    return _b64(digest.digest())
-
-
-def _seekable(stream: Any) -> bool:
-    try:
-        if not stream.seekable():
-            return False
-        stream.tell()
-        return True
-    except (AttributeError, OSError, ValueError):
-        return False
-
-
-def _part_size(chunksize: int, size: int | None) -> int:
-    """The part size s3transfer will use (it grows the chunk size to stay within 10 000 parts)."""
-    from s3transfer.utils import ChunksizeAdjuster
-
-    return int(ChunksizeAdjuster().adjust_chunksize(chunksize, size))
-
-
-class _KnownObject:
-    """s3transfer subscriber: hand over the size (and ETag) we already know, saving its HEAD request."""
-
-    def __init__(self, size: int | None, etag: str | None = None) -> None:
-        self.size = size
-        self.etag = etag
-
-    def on_queued(self, future: Any, **kwargs: Any) -> None:
-        if self.size is not None:
-            future.meta.provide_transfer_size(self.size)
-        if self.etag is not None:
-            future.meta.provide_object_etag(self.etag)
-
-    def on_progress(self, **kwargs: Any) -> None:
-        pass
-
-    def on_done(self, **kwargs: Any) -> None:
-        pass
-
-
-# --------------------------------------------------------------------------- files
 
 
 class Files:
     """The environment's file bucket.  ``client`` is an optional boto3 S3 client (else one is made)."""
 
-    def __init__(self, secrets: Secrets | None = None, *, config: RuntimeConfig | None = None, client: Any | None = None) -> None:
+    def __init__(
+        self,
+        secrets: Secrets | None = None,
+        *,
+        config: RuntimeConfig | None = None,
+        client: Any | None = None,
+        checksums: SourceChecksums = SOURCE_CHECKSUMS,
+    ) -> None:
+        self.checksums = checksums
         if secrets is None:
             secrets = Secrets(config)
         self.secrets = secrets
@@ -452,33 +217,33 @@ class Files:
             data = source if isinstance(source, bytes) else bytes(source)
             if len(data) < threshold:
                 return self._put_small(key, data, extra)
-            part = _part_size(chunk, len(data))
-            sums = self._background(_crc32s_of_buffer, data, part)
+            part = part_size(chunk, len(data))
+            sums = self._background(self.checksums.of_buffer, data, part)
             return self._put_managed(key, io.BytesIO(data), len(data), extra, sums)
         if isinstance(source, (str, os.PathLike)):
             size = os.stat(source).st_size
             if size < threshold:
                 return self._put_small(key, Path(source).read_bytes(), extra)
-            part = _part_size(chunk, size)
-            sums = self._background(_crc32s_of_file, source, part)  # own file handle: safe to overlap
+            part = part_size(chunk, size)
+            sums = self._background(self.checksums.of_file, source, part)  # own file handle: safe to overlap
             return self._put_managed(key, os.fspath(source), size, extra, sums)
         if hasattr(source, "read"):
-            if _seekable(source):
+            if seekable(source):
                 start = source.tell()
                 size = source.seek(0, os.SEEK_END) - start
                 source.seek(start)
                 if size < threshold:
                     return self._put_small(key, source.read(), extra)
                 # One handle, so no overlap: checksum first, then rewind for the transfer.
-                done: Future[_Crc32s] = Future()
-                done.set_result(_crc32s_of_stream(source, _part_size(chunk, size)))
+                done: Future[Crc32s] = Future()
+                done.set_result(self.checksums.of_stream(source, part_size(chunk, size)))
                 source.seek(start)
                 return self._put_managed(key, source, size, extra, done)
-            reader = _Crc32Reader(source, _part_size(chunk, None))
+            reader = Crc32Reader(source, part_size(chunk, None))
             return self._put_managed(key, reader, None, extra, None, reader=reader)
         raise TypeError(f"upload source must be bytes, a path or a binary file object, not {type(source).__name__}")
 
-    def _background(self, fn: Any, *args: Any) -> Future[_Crc32s]:
+    def _background(self, fn: Any, *args: Any) -> Future[Crc32s]:
         with self._lock:
             if self._checksummer is None:
                 self._checksummer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="rentaliq-files-crc")
@@ -486,7 +251,7 @@ class Files:
 
     def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
         """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
-        checksum = _b64_crc32(zlib.crc32(data))
+        checksum = b64_crc32(zlib.crc32(data))
         try:
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
         except Exception as exc:
@@ -502,20 +267,20 @@ class Files:
         source: Any,
         size: int | None,
         extra: dict[str, Any],
-        sums: Future[_Crc32s] | None,
+        sums: Future[Crc32s] | None,
         *,
-        reader: _Crc32Reader | None = None,
+        reader: Crc32Reader | None = None,
     ) -> UploadResult:
         args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
         try:
-            self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[_KnownObject(size)]).result()
+            self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
         except Exception as exc:
             if sums is not None:
                 sums.cancel()
             raise self._client_error(exc, key, None) from None
         ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]
         head = self._head_raw(key, None)
-        stored = _stored_checksum(head)
+        stored = stored_checksum(head)
         problem = None
         if head.get("ContentLength") != ours.size:
             problem = f"S3 stored {head.get('ContentLength')} bytes, {ours.size} were read from the source"
@@ -589,13 +354,13 @@ class Files:
             data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
         except Exception as exc:
             raise self._client_error(exc, key, pin.get("VersionId")) from None
-        verified = self._verify(key, head, pin, lambda part: _crc32s_of_buffer(data, part), lambda: _digest_b64(head, data))
+        verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
         path = None
         if dest is None:
             return self._download_result(key, head, verified, data=data)
         if isinstance(dest, (str, os.PathLike)):
             path = Path(dest)
-            with _atomic_destination(path) as target:
+            with atomic_destination(path) as target:
                 target.file.write(data)
         else:
             dest.write(data)
@@ -603,36 +368,36 @@ class Files:
 
     def _get_managed(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         manager = self._transfers()
-        subscribers = [_KnownObject(int(head["ContentLength"]), head.get("ETag"))]
+        subscribers = [KnownObject(int(head["ContentLength"]), head.get("ETag"))]
         if dest is None:
             buffer = io.BytesIO()
             manager.download(self.bucket, key, buffer, extra_args=pin, subscribers=subscribers).result()
             data = buffer.getvalue()
-            verified = self._verify(key, head, pin, lambda part: _crc32s_of_buffer(data, part), lambda: _digest_b64(head, data))
+            verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
             return self._download_result(key, head, verified, data=data)
         if isinstance(dest, (str, os.PathLike)):
             path = Path(dest)
-            with _atomic_destination(path) as target:
+            with atomic_destination(path) as target:
                 manager.download(self.bucket, key, target.file, extra_args=pin, subscribers=subscribers).result()
                 target.file.flush()
                 tmp = target.tmp_path
-                verified = self._verify(key, head, pin, lambda part: _crc32s_of_file(tmp, part), lambda: _digest_b64_file(head, tmp))
+                verified = self._verify(key, head, pin, lambda part: self.checksums.of_file(tmp, part), lambda: digest_b64_file(head, tmp))
             return self._download_result(key, head, verified, path=path)
-        start = dest.tell() if _seekable(dest) else None
+        start = dest.tell() if seekable(dest) else None
         manager.download(self.bucket, key, dest, extra_args=pin, subscribers=subscribers).result()
         verified = False
         if start is not None and getattr(dest, "readable", lambda: False)():
 
-            def from_dest(part: int) -> _Crc32s:
+            def from_dest(part: int) -> Crc32s:
                 dest.seek(start)
-                return _crc32s_of_stream(dest, part)
+                return self.checksums.of_stream(dest, part)
 
             verified = self._verify(key, head, pin, from_dest, lambda: None)
         return self._download_result(key, head, verified)
 
     def _verify(self, key: str, head: Mapping[str, Any], pin: dict[str, str], crc32s: Any, digest: Any) -> bool:
         """Compare the data with the object's checksum; True if checked, False if S3 holds none we can recompute."""
-        stored = _stored_checksum(head)
+        stored = stored_checksum(head)
         if stored is None:
             return False
         if stored.algorithm != "CRC32":
@@ -670,7 +435,7 @@ class Files:
         return int(size) if size else None
 
     def _download_result(self, key: str, head: Mapping[str, Any], verified: bool, *, path: Path | None = None, data: bytes | None = None) -> DownloadResult:
-        stored = _stored_checksum(head)
+        stored = stored_checksum(head)
         return DownloadResult(
             bucket=self.bucket,
             key=key,
@@ -822,40 +587,16 @@ class Files:
         else:
             args.pop("MetadataDirective")
             args["ChecksumAlgorithm"] = "CRC32"
-            self._transfers().copy(copy_source, self.bucket, key, extra_args=args, subscribers=[_KnownObject(size)]).result()
+            self._transfers().copy(copy_source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
         head = self._head_raw(key, None)
         if head.get("ContentLength") != size:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {head.get('ContentLength')} bytes, version {version_id} has {size}")
-        before, after = _stored_checksum(source), _stored_checksum(head)
+        before, after = stored_checksum(source), stored_checksum(head)
         same_kind = before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
         if same_kind and before.value != after.value:  # type: ignore[union-attr]
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")  # type: ignore[union-attr]
         display = after.display if after is not None and after.algorithm == "CRC32" else None
         kind = None if after is None else ("FULL_OBJECT" if after.parts is None else "COMPOSITE")
-        return self._upload_result(key, size, head, head.get("ContentType") or _DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)
+        return self._upload_result(key, size, head, head.get("ContentType") or DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)
 
 
-class _atomic_destination:
-    """A temporary file beside ``path``, renamed into place on success and removed on failure.
-
-    A failed or corrupt download therefore never replaces (or half-writes) the destination.
-    """
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.tmp_path = ""
-        self.file: Any = None
-
-    def __enter__(self) -> _atomic_destination:
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        fd, self.tmp_path = tempfile.mkstemp(dir=directory, prefix=f".{self.path.name}.", suffix=".partial")
-        self.file = os.fdopen(fd, "w+b")
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self.file.close()
-        if exc_type is None:
-            os.replace(self.tmp_path, self.path)
-        else:
-            with contextlib.suppress(OSError):
-                os.unlink(self.tmp_path)

@@ -20,6 +20,7 @@ from rentaliq.runtime import (
     Secrets,
     VersioningNotEnabled,
 )
+from rentaliq.runtime.checksums import SourceChecksums, crc32s_of_file
 from tests.functional.runtime.localcloud import LocalCloud
 
 pytestmark = pytest.mark.functional
@@ -135,21 +136,18 @@ def test_objects_from_other_tools_are_verified_too(cloud: LocalCloud, files: Fil
         assert down.data == data and down.checksum_verified and down.checksum_crc32.endswith("-3")
 
 
-def test_an_upload_that_does_not_match_its_source_is_removed(big_files: Files, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rentaliq.runtime import files as files_mod
-
+def test_an_upload_that_does_not_match_its_source_is_removed(secrets: Secrets, big_files: Files, tmp_path: Path) -> None:
     src = tmp_path / "src.bin"
     src.write_bytes(os.urandom(6 * MiB))
-    real = files_mod._crc32s_of_file
 
     def skewed(path: Any, part: int) -> Any:
-        sums = real(path, part)
+        sums = crc32s_of_file(path, part)
         sums.parts[-1] ^= 1  # as if the file changed between our read and the transfer's
         return sums
 
-    monkeypatch.setattr(files_mod, "_crc32s_of_file", skewed)
-    with pytest.raises(ChecksumMismatch, match="the object was removed"):
-        big_files.upload("rt/skewed.bin", src)
+    with Files(secrets, config=RuntimeConfig(env="lab", **SMALL_PARTS), checksums=SourceChecksums(of_file=skewed)) as changing:
+        with pytest.raises(ChecksumMismatch, match="the object was removed"):
+            changing.upload("rt/skewed.bin", src)
     with pytest.raises(ObjectNotFound):
         big_files.head("rt/skewed.bin")
 

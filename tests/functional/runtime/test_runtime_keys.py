@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from botocore.stub import Stubber
 
-from rentaliq.runtime import MAX_KEY_BYTES, Files, InvalidObjectKey, validate_key, validate_prefix
+from rentaliq.runtime import (
+    MAX_KEY_BYTES,
+    Files,
+    InvalidObjectKey,
+    validate_key,
+    validate_prefix,
+)
 from rentaliq.runtime import keys as keys_mod
 
 pytestmark = pytest.mark.functional

@@ -24,7 +24,6 @@ from rentaliq.runtime import (
     SecretValue,
     fetch_credentials,
 )
-from rentaliq.runtime import secrets as secrets_mod
 from tests.functional.runtime.localcloud import REGION, LocalCloud
 
 pytestmark = pytest.mark.functional
@@ -114,9 +113,8 @@ def test_cached_reads_make_no_request(cloud: LocalCloud) -> None:
 
 def test_ttl_with_jitter(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(secrets_mod, "_now", clock)
     client, calls = counting_client()
-    secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=100, secret_ttl_jitter=0.2), client=client)
+    secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=100, secret_ttl_jitter=0.2), client=client, clock=clock)
     secrets.get("s3/config")
     expiry = secrets._entries["s3/config"][1]
     assert clock.now + 80 <= expiry <= clock.now + 100  # up to 20 % early, never late
@@ -195,9 +193,8 @@ def test_concurrent_refreshes_of_the_same_stale_value_cause_one_request(cloud: L
 
 def test_transient_failure_serves_the_cached_value(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
-    monkeypatch.setattr(secrets_mod, "_now", clock)
     client = boto3.client("secretsmanager")
-    secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=10), client=client)
+    secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=10), client=client, clock=clock)
     value = secrets.get("s3/config")
     clock.now += 11
     with Stubber(client) as stub:
