@@ -8,10 +8,14 @@ Each step is timed; a failure is recorded with a message that never carries a se
 
 from __future__ import annotations
 
+import secrets as random_tokens
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+
+import psycopg
+from psycopg import sql
 
 from rentaliq import naming
 from rentaliq.deploy.target import Target
@@ -25,6 +29,46 @@ class Step:
     ok: bool
     detail: str
     milliseconds: float
+
+
+@dataclass(frozen=True)
+class RoundTrip:
+    """A write and read-back through the pool; ``ok`` when the row read is the row written."""
+
+    table: str
+    token: str
+    read_back: str | None
+    elapsed_ms: float
+
+    @property
+    def ok(self) -> bool:
+        return self.read_back == self.token
+
+
+def scratch_round_trip(database: Database, table: str | None = None) -> RoundTrip:
+    """Write a random token to a scratch table and read it back, in one (replayable) transaction.
+
+    Without ``table`` a temporary table is used (dropped at commit: nothing is left behind);
+    with one, ``table`` is created if missing and the row is deleted again.
+    """
+    token = random_tokens.token_hex(16)
+    name = table or "rentaliq_scratch"
+    ident = sql.Identifier(name)
+
+    def work(conn: psycopg.Connection) -> str | None:
+        if table is None:
+            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP").format(ident))
+        else:
+            conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())").format(ident))
+        conn.execute(sql.SQL("INSERT INTO {} (token) VALUES (%s)").format(ident), (token,))
+        row = conn.execute(sql.SQL("SELECT token FROM {} WHERE token = %s").format(ident), (token,)).fetchone()
+        if table is not None:
+            conn.execute(sql.SQL("DELETE FROM {} WHERE token = %s").format(ident), (token,))
+        return row[0] if row else None
+
+    started = time.perf_counter()
+    read_back = database.run(work, idempotent=True, transaction=True)
+    return RoundTrip(name, token, read_back, (time.perf_counter() - started) * 1000.0)
 
 
 def _run(name: str, action: Callable[[], str]) -> Step:
@@ -58,7 +102,7 @@ def smoke(target: Target, spec: EnvironmentSpec) -> list[Step]:
         return f"{status.version} {status.cipher} ({status.bits} bits), sslmode={status.sslmode}, PostgreSQL {status.server_version}"
 
     def round_trip() -> str:
-        result = database.scratch_round_trip()
+        result = scratch_round_trip(database)
         if not result.ok:
             raise AssertionError(f"read back {result.read_back!r}, wrote a different token")
         return f"wrote and read back a row in {result.table}"

@@ -15,7 +15,6 @@ an injected boto3 client.
 
 from rentaliq.runtime.database import (
     Database,
-    RoundTrip,
     TlsStatus,
     connection_kwargs,
     database_url,
@@ -84,7 +83,6 @@ __all__ = [
     "ObjectInfo",
     "ObjectNotFound",
     "ObjectVersion",
-    "RoundTrip",
     "RuntimeConfig",
     "RuntimeSDKError",
     "S3Config",

@@ -23,7 +23,6 @@ from __future__ import annotations
 import logging
 import os
 import random
-import secrets as _random_tokens
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -47,7 +46,6 @@ logger = logging.getLogger(__name__)
 
 __all__ = [
     "Database",
-    "RoundTrip",
     "TlsStatus",
     "connection_kwargs",
     "database_url",
@@ -151,20 +149,6 @@ class TlsStatus:
     server_version: str
     user: str
     backend_pid: int
-
-
-@dataclass(frozen=True)
-class RoundTrip:
-    """A write and read-back through the pool; ``ok`` when the row read is the row written."""
-
-    table: str
-    token: str
-    read_back: str | None
-    elapsed_ms: float
-
-    @property
-    def ok(self) -> bool:
-        return self.read_back == self.token
 
 
 # --------------------------------------------------------------------------- the database
@@ -312,31 +296,6 @@ class Database:
             user=row[5],
             backend_pid=row[6],
         )
-
-    def scratch_round_trip(self, table: str | None = None) -> RoundTrip:
-        """Write a random token to a scratch table and read it back, in one (replayable) transaction.
-
-        Without ``table`` a temporary table is used (dropped at commit: nothing is left behind);
-        with one, ``table`` is created if missing and the row is deleted again.
-        """
-        token = _random_tokens.token_hex(16)
-        name = table or "rentaliq_scratch"
-        ident = sql.Identifier(name)
-
-        def work(conn: psycopg.Connection) -> str | None:
-            if table is None:
-                conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP").format(ident))
-            else:
-                conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())").format(ident))
-            conn.execute(sql.SQL("INSERT INTO {} (token) VALUES (%s)").format(ident), (token,))
-            row = conn.execute(sql.SQL("SELECT token FROM {} WHERE token = %s").format(ident), (token,)).fetchone()
-            if table is not None:
-                conn.execute(sql.SQL("DELETE FROM {} WHERE token = %s").format(ident), (token,))
-            return row[0] if row else None
-
-        started = time.perf_counter()
-        read_back = self.run(work, idempotent=True, transaction=True)
-        return RoundTrip(name, token, read_back, (time.perf_counter() - started) * 1000.0)
 
     # ------------------------------------------------------------------ internals
 

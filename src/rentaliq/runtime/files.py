@@ -344,7 +344,8 @@ class Files:
     def read(self, key: str, *, version_id: str | None = None) -> bytes:
         """The object's bytes (checksum verified when the object has one)."""
         data = self.download(key, version_id=version_id).data
-        assert data is not None
+        if data is None:  # download() without a destination always returns the bytes
+            raise RuntimeError(f"download of {key!r} returned no data")
         return data
 
     def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:

@@ -445,15 +445,14 @@ class Secrets:
             return value
 
     def _fetch(self, name: str, secret_id: str) -> SecretValue:
-        response = None
+        response: Mapping[str, Any] = {}
         error: Exception | None = None
         try:
             response = self.client.get_secret_value(SecretId=secret_id)
-        except Exception as exc:  # noqa: BLE001 - classified below, outside the except block
+        except Exception as exc:  # noqa: BLE001 - classified below, outside the except block: no exception context is chained
             error = _classify(exc, name, secret_id, self.env)
         if error is not None:
             raise error
-        assert response is not None
         data = _parse(response, name, secret_id)
         version = response.get("VersionId")
         logger.debug("secret %s: read version %s (%d fields)", secret_id, version, len(data))

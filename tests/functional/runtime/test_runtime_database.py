@@ -19,6 +19,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from rentaliq.ops.smoke import scratch_round_trip
 from rentaliq.local.postgres import _self_signed_cert
 from rentaliq.runtime import (
     DB_CONNECTION_STRING,
@@ -156,10 +157,10 @@ def test_query_execute_run_and_round_trip(db: Database) -> None:
         db.run(fails_after_insert)
     assert db.query("SELECT count(*) FROM rt_items") == [(2,)]  # the transaction was rolled back
 
-    trip = db.scratch_round_trip()
+    trip = scratch_round_trip(db)
     assert trip.ok and trip.table == "rentaliq_scratch"
     assert db.query("SELECT to_regclass('rentaliq_scratch')") == [(None,)]  # temporary: nothing left
-    trip = db.scratch_round_trip("rt_scratch")
+    trip = scratch_round_trip(db, "rt_scratch")
     assert trip.ok
     assert db.query("SELECT count(*) FROM rt_scratch") == [(0,)]
 
