@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import json
+from importlib import resources
+
 
 def of_type(template: dict, resource_type: str) -> dict[str, dict]:
     return {lid: r for lid, r in template["Resources"].items() if r["Type"] == resource_type}
@@ -20,3 +24,16 @@ def tags(resource: dict) -> dict[str, str]:
 
 def ref(logical_id: str) -> dict:
     return {"Ref": logical_id}
+
+
+@functools.cache
+def _provider_schemas(region: str = "us-east-1") -> dict[str, str]:
+    return json.loads(resources.files("cfnlint.data.schemas.providers").joinpath(f"{region}.json").read_text())
+
+
+@functools.cache
+def is_taggable(resource_type: str) -> bool:
+    """What CloudFormation's registry schema (as cfn-lint ships it) says: can this type carry tags?"""
+    schema_id = _provider_schemas()[resource_type]
+    schema = json.loads(resources.files("cfnlint.data.schemas.resources").joinpath(f"{schema_id}.json").read_text())
+    return bool(schema.get("tagging", {}).get("taggable", "Tags" in schema.get("properties", {})))

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.unit.templates import of_type, one, ref, tags
+from tests.unit.templates import is_taggable, of_type, one, ref, tags
 
 ENVS = ("lab", "qa", "prod")
 BASE_TAGS = {"Project": "RentalIQ", "ManagedBy": "CDK", "Owner": "Keith Perez", "Application": "rentaliq"}
@@ -231,7 +231,11 @@ def test_outputs(synthesized, env):
 
 @pytest.mark.parametrize("env", ENVS)
 def test_every_taggable_resource_carries_the_base_tags(synthesized, env):
-    untagged = [lid for lid, r in synthesized[env]["Resources"].items()
-                if "Tags" in r.get("Properties", {}) and not (BASE_TAGS | {"Environment": env}).items() <= tags(r).items()]
+    resources = synthesized[env]["Resources"]
+    taggable = {lid for lid, r in resources.items() if is_taggable(r["Type"])}
+    # Types the registry calls taggable: every one of them, not only those that already have a Tags property.
+    assert {"AWS::RDS::DBInstance", "AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::EC2::VPC"} <= {resources[lid]["Type"] for lid in taggable}
+    untagged = sorted(f"{lid} ({resources[lid]['Type']})" for lid in taggable
+                      if not (BASE_TAGS | {"Environment": env}).items() <= tags(resources[lid]).items())
     assert untagged == []
     assert ("Critical" in tags(one(synthesized[env], "AWS::S3::Bucket", BucketName=f"rentaliq-{env}-files")[1])) is (env == "prod")
