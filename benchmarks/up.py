@@ -9,20 +9,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from tests.ports import free_port
+
 BUDGETS = {"up lab, stopped cloud": 15.0, "up lab, no-op": 3.0, "up --all (lab deployed)": 30.0}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(env: dict, *args: str) -> float:
@@ -38,7 +33,7 @@ def main() -> int:
     home = Path(tempfile.mkdtemp(prefix="rentaliq-bench-", dir="/tmp"))
     os.chmod(home, 0o755)
     outdir = home / "cdk.out"
-    env = {**os.environ, "RENTALIQ_HOME": str(home / "state"), "RENTALIQ_LOCAL_PORT": str(_free_port())}
+    env = {**os.environ, "RENTALIQ_HOME": str(home / "state"), "RENTALIQ_LOCAL_PORT": str(free_port())}
     figures = {}
     try:
         # Warm the synth cache first: the budget is for the local cloud and the deploy, and synth is

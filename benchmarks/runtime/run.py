@@ -23,7 +23,7 @@ if __package__ in (None, ""):  # run as a script: python benchmarks/runtime/run.
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from benchmarks.runtime.common import Result, report  # noqa: E402
-from tests.functional.runtime.localcloud import LocalCloud  # noqa: E402
+from tests.functional.runtime.seeded_cloud import SeededCloud  # noqa: E402
 
 ENV = "lab"
 ALL = ("secrets", "files", "database")
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[Result] = []
     started = time.monotonic()
     print("starting the local cloud (moto server process + PostgreSQL 15 with TLS) ...", flush=True)
-    with LocalCloud(moto_mode="process") as cloud:
+    with SeededCloud(moto_mode="process") as cloud:
         cloud.seed_env(ENV)
         with cloud.activated(ENV):
             if "secrets" in wanted:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 
@@ -15,12 +14,7 @@ import pytest
 
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from tests.ports import free_port
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from rentaliq.local.cloud import IncompatibleStateError, LocalCloud, PortInUseError
+from tests.ports import free_port
 
 pytestmark = pytest.mark.functional
 
@@ -29,14 +30,8 @@ REPO = Path(__file__).resolve().parents[2]
 AWS_CLI = Path(sys.executable).with_name("aws")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
-def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
+def own_cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCloud]:
     c = LocalCloud(state_dir=tmp_path_factory.mktemp("cloud"), port=free_port())
     try:
         c.start(timeout=60)
@@ -156,45 +151,45 @@ def verify(c: LocalCloud, expected: dict) -> None:
     assert [p["FromPort"] for p in sg["IpPermissions"]] == [5432]
 
 
-def test_stop_then_start_restores_state(cloud: LocalCloud) -> None:
-    expected = populate(cloud, "stop")
-    first_pid = cloud.status().pid
-    cloud.stop()
-    assert not cloud.status().running
-    cloud.stop()  # idempotent
-    status = cloud.start(timeout=60)
+def test_stop_then_start_restores_state(own_cloud: LocalCloud) -> None:
+    expected = populate(own_cloud, "stop")
+    first_pid = own_cloud.status().pid
+    own_cloud.stop()
+    assert not own_cloud.status().running
+    own_cloud.stop()  # idempotent
+    status = own_cloud.start(timeout=60)
     assert status.running and status.pid != first_pid
-    assert cloud.start().pid == status.pid  # idempotent
-    verify(cloud, expected)
+    assert own_cloud.start().pid == status.pid  # idempotent
+    verify(own_cloud, expected)
 
 
-def test_kill_9_loses_nothing_that_was_acknowledged(cloud: LocalCloud) -> None:
-    expected = populate(cloud, "kill")
-    s3 = cloud.client("s3")
+def test_kill_9_loses_nothing_that_was_acknowledged(own_cloud: LocalCloud) -> None:
+    expected = populate(own_cloud, "kill")
+    s3 = own_cloud.client("s3")
 
     def put(i: int) -> str:
         return s3.put_object(Bucket=expected["s3"]["bucket"], Key=f"many/{i:03d}", Body=f"body {i}".encode())["VersionId"]
 
     with concurrent.futures.ThreadPoolExecutor(8) as pool:  # concurrent requests: group commit
         many = dict(enumerate(pool.map(put, range(40))))
-    pid = cloud.status().pid
+    pid = own_cloud.status().pid
     assert pid
     os.kill(pid, signal.SIGKILL)  # right after the last acknowledgement
     _wait_dead(pid)
-    assert not cloud.status().running
-    cloud.start(timeout=60)
-    verify(cloud, expected)
+    assert not own_cloud.status().running
+    own_cloud.start(timeout=60)
+    verify(own_cloud, expected)
     for i, version_id in many.items():
         got = s3.get_object(Bucket=expected["s3"]["bucket"], Key=f"many/{i:03d}")
         assert (got["VersionId"], got["Body"].read()) == (version_id, f"body {i}".encode())
 
 
-def test_export_lines_configure_the_aws_cli(cloud: LocalCloud, tmp_path: Path) -> None:
-    s3, sm = cloud.client("s3"), cloud.client("secretsmanager")
+def test_export_lines_configure_the_aws_cli(own_cloud: LocalCloud, tmp_path: Path) -> None:
+    s3, sm = own_cloud.client("s3"), own_cloud.client("secretsmanager")
     s3.create_bucket(Bucket="rentaliq-cli-check")
     sm.create_secret(Name="rentaliq/cli-check", SecretString="x")
-    lines = cloud.export_lines()
-    assert "test" in lines and cloud.endpoint_url in lines
+    lines = own_cloud.export_lines()
+    assert "test" in lines and own_cloud.endpoint_url in lines
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env["HOME"] = str(tmp_path)  # no ~/.aws config or credentials can leak in
     script = f'set -eu\neval "$1"\n"{AWS_CLI}" s3 ls\n"{AWS_CLI}" secretsmanager list-secrets --output json\n'

@@ -13,16 +13,16 @@ import pytest
 
 from rentaliq.local.postgres import PostgresNotInstalled, find_pg_bin
 from rentaliq.runtime import Database, Files, RuntimeConfig, Secrets
-from tests.functional.runtime.localcloud import LocalCloud
+from tests.functional.runtime.seeded_cloud import SeededCloud
 
 
 @pytest.fixture(scope="session")
-def cloud() -> Iterator[LocalCloud]:
+def seeded_cloud() -> Iterator[SeededCloud]:
     try:
         find_pg_bin()
     except PostgresNotInstalled as exc:
         pytest.skip(str(exc))
-    local = LocalCloud(moto_mode="thread").start()
+    local = SeededCloud(moto_mode="thread").start()
     try:
         local.seed_env("lab")
         local.seed_env("qa")
@@ -34,9 +34,9 @@ def cloud() -> Iterator[LocalCloud]:
 @pytest.fixture(autouse=True)
 def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """Point the standard AWS configuration at the local cloud for tests that use it."""
-    if "cloud" not in request.fixturenames:
+    if "seeded_cloud" not in request.fixturenames:
         return
-    local: LocalCloud = request.getfixturevalue("cloud")
+    local: SeededCloud = request.getfixturevalue("seeded_cloud")
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     for name, value in local.env_vars().items():
@@ -45,7 +45,7 @@ def aws_environment(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPa
 
 
 @pytest.fixture
-def secrets(cloud: LocalCloud) -> Secrets:
+def secrets(seeded_cloud: SeededCloud) -> Secrets:
     return Secrets(RuntimeConfig(env="lab"))
 
 
@@ -65,6 +65,6 @@ def files(secrets: Secrets) -> Iterator[Files]:
 
 
 @pytest.fixture
-def qa_files(cloud: LocalCloud) -> Iterator[Files]:
+def qa_files(seeded_cloud: SeededCloud) -> Iterator[Files]:
     with Files(Secrets(RuntimeConfig(env="qa"))) as f:
         yield f

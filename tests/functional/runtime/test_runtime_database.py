@@ -31,7 +31,7 @@ from rentaliq.runtime import (
     database_url,
     is_auth_failure,
 )
-from tests.functional.runtime.localcloud import TRICKY_PASSWORD, LocalCloud
+from tests.functional.runtime.seeded_cloud import TRICKY_PASSWORD, SeededCloud
 
 pytestmark = pytest.mark.functional
 
@@ -100,8 +100,8 @@ def test_direct_connection_negotiates_tls(db: Database) -> None:
         assert conn.pgconn.ssl_in_use
 
 
-def test_ca_bundle_turns_on_verify_full(cloud: LocalCloud, secrets: Secrets) -> None:
-    ca = cloud.engine.tls_cert_path(cloud.db_instance)
+def test_ca_bundle_turns_on_verify_full(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
+    ca = seeded_cloud.engine.tls_cert_path(seeded_cloud.db_instance)
     with Database(secrets, config=RuntimeConfig(env="lab", ca_bundle=str(ca))) as db:
         status = db.tls_status()
         assert (status.ssl, status.sslmode) == (True, "verify-full")
@@ -109,7 +109,7 @@ def test_ca_bundle_turns_on_verify_full(cloud: LocalCloud, secrets: Secrets) -> 
             assert conn.info.get_parameters().get("sslmode", "verify-full") == "verify-full"
 
 
-def test_verify_full_refuses_a_server_signed_by_another_ca(cloud: LocalCloud, secrets: Secrets, tmp_path: Path) -> None:
+def test_verify_full_refuses_a_server_signed_by_another_ca(seeded_cloud: SeededCloud, secrets: Secrets, tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca.pem"
     other_ca.write_bytes(_self_signed_cert("not-the-server")[0])
     with Database(secrets, config=RuntimeConfig(env="lab", ca_bundle=str(other_ca))) as db:
@@ -129,9 +129,9 @@ def test_database_url_round_trips_any_password(password: str) -> None:
     assert (parsed["user"], parsed["password"], parsed["dbname"], parsed["host"], parsed["port"]) == ("us@r:x", password, "rent/aliq", "db.example.com", "5432")
 
 
-def test_database_url_matches_the_deployed_secret_and_connects(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_database_url_matches_the_deployed_secret_and_connects(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     creds = secrets.credentials()
-    assert creds.password == TRICKY_PASSWORD or creds.password == cloud.password
+    assert creds.password == TRICKY_PASSWORD or creds.password == seeded_cloud.password
     url = database_url(creds)
     assert url == secrets.get(DB_CONNECTION_STRING)["DATABASE_URL"]
     with psycopg.connect(url) as conn:
@@ -173,17 +173,17 @@ def test_connect_refuses_credential_overrides(db: Database) -> None:
 # --------------------------------------------------------------------------- rotation
 
 
-def rotate(cloud: LocalCloud, password: str, *, update_secret: bool = True) -> None:
-    cloud.rotate_password(password, update_secret=update_secret)
+def rotate(seeded_cloud: SeededCloud, password: str, *, update_secret: bool = True) -> None:
+    seeded_cloud.rotate_password(password, update_secret=update_secret)
 
 
-def test_pool_recovers_from_rotation_without_a_failed_request(cloud: LocalCloud, db: Database) -> None:
-    original = cloud.password
+def test_pool_recovers_from_rotation_without_a_failed_request(seeded_cloud: SeededCloud, db: Database) -> None:
+    original = seeded_cloud.password
     assert db.query("SELECT 1") == [(1,)]  # pool warm, secret cached with the old password
     old_version = db.secrets.get(DB_CREDENTIALS).version_id
     new_password = "N3w@:/?#%[]-" + tokens.token_hex(4)
     try:
-        rotate(cloud, new_password)
+        rotate(seeded_cloud, new_password)
         db.pool.drain()  # every connection from now on is new, and first tries the cached old password
         with Workload(db, 6, lambda w, n: db.query("SELECT current_user")) as work:
             work.wait_for(300)
@@ -196,41 +196,41 @@ def test_pool_recovers_from_rotation_without_a_failed_request(cloud: LocalCloud,
         with psycopg.connect(Secrets(RuntimeConfig(env="lab")).get(DB_CONNECTION_STRING)["DATABASE_URL"]) as conn:
             assert ssl_row(conn)[0] is True
     finally:
-        rotate(cloud, original)
+        rotate(seeded_cloud, original)
 
 
-def test_rotation_window_database_first_then_secret(cloud: LocalCloud, db: Database) -> None:
+def test_rotation_window_database_first_then_secret(seeded_cloud: SeededCloud, db: Database) -> None:
     """The database already has the new password while the secret still holds the old one."""
-    original = cloud.password
+    original = seeded_cloud.password
     db.query("SELECT 1")
     try:
         with Workload(db, 4, lambda w, n: db.query("SELECT 1")) as work:
             work.wait_for(50)
-            rotate(cloud, "W1ndow@:/?#%[]-" + tokens.token_hex(4), update_secret=False)
+            rotate(seeded_cloud, "W1ndow@:/?#%[]-" + tokens.token_hex(4), update_secret=False)
             db.pool.drain()
             time.sleep(0.3)
-            cloud.publish_password()
+            seeded_cloud.publish_password()
             work.wait_for(200)
         assert work.failures == []
     finally:
-        rotate(cloud, original)
+        rotate(seeded_cloud, original)
 
 
-def test_wrong_secret_fails_clearly_after_one_refresh(cloud: LocalCloud) -> None:
+def test_wrong_secret_fails_clearly_after_one_refresh(seeded_cloud: SeededCloud) -> None:
     import boto3
 
     client = boto3.client("secretsmanager")
     calls: list[str] = []
     client.meta.events.register("before-parameter-build.secrets-manager.GetSecretValue", lambda params, **_: calls.append(params["SecretId"]))
-    good = cloud.read_secret("lab", "db/credentials")
+    good = seeded_cloud.read_secret("lab", "db/credentials")
     wrong = "Wr0ng@:/?#%[]-" + tokens.token_hex(4)
-    cloud.put_secret("lab", "db/credentials", {**good, "password": wrong})
+    seeded_cloud.put_secret("lab", "db/credentials", {**good, "password": wrong})
     try:
         with Database(Secrets(RuntimeConfig(env="lab"), client=client)) as db:
             with pytest.raises(psycopg.OperationalError) as info:
                 db.connect()
     finally:
-        cloud.put_secret("lab", "db/credentials", good)
+        seeded_cloud.put_secret("lab", "db/credentials", good)
     err = info.value
     assert is_auth_failure(err)
     assert "password authentication failed" in str(err)
@@ -243,7 +243,7 @@ def test_wrong_secret_fails_clearly_after_one_refresh(cloud: LocalCloud) -> None
 # --------------------------------------------------------------------------- restart and retries
 
 
-def test_restart_mid_workload_loses_no_idempotent_request(cloud: LocalCloud, db: Database, caplog: pytest.LogCaptureFixture) -> None:
+def test_restart_mid_workload_loses_no_idempotent_request(seeded_cloud: SeededCloud, db: Database, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO, logger="rentaliq.runtime.database")
     db.execute("CREATE TABLE IF NOT EXISTS rt_events (worker int, n int, PRIMARY KEY (worker, n))")
     db.execute("TRUNCATE rt_events")
@@ -258,7 +258,7 @@ def test_restart_mid_workload_loses_no_idempotent_request(cloud: LocalCloud, db:
 
     with Workload(db, 4, request) as work:
         work.wait_for(100)
-        cloud.engine.reboot(cloud.db_instance)
+        seeded_cloud.engine.reboot(seeded_cloud.db_instance)
         work.wait_for(200)
     assert work.failures == []
     assert any("retrying" in r.getMessage() for r in caplog.records)  # the restart was really felt
@@ -296,27 +296,27 @@ def test_non_idempotent_work_is_not_replayed_and_retries_are_bounded(db: Databas
     assert len(calls) == 2
 
 
-def test_unreachable_database_gives_up_after_bounded_attempts(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_unreachable_database_gives_up_after_bounded_attempts(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     config = RuntimeConfig(env="lab", pool_timeout_s=0.3, retry_attempts=2, retry_base_delay_s=0.01)
     with Database(secrets, config=config) as db:
         db.query("SELECT 1")
-        cloud.engine.stop(cloud.db_instance)
+        seeded_cloud.engine.stop(seeded_cloud.db_instance)
         try:
             started = time.monotonic()
             with pytest.raises(psycopg.OperationalError):
                 db.query("SELECT 1")
             assert time.monotonic() - started < 5
         finally:
-            cloud.engine.start(cloud.db_instance)
+            seeded_cloud.engine.start(seeded_cloud.db_instance)
 
 
-def test_dead_idle_connections_are_discarded_before_non_idempotent_work(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_dead_idle_connections_are_discarded_before_non_idempotent_work(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     """After a restart during a quiet period, the checkout check (not a retry) protects non-idempotent work."""
     config = RuntimeConfig(env="lab", pool_check_idle_s=0.1)
     with Database(secrets, config=config) as db:
         db.execute("CREATE TABLE IF NOT EXISTS rt_once (id int PRIMARY KEY)")
         db.execute("TRUNCATE rt_once")
-        cloud.engine.reboot(cloud.db_instance)
+        seeded_cloud.engine.reboot(seeded_cloud.db_instance)
         time.sleep(0.2)  # the pooled connection is now idle long enough to be pinged before use
         assert db.execute("INSERT INTO rt_once VALUES (1)", idempotent=False) == 1
         assert db.query("SELECT id FROM rt_once") == [(1,)]

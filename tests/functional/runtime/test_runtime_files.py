@@ -21,7 +21,7 @@ from rentaliq.runtime import (
     VersioningNotEnabled,
 )
 from rentaliq.runtime.checksums import SourceChecksums, crc32s_of_file
-from tests.functional.runtime.localcloud import LocalCloud
+from tests.functional.runtime.seeded_cloud import SeededCloud
 
 pytestmark = pytest.mark.functional
 
@@ -57,8 +57,8 @@ def big_files(secrets: Secrets) -> Files:
 # --------------------------------------------------------------------------- upload / download
 
 
-def test_bucket_comes_from_the_s3_config_secret(cloud: LocalCloud, files: Files) -> None:
-    assert files.bucket == cloud.read_secret("lab", "s3/config")["bucket_name"] == "rentaliq-lab-files"
+def test_bucket_comes_from_the_s3_config_secret(seeded_cloud: SeededCloud, files: Files) -> None:
+    assert files.bucket == seeded_cloud.read_secret("lab", "s3/config")["bucket_name"] == "rentaliq-lab-files"
 
 
 def test_small_bytes_round_trip(files: Files) -> None:
@@ -123,11 +123,11 @@ def files_crc(data: bytes) -> str:
     return base64.b64encode(zlib.crc32(data).to_bytes(4, "big")).decode()
 
 
-def test_objects_from_other_tools_are_verified_too(cloud: LocalCloud, files: Files, big_files: Files) -> None:
+def test_objects_from_other_tools_are_verified_too(seeded_cloud: SeededCloud, files: Files, big_files: Files) -> None:
     """Composite checksums with another part size (the AWS CLI uses 8 MiB parts): part 1's size comes from S3."""
     from boto3.s3.transfer import TransferConfig
 
-    raw = cloud.client("s3")
+    raw = seeded_cloud.client("s3")
     data = os.urandom(11 * MiB)
     cfg = TransferConfig(multipart_threshold=5 * MiB, multipart_chunksize=5 * MiB)
     raw.upload_fileobj(io.BytesIO(data), files.bucket, "rt/by-cli.bin", Config=cfg)
@@ -152,7 +152,7 @@ def test_an_upload_that_does_not_match_its_source_is_removed(secrets: Secrets, b
         big_files.head("rt/skewed.bin")
 
 
-def test_every_write_requests_server_side_encryption(cloud: LocalCloud, secrets: Secrets, tmp_path: Path) -> None:
+def test_every_write_requests_server_side_encryption(seeded_cloud: SeededCloud, secrets: Secrets, tmp_path: Path) -> None:
     client, seen = recording_client()
     with Files(secrets, config=RuntimeConfig(env="lab", **SMALL_PARTS), client=client) as f:
         f.upload("rt/sse-small", b"x")
@@ -202,8 +202,8 @@ def test_presigned_urls(files: Files) -> None:
         files.presigned_url("rt/x", method="DELETE")
 
 
-def test_corrupt_objects_are_refused_and_nothing_is_written(cloud: LocalCloud, files: Files, big_files: Files, tmp_path: Path) -> None:
-    raw = cloud.client("s3")
+def test_corrupt_objects_are_refused_and_nothing_is_written(seeded_cloud: SeededCloud, files: Files, big_files: Files, tmp_path: Path) -> None:
+    raw = seeded_cloud.client("s3")
     wrong = files_crc(b"something else")
     raw.put_object(Bucket=files.bucket, Key="rt/corrupt-small", Body=b"payload", ChecksumAlgorithm="CRC32", ChecksumCRC32=wrong)
     dest = tmp_path / "small.out"

@@ -25,7 +25,7 @@ from rentaliq.runtime import (
     SecretNotFound,
     Secrets,
 )
-from tests.functional.runtime.localcloud import LocalCloud
+from tests.functional.runtime.seeded_cloud import SeededCloud
 
 pytestmark = pytest.mark.functional
 
@@ -37,9 +37,9 @@ def variants(value: str) -> set[str]:
     return {v for v in out if len(v) >= 6}
 
 
-def test_no_secret_in_logs_output_or_errors(cloud: LocalCloud, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
+def test_no_secret_in_logs_output_or_errors(seeded_cloud: SeededCloud, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]) -> None:
     caplog.set_level(logging.DEBUG)  # root: botocore, urllib3, psycopg, psycopg.pool, rentaliq
-    original = cloud.password
+    original = seeded_cloud.password
     rotated = "L3ak@:/?#%[]-" + tokens.token_hex(6)
     wrong = "Wr0ng@:/?#%[]-" + tokens.token_hex(6)
     errors: list[BaseException] = []
@@ -59,22 +59,22 @@ def test_no_secret_in_logs_output_or_errors(cloud: LocalCloud, caplog: pytest.Lo
         print(db.tls_status())
 
         # rotation: auth failure with the cached password, refresh, retry
-        cloud.rotate_password(rotated)
+        seeded_cloud.rotate_password(rotated)
         db.pool.drain()
         db.query("SELECT 1")
         with db.connect() as conn:
             conn.execute("SELECT 1")
 
         # a wrong password in the secret
-        good = cloud.read_secret("lab", "db/credentials")
-        cloud.put_secret("lab", "db/credentials", {**good, "password": wrong})
+        good = seeded_cloud.read_secret("lab", "db/credentials")
+        seeded_cloud.put_secret("lab", "db/credentials", {**good, "password": wrong})
         try:
             with Database(Secrets(RuntimeConfig(env="lab"))) as broken:
                 broken.connect()
         except psycopg.OperationalError as exc:
             errors.append(exc)
         finally:
-            cloud.put_secret("lab", "db/credentials", good)
+            seeded_cloud.put_secret("lab", "db/credentials", good)
 
         for bad in (lambda: Secrets(RuntimeConfig(env="prod")).get("api/keys"), lambda: Files(secrets).upload("../x", b"")):
             try:
@@ -86,12 +86,12 @@ def test_no_secret_in_logs_output_or_errors(cloud: LocalCloud, caplog: pytest.Lo
             files.upload("leak/test.txt", b"content")
             print(files.download("leak/test.txt"))
 
-        secret_values.update(cloud.all_secret_strings())
+        secret_values.update(seeded_cloud.all_secret_strings())
         secret_values.update({original, rotated, wrong, secrets.get(DB_CONNECTION_STRING)["DATABASE_URL"]})
         secret_values.update(secrets.get(DB_CREDENTIALS)["password"] for _ in [0])
     finally:
         db.close()
-        cloud.rotate_password(original)
+        seeded_cloud.rotate_password(original)
 
     assert len(errors) == 3
     assert any("rentaliq.runtime redacted" in r.getMessage() for r in caplog.records)  # botocore DEBUG bodies were there

@@ -24,7 +24,7 @@ from rentaliq.runtime import (
     SecretValue,
     fetch_credentials,
 )
-from tests.functional.runtime.localcloud import REGION, LocalCloud
+from tests.functional.runtime.seeded_cloud import REGION, SeededCloud
 
 pytestmark = pytest.mark.functional
 
@@ -49,27 +49,27 @@ class FakeClock:
 
 
 @pytest.mark.parametrize("name", naming.SECRET_NAMES)
-def test_reads_each_secret_by_logical_name(cloud: LocalCloud, secrets: Secrets, name: str) -> None:
+def test_reads_each_secret_by_logical_name(seeded_cloud: SeededCloud, secrets: Secrets, name: str) -> None:
     value = secrets.get(name)
     assert isinstance(value, SecretValue)
     assert value.name == name
     assert value.secret_id == f"rentaliq/lab/{name}"
     assert value.version_id
-    assert value.reveal() == cloud.read_secret("lab", name)
+    assert value.reveal() == seeded_cloud.read_secret("lab", name)
 
 
-def test_typed_views(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_typed_views(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     creds = secrets.credentials()
     assert isinstance(creds, Credentials)
     assert (creds.username, creds.dbname, creds.db_instance_identifier) == ("rentaliq_admin", "rentaliq", "rentaliq-lab-db")
-    assert isinstance(creds.port, int) and creds.port == cloud.db_endpoint.port
-    assert creds.password == cloud.password
+    assert isinstance(creds.port, int) and creds.port == seeded_cloud.db_endpoint.port
+    assert creds.password == seeded_cloud.password
     assert secrets.s3_config() == S3Config("rentaliq-lab-files", "arn:aws:s3:::rentaliq-lab-files", REGION)
     assert set(secrets.api_keys()) == {"api_key", "jwt_secret", "encryption_key"}
     assert secrets.credentials() is creds  # parsed once per fetched value
 
 
-def test_environment_from_argument_or_variable(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_environment_from_argument_or_variable(seeded_cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("RENTALIQ_ENV", "qa")
     assert Secrets().env == "qa"
     assert Secrets().s3_config().bucket_name == "rentaliq-qa-files"
@@ -92,7 +92,7 @@ def test_config_rejects_unknown_keys_and_bad_values() -> None:
     assert RuntimeConfig(env="lab").replace(secret_ttl_s=5).secret_ttl_s == 5
 
 
-def test_inventory_and_fetch_credentials(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_inventory_and_fetch_credentials(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     infos = secrets.inventory()
     assert [i.name for i in infos] == list(naming.SECRET_NAMES)
     assert infos[0].fields == ("dbInstanceIdentifier", "dbname", "engine", "host", "password", "port", "username")
@@ -102,7 +102,7 @@ def test_inventory_and_fetch_credentials(cloud: LocalCloud, secrets: Secrets) ->
 # --------------------------------------------------------------------------- cache
 
 
-def test_cached_reads_make_no_request(cloud: LocalCloud) -> None:
+def test_cached_reads_make_no_request(seeded_cloud: SeededCloud) -> None:
     client, calls = counting_client()
     secrets = Secrets(RuntimeConfig(env="lab"), client=client)
     first = secrets.get("api/keys")
@@ -111,7 +111,7 @@ def test_cached_reads_make_no_request(cloud: LocalCloud) -> None:
     assert calls == ["rentaliq/lab/api/keys"]
 
 
-def test_ttl_with_jitter(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ttl_with_jitter(seeded_cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
     client, calls = counting_client()
     secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=100, secret_ttl_jitter=0.2), client=client, clock=clock)
@@ -131,7 +131,7 @@ def test_ttl_with_jitter(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(expiries) > 1  # jittered: replicas do not refresh in lock-step
 
 
-def test_ttl_zero_disables_the_cache(cloud: LocalCloud) -> None:
+def test_ttl_zero_disables_the_cache(seeded_cloud: SeededCloud) -> None:
     client, calls = counting_client()
     secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=0), client=client)
     secrets.get("s3/config")
@@ -139,18 +139,18 @@ def test_ttl_zero_disables_the_cache(cloud: LocalCloud) -> None:
     assert len(calls) == 2
 
 
-def test_refresh_on_demand_sees_a_new_version(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_refresh_on_demand_sees_a_new_version(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     before = secrets.get("api/keys")
-    original = cloud.read_secret("lab", "api/keys")
+    original = seeded_cloud.read_secret("lab", "api/keys")
     try:
-        cloud.put_secret("lab", "api/keys", {**original, "api_key": "ak_rotated_" + "0" * 20})
+        seeded_cloud.put_secret("lab", "api/keys", {**original, "api_key": "ak_rotated_" + "0" * 20})
         assert secrets.get("api/keys") is before  # still cached
         after = secrets.refresh("api/keys")
         assert after["api_key"].startswith("ak_rotated_")
         assert after.version_id != before.version_id
         assert secrets.get("api/keys") is after
     finally:
-        cloud.put_secret("lab", "api/keys", original)
+        seeded_cloud.put_secret("lab", "api/keys", original)
 
 
 def run_threads(n: int, target: Callable[[], Any]) -> list[Any]:
@@ -174,7 +174,7 @@ def run_threads(n: int, target: Callable[[], Any]) -> list[Any]:
     return results
 
 
-def test_concurrent_misses_cause_one_request(cloud: LocalCloud) -> None:
+def test_concurrent_misses_cause_one_request(seeded_cloud: SeededCloud) -> None:
     client, calls = counting_client()
     secrets = Secrets(RuntimeConfig(env="lab"), client=client)
     results = run_threads(32, lambda: secrets.get("db/credentials"))
@@ -182,7 +182,7 @@ def test_concurrent_misses_cause_one_request(cloud: LocalCloud) -> None:
     assert all(r is results[0] for r in results)
 
 
-def test_concurrent_refreshes_of_the_same_stale_value_cause_one_request(cloud: LocalCloud) -> None:
+def test_concurrent_refreshes_of_the_same_stale_value_cause_one_request(seeded_cloud: SeededCloud) -> None:
     client, calls = counting_client()
     secrets = Secrets(RuntimeConfig(env="lab"), client=client)
     stale = secrets.get("db/credentials")
@@ -191,7 +191,7 @@ def test_concurrent_refreshes_of_the_same_stale_value_cause_one_request(cloud: L
     assert all(r is results[0] and r is not stale for r in results)
 
 
-def test_transient_failure_serves_the_cached_value(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transient_failure_serves_the_cached_value(seeded_cloud: SeededCloud, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = FakeClock()
     client = boto3.client("secretsmanager")
     secrets = Secrets(RuntimeConfig(env="lab", secret_ttl_s=10), client=client, clock=clock)
@@ -208,7 +208,7 @@ def test_transient_failure_serves_the_cached_value(cloud: LocalCloud, monkeypatc
 # --------------------------------------------------------------------------- errors
 
 
-def test_missing_secret_names_it(cloud: LocalCloud) -> None:
+def test_missing_secret_names_it(seeded_cloud: SeededCloud) -> None:
     secrets = Secrets(RuntimeConfig(env="prod"))  # never seeded
     with pytest.raises(SecretNotFound) as info:
         secrets.get("db/credentials")
@@ -253,11 +253,11 @@ def test_unknown_logical_name_is_refused(secrets: Secrets) -> None:
         secrets.get("db/password")
 
 
-def test_values_are_masked(cloud: LocalCloud, secrets: Secrets) -> None:
+def test_values_are_masked(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
     value = secrets.get("db/credentials")
     creds = secrets.credentials()
     for text in (repr(value), str(value), f"{value}", repr(creds), str(creds), f"{creds!r}", repr([value, creds])):
-        assert cloud.password not in text
+        assert seeded_cloud.password not in text
         assert "***" in text
     with pytest.raises(TypeError):
         import pickle

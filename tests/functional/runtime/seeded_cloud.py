@@ -16,7 +16,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,6 +32,7 @@ import boto3
 
 from rentaliq import naming
 from rentaliq.local.postgres import Endpoint, PostgresEngine
+from tests.ports import free_port
 
 REGION = "eu-west-3"
 MASTER_USERNAME = "rentaliq_admin"
@@ -40,12 +40,6 @@ DBNAME = "rentaliq"
 # Every character that breaks a naive URL, plus quotes, a backslash, a space and non-ASCII.
 TRICKY_PASSWORD = "Rq7@:/?#%[]'\"\\ é-x"
 VERSIONED_ENVS = ("qa", "prod")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def aws_env(endpoint_url: str) -> dict[str, str]:
@@ -69,7 +63,7 @@ class SeededEnv:
     versioned: bool
 
 
-class LocalCloud:
+class SeededCloud:
     """moto (Secrets Manager + S3) and a TLS-only PostgreSQL server, seeded per environment."""
 
     def __init__(self, *, moto_mode: str = "thread", password: str = TRICKY_PASSWORD) -> None:
@@ -89,7 +83,7 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ lifecycle
 
-    def start(self, *, db_instance: str = naming.db_instance_id("lab")) -> LocalCloud:
+    def start(self, *, db_instance: str = naming.db_instance_id("lab")) -> SeededCloud:
         self._start_moto()
         self.db_instance = db_instance
         self.db_endpoint = self.engine.create(
@@ -113,7 +107,7 @@ class LocalCloud:
                 self._moto_proc = None
             shutil.rmtree(self.root, ignore_errors=True)
 
-    def __enter__(self) -> LocalCloud:
+    def __enter__(self) -> SeededCloud:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
