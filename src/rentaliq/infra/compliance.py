@@ -6,8 +6,6 @@ from aws_cdk import Acknowledgment, App, Validations
 from constructs import IConstruct
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
 
-PACKS = ("AwsSolutions", "HIPAA.Security")
-
 
 def add_compliance_packs(app: App) -> None:
     """Unacknowledged errors fail the synth; acknowledgments live next to their constructs with a reason."""
