@@ -7,36 +7,39 @@ per-secret lock, so a hundred threads that miss at once cause one ``GetSecretVal
 jittered (up to ``secret_ttl_jitter`` of the TTL early) so that the replicas of a service do not
 refresh in lock-step.
 
-Values are wrapped (``SecretValue``, ``Credentials``) so that ``repr``/``str``/f-strings and
-tracebacks show ``***``; the plain value comes out only through an explicit ``reveal()`` or
-field access.  ``RuntimeConfig`` lives here because the ``Secrets`` object carries it to
-``Database`` and ``Files``, which are built on top of it.
+Values are wrapped (:mod:`rentaliq.runtime.secret_values`) so that nothing leaks through ``repr``
+or tracebacks; the ``Secrets`` object carries the :class:`~rentaliq.runtime.config.RuntimeConfig` to
+``Database`` and ``Files``, which are built on top of it (both names stay importable from here).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import dataclasses
 import json
 import logging
-import math
-import os
 import random
-import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rentaliq import naming
+from rentaliq.runtime.config import ENV_VAR, RuntimeConfig
 from rentaliq.runtime.errors import (
     ConfigError,
     InvalidSecret,
     SecretAccessDenied,
     SecretNotFound,
     SecretUnavailable,
+)
+from rentaliq.runtime.redaction import _install_botocore_redaction
+from rentaliq.runtime.secret_values import (
+    Credentials,
+    S3Config,
+    SecretInfo,
+    SecretValue,
+    _require,
 )
 
 logger = logging.getLogger(__name__)
@@ -56,270 +59,10 @@ __all__ = [
     "fetch_credentials",
 ]
 
-ENV_VAR = "RENTALIQ_ENV"
 DB_CREDENTIALS, DB_CONNECTION_STRING, API_KEYS, S3_CONFIG = naming.SECRET_NAMES
 
-MiB = 1024 * 1024
-_MASK = "***"
-_ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
-_SSLMODES = ("require", "verify-ca", "verify-full")  # never disable/allow/prefer: TLS is mandatory
-_SSE = ("AES256", "aws:kms")
 # After a transient Secrets Manager failure, keep serving the cached value and try again this much later.
 _STALE_RETRY_S = 5.0
-
-
-# --------------------------------------------------------------------------- configuration
-
-
-@dataclass(frozen=True)
-class RuntimeConfig:
-    """Every knob of the runtime SDK; each default is the behaviour you get without it.
-
-    Unknown keys are rejected (``RuntimeConfig(ttl=5)`` is a TypeError, ``from_mapping`` a
-    ConfigError listing the allowed keys), so a typo cannot silently fall back to a default.
-    """
-
-    env: str | None = None
-    """Environment (lab, qa, prod); None reads $RENTALIQ_ENV."""
-    secret_ttl_s: float = 300.0
-    """How long a secret is served from memory; 0 disables the cache."""
-    secret_ttl_jitter: float = 0.1
-    """Fraction of the TTL by which each entry expires early, at random (spreads refreshes)."""
-    ca_bundle: str | None = None
-    """PEM bundle of the DB server's CA (on AWS the RDS global bundle); set, it turns on sslmode=verify-full."""
-    sslmode: str | None = None
-    """Override: require, verify-ca or verify-full; None means verify-full with ca_bundle, else require."""
-    connect_timeout_s: float = 10.0
-    application_name: str = "rentaliq"
-    pool_min_size: int = 1
-    pool_max_size: int = 10
-    pool_timeout_s: float = 30.0
-    """How long a request waits for a pooled connection (one retry attempt)."""
-    pool_max_idle_s: float = 600.0
-    pool_max_lifetime_s: float = 3600.0
-    pool_check_idle_s: float = 1.0
-    """A pooled connection idle longer than this is pinged before use; busy ones are not (no extra round trip)."""
-    retry_attempts: int = 5
-    """Tries (not retries) for idempotent database work after connection loss; bounded on purpose."""
-    retry_base_delay_s: float = 0.05
-    retry_max_delay_s: float = 2.0
-    sse: str = "AES256"
-    """Server-side encryption requested on every put: AES256 (SSE-S3) or aws:kms."""
-    sse_kms_key_id: str | None = None
-    multipart_threshold: int = 16 * MiB
-    multipart_chunksize: int = 16 * MiB
-    max_concurrency: int = 10
-    presign_expiry_s: int = 3600
-
-    def __post_init__(self) -> None:
-        problems = _config_problems(self)
-        if problems:
-            raise ConfigError(problems)
-
-    @classmethod
-    def from_mapping(cls, values: Mapping[str, Any]) -> RuntimeConfig:
-        """Build from a dict (a TOML table, parsed env vars); unknown keys are an error, not ignored."""
-        allowed = [f.name for f in dataclasses.fields(cls)]
-        unknown = sorted(set(values) - set(allowed))
-        if unknown:
-            raise ConfigError([f"unknown setting {k!r}; allowed: {', '.join(allowed)}" for k in unknown])
-        return cls(**values)
-
-    def replace(self, **changes: Any) -> RuntimeConfig:
-        return RuntimeConfig.from_mapping({**dataclasses.asdict(self), **changes})
-
-    def resolve_env(self) -> str:
-        env = self.env if self.env is not None else os.environ.get(ENV_VAR)
-        if not env:
-            raise ConfigError([f"no environment: pass env= or set ${ENV_VAR} (e.g. lab, qa, prod)"])
-        if not _ENV_RE.match(env):
-            raise ConfigError([f"env={env!r} is invalid; allowed: lower-case letters, digits and '-', like lab, qa, prod"])
-        return env
-
-    @property
-    def effective_sslmode(self) -> str:
-        if self.sslmode is not None:
-            return self.sslmode
-        return "verify-full" if self.ca_bundle else "require"
-
-
-def _config_problems(c: RuntimeConfig) -> list[str]:
-    problems: list[str] = []
-
-    def bad(name: str, allowed: str) -> None:
-        problems.append(f"{name}={getattr(c, name)!r} is invalid; allowed: {allowed}")
-
-    def number(name: str, *, minimum: float, integer: bool = False) -> None:
-        value = getattr(c, name)
-        kinds = (int,) if integer else (int, float)
-        if isinstance(value, bool) or not isinstance(value, kinds) or not math.isfinite(value) or value < minimum:
-            bad(name, f"{'an integer' if integer else 'a number'} >= {minimum}")
-
-    if c.env is not None and (not isinstance(c.env, str) or not _ENV_RE.match(c.env)):
-        bad("env", "lower-case letters, digits and '-', like lab, qa, prod")
-    number("secret_ttl_s", minimum=0)
-    if isinstance(c.secret_ttl_jitter, bool) or not isinstance(c.secret_ttl_jitter, (int, float)) or not 0 <= c.secret_ttl_jitter < 1:
-        bad("secret_ttl_jitter", "a fraction in [0, 1)")
-    if c.ca_bundle is not None and not isinstance(c.ca_bundle, (str, os.PathLike)):
-        bad("ca_bundle", "a path to a PEM file, or None")
-    if c.sslmode is not None and c.sslmode not in _SSLMODES:
-        bad("sslmode", ", ".join(_SSLMODES) + " or None (TLS cannot be turned off)")
-    if c.sslmode in ("verify-ca", "verify-full") and not c.ca_bundle:
-        bad("sslmode", "require unless ca_bundle is set (verification needs the CA bundle)")
-    for name in ("connect_timeout_s", "pool_timeout_s", "pool_max_idle_s", "pool_max_lifetime_s", "pool_check_idle_s", "retry_base_delay_s", "retry_max_delay_s"):
-        number(name, minimum=0)
-    number("pool_min_size", minimum=0, integer=True)
-    number("pool_max_size", minimum=1, integer=True)
-    if isinstance(c.pool_min_size, int) and isinstance(c.pool_max_size, int) and c.pool_max_size < c.pool_min_size:
-        bad("pool_max_size", f"at least pool_min_size ({c.pool_min_size})")
-    number("retry_attempts", minimum=1, integer=True)
-    if not isinstance(c.application_name, str) or len(c.application_name.encode()) > 63:
-        bad("application_name", "a string of at most 63 bytes")
-    if c.sse not in _SSE:
-        bad("sse", " or ".join(_SSE))
-    if c.sse_kms_key_id is not None and c.sse != "aws:kms":
-        bad("sse_kms_key_id", "None unless sse='aws:kms'")
-    number("multipart_threshold", minimum=5 * MiB, integer=True)
-    number("multipart_chunksize", minimum=5 * MiB, integer=True)
-    number("max_concurrency", minimum=1, integer=True)
-    if isinstance(c.presign_expiry_s, bool) or not isinstance(c.presign_expiry_s, int) or not 1 <= c.presign_expiry_s <= 604800:
-        bad("presign_expiry_s", "1 to 604800 seconds (SigV4's limit of 7 days)")
-    return problems
-
-
-# --------------------------------------------------------------------------- values
-
-
-class SecretValue(Mapping[str, Any]):
-    """A secret's JSON fields, read-only; ``repr``/``str`` show the field names, never the values."""
-
-    __slots__ = ("_data", "_views", "name", "secret_id", "version_id")
-
-    def __init__(self, name: str, secret_id: str, version_id: str | None, data: dict[str, Any]) -> None:
-        self.name = name
-        self.secret_id = secret_id
-        self.version_id = version_id
-        self._data = data
-        self._views: dict[type, Any] = {}  # typed views (Credentials, S3Config), built once per fetched value
-
-    def __getitem__(self, field_name: str) -> Any:
-        return self._data[field_name]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._data)
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-    @property
-    def fields(self) -> tuple[str, ...]:
-        return tuple(sorted(self._data))
-
-    def reveal(self) -> dict[str, Any]:
-        """The plain fields, as a new dict; the one deliberate way out."""
-        return dict(self._data)
-
-    def view(self, kind: type) -> Any:
-        """``kind.from_secret(self)``, memoised: a cached secret is parsed once, not on every read."""
-        try:
-            return self._views[kind]
-        except KeyError:
-            built = self._views[kind] = kind.from_secret(self)
-            return built
-
-    def __repr__(self) -> str:
-        return f"SecretValue(name={self.name!r}, version_id={self.version_id!r}, fields={list(self.fields)!r}, values={_MASK})"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:  # pickling would copy the plain value somewhere we do not control
-        raise TypeError("SecretValue cannot be pickled")
-
-    def __eq__(self, other: object) -> bool:
-        return self is other
-
-    __hash__ = object.__hash__
-
-
-def _require(secret: SecretValue, fields: dict[str, type | tuple[type, ...]]) -> None:
-    problems = []
-    for name, kinds in fields.items():
-        if name not in secret:
-            problems.append(f"missing field {name!r}")
-        elif not isinstance(secret[name], kinds) or isinstance(secret[name], bool):
-            problems.append(f"field {name!r} has the wrong type")
-    if problems:
-        raise InvalidSecret(
-            f"secret {secret.name!r} ({secret.secret_id}) is not in the deployed format: " + "; ".join(problems),
-            name=secret.name,
-            secret_id=secret.secret_id,
-        )
-
-
-@dataclass(frozen=True, repr=False)
-class Credentials:
-    """The ``db/credentials`` secret, typed.  ``repr`` masks the password."""
-
-    username: str
-    password: str = field(compare=False)
-    host: str
-    port: int
-    dbname: str
-    engine: str = "postgres"
-    db_instance_identifier: str | None = None
-    version_id: str | None = None
-
-    @classmethod
-    def from_secret(cls, secret: SecretValue) -> Credentials:
-        _require(secret, {"username": str, "password": str, "host": str, "port": (int, str), "dbname": str})
-        port = secret["port"]
-        if isinstance(port, str) and not port.isdigit():
-            _require(secret, {"port": int})  # reports the wrong type without showing it
-        return cls(
-            username=secret["username"],
-            password=secret["password"],
-            host=secret["host"],
-            port=int(port),
-            dbname=secret["dbname"],
-            engine=secret.get("engine", "postgres"),
-            db_instance_identifier=secret.get("dbInstanceIdentifier"),
-            version_id=secret.version_id,
-        )
-
-    def __repr__(self) -> str:
-        return (
-            f"Credentials(username={self.username!r}, password={_MASK}, host={self.host!r}, port={self.port}, "
-            f"dbname={self.dbname!r}, db_instance_identifier={self.db_instance_identifier!r})"
-        )
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> Any:
-        raise TypeError("Credentials cannot be pickled")
-
-
-@dataclass(frozen=True)
-class S3Config:
-    """The ``s3/config`` secret: where the environment's files live (not sensitive, but deployed as a secret)."""
-
-    bucket_name: str
-    bucket_arn: str
-    region: str
-
-    @classmethod
-    def from_secret(cls, secret: SecretValue) -> S3Config:
-        _require(secret, {"bucket_name": str, "bucket_arn": str, "region": str})
-        return cls(secret["bucket_name"], secret["bucket_arn"], secret["region"])
-
-
-@dataclass(frozen=True)
-class SecretInfo:
-    """What a smoke test may print about a secret: where it is and its shape, never its values."""
-
-    name: str
-    secret_id: str
-    version_id: str | None
-    fields: tuple[str, ...]
 
 
 # --------------------------------------------------------------------------- the cache
@@ -524,32 +267,3 @@ def _parse(response: Mapping[str, Any], name: str, secret_id: str) -> dict[str, 
     return data
 
 
-# --------------------------------------------------------------------------- log redaction
-
-
-class _SecretPayloadRedactor(logging.Filter):
-    """botocore logs whole request and response bodies at DEBUG, which for Secrets Manager are secret values."""
-
-    _MARKERS = ("SecretString", "SecretBinary")
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            text = record.getMessage()
-        except Exception:  # noqa: BLE001 - a broken record is not ours to fix; drop its arguments
-            text = str(record.msg)
-        if any(marker in text for marker in self._MARKERS):
-            record.msg = "[rentaliq.runtime redacted a botocore message carrying a Secrets Manager secret value]"
-            record.args = ()
-        return True
-
-
-_REDACTOR = _SecretPayloadRedactor()
-_REDACTED_LOGGERS = ("botocore.parsers", "botocore.endpoint", "botocore.awsrequest")
-
-
-def _install_botocore_redaction() -> None:
-    """Idempotent; filters run only for records that pass the level check, so this costs nothing unless DEBUG is on."""
-    for name in _REDACTED_LOGGERS:
-        target = logging.getLogger(name)
-        if _REDACTOR not in target.filters:
-            target.addFilter(_REDACTOR)
