@@ -30,7 +30,7 @@ def private_cidr_problem(cidr: str) -> str | None:
         return _CIDR_ALLOWED
     if network.version == 6:
         return "an IPv4 CIDR block; IPv6 is not supported: the RDS security group rules are IPv4"
-    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):  # type: ignore[arg-type]  # both IPv4 here
+    if not any(network.subnet_of(private) for private in PRIVATE_RANGES):
         return f"{_PRIVATE_ALLOWED}; {cidr} is not private and the database is never open to the internet"
     return None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from rentaliq.spec.models import EnvironmentSpec
 
@@ -43,7 +43,7 @@ class Finding(str):
     severity: Severity
     field: str
 
-    def __new__(cls, message: str, severity: Severity, field: str) -> Finding:
+    def __new__(cls, message: str, severity: Severity, field: str) -> Self:
         finding = super().__new__(cls, message)
         finding.severity, finding.field = severity, field
         return finding

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 import types
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-from typing import Any, NoReturn, Union, get_args, get_origin
+from typing import Any, NoReturn, Union, cast, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter
 
@@ -35,10 +34,10 @@ class Unreadable:
     def _fail(self, *_: Any) -> NoReturn:
         raise UnreadableField(".".join(map(str, object.__getattribute__(self, "loc"))))
 
-    __getattr__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _fail  # type: ignore[assignment]
-    __bool__ = __iter__ = __len__ = __contains__ = __getitem__ = __hash__ = _fail  # type: ignore[assignment]
-    __str__ = __repr__ = __format__ = __int__ = __float__ = __index__ = _fail  # type: ignore[assignment]
-    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _fail  # type: ignore[assignment]
+    __getattr__ = __eq__ = __ne__ = __lt__ = __le__ = __gt__ = __ge__ = _fail
+    __bool__ = __iter__ = __len__ = __contains__ = __getitem__ = __hash__ = _fail
+    __str__ = __repr__ = __format__ = __int__ = __float__ = __index__ = _fail
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __mod__ = __rmod__ = _fail
 
 
 def partial_spec(data: Mapping[str, Any], invalid: Callable[[Loc], bool]) -> EnvironmentSpec:
@@ -63,7 +62,7 @@ def _partial(model: type[BaseModel], data: Mapping[str, Any], invalid: Callable[
         elif name not in data:
             values[name] = field.get_default(call_default_factory=True)
         else:
-            values[name] = _adapter(field.annotation).validate_python(data[name])
+            values[name] = TypeAdapter(cast(Any, field.annotation)).validate_python(data[name])  # only on the error path
     return model.model_construct(**values)
 
 
@@ -75,7 +74,3 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
         return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
     return None
 
-
-@lru_cache(maxsize=None)
-def _adapter(annotation: Any) -> TypeAdapter[Any]:
-    return TypeAdapter(annotation)

@@ -56,7 +56,7 @@ def rule(*fields: str) -> Callable[[Check], Check]:
 
 def check(spec: EnvironmentSpec, env: str, skip: Callable[[Rule], bool] = lambda _: False) -> list[str]:
     """Every problem the rules find in ``spec``, one line each; rules for which ``skip`` is true do not run."""
-    problems = []
+    problems: list[str] = []
     for r in RULES:
         if skip(r):
             continue
