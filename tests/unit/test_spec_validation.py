@@ -56,6 +56,14 @@ def test_a_number_field_takes_an_integer_but_not_a_string():
         "lab: monitoring.cpu_threshold_percent='75' is invalid; allowed: a number (a TOML number, without quotes)"]
 
 
+@pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
+def test_toml_inf_and_nan_are_no_number(tmp_path, value):
+    (tmp_path / "lab.toml").write_text(f"[monitoring]\nfree_storage_threshold_gib = {value}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec("lab", tmp_path)
+    assert info.value.problems == [f"lab: monitoring.free_storage_threshold_gib={float(value)!r} is invalid; allowed: a finite number (not inf or nan)"]
+
+
 def test_a_list_field_takes_a_list_of_strings_only():
     assert _problems("lab", {"database": {"allowed_cidrs": "10.0.0.0/16"}}) == [
         "lab: database.allowed_cidrs='10.0.0.0/16' is invalid; allowed: a list, e.g. [\"a\", \"b\"]"]

@@ -29,6 +29,7 @@ _TYPE_HINTS = {
     "int_type": "an integer (a TOML number, without quotes)",
     "int_from_float": "an integer (a TOML number, without quotes)",
     "float_type": "a number (a TOML number, without quotes)",
+    "finite_number": "a finite number (not inf or nan)",
     "bool_type": "true or false (a TOML boolean, without quotes)",
     "string_type": "a string (in quotes)",
     "tuple_type": 'a list, e.g. ["a", "b"]',

@@ -51,8 +51,9 @@ LOG_EXPORTS = ("postgresql", "upgrade")
 PERFORMANCE_INSIGHTS_RETENTION = (7, 31, 62, 93, 124, 155, 186, 217, 248, 279, 310, 341, 372, 403, 434, 465, 496, 527, 558, 589, 620, 651, 682, 713, 731)
 SECRET_RECOVERY_WINDOWS = (0, *range(7, 31))
 
-# strict: no coercion of what a file says; use_attribute_docstrings: the docstrings below are the field docs.
-_Frozen = ConfigDict(frozen=True, extra="forbid", strict=True, use_attribute_docstrings=True)
+# strict: no coercion of what a file says; allow_inf_nan off: TOML's inf and nan are no threshold or price;
+# use_attribute_docstrings: the docstrings below are the field docs.
+_Frozen = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True)
 
 
 class DatabaseSpec(BaseModel):
