@@ -16,7 +16,8 @@ from rentaliq import naming
 from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.deploy.database import credentials
-from rentaliq.environments import load_spec
+from rentaliq.environments import build_spec, load_spec
+from rentaliq.spec.rules import DeployedValues, compare_with_deployed
 
 ENVS = ("lab", "qa", "prod")
 
@@ -41,6 +42,21 @@ def test_up_deploys_a_working_environment(deployed, target, env):
     db = target.client("rds").describe_db_instances(DBInstanceIdentifier=f"rentaliq-{env}-db")["DBInstances"][0]
     assert (creds["host"], creds["port"]) == (db["Endpoint"]["Address"], db["Endpoint"]["Port"]) == (outputs["DbEndpoint"], int(outputs["DbPort"]))
     assert creds["dbInstanceIdentifier"] == f"rentaliq-{env}-db" and creds["engine"] == "postgres"
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_the_live_database_matches_its_spec_and_a_lower_value_is_caught(deployed, target, env):
+    # The deploy side's contract: DeployedValues read from the real RDS API, compared before a change set.
+    [db] = target.client("rds").describe_db_instances(DBInstanceIdentifier=f"rentaliq-{env}-db")["DBInstances"]
+    spec, live = load_spec(env), DeployedValues.from_db_instance(db)
+    assert live == DeployedValues(spec.database.allocated_storage_gib, spec.database.max_allocated_storage_gib,
+                                  spec.database.backup_retention_days)
+    assert compare_with_deployed(spec, live) == []
+    lower = {"allocated_storage_gib": 20, "max_allocated_storage_gib": 40, "backup_retention_days": 1}
+    findings = compare_with_deployed(build_spec(env, {"database": lower}), live)
+    if env != "lab":  # LAB already runs at the minimum storage
+        assert [f.severity for f in findings if f.field == "database.allocated_storage_gib"] == ["error"]
+    assert {f.field for f in findings if f.severity == "warning"} == {"database.max_allocated_storage_gib", "database.backup_retention_days"}
 
 
 @pytest.mark.parametrize("env", ENVS)

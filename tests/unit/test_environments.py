@@ -116,7 +116,7 @@ def test_unknown_environment_name_is_rejected():
         load_spec("staging")
 
 
-@pytest.mark.parametrize("field", ["deletion_protection", "multi_az"])
+@pytest.mark.parametrize("field", ["deletion_protection", "multi_az", "final_snapshot"])
 def test_prod_without_safety_is_rejected_unless_overridden(field):
     [problem] = _problems("prod", {"database": {field: False}})
     assert f"prod: database.{field}=False is invalid" in problem and "allow_unsafe_prod" in problem

@@ -21,7 +21,8 @@ def synth_key(spec: EnvironmentSpec) -> str:
     digest = hashlib.sha256(spec.model_dump_json().encode())
     for name in ("aws-cdk-lib", "cdk-nag"):
         digest.update(metadata.version(name).encode())
-    for path in sorted((_PACKAGE_DIR / "infra").rglob("*.py")) + [_PACKAGE_DIR / "naming.py", _PACKAGE_DIR / "environments.py"]:
+    spec_sources = sorted((_PACKAGE_DIR / "spec").glob("*.py"))  # the models' methods (tags, stack name) shape templates
+    for path in sorted((_PACKAGE_DIR / "infra").rglob("*.py")) + spec_sources + [_PACKAGE_DIR / "naming.py", _PACKAGE_DIR / "environments.py"]:
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

@@ -1,0 +1,295 @@
+"""The typed environment spec: every per-environment value, with its unit and default.
+
+Each field's docstring is its documentation (pydantic keeps it as the field's description), in the manner of
+aws-cdk's props: what it sets, the unit, the AWS property it becomes, and ``Default:``; a field without a
+default is set by each environment's built-in file (``rentaliq/spec/{env}.toml``). The built-in values and
+the user's ``config/{env}.toml`` overrides are read by :mod:`rentaliq.spec.loader`; the rules that span
+fields live in :mod:`rentaliq.spec.rules`.
+
+Validation is strict: a value must have the field's type as written (``"30"`` is not 30, ``"yes"`` is not
+true). The one leniency is that a list is accepted for a tuple field, since TOML has only lists.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rentaliq import naming
+
+
+class EnvName(StrEnum):
+    LAB = "lab"
+    QA = "qa"
+    PROD = "prod"
+
+
+ENV_NAMES: tuple[str, ...] = tuple(e.value for e in EnvName)
+
+# RDS for PostgreSQL 15 instance classes we accept. A typo here would otherwise surface as a failed
+# deploy minutes later; the cost table (rentaliq.cost) prices the same list.
+INSTANCE_CLASSES: tuple[str, ...] = tuple(
+    f"db.{family}.{size}"
+    for family, sizes in {
+        "t3": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
+        "t4g": ("micro", "small", "medium", "large", "xlarge", "2xlarge"),
+        "m5": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"),
+        "m6g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+        "m6i": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"),
+        "m7g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+        "r5": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge"),
+        "r6g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+        "r6i": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge", "24xlarge", "32xlarge"),
+        "r7g": ("large", "xlarge", "2xlarge", "4xlarge", "8xlarge", "12xlarge", "16xlarge"),
+    }.items()
+    for size in sizes
+)
+MONITORING_INTERVALS = (0, 1, 5, 10, 15, 30, 60)
+LOG_EXPORTS = ("postgresql", "upgrade")
+PERFORMANCE_INSIGHTS_RETENTION = (7, 31, 62, 93, 124, 155, 186, 217, 248, 279, 310, 341, 372, 403, 434, 465, 496, 527, 558, 589, 620, 651, 682, 713, 731)
+SECRET_RECOVERY_WINDOWS = (0, *range(7, 31))
+
+# strict: no coercion of what a file says; allow_inf_nan off: TOML's inf and nan are no threshold or price;
+# use_attribute_docstrings: the docstrings below are the field docs.
+_Frozen = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False, use_attribute_docstrings=True)
+
+
+class DatabaseSpec(BaseModel):
+    """The RDS for PostgreSQL instance (``AWS::RDS::DBInstance``) and who may reach it."""
+
+    model_config = _Frozen
+
+    instance_class: str
+    """RDS instance class (DBInstanceClass), one of INSTANCE_CLASSES, e.g. ``db.t3.micro``. Required."""
+    allocated_storage_gib: int = Field(ge=20, le=65536)
+    """Storage at creation, in GiB (AllocatedStorage), 20 to 65,536. Can never decrease once deployed. Required."""
+    max_allocated_storage_gib: int = Field(ge=20, le=65536)
+    """Ceiling for storage autoscaling, in GiB (MaxAllocatedStorage); at least allocated_storage_gib. Required."""
+    multi_az: bool
+    """A synchronous standby in a second availability zone (MultiAZ). Required; prod needs true."""
+    backup_retention_days: int
+    """Days automated backups are kept (BackupRetentionPeriod), 0 to 35; 0 turns backups off. Required."""
+    backup_window: str = "03:00-04:00"
+    """Daily backup window, ``hh24:mi-hh24:mi`` in UTC, at least 30 minutes (PreferredBackupWindow).
+    Default: ``03:00-04:00``."""
+    maintenance_window: str = "sun:04:00-sun:05:00"
+    """Weekly maintenance window, ``ddd:hh24:mi-ddd:hh24:mi`` in UTC, at least 30 minutes, not overlapping the
+    backup window (PreferredMaintenanceWindow). Default: ``sun:04:00-sun:05:00``."""
+    performance_insights: bool
+    """Performance Insights on (EnablePerformanceInsights). Required."""
+    performance_insights_retention_days: int = 7
+    """Days Performance Insights keeps its data: 7 (free), a multiple of 31 up to 713, or 731
+    (PerformanceInsightsRetentionPeriod). Default: 7."""
+    enhanced_monitoring_interval_s: int = 0
+    """Enhanced Monitoring interval in seconds, one of 0 (off), 1, 5, 10, 15, 30, 60 (MonitoringInterval). Default: 0."""
+    deletion_protection: bool
+    """RDS refuses to delete the instance while true (DeletionProtection). Required; prod needs true."""
+    final_snapshot: bool
+    """Take a final snapshot when the instance is deleted (DeletionPolicy Snapshot) instead of none. Required; prod needs true."""
+    cloudwatch_log_exports: tuple[str, ...] = Field(default=(), strict=False)
+    """PostgreSQL logs published to CloudWatch Logs, from ``postgresql`` and ``upgrade``
+    (EnableCloudwatchLogsExports). Default: none."""
+    auto_minor_version_upgrade: bool = True
+    """RDS applies minor engine upgrades in the maintenance window (AutoMinorVersionUpgrade). Default: true."""
+    apply_immediately: bool = False
+    """Modifications apply at once instead of in the next maintenance window (ApplyImmediately). Default: false."""
+    engine_version: str = "15"
+    """PostgreSQL engine version, ``15`` or ``15.x`` (EngineVersion). Default: ``15``."""
+    master_username: str = "rentaliq_admin"
+    """The master user's name: a letter, then letters, digits or _, up to 63 characters; not ``postgres`` or
+    ``rdsadmin`` (MasterUsername). Its password is generated into Secrets Manager. Default: ``rentaliq_admin``."""
+    database_name: str = "rentaliq"
+    """The database created with the instance, same form as master_username (DBName). Changing it replaces
+    the instance. Default: ``rentaliq``."""
+    port: int = Field(default=5432, ge=1150, le=65535)
+    """TCP port PostgreSQL listens on, 1150 to 65535 (Port). Default: 5432."""
+    allowed_cidrs: tuple[str, ...] = Field(default=(), strict=False)
+    """Extra IPv4 ranges the database security group admits on ``port``, besides the app security group;
+    private ranges only: 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918), 100.64.0.0/10 (RFC 6598).
+    Default: none."""
+    storage_type: Literal["gp2", "gp3"] = "gp3"
+    """EBS volume type, ``gp2`` or ``gp3`` (StorageType). Default: ``gp3``."""
+
+
+class LifecycleSpec(BaseModel):
+    """The files bucket's lifecycle rules (S3 LifecycleConfiguration); every value is in days after creation."""
+
+    model_config = _Frozen
+
+    infrequent_access_after_days: int = Field(default=90, ge=30)
+    """Days until objects move to S3 Standard-IA; S3 needs at least 30. Default: 90."""
+    glacier_after_days: int = Field(ge=1)
+    """Days until objects move to S3 Glacier Flexible Retrieval; after the Standard-IA transition. Required."""
+    intelligent_tiering_after_days: int | None = None
+    """Days until objects move to S3 Intelligent-Tiering; set exactly when storage.intelligent_tiering is true,
+    between the Standard-IA and Glacier transitions. Default: unset."""
+    expire_current_after_days: int | None = None
+    """Days until current object versions expire (are deleted or become noncurrent); after the Glacier
+    transition. Default: unset (never)."""
+    abort_incomplete_multipart_after_days: int = Field(default=7, ge=1)
+    """Days after which an unfinished multipart upload is aborted and its parts freed. Default: 7."""
+    expire_noncurrent_after_days: int | None = None
+    """Days a noncurrent version is kept; required when storage.versioning is true, unset otherwise.
+    Default: unset."""
+
+
+class StorageSpec(BaseModel):
+    """The files bucket (``AWS::S3::Bucket``) and, in prod, its access-logs bucket."""
+
+    model_config = _Frozen
+
+    versioning: bool
+    """S3 versioning on the files bucket (VersioningConfiguration). Required."""
+    access_logs: bool
+    """Server access logs delivered to a separate logs bucket (LoggingConfiguration). Required."""
+    intelligent_tiering: bool
+    """Objects move to Intelligent-Tiering with archive tiers (IntelligentTieringConfigurations). Required."""
+    lifecycle: LifecycleSpec
+    """The lifecycle rules. Required."""
+    archive_access_after_days: int = Field(default=90, ge=90, le=730)
+    """Intelligent-Tiering: days without access until the Archive Access tier, 90 to 730 (only with
+    intelligent_tiering). Default: 90."""
+    deep_archive_access_after_days: int = Field(default=180, ge=180, le=730)
+    """Intelligent-Tiering: days without access until the Deep Archive Access tier, 180 to 730, after the
+    archive tier (only with intelligent_tiering). Default: 180."""
+
+
+class SecretsSpec(BaseModel):
+    """The Secrets Manager secrets (``AWS::SecretsManager::Secret``): credentials, connection string, API keys."""
+
+    model_config = _Frozen
+
+    recovery_window_days: int
+    """Days a deleted secret stays recoverable: 0 (deleted at once) or 7 to 30 (RecoveryWindowInDays on
+    delete). Required."""
+
+
+class ExistingNetwork(BaseModel):
+    """A VPC that already exists, used instead of creating one."""
+
+    model_config = _Frozen
+
+    vpc_id: str = Field(pattern=r"^vpc-[0-9a-f]{8,17}$")
+    """The VPC's id, ``vpc-`` and 8 or 17 hex digits. Required."""
+    db_subnet_ids: tuple[str, ...] = Field(min_length=2, strict=False)
+    """Private subnets for the DB subnet group, at least two, in different availability zones. Required."""
+    app_subnet_ids: tuple[str, ...] = Field(min_length=2, strict=False)
+    """Private subnets for the application, at least two. Required."""
+    availability_zones: tuple[str, ...] = Field(min_length=2, strict=False)
+    """The availability zones of those subnets, e.g. ``us-east-1a``, at least two. Required."""
+
+
+class NetworkSpec(BaseModel):
+    """The VPC the stack creates (public, app and DB subnets; NAT gateways), or an existing one."""
+
+    model_config = _Frozen
+
+    vpc_cidr: str
+    """The VPC's IPv4 range, private, /16 to /24, e.g. ``10.10.0.0/16`` (CidrBlock). Required."""
+    availability_zones: int = Field(default=2, ge=2, le=3)
+    """Availability zones the subnets span, 2 or 3. Default: 2."""
+    nat_gateways: int = Field(ge=0, le=3)
+    """NAT gateways, 0 to availability_zones; one per zone survives a zone failure. Required."""
+    existing: ExistingNetwork | None = None
+    """Use this existing VPC instead of creating one. Default: unset (the stack creates the VPC)."""
+
+
+class MonitoringSpec(BaseModel):
+    """The CloudWatch alarms on the database (``AWS::CloudWatch::Alarm``)."""
+
+    model_config = _Frozen
+
+    alarms: bool
+    """Create the alarms. Required."""
+    cpu_threshold_percent: float = Field(default=80, gt=0, le=100)
+    """High-CPU alarm threshold, percent of CPUUtilization (above 0, at most 100). Default: 80."""
+    cpu_period_s: int = 300
+    """The high-CPU alarm's evaluation period, in seconds. Default: 300."""
+    free_storage_threshold_gib: float = Field(gt=0)
+    """Low-storage alarm threshold, GiB of FreeStorageSpace (above 0). Required."""
+    connections_threshold: int = Field(gt=0)
+    """High-connections alarm threshold, a count of DatabaseConnections (above 0). Required."""
+
+
+class TagsSpec(BaseModel):
+    """Tag values every taggable resource carries, besides Project, Environment and Application.
+
+    Values follow AWS's tag rules: up to 256 characters; letters, digits, spaces and ``_ . : / = + - @``.
+    """
+
+    model_config = _Frozen
+
+    owner: str = "Keith Perez"
+    """The Owner tag: who answers for the environment; not empty. Default: ``Keith Perez``."""
+    managed_by: str = "CDK"
+    """The ManagedBy tag. Default: ``CDK``."""
+    cost_center: str | None = None
+    """The CostCenter tag, for cost allocation. Default: unset (no CostCenter tag)."""
+
+
+class CostSpec(BaseModel):
+    """The spec's "Estimated Cost/Month" row, kept as the target the estimate is checked against."""
+
+    model_config = _Frozen
+
+    monthly_usd_low: float
+    """Low end of the expected monthly bill, in US dollars. Required."""
+    monthly_usd_high: float
+    """High end of the expected monthly bill, in US dollars; at least monthly_usd_low. Required."""
+
+
+class EnvironmentSpec(BaseModel):
+    """One environment: everything that differs between lab, qa and prod."""
+
+    model_config = _Frozen
+
+    name: EnvName = Field(strict=False)
+    """The environment, ``lab``, ``qa`` or ``prod``; a file's value must match the file's name. Required."""
+    region: str = "us-east-1"
+    """The AWS region the stack deploys to, a real region code such as ``us-east-1``. Default: ``us-east-1``."""
+    account: str | None = None
+    """The AWS account id the stack is bound to. Default: unset (the caller's account)."""
+    critical: bool
+    """Whether the environment is business-critical (adds the Critical=true tag). Required."""
+    database: DatabaseSpec
+    """The database. Required."""
+    storage: StorageSpec
+    """The files bucket. Required."""
+    secrets: SecretsSpec
+    """The secrets. Required."""
+    network: NetworkSpec
+    """The network. Required."""
+    monitoring: MonitoringSpec
+    """The alarms. Required."""
+    tags: TagsSpec = TagsSpec()
+    """The tag values. Default: owner ``Keith Perez``, managed_by ``CDK``, no cost center."""
+    cost: CostSpec
+    """The expected monthly cost. Required."""
+    allow_unsafe_prod: bool = False
+    """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
+    way out. Default: false."""
+
+    @property
+    def stack_name(self) -> str:
+        return naming.stack_name(self.name)
+
+    @property
+    def is_prod(self) -> bool:
+        return self.name is EnvName.PROD
+
+    def resource_tags(self) -> dict[str, str]:
+        """Tags every taggable resource carries (the spec's tagging strategy)."""
+        tags = {
+            "Project": naming.PROJECT_TAG,
+            "Environment": self.name.value,
+            "ManagedBy": self.tags.managed_by,
+            "Owner": self.tags.owner,
+            "Application": naming.APPLICATION,
+        }
+        if self.critical:
+            tags["Critical"] = "true"
+        if self.tags.cost_center:
+            tags["CostCenter"] = self.tags.cost_center
+        return tags
