@@ -52,12 +52,21 @@ class Context:
         return name.lower() if lower else name
 
 
+class _CreateOnly:
+    """``Provider.replace_on_change``: read from AWS's resource schema (``schemas``), never typed by hand."""
+
+    def __get__(self, instance: Any, owner: type) -> frozenset[str]:
+        from rentaliq.local.cfn.schemas import create_only
+
+        return create_only(owner.type_name)
+
+
 class Provider:
     """One CloudFormation resource type. Subclasses set ``type_name`` and implement create/delete."""
 
     type_name: ClassVar[str]
     # Properties whose change cannot be applied in place: CloudFormation replaces the resource.
-    replace_on_change: ClassVar[frozenset[str]] = frozenset()
+    replace_on_change: ClassVar[frozenset[str]] = _CreateOnly()  # type: ignore[assignment]
 
     def create(self, props: dict[str, Any], ctx: Context) -> str:
         raise NotImplementedError

@@ -221,6 +221,14 @@ def install() -> None:
 
     parsing.clean_json = clean_json
     _patch_backend()
+    _install_change_set_features()
+
+
+def _install_change_set_features() -> None:
+    """Hooks kept apart from the engine: replacements, IMPORT change sets, YAML, names, NoEcho (cfn-changesets)."""
+    from rentaliq.local.cfn import replacement
+
+    replacement.install(REGISTRY)
 
 
 def _patch_backend() -> None:
