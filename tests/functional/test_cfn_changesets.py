@@ -187,3 +187,143 @@ def test_db_name_change_is_a_replacement(target) -> None:
         assert rds.describe_db_instances(DBInstanceIdentifier=custom)["DBInstances"][0]["DBName"] == "second"
     finally:
         _delete(cfn, stack)
+
+
+# -- 2. IMPORT change sets -----------------------------------------------------------------------------------------
+
+
+def _import(cfn, stack: str, template: dict | str, resources: list[dict], parameters: dict | None = None) -> dict:
+    return _change_set(cfn, stack, template, "IMPORT", parameters, ResourcesToImport=resources)
+
+
+def _retained_bucket_template(bucket: str, tags: dict | None = None) -> dict:
+    props: dict = {"BucketName": bucket, "VersioningConfiguration": {"Status": "Enabled"}}
+    if tags:
+        props["Tags"] = [{"Key": k, "Value": v} for k, v in tags.items()]
+    return {"Resources": {"Files": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}}}
+
+
+def test_import_existing_bucket_keeps_its_objects_then_updates_normally(target) -> None:
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
+    stack, bucket = _name("import"), _name("retained")
+    s3.create_bucket(Bucket=bucket)
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    versions = [s3.put_object(Bucket=bucket, Key="report.csv", Body=body)["VersionId"] for body in (b"v1", b"v2")]
+    try:
+        change_set = _import(cfn, stack, _retained_bucket_template(bucket),
+                             [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}])
+        assert change_set["Status"] == "CREATE_COMPLETE" and change_set["ExecutionStatus"] == "AVAILABLE"
+        assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
+        files = _changes(change_set)["Files"]
+        assert (files["Action"], files["PhysicalResourceId"], files["ResourceType"]) == ("Import", bucket, "AWS::S3::Bucket")
+
+        assert _execute(cfn, change_set)["StackStatus"] == "IMPORT_COMPLETE"
+        events = [(e["LogicalResourceId"], e["ResourceStatus"]) for e in reversed(cfn.describe_stack_events(StackName=stack)["StackEvents"])]
+        assert [s for r, s in events if r == "Files"] == ["IMPORT_IN_PROGRESS", "IMPORT_COMPLETE"]
+        assert events[-1] == (stack, "IMPORT_COMPLETE")
+        resource = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Files")["StackResourceDetail"]
+        assert resource["PhysicalResourceId"] == bucket
+        listed = s3.list_object_versions(Bucket=bucket)["Versions"]
+        assert sorted(v["VersionId"] for v in listed) == sorted(versions)
+        assert [s3.get_object(Bucket=bucket, Key="report.csv", VersionId=v)["Body"].read() for v in versions] == [b"v1", b"v2"]
+
+        # A later update works on the imported bucket as on any other: a tag, in place.
+        update = _change_set(cfn, stack, _retained_bucket_template(bucket, tags={"Restored": "true"}), "UPDATE")
+        assert _changes(update)["Files"]["Replacement"] == "False"
+        assert _execute(cfn, update)["StackStatus"] == "UPDATE_COMPLETE"
+        assert s3.get_bucket_tagging(Bucket=bucket)["TagSet"] == [{"Key": "Restored", "Value": "true"}]
+        assert len(s3.list_object_versions(Bucket=bucket)["Versions"]) == 2
+    finally:
+        _delete(cfn, stack)  # Retain: the bucket stays
+        assert bucket in {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        for v in s3.list_object_versions(Bucket=bucket).get("Versions", []):
+            s3.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_import_secret_and_database_into_an_existing_stack(target) -> None:
+    cfn, sm, rds, s3 = (target.client(s) for s in ("cloudformation", "secretsmanager", "rds", "s3"))
+    stack, secret_name, db_id, bucket = _name("import2"), _name("imported/secret"), _name("imported-db"), _name("base")
+    base = _retained_bucket_template(bucket)
+    _deploy(cfn, stack, base)
+    arn = sm.create_secret(Name=secret_name, SecretString='{"password": "kept"}')["ARN"]
+    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", EngineVersion="15.10", DBInstanceClass="db.t3.micro",
+                           AllocatedStorage=20, MasterUsername="rentaliq_admin", MasterUserPassword="Passw0rd-long-enough", DBName="kept")
+    template = json.loads(json.dumps(base))
+    template["Resources"]["Secret"] = {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Retain",
+                                       "Properties": {"Name": secret_name, "Description": "imported"}}
+    template["Resources"]["Db"] = {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Retain", "Properties": {
+        "DBInstanceIdentifier": db_id, "Engine": "postgres", "EngineVersion": "15.10", "DBInstanceClass": "db.t3.micro",
+        "AllocatedStorage": "20", "MasterUsername": "rentaliq_admin", "DBName": "kept"}}
+    try:
+        change_set = _import(cfn, stack, template, [
+            {"ResourceType": "AWS::SecretsManager::Secret", "LogicalResourceId": "Secret", "ResourceIdentifier": {"Id": arn}},
+            {"ResourceType": "AWS::RDS::DBInstance", "LogicalResourceId": "Db", "ResourceIdentifier": {"DBInstanceIdentifier": db_id}},
+        ])
+        assert {k: v["Action"] for k, v in _changes(change_set).items()} == {"Secret": "Import", "Db": "Import"}
+        assert _execute(cfn, change_set)["StackStatus"] == "IMPORT_COMPLETE"
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]}
+        assert physical == {"Files": bucket, "Secret": arn, "Db": db_id}
+        # Adopted, not modified: the secret's value and the database are as they were.
+        assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) == {"password": "kept"}
+        assert "Description" not in sm.describe_secret(SecretId=arn)
+        assert rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["DBName"] == "kept"
+        update = _change_set(cfn, stack, template | {"Resources": {**template["Resources"], "Secret": {
+            **template["Resources"]["Secret"], "Properties": {"Name": secret_name, "Description": "managed now"}}}}, "UPDATE")
+        assert _execute(cfn, update)["StackStatus"] == "UPDATE_COMPLETE"
+        assert sm.describe_secret(SecretId=arn)["Description"] == "managed now"
+    finally:
+        _delete(cfn, stack)
+        sm.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+        rds.delete_db_instance(DBInstanceIdentifier=db_id, SkipFinalSnapshot=True)
+        s3.delete_bucket(Bucket=bucket)
+
+
+@pytest.mark.parametrize(("case", "message"), [
+    ("no-deletion-policy", "The following resources to import [Files] must have DeletionPolicy attribute specified in the template."),
+    ("missing-bucket", "does not exist"),
+    ("unknown-logical-id", "The logical resource ids [Nope] provided in ResourcesToImport do not exist in the template."),
+    ("extra-resource", "You have modified resources [Extra] in your template that are not being imported."),
+    ("wrong-identifier", "AWS::S3::Bucket is identified by [BucketName]"),
+])
+def test_import_refusals(target, case: str, message: str) -> None:
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
+    stack, bucket = _name("import-bad"), _name("import-bad")
+    s3.create_bucket(Bucket=bucket)
+    template = _retained_bucket_template(bucket)
+    identifier = {"BucketName": bucket}
+    logical = "Files"
+    if case == "no-deletion-policy":
+        del template["Resources"]["Files"]["DeletionPolicy"]
+    elif case == "missing-bucket":
+        identifier = {"BucketName": _name("absent")}
+        template["Resources"]["Files"]["Properties"]["BucketName"] = identifier["BucketName"]
+    elif case == "unknown-logical-id":
+        logical = "Nope"
+    elif case == "extra-resource":
+        template["Resources"]["Extra"] = {"Type": "AWS::S3::Bucket", "Properties": {}}
+    elif case == "wrong-identifier":
+        identifier = {"Name": bucket}
+    try:
+        with pytest.raises(ClientError) as raised:
+            _import(cfn, stack, template, [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": logical, "ResourceIdentifier": identifier}])
+        assert raised.value.response["Error"]["Code"] == "ValidationError"
+        assert message in raised.value.response["Error"]["Message"]
+        stacks = [s["StackName"] for s in cfn.list_stacks()["StackSummaries"] if s["StackStatus"] != "DELETE_COMPLETE"]
+        assert stack not in stacks  # nothing half-created
+        assert s3.list_objects_v2(Bucket=bucket)["KeyCount"] == 0
+    finally:
+        s3.delete_bucket(Bucket=bucket)
+
+
+def test_import_refuses_a_resource_of_another_stack(target) -> None:
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
+    owner, thief, bucket = _name("owner"), _name("thief"), _name("owned")
+    _deploy(cfn, owner, _retained_bucket_template(bucket))
+    try:
+        with pytest.raises(ClientError, match=f"{bucket} already exists in stack arn:aws:cloudformation"):
+            _import(cfn, thief, _retained_bucket_template(bucket),
+                    [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}])
+    finally:
+        _delete(cfn, owner)
+        s3.delete_bucket(Bucket=bucket)

@@ -226,9 +226,10 @@ def install() -> None:
 
 def _install_change_set_features() -> None:
     """Hooks kept apart from the engine: replacements, IMPORT change sets, YAML, names, NoEcho (cfn-changesets)."""
-    from rentaliq.local.cfn import replacement
+    from rentaliq.local.cfn import importing, replacement
 
     replacement.install(REGISTRY)
+    importing.install()
 
 
 def _patch_backend() -> None:
