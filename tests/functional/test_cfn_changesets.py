@@ -327,3 +327,90 @@ def test_import_refuses_a_resource_of_another_stack(target) -> None:
     finally:
         _delete(cfn, owner)
         s3.delete_bucket(Bucket=bucket)
+
+
+# -- 3. YAML with short-form intrinsics ----------------------------------------------------------------------------
+
+YAML_TEMPLATE = """\
+AWSTemplateFormatVersion: 2010-09-09
+Description: short-form intrinsics
+Parameters:
+  Env:
+    Type: String
+    AllowedValues: [lab, prod]
+  Prefix:
+    Type: String
+Mappings:
+  Retention:
+    lab: {Days: "1"}
+    prod: {Days: "30"}
+Conditions:
+  IsProd: !Equals [!Ref Env, prod]
+  IsLab: !Not [!Condition IsProd]
+  Either: !Or [!Condition IsProd, !Condition IsLab]
+  Both: !And [!Condition Either, !Not [!Equals [!Ref Prefix, ""]]]
+Resources:
+  Files:
+    Type: AWS::S3::Bucket
+    Properties:
+      BucketName: !Join ["-", [!Ref Prefix, !Ref Env, files]]
+      Tags:
+        - Key: Tier
+          Value: !If [IsProd, gold, bronze]
+        - Key: First
+          Value: !Select [0, !Split [",", "a,b,c"]]
+        - Key: Days
+          Value: !FindInMap [Retention, !Ref Env, Days]
+        - Key: Encoded
+          Value: !Base64 hello
+        - Key: Zone
+          Value: !Select [0, !GetAZs ""]
+        - Key: Net
+          Value: !Select [1, !Cidr ["10.0.0.0/16", 4, 8]]
+  Secret:
+    Type: AWS::SecretsManager::Secret
+    Condition: Both
+    Properties:
+      Name: !Sub "${Prefix}/${Env}/config"
+      SecretString: !Sub
+        - '{"bucket": "${Bucket}", "arn": "${Arn}"}'
+        - Bucket: !Ref Files
+          Arn: !GetAtt Files.Arn
+      Description: !GetAtt [Files, DomainName]
+Outputs:
+  BucketArn:
+    Value: !GetAtt Files.Arn
+"""
+
+
+@pytest.mark.parametrize("via", ["create_stack", "change_set"])
+def test_yaml_short_form_template_creates_the_stack(target, via: str) -> None:
+    cfn, s3, sm = target.client("cloudformation"), target.client("s3"), target.client("secretsmanager")
+    stack, prefix = _name("yaml"), _name("yaml")
+    parameters = {"Env": "lab", "Prefix": prefix}
+    if via == "create_stack":
+        cfn.create_stack(StackName=stack, TemplateBody=YAML_TEMPLATE,
+                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+    else:
+        status = _deploy(cfn, stack, YAML_TEMPLATE, parameters=parameters)["StackStatus"]
+    bucket = f"{prefix}-lab-files"
+    try:
+        assert status == "CREATE_COMPLETE"
+        tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"]}
+        assert tags == {"Tier": "bronze", "First": "a", "Days": "1", "Encoded": "aGVsbG8=", "Zone": "us-east-1a", "Net": "10.0.1.0/24"}
+        value = json.loads(sm.get_secret_value(SecretId=f"{prefix}/lab/config")["SecretString"])
+        assert value == {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+        outputs = cfn.describe_stacks(StackName=stack)["Stacks"][0]["Outputs"]
+        assert outputs == [{"OutputKey": "BucketArn", "OutputValue": f"arn:aws:s3:::{bucket}"}]
+        assert cfn.get_template(StackName=stack)["TemplateBody"] == YAML_TEMPLATE  # as given, tags and all
+    finally:
+        _delete(cfn, stack)
+
+
+def test_malformed_yaml_is_a_template_format_error(target) -> None:
+    cfn = target.client("cloudformation")
+    with pytest.raises(ClientError) as raised:
+        cfn.create_stack(StackName=_name("bad-yaml"), TemplateBody="Resources:\n  A: [unclosed\n")
+    assert raised.value.response["Error"]["Code"] == "ValidationError"
+    assert raised.value.response["Error"]["Message"].startswith("Template format error: YAML not well-formed.")

@@ -77,3 +77,44 @@ def test_analysis_of_a_parameter_change_and_a_conditional_one() -> None:
     changed = analyse(template, {}, template, {"Multi": "true"})["Db"]
     assert changed.replacement == "Conditional"
     assert [(d.change_source, d.causing_entity, d.target["RequiresRecreation"]) for d in changed.details] == [("ParameterReference", "Multi", "Conditionally")]
+
+
+# -- templates: YAML short forms, Fn::Cidr --------------------------------------------------------------------------
+
+
+def test_yaml_short_forms_become_long_forms_as_plain_values() -> None:
+    import pickle
+
+    from rentaliq.local.cfn.templates import parse
+
+    document = parse(
+        "AWSTemplateFormatVersion: 2010-09-09\n"
+        "Conditions:\n  P: !Equals [!Ref Env, prod]\n  Q: !Not [!Condition P]\n"
+        "Resources:\n  B:\n    Type: AWS::S3::Bucket\n    Properties:\n"
+        "      BucketName: !Sub '${AWS::StackName}-b'\n      X: !GetAtt B.Arn\n      Y: !GetAtt [B, Arn]\n"
+        "      Z: !Select [0, !Split [',', !ImportValue shared]]\n      N: 3\n      F: true\n"
+    )
+    assert document["AWSTemplateFormatVersion"] == "2010-09-09"
+    assert document["Conditions"] == {"P": {"Fn::Equals": [{"Ref": "Env"}, "prod"]}, "Q": {"Fn::Not": [{"Condition": "P"}]}}
+    props = document["Resources"]["B"]["Properties"]
+    assert props == {"BucketName": {"Fn::Sub": "${AWS::StackName}-b"}, "X": {"Fn::GetAtt": ["B", "Arn"]}, "Y": {"Fn::GetAtt": ["B", "Arn"]},
+                     "Z": {"Fn::Select": [0, {"Fn::Split": [",", {"Fn::ImportValue": "shared"}]}]}, "N": 3, "F": True}
+    assert type(props["BucketName"]["Fn::Sub"]) is str
+    assert pickle.loads(pickle.dumps(document)) == document  # the local cloud's state is pickled
+
+
+@pytest.mark.parametrize("body", ["Resources:\n  A: [unclosed\n", "- just\n- a list\n"])
+def test_bad_template_is_one_line_format_error(body: str) -> None:
+    from moto.cloudformation.exceptions import ValidationError
+
+    from rentaliq.local.cfn.templates import parse
+
+    with pytest.raises(ValidationError, match="Template format error"):
+        parse(body)
+
+
+def test_fn_cidr() -> None:
+    from rentaliq.local.cfn.templates import cidr
+
+    assert cidr("10.0.0.0/16", 3, 8) == ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"]
+    assert cidr("192.168.0.0/24", 2, 6) == ["192.168.0.0/26", "192.168.0.64/26"]
