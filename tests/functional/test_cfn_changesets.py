@@ -414,3 +414,23 @@ def test_malformed_yaml_is_a_template_format_error(target) -> None:
         cfn.create_stack(StackName=_name("bad-yaml"), TemplateBody="Resources:\n  A: [unclosed\n")
     assert raised.value.response["Error"]["Code"] == "ValidationError"
     assert raised.value.response["Error"]["Message"].startswith("Template format error: YAML not well-formed.")
+
+
+# -- 4. generated names ----------------------------------------------------------------------------------------------
+
+
+def test_long_stack_name_keeps_the_logical_id_in_generated_names(target) -> None:
+    cfn = target.client("cloudformation")
+    stack = _name("a-very-long-stack-name-for-an-environment-that-someone-named-generously")[:128]
+    _deploy(cfn, stack, {"Resources": {"ArchiveBucket": {"Type": "AWS::S3::Bucket"},
+                                       "ReaderRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
+                                           "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
+                                                                                   "Action": "sts:AssumeRole"}]}}}}})
+    try:
+        physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]}
+        bucket, role = physical["ArchiveBucket"], physical["ReaderRole"]
+        # The logical ids fit whole; the stack name takes the room they leave (63 - 13 - 1 - len(logical id)).
+        assert len(bucket) == 63 and bucket.startswith(stack[:63 - 14 - len("ArchiveBucket")].lower() + "-archivebucket-")
+        assert len(role) == 64 and role.startswith(stack[:64 - 14 - len("ReaderRole")] + "-ReaderRole-")
+    finally:
+        _delete(cfn, stack)

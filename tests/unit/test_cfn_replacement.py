@@ -118,3 +118,36 @@ def test_fn_cidr() -> None:
 
     assert cidr("10.0.0.0/16", 3, 8) == ["10.0.0.0/24", "10.0.1.0/24", "10.0.2.0/24"]
     assert cidr("192.168.0.0/24", 2, 6) == ["192.168.0.0/26", "192.168.0.64/26"]
+
+
+# -- generated names -------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("logical_id", "max_length", "lower", "suffix", "expected"), [
+    # Names real CloudFormation generated for a stack called ChineseboostAnalyticsStack.
+    ("RainlyticsLogsBucket8DF4", 63, True, "hdst4ohfvdif", "chineseboostanalyticsstac-rainlyticslogsbucket8df4-hdst4ohfvdif"),
+    ("RainlyticsSummariesJobFunction", 64, False, "UjecjFhpdr1d", "ChineseboostAnalyticsStac-RainlyticsSummariesJobFun-UjecjFhpdr1d"),
+    ("RainlyticsSummariesJobLogs1C6CB09C", 512, False, "UJ5n2NwuSPZB",
+     "ChineseboostAnalyticsStack-RainlyticsSummariesJobLogs1C6CB09C-UJ5n2NwuSPZB"),
+])
+def test_generated_names_match_cloudformation(logical_id, max_length, lower, suffix, expected) -> None:
+    from rentaliq.local.cfn.naming import physical_name
+
+    assert physical_name("ChineseboostAnalyticsStack", logical_id, max_length, lower=lower, suffix=suffix) == expected
+
+
+def test_a_long_stack_name_never_drops_the_logical_id() -> None:
+    from rentaliq.local.cfn.base import Context
+
+    stack = "rentaliq-" + "x" * 120
+    for max_length in (63, 64, 255):
+        name = Context("1", "us-east-1", stack, "FilesBucket").generated_name(max_length)
+        assert len(name) <= max_length
+        head, logical, suffix = name.rsplit("-", 2)
+        assert "FilesBucket".startswith(logical) and len(logical) >= min(len("FilesBucket"), (max_length - 14) // 2)
+        assert len(suffix) == 12 and suffix.isalnum()
+    # A short part leaves its share to the other one.
+    assert Context("1", "r", "lab", "L" * 100).generated_name(64).startswith("lab-" + "L" * 47 + "-")
+    assert Context("1", "r", "S" * 100, "Db").generated_name(64).startswith("S" * 48 + "-Db-")
+    names = {Context("1", "r", stack, "FilesBucket").generated_name(63, lower=True) for _ in range(20)}
+    assert len(names) == 20 and all(n == n.lower() for n in names)

@@ -44,12 +44,11 @@ class Context:
         return self._clients[service]
 
     def generated_name(self, max_length: int = 64, lower: bool = False) -> str:
-        """CloudFormation's name for a resource whose template gives none: stack-logicalid-suffix."""
-        import secrets
+        """CloudFormation's name for a resource whose template gives none: stack-logicalid-suffix, both parts
+        shortened to fit ``max_length`` (``naming.physical_name``), so the logical id is never dropped."""
+        from rentaliq.local.cfn.naming import physical_name
 
-        suffix = secrets.token_hex(6).upper()
-        name = f"{self.stack_name}-{self.logical_id}"[: max_length - len(suffix) - 1] + f"-{suffix}"
-        return name.lower() if lower else name
+        return physical_name(self.stack_name, self.logical_id, max_length, lower=lower)
 
 
 class _CreateOnly:
