@@ -434,3 +434,49 @@ def test_long_stack_name_keeps_the_logical_id_in_generated_names(target) -> None
         assert len(role) == 64 and role.startswith(stack[:64 - 14 - len("ReaderRole")] + "-ReaderRole-")
     finally:
         _delete(cfn, stack)
+
+
+# -- 5. NoEcho -------------------------------------------------------------------------------------------------------
+
+
+def test_no_echo_parameters_are_masked_but_reach_the_resources(target, cloud) -> None:
+    cfn, sm = target.client("cloudformation"), target.client("secretsmanager")
+    stack, secret_name = _name("noecho"), _name("noecho/api")
+    api_key, default_key = f"ak-{uuid.uuid4().hex}", f"dk-{uuid.uuid4().hex}"
+    template = {
+        "Parameters": {
+            "ApiKey": {"Type": "String", "NoEcho": True},
+            "DefaultKey": {"Type": "String", "NoEcho": "true", "Default": default_key},
+            "Owner": {"Type": "String"},
+        },
+        "Resources": {"Keys": {"Type": "AWS::SecretsManager::Secret", "Properties": {
+            "Name": secret_name, "SecretString": {"Fn::Sub": '{"api_key": "${ApiKey}", "default_key": "${DefaultKey}", "owner": "${Owner}"}'},
+        }}},
+    }
+    change_set = _change_set(cfn, stack, template, "CREATE", {"ApiKey": api_key, "Owner": "platform"})
+    shown = {p["ParameterKey"]: p["ParameterValue"] for p in change_set["Parameters"]}
+    assert shown["ApiKey"] == "****" and shown["Owner"] == "platform"
+    try:
+        described = _execute(cfn, change_set)
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == {
+            "ApiKey": "****", "DefaultKey": "****", "Owner": "platform"}
+        value = json.loads(sm.get_secret_value(SecretId=secret_name)["SecretString"])
+        assert value == {"api_key": api_key, "default_key": default_key, "owner": "platform"}
+
+        # UsePreviousValue still passes the real value on: an update keeps the secret intact.
+        cfn.create_change_set(StackName=stack, ChangeSetName="keep", ChangeSetType="UPDATE", TemplateBody=json.dumps(template),
+                              Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}, {"ParameterKey": "Owner", "ParameterValue": "data"}])
+        update = _wait(cfn, stack, "keep")
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in update["Parameters"]}["ApiKey"] == "****"
+        assert _execute(cfn, update)["StackStatus"] == "UPDATE_COMPLETE"
+        assert json.loads(sm.get_secret_value(SecretId=secret_name)["SecretString"])["api_key"] == api_key
+
+        answers = json.dumps(cfn.describe_stacks(StackName=stack), default=str) + json.dumps(
+            cfn.describe_stack_events(StackName=stack), default=str) + json.dumps(update, default=str)
+        assert api_key not in answers and default_key not in answers
+        for log in cloud.state_dir.rglob("*.log"):
+            text = log.read_text(errors="replace")
+            assert api_key not in text and default_key not in text, f"a NoEcho value is in {log}"
+    finally:
+        _delete(cfn, stack)
+        sm.delete_secret(SecretId=secret_name, ForceDeleteWithoutRecovery=True)

@@ -224,11 +224,12 @@ def install() -> None:
 
 def _install_change_set_features() -> None:
     """Hooks kept apart from the engine: replacements, IMPORT change sets, YAML, names, NoEcho (cfn-changesets)."""
-    from rentaliq.local.cfn import importing, replacement, templates
+    from rentaliq.local.cfn import importing, noecho, replacement, templates
 
     templates.install()
     replacement.install(REGISTRY)
     importing.install()
+    noecho.install()
 
 
 def _patch_backend() -> None:
