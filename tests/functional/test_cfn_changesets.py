@@ -107,6 +107,35 @@ def test_bucket_rename_is_reported_as_replacement_and_replaces(target) -> None:
         _delete(cfn, stack)
 
 
+def test_failed_update_after_a_replacement_keeps_the_original_and_its_data(target) -> None:
+    """The rollback takes the original bucket back (its deletion waits for the cleanup phase) and deletes the new one."""
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
+    stack, first, second = _name("repl-rb"), _name("repl-rb-1"), _name("repl-rb-2")
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+
+    def template(bucket: str, trust_policy) -> dict:
+        return {"Resources": {
+            "Files": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
+            "Reader": {"Type": "AWS::IAM::Role", "Properties": {"Description": {"Ref": "Files"}, "AssumeRolePolicyDocument": trust_policy}},
+        }}
+
+    _deploy(cfn, stack, template(first, trust))
+    version = s3.put_object(Bucket=first, Key="kept.txt", Body=b"precious").get("VersionId")
+    try:
+        change_set = _change_set(cfn, stack, template(second, "{not a policy"), "UPDATE")
+        assert _changes(change_set)["Files"]["Replacement"] == "True"
+        assert _execute(cfn, change_set)["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+        buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        assert first in buckets and second not in buckets
+        assert s3.get_object(Bucket=first, Key="kept.txt")["Body"].read() == b"precious"
+        assert s3.head_object(Bucket=first, Key="kept.txt").get("VersionId") == version
+        physical = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Files")["StackResourceDetail"]["PhysicalResourceId"]
+        assert physical == first
+    finally:
+        s3.delete_object(Bucket=first, Key="kept.txt")
+        _delete(cfn, stack)
+
+
 def test_in_place_change_is_no_replacement(target) -> None:
     cfn, s3 = target.client("cloudformation"), target.client("s3")
     stack, bucket = _name("inplace"), _name("inplace")

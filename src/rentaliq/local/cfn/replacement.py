@@ -160,7 +160,11 @@ def _details(type_rules: schemas.Rules, old: dict[str, Any], new: dict[str, Any]
                     details.append(Detail(dict(target), "Static" if certain else "Dynamic", "ResourceReference", name))
                 else:
                     details.append(Detail(dict(target), "Dynamic", "ResourceAttribute", f"{name}.{attribute_name}"))
-    return details
+    unique: list[Detail] = []
+    for detail in details:  # one per (property, source, cause), as AWS lists them
+        if detail not in unique:
+            unique.append(detail)
+    return unique
 
 
 def _replacement(details: list[Detail]) -> str:
