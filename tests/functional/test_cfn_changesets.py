@@ -509,3 +509,16 @@ def test_no_echo_parameters_are_masked_but_reach_the_resources(target, cloud) ->
     finally:
         _delete(cfn, stack)
         sm.delete_secret(SecretId=secret_name, ForceDeleteWithoutRecovery=True)
+
+
+def test_update_stack_without_change_set_replaces_too(target) -> None:
+    cfn, s3 = target.client("cloudformation"), target.client("s3")
+    stack, first, second = _name("upd"), _name("upd-1"), _name("upd-2")
+    _deploy(cfn, stack, _bucket_template(first))
+    try:
+        cfn.update_stack(StackName=stack, TemplateBody=json.dumps(_bucket_template(second)))
+        assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+        buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
+        assert second in buckets and first not in buckets
+    finally:
+        _delete(cfn, stack)

@@ -151,3 +151,28 @@ def test_a_long_stack_name_never_drops_the_logical_id() -> None:
     assert Context("1", "r", "S" * 100, "Db").generated_name(64).startswith("S" * 48 + "-Db-")
     names = {Context("1", "r", stack, "FilesBucket").generated_name(63, lower=True) for _ in range(20)}
     assert len(names) == 20 and all(n == n.lower() for n in names)
+
+
+# -- the moto internals these features patch (fails loudly when an upgrade moves them) ---------------------------
+
+
+@pytest.mark.parametrize(("module", "attribute"), [
+    ("moto.cloudformation.models", "ChangeSet.diff"),
+    ("moto.cloudformation.models", "ChangeSet._parse_template"),
+    ("moto.cloudformation.models", "Stack.parse_template"),
+    ("moto.cloudformation.models", "Stack.parameter_list"),
+    ("moto.cloudformation.models", "Stack.update"),
+    ("moto.cloudformation.models", "Stack._create_resource_map"),
+    ("moto.cloudformation.models", "generate_changeset_id"),
+    ("moto.cloudformation.parsing", "ResourceMap.build_resource_diff"),
+    ("moto.cloudformation.parsing", "clean_json"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.create_change_set"),
+    ("moto.cloudformation.responses", "CloudFormationResponse.describe_change_set"),
+    ("moto.cloudformation.utils", "generate_stack_id"),
+])
+def test_patched_moto_internals_exist(module: str, attribute: str) -> None:
+    import importlib
+
+    target = importlib.import_module(module)
+    for part in attribute.split("."):
+        target = getattr(target, part)

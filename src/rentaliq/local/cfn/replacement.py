@@ -321,3 +321,18 @@ def install(registry: dict[str, Provider]) -> None:
         return result
 
     backend_cls.execute_change_set = execute_change_set
+
+    inner_stack_update = cfn_models.Stack.update
+
+    def stack_update(self, *args, **kwargs):
+        """UpdateStack (no change set) replaces, and cleans up, the same way."""
+        pending: list[_Replaced] = []
+        token = _PENDING.set(pending)
+        try:
+            result = inner_stack_update(self, *args, **kwargs)
+        finally:
+            _PENDING.reset(token)
+        _cleanup(self, pending)
+        return result
+
+    cfn_models.Stack.update = stack_update
