@@ -25,18 +25,20 @@ from rentaliq.local.cfn import schemas
 from rentaliq.local.cfn.base import Context
 from rentaliq.local.cfn.replacement import ResourceChange
 
-# Type -> (identifier key, read: (value, ctx) -> physical id; raises when the resource does not exist).
-_READERS: dict[str, tuple[str, Callable[[str, Context], str]]] = {
-    "AWS::S3::Bucket": ("BucketName", lambda v, ctx: (ctx.client("s3").head_bucket(Bucket=v), v)[1]),
-    "AWS::SecretsManager::Secret": ("Id", lambda v, ctx: ctx.client("secretsmanager").describe_secret(SecretId=v)["ARN"]),
-    "AWS::RDS::DBInstance": (
-        "DBInstanceIdentifier",
-        lambda v, ctx: ctx.client("rds").describe_db_instances(DBInstanceIdentifier=v)["DBInstances"][0]["DBInstanceIdentifier"],
-    ),
+# Type -> read(identifier value, ctx) -> physical id; raises when the resource does not exist. The identifier's
+# key is the type's primaryIdentifier in AWS's schema (BucketName, Id = the secret's ARN, DBInstanceIdentifier).
+_READERS: dict[str, Callable[[str, Context], str]] = {
+    "AWS::S3::Bucket": lambda v, ctx: (ctx.client("s3").head_bucket(Bucket=v), v)[1],
+    "AWS::SecretsManager::Secret": lambda v, ctx: ctx.client("secretsmanager").describe_secret(SecretId=v)["ARN"],
+    "AWS::RDS::DBInstance": lambda v, ctx: ctx.client("rds").describe_db_instances(DBInstanceIdentifier=v)["DBInstances"][0]["DBInstanceIdentifier"],
 }
 IMPORTABLE_TYPES = tuple(sorted(_READERS))
 
 _RESOURCES_TO_IMPORT: contextvars.ContextVar[list[dict[str, Any]] | None] = contextvars.ContextVar("rentaliq_import", default=None)
+
+
+def _key(type_name: str) -> str:
+    return schemas.rules(type_name).primary_identifier[0]
 
 
 def _fail(message: str) -> None:
@@ -65,7 +67,7 @@ def validate(backend, stack, template: dict[str, Any], items: list[dict[str, Any
         if declared != item["ResourceType"]:
             _fail(f"The resource type {item['ResourceType']} of {item['LogicalResourceId']} in ResourcesToImport does not match "
                   f"the template's {declared}.")
-        key = _READERS[item["ResourceType"]][0]
+        key = _key(item["ResourceType"])
         if set(_identifier(item)) != {key}:
             _fail(f"Invalid ResourceIdentifier {_identifier(item)} for {item['LogicalResourceId']}: "
                   f"{item['ResourceType']} is identified by [{key}].")
@@ -98,7 +100,7 @@ def _locate(backend, items: list[dict[str, Any]]) -> dict[str, str]:
     ctx = Context(backend.account_id, backend.region_name, "import", "import")
     physical: dict[str, str] = {}
     for item in items:
-        key, read = _READERS[item["ResourceType"]]
+        key, read = _key(item["ResourceType"]), _READERS[item["ResourceType"]]
         value = _identifier(item)[key]
         try:
             physical[item["LogicalResourceId"]] = read(value, ctx)
