@@ -44,12 +44,20 @@ class Context:
         return self._clients[service]
 
     def generated_name(self, max_length: int = 64, lower: bool = False) -> str:
-        """CloudFormation's name for a resource whose template gives none: stack-logicalid-suffix."""
-        import secrets
+        """CloudFormation's name for a resource whose template gives none: stack-logicalid-suffix, both parts
+        shortened to fit ``max_length`` (``naming.physical_name``), so the logical id is never dropped."""
+        from rentaliq.local.cfn.naming import physical_name
 
-        suffix = secrets.token_hex(6).upper()
-        name = f"{self.stack_name}-{self.logical_id}"[: max_length - len(suffix) - 1] + f"-{suffix}"
-        return name.lower() if lower else name
+        return physical_name(self.stack_name, self.logical_id, max_length, lower=lower)
+
+
+class _CreateOnly:
+    """``Provider.replace_on_change``: read from AWS's resource schema (``schemas``), never typed by hand."""
+
+    def __get__(self, instance: Any, owner: type) -> frozenset[str]:
+        from rentaliq.local.cfn.schemas import create_only
+
+        return create_only(owner.type_name)
 
 
 class Provider:
@@ -57,7 +65,7 @@ class Provider:
 
     type_name: ClassVar[str]
     # Properties whose change cannot be applied in place: CloudFormation replaces the resource.
-    replace_on_change: ClassVar[frozenset[str]] = frozenset()
+    replace_on_change: ClassVar[frozenset[str]] = _CreateOnly()  # type: ignore[assignment]
 
     def create(self, props: dict[str, Any], ctx: Context) -> str:
         raise NotImplementedError

@@ -19,7 +19,6 @@ def _tag(ctx: Context, resource_id: str, props: dict[str, Any]) -> None:
 
 class Vpc(Provider):
     type_name = "AWS::EC2::VPC"
-    replace_on_change = frozenset({"CidrBlock", "InstanceTenancy"})
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
@@ -58,7 +57,6 @@ class Vpc(Provider):
 
 class Subnet(Provider):
     type_name = "AWS::EC2::Subnet"
-    replace_on_change = frozenset({"VpcId", "CidrBlock", "AvailabilityZone"})
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
@@ -245,7 +243,6 @@ ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
 class SecurityGroup(Provider):
     type_name = "AWS::EC2::SecurityGroup"
-    replace_on_change = frozenset({"GroupName", "GroupDescription", "VpcId"})
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")

@@ -16,7 +16,6 @@ import logging
 import re
 from typing import Any
 
-import yaml
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, ValidationError
@@ -180,10 +179,9 @@ def check_template_types(template: str | dict) -> None:
 
 
 def _parse(template: str) -> dict:
-    try:
-        return json.loads(template)
-    except ValueError:
-        return yaml.safe_load(template) or {}
+    from rentaliq.local.cfn.templates import parse  # JSON, or YAML with short-form intrinsics
+
+    return parse(template)
 
 
 _DYNAMIC_REFERENCE = re.compile(r"\{\{resolve:(?P<service>[a-z-]+):(?P<body>.*?)\}\}")
@@ -221,6 +219,17 @@ def install() -> None:
 
     parsing.clean_json = clean_json
     _patch_backend()
+    _install_change_set_features()
+
+
+def _install_change_set_features() -> None:
+    """Hooks kept apart from the engine: replacements, IMPORT change sets, YAML, names, NoEcho (cfn-changesets)."""
+    from rentaliq.local.cfn import importing, noecho, replacement, templates
+
+    templates.install()
+    replacement.install(REGISTRY)
+    importing.install()
+    noecho.install()
 
 
 def _patch_backend() -> None:

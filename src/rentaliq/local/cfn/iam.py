@@ -7,7 +7,6 @@ from rentaliq.local.cfn.base import Provider, as_json, tag_list
 
 class Role(Provider):
     type_name = "AWS::IAM::Role"
-    replace_on_change = frozenset({"RoleName", "Path"})
 
     def create(self, props, ctx):
         iam = ctx.client("iam")
@@ -86,7 +85,6 @@ class Policy(Provider):
 
 class ManagedPolicy(Provider):
     type_name = "AWS::IAM::ManagedPolicy"
-    replace_on_change = frozenset({"ManagedPolicyName", "Path", "Description"})
 
     def create(self, props, ctx):
         iam = ctx.client("iam")

@@ -15,7 +15,6 @@ _ALARM_PROPS = {
 
 class Alarm(Provider):
     type_name = "AWS::CloudWatch::Alarm"
-    replace_on_change = frozenset({"AlarmName"})
 
     def create(self, props, ctx):
         name = props.get("AlarmName") or ctx.generated_name(255)
@@ -47,7 +46,6 @@ class Alarm(Provider):
 
 class LogGroup(Provider):
     type_name = "AWS::Logs::LogGroup"
-    replace_on_change = frozenset({"LogGroupName"})
 
     def create(self, props, ctx):
         logs = ctx.client("logs")

@@ -9,7 +9,6 @@ from rentaliq.local.cfn.base import Provider, as_bool, as_int, tag_list
 
 class DbParameterGroup(Provider):
     type_name = "AWS::RDS::DBParameterGroup"
-    replace_on_change = frozenset({"DBParameterGroupName", "Family", "Description"})
 
     def create(self, props, ctx):
         rds = ctx.client("rds")
@@ -94,7 +93,6 @@ _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the loc
 
 class DbInstance(Provider):
     type_name = "AWS::RDS::DBInstance"
-    replace_on_change = frozenset({"DBInstanceIdentifier", "Engine", "MasterUsername", "DBName", "StorageEncrypted", "DBSubnetGroupName"})
 
     def create(self, props, ctx):
         unknown = set(props) - set(_INSTANCE_PROPS) - set(_CREATE_ONLY) - _IGNORED - {"Tags"}

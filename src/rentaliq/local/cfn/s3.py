@@ -27,7 +27,6 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 
 class Bucket(Provider):
     type_name = "AWS::S3::Bucket"
-    replace_on_change = frozenset({"BucketName"})
 
     def create(self, props, ctx):
         name = props.get("BucketName") or ctx.generated_name(63, lower=True)

@@ -14,7 +14,6 @@ _GENERATE_KEYS = ("PasswordLength", "ExcludeCharacters", "ExcludeLowercase", "Ex
 
 class Secret(Provider):
     type_name = "AWS::SecretsManager::Secret"
-    replace_on_change = frozenset({"Name"})
 
     def create(self, props, ctx):
         sm = ctx.client("secretsmanager")
