@@ -2,7 +2,8 @@
 
 The hooks sit on moto's RDS *backend*, below both the RDS API and CloudFormation, so an instance created
 either way gets a server; stopping, starting, rebooting, deleting it or changing its password acts on
-that server. ``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps
+that server (``rds_rules`` makes identifiers case-insensitive first; a rename moves the server along;
+``postgres_supervisor`` restarts a server that died). ``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps
 the configured port (5432), as the spec says.
 """
 
@@ -17,11 +18,13 @@ from moto.rds import models as rds_models
 
 from moto.rds.exceptions import RDSClientError
 
+from rentaliq.local import postgres_supervisor, rds_events, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
 
 log = logging.getLogger(__name__)
 
 _engine: PostgresEngine | None = None
+_supervisor: postgres_supervisor.Supervisor | None = None
 
 
 def engine() -> PostgresEngine:
@@ -58,6 +61,10 @@ def _local_endpoint(db: Any) -> Endpoint | None:
     return getattr(db, "_rentaliq_endpoint", None)
 
 
+def is_bound(db: Any) -> bool:
+    return _local_endpoint(db) is not None
+
+
 def _after(method_name: str):
     """Wrap an RDSBackend method; ``hook(backend, result, *args, **kwargs)`` runs after it succeeds."""
 
@@ -76,9 +83,15 @@ def _after(method_name: str):
     return decorate
 
 
+def _refuse(db: Any, action: str, error: Exception) -> RDSClientError:
+    """A server action failed: the API call fails too (never a 500), and the caller restored the status."""
+    return RDSClientError("InvalidDBInstanceState", f"DB instance {db.db_instance_identifier} could not {action}: {error}")
+
+
 def install(state_dir: Path) -> None:
-    global _engine
+    global _engine, _supervisor
     _engine = PostgresEngine(state_dir / "postgres")
+    rds_events.install()
 
     original_endpoint = rds_models.DBInstance.endpoint.fget
 
@@ -95,43 +108,98 @@ def install(state_dir: Path) -> None:
 
     _watch_parameter_groups()
 
+    # Every hook below keeps the RDS status and the server in agreement: a status only changes when the
+    # server action succeeded, and the identifier used for the server is the instance's (lowercase) one.
+
     @_after("create_db_instance")
     def created(backend, db, db_kwargs):
         if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
+            password = rds_rules.managed_password(db) or db_kwargs.get("master_user_password") or ""
             try:
-                _bind(backend, db, db_kwargs.get("master_user_password") or "")
+                _bind(backend, db, password)
             except (PostgresEngineError, PostgresNotInstalled) as error:
                 backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
+                if getattr(db, "master_user_secret", None) is not None:
+                    db.master_user_secret.delete_secret()
                 raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
 
     @_after("stop_db_instance")
-    def stopped(backend, db, db_instance_identifier, *args, **kwargs):
+    def stopped(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            engine().stop(db_instance_identifier)
+            try:
+                engine().stop(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = "available"
+                raise _refuse(db, "stop", error) from None
 
     @_after("start_db_instance")
-    def started(backend, db, db_instance_identifier):
+    def started(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            db._rentaliq_endpoint = engine().start(db_instance_identifier)
+            db.status = "starting"
+            try:
+                db._rentaliq_endpoint = engine().start(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = "stopped"
+                raise _refuse(db, "start", error) from None
+            db.status = "available"
 
     @_after("reboot_db_instance")
-    def rebooted(backend, db, db_instance_identifier, *args, **kwargs):
+    def rebooted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            db._rentaliq_endpoint = engine().reboot(db_instance_identifier)
+            previous, db.status = db.status, "rebooting"
+            try:
+                db._rentaliq_endpoint = engine().reboot(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = previous
+                raise _refuse(db, "reboot", error) from None
+            db.status = "available" if previous == "rebooting" else previous
+            rds_events.record(db, rds_events.RESTARTED)
 
     @_after("delete_db_instance")
-    def deleted(backend, db, db_instance_identifier, *args, **kwargs):
+    def deleted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            engine().delete(db_instance_identifier)
+            try:
+                engine().delete(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                backend.databases[db.db_instance_identifier] = db  # still there, as its server is
+                db.status = "available"
+                raise _refuse(db, "be deleted", error) from None
 
-    @_after("modify_db_instance")
-    def modified(backend, db, db_instance_identifier, db_kwargs):
-        if not _local_endpoint(db):
-            return
-        if db_kwargs.get("master_user_password"):
-            engine().set_master_password(db.db_instance_identifier, db.master_username, db_kwargs["master_user_password"])
-        if "db_parameter_group_name" in db_kwargs:
-            engine().set_force_ssl(db.db_instance_identifier, _force_ssl(backend, db))
+    original_modify = rds_models.RDSBackend.modify_db_instance
+
+    @functools.wraps(original_modify)
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        old_id = db.db_instance_identifier
+        result = original_modify(self, db_instance_identifier, db_kwargs)
+        if _local_endpoint(db):
+            _apply_modification(self, db, old_id, db_kwargs)
+        return result
+
+    rds_models.RDSBackend.modify_db_instance = modify_db_instance
+
+    _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
+
+
+def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> None:
+    new_id = db.db_instance_identifier
+    if new_id != old_id:
+        previous, db.status = db.status, "renaming"
+        try:
+            db._rentaliq_endpoint = engine().rename(old_id, new_id)
+        except PostgresEngineError as error:
+            backend.databases.pop(new_id, None)
+            db.db_instance_identifier = old_id
+            backend.databases[old_id] = db
+            db.status = previous
+            raise _refuse(db, f"be renamed to {new_id}", error) from None
+        db.status = previous
+    if db_kwargs.get("master_user_password"):
+        engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
+    elif db_kwargs.get("manage_master_user_password") and (password := rds_rules.managed_password(db)):
+        engine().set_master_password(new_id, db.master_username, password)
+    if "db_parameter_group_name" in db_kwargs:
+        engine().set_force_ssl(new_id, _force_ssl(backend, db))
 
 
 def _watch_parameter_groups() -> None:
@@ -153,8 +221,12 @@ def after_restore() -> None:
     """Bring back the servers of instances that were running when the local cloud stopped."""
     if _engine is not None:
         _engine.start_all()
+    if _supervisor is not None:
+        _supervisor.start()
 
 
 def stop_all() -> None:
+    if _supervisor is not None:
+        _supervisor.stop()  # first, or it would restart the servers being stopped
     if _engine is not None:
         _engine.stop_all()
