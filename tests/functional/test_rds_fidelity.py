@@ -1,0 +1,143 @@
+"""The local RDS answers as AWS does: storage only grows, managed master passwords, case-insensitive
+identifiers, renames the PostgreSQL server follows. Real moto server, real PostgreSQL; any HTTP 500 fails.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import boto3
+import psycopg
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+PASSWORD = "fidelity-Pass_word1"
+
+
+@pytest.fixture
+def rds(cloud):
+    """An RDS client without retries that records every HTTP 5xx; a test that met one fails."""
+    client = boto3.client("rds", endpoint_url=cloud.endpoint_url, region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+    server_errors: list[str] = []
+
+    def record(http_response, model, **_):
+        if http_response.status_code >= 500:
+            server_errors.append(f"{model.name}: HTTP {http_response.status_code}")
+
+    client.meta.events.register("after-call.rds", record)
+    client.made = []
+    yield client
+    for name in client.made:
+        try:
+            client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+        except client.exceptions.DBInstanceNotFoundFault:
+            pass
+    assert not server_errors, server_errors
+
+
+def create(rds, name, **extra):
+    kwargs = dict(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", EngineVersion="15",
+                  MasterUsername="appadmin", DBName="appdb", AllocatedStorage=20)
+    kwargs.update(extra if "ManageMasterUserPassword" in extra else {"MasterUserPassword": PASSWORD, **extra})
+    rds.made.append(name.lower())
+    return rds.create_db_instance(**kwargs)["DBInstance"]
+
+
+def describe(rds, name):
+    return rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]
+
+
+def connect(db, password=PASSWORD):
+    return psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=password,
+                           dbname="appdb", sslmode="require", connect_timeout=5)
+
+
+def servers_of(cloud) -> dict[str, bool]:
+    """{instance directory: its postmaster runs} under the local cloud's PostgreSQL root."""
+    root = Path(cloud.state_dir) / "postgres"
+    found = {}
+    for inst in root.iterdir() if root.is_dir() else ():
+        try:
+            pid = int((inst / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+            os.kill(pid, 0)
+            found[inst.name] = True
+        except (OSError, ValueError):
+            found[inst.name] = False
+    return found
+
+
+def postgres_processes_for(path: Path) -> list[str]:
+    out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True, check=True).stdout
+    return [line for line in out.splitlines() if "postgres" in line and str(path) in line]
+
+
+def test_storage_cannot_shrink(rds):
+    create(rds, "shrink-db", AllocatedStorage=30)
+    with pytest.raises(ClientError) as refused:
+        rds.modify_db_instance(DBInstanceIdentifier="shrink-db", AllocatedStorage=20, ApplyImmediately=True)
+    assert refused.value.response["Error"]["Code"] == "InvalidParameterCombination"
+    assert refused.value.response["Error"]["Message"] == "Invalid storage size for engine name postgres and storage type gp2: 20"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert describe(rds, "shrink-db")["AllocatedStorage"] == 30
+    rds.modify_db_instance(DBInstanceIdentifier="shrink-db", AllocatedStorage=40, ApplyImmediately=True)
+    assert describe(rds, "shrink-db")["AllocatedStorage"] == 40
+
+
+def test_managed_master_password_lives_in_secrets_manager_and_opens_the_database(rds, target):
+    made = create(rds, "managed-db", ManageMasterUserPassword=True)
+    secret_ref = describe(rds, "managed-db")["MasterUserSecret"]
+    assert secret_ref["SecretArn"].startswith("arn:aws:secretsmanager:us-east-1:") and ":secret:rds!db-" in secret_ref["SecretArn"]
+    assert secret_ref["SecretStatus"] in {"creating", "active"} and secret_ref["KmsKeyId"]
+    secret = json.loads(target.client("secretsmanager").get_secret_value(SecretId=secret_ref["SecretArn"])["SecretString"])
+    assert secret["username"] == "appadmin" and len(secret["password"]) >= 20
+    with connect(made, secret["password"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("appadmin",)
+    with pytest.raises(psycopg.OperationalError):
+        connect(made, "P@55w0rd!").close()  # moto's fixed password must not open it
+
+
+def test_identifiers_are_case_insensitive(rds, cloud):
+    made = create(rds, "Mixed-Case-DB")
+    assert made["DBInstanceIdentifier"] == "mixed-case-db"
+    rds.stop_db_instance(DBInstanceIdentifier="MIXED-case-db")
+    assert describe(rds, "mixed-case-db")["DBInstanceStatus"] == "stopped"
+    assert servers_of(cloud)["mixed-case-db"] is False
+    rds.start_db_instance(DBInstanceIdentifier="Mixed-Case-Db")
+    assert describe(rds, "Mixed-Case-DB")["DBInstanceStatus"] == "available"
+    rds.reboot_db_instance(DBInstanceIdentifier="MIXED-CASE-DB")
+    with connect(describe(rds, "mixed-case-db")) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    rds.delete_db_instance(DBInstanceIdentifier="mIxEd-CaSe-Db", SkipFinalSnapshot=True)
+    assert "mixed-case-db" not in servers_of(cloud)
+    assert not postgres_processes_for(Path(cloud.state_dir) / "postgres" / "mixed-case-db")
+
+
+def test_rename_moves_the_server_then_reboot_and_delete_act_on_it(rds, cloud):
+    db = create(rds, "before-rename")
+    with connect(db) as conn:
+        conn.execute("CREATE TABLE kept (v text)")
+        conn.execute("INSERT INTO kept VALUES ('survives the rename')")
+    rds.made.append("after-rename")
+    rds.modify_db_instance(DBInstanceIdentifier="before-rename", NewDBInstanceIdentifier="After-Rename", ApplyImmediately=True)
+    assert servers_of(cloud).get("after-rename") is True and "before-rename" not in servers_of(cloud)
+    with pytest.raises(ClientError):
+        describe(rds, "before-rename")
+
+    rds.reboot_db_instance(DBInstanceIdentifier="after-rename")
+    renamed = describe(rds, "after-rename")
+    assert renamed["DBInstanceStatus"] == "available"
+    with connect(renamed) as conn:
+        assert conn.execute("SELECT v FROM kept").fetchall() == [("survives the rename",)]
+
+    rds.delete_db_instance(DBInstanceIdentifier="after-rename", SkipFinalSnapshot=True)
+    left = servers_of(cloud)
+    assert "after-rename" not in left and "before-rename" not in left
+    root = Path(cloud.state_dir) / "postgres"
+    assert not postgres_processes_for(root / "after-rename") and not postgres_processes_for(root / "before-rename")
+    with pytest.raises(psycopg.OperationalError):
+        connect(renamed).close()
