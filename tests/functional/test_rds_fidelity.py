@@ -9,11 +9,11 @@ import os
 import subprocess
 from pathlib import Path
 
-import boto3
 import psycopg
 import pytest
-from botocore.config import Config
 from botocore.exceptions import ClientError
+
+from tests.functional.rds_client import recording_client
 
 PASSWORD = "fidelity-Pass_word1"
 
@@ -21,15 +21,7 @@ PASSWORD = "fidelity-Pass_word1"
 @pytest.fixture
 def rds(cloud):
     """An RDS client without retries that records every HTTP 5xx; a test that met one fails."""
-    client = boto3.client("rds", endpoint_url=cloud.endpoint_url, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
-    server_errors: list[str] = []
-
-    def record(http_response, model, **_):
-        if http_response.status_code >= 500:
-            server_errors.append(f"{model.name}: HTTP {http_response.status_code}")
-
-    client.meta.events.register("after-call.rds", record)
+    client, server_errors = recording_client(cloud)
     client.made = []
     yield client
     for name in client.made:
@@ -141,3 +133,29 @@ def test_rename_moves_the_server_then_reboot_and_delete_act_on_it(rds, cloud):
     assert not postgres_processes_for(root / "after-rename") and not postgres_processes_for(root / "before-rename")
     with pytest.raises(psycopg.OperationalError):
         connect(renamed).close()
+
+
+def test_a_server_action_that_fails_leaves_the_status_alone(rds, cloud):
+    create(rds, "unstartable-db")
+    rds.stop_db_instance(DBInstanceIdentifier="unstartable-db")
+    data = Path(cloud.state_dir) / "postgres" / "unstartable-db" / "data"
+    (data / "PG_VERSION").write_text("9\n")  # a server that cannot start: wrong major version
+    with pytest.raises(ClientError) as refused:
+        rds.start_db_instance(DBInstanceIdentifier="unstartable-db")
+    assert refused.value.response["Error"]["Code"] == "InvalidDBInstanceState"
+    assert "unstartable-db" in refused.value.response["Error"]["Message"]
+    assert describe(rds, "unstartable-db")["DBInstanceStatus"] == "stopped"
+    assert servers_of(cloud)["unstartable-db"] is False
+
+
+def test_read_replica_does_not_take_over_the_primary_server(rds, cloud):
+    import time
+
+    primary = create(rds, "Replicated-DB")
+    rds.made.append("replica-db")
+    rds.create_db_instance_read_replica(DBInstanceIdentifier="Replica-DB", SourceDBInstanceIdentifier="REPLICATED-db")
+    time.sleep(2.5)  # supervision passes
+    assert describe(rds, "replica-db")["DBInstanceStatus"] == "available"
+    rds.delete_db_instance(DBInstanceIdentifier="replica-db", SkipFinalSnapshot=True)
+    with connect(primary) as conn:  # the primary's server is untouched
+        assert conn.execute("SELECT 1").fetchone() == (1,)

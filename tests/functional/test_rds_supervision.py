@@ -19,6 +19,7 @@ import pytest
 
 from rentaliq import naming
 from rentaliq.deploy.database import DatabaseNotReady, wait_until_ready
+from tests.functional.rds_client import recording_client
 
 PASSWORD = "supervised-Pass_word1"
 
@@ -76,16 +77,16 @@ def messages(rds, name) -> list[str]:
 
 
 @pytest.fixture
-def rds(target):
-    client = target.client("rds")
-    made: list[str] = []
-    client.made = made
+def rds(cloud):
+    client, server_errors = recording_client(cloud)
+    client.made = []
     yield client
-    for name in made:
+    for name in client.made:
         try:
             client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
         except client.exceptions.DBInstanceNotFoundFault:
             pass
+    assert not server_errors, server_errors
 
 
 def test_killed_postmaster_is_restarted_with_its_data_and_events(rds, cloud):

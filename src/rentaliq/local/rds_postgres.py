@@ -123,6 +123,11 @@ def install(state_dir: Path) -> None:
                     db.master_user_secret.delete_secret()
                 raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
 
+    @_after("create_db_instance_read_replica")
+    def replicated(backend, replica, db_kwargs):
+        # moto copies the primary object; the copy must not claim the primary's server (a replica has none yet).
+        replica.__dict__.pop("_rentaliq_endpoint", None)
+
     @_after("stop_db_instance")
     def stopped(backend, db, *args, **kwargs):
         if _local_endpoint(db):

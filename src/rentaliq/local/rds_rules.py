@@ -27,6 +27,7 @@ from moto.rds.exceptions import RDSClientError
 
 _INSTANCE_METHODS = (
     "describe_db_instances",
+    "create_db_snapshot",
     "modify_db_instance",
     "reboot_db_instance",
     "stop_db_instance",
@@ -55,15 +56,19 @@ def _lower(value: Any) -> Any:
 
 def _lowercase_identifiers() -> None:
     backend = rds_models.RDSBackend
-    original_create = backend.create_db_instance
+    for name in ("create_db_instance", "create_db_instance_read_replica"):
 
-    @functools.wraps(original_create)
-    def create_db_instance(self, db_kwargs):
-        if db_kwargs.get("db_instance_identifier"):
-            db_kwargs["db_instance_identifier"] = db_kwargs["db_instance_identifier"].lower()
-        return original_create(self, db_kwargs)
+        def make_create(original):
+            @functools.wraps(original)
+            def create(self, db_kwargs):
+                for key in ("db_instance_identifier", "source_db_instance_identifier"):
+                    if isinstance(db_kwargs.get(key), str) and not db_kwargs[key].startswith("arn:"):
+                        db_kwargs[key] = db_kwargs[key].lower()
+                return original(self, db_kwargs)
 
-    backend.create_db_instance = create_db_instance
+            return create
+
+        setattr(backend, name, make_create(getattr(backend, name)))
 
     for name in _INSTANCE_METHODS:
         original = getattr(backend, name)
