@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -166,3 +167,39 @@ def test_up_wait_fails_within_60s_with_the_server_log(rds, cloud, target):
         assert PASSWORD not in message and "\n" not in message
     finally:
         secrets.delete_secret(SecretId=naming.secret_path(env, "db/credentials"), ForceDeleteWithoutRecovery=True)
+
+
+@pytest.mark.slow
+def test_restart_with_a_broken_server_keeps_the_cloud_up_and_marks_only_that_instance_failed(tmp_path):
+    """A local cloud restarted over a server that cannot start: it serves, that instance is failed, the
+    other instance is available with its data, and the events survive the restart."""
+    from rentaliq.local.cloud import LocalCloud
+    from tests.functional.conftest import free_port
+
+    home = Path(tempfile.mkdtemp(prefix="rentaliq-restart-", dir="/tmp"))
+    os.chmod(home, 0o755)
+    own = LocalCloud(state_dir=home / "state", port=free_port())
+    own.start()
+    try:
+        rds, server_errors = recording_client(own)
+        healthy, broken = create(rds, "healthy-db"), create(rds, "broken-at-restart")
+        with connect(healthy) as conn:
+            conn.execute("CREATE TABLE kept (v text)")
+            conn.execute("INSERT INTO kept VALUES ('across the restart')")
+        own.stop()
+        shutil.rmtree(Path(own.state_dir) / "postgres" / "broken-at-restart" / "data")
+        own.start()
+
+        watch_status(rds, "broken-at-restart", lambda s: s[-1] == "failed", timeout=30)
+        assert messages(rds, "broken-at-restart")[-1].startswith("The DB instance has failed")
+        assert describe(rds, "healthy-db")["DBInstanceStatus"] == "available"
+        with connect(describe(rds, "healthy-db")) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [("across the restart",)]
+        own.stop()
+        own.start()  # the failed instance stays failed, its event stays listed
+        assert describe(rds, "broken-at-restart")["DBInstanceStatus"] == "failed"
+        assert messages(rds, "broken-at-restart")[-1].startswith("The DB instance has failed")
+        assert not server_errors, server_errors
+    finally:
+        own.stop()
+        shutil.rmtree(home, ignore_errors=True)

@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 _INTERVAL_ENV = "RENTALIQ_PG_SUPERVISE_SECONDS"
 _DEFAULT_INTERVAL = 1.0
+_TRANSITIONS = {"rebooting", "starting", "renaming", "modifying"}
 
 
 def _interval() -> float:
@@ -74,6 +75,14 @@ class Supervisor:
                 self.check_once()
             except Exception:  # noqa: BLE001 - one bad pass must not end supervision
                 log.exception("PostgreSQL supervision pass failed")
+
+    def settle(self) -> None:
+        """After a restart: an instance saved mid-transition (the process died during a reboot, start,
+        rename or recovery) is ``available`` again, so that the next pass recovers its server if needed."""
+        for _backend, db in _bound_instances(self.is_bound):
+            if db.status in _TRANSITIONS:
+                log.warning("RDS instance %s was %s when the local cloud stopped", db.db_instance_identifier, db.status)
+                db.status = "available"
 
     def check_once(self) -> list[str]:
         """Recover every dead server of an available instance; returns the identifiers acted on."""

@@ -223,10 +223,18 @@ def _watch_parameter_groups() -> None:
 
 
 def after_restore() -> None:
-    """Bring back the servers of instances that were running when the local cloud stopped."""
+    """Bring back the servers of instances that were running when the local cloud stopped.
+
+    A server that cannot start must not keep the local cloud down: it is logged, and the supervisor's
+    first pass marks its instance ``failed`` with RDS's event, as it would after a crash.
+    """
     if _engine is not None:
-        _engine.start_all()
+        try:
+            _engine.start_all()
+        except PostgresEngineError as error:
+            log.error("some PostgreSQL servers did not start: %s", error)
     if _supervisor is not None:
+        _supervisor.settle()
         _supervisor.start()
 
 
