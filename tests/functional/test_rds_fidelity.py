@@ -159,3 +159,45 @@ def test_read_replica_does_not_take_over_the_primary_server(rds, cloud):
     rds.delete_db_instance(DBInstanceIdentifier="replica-db", SkipFinalSnapshot=True)
     with connect(primary) as conn:  # the primary's server is untouched
         assert conn.execute("SELECT 1").fetchone() == (1,)
+
+
+def test_a_change_set_that_shrinks_storage_fails_and_rolls_back(rds, target):
+    """The path `up` takes: the RDS refusal surfaces as the resource's failure, the stack rolls back."""
+    import time
+
+    cfn = target.client("cloudformation")
+
+    def template(size: int) -> str:
+        return json.dumps({"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
+            "DBInstanceIdentifier": "cfn-shrink-db", "Engine": "postgres", "EngineVersion": "15", "DBInstanceClass": "db.t3.micro",
+            "MasterUsername": "appadmin", "MasterUserPassword": PASSWORD, "AllocatedStorage": str(size), "DBName": "appdb"}}}})
+
+    def settled(change_set: str | None = None) -> str:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if change_set:
+                status = cfn.describe_change_set(StackName="rds-fidelity-shrink", ChangeSetName=change_set)["Status"]
+            else:
+                status = cfn.describe_stacks(StackName="rds-fidelity-shrink")["Stacks"][0]["StackStatus"]
+            if not status.endswith(("IN_PROGRESS", "PENDING")):
+                return status
+            time.sleep(0.5)
+        raise AssertionError("CloudFormation did not settle within 120 s")
+
+    cfn.create_stack(StackName="rds-fidelity-shrink", TemplateBody=template(30))
+    try:
+        assert settled() == "CREATE_COMPLETE"
+        cfn.create_change_set(StackName="rds-fidelity-shrink", ChangeSetName="shrink", TemplateBody=template(20), ChangeSetType="UPDATE")
+        assert settled("shrink") == "CREATE_COMPLETE"
+        cfn.execute_change_set(StackName="rds-fidelity-shrink", ChangeSetName="shrink")
+        assert settled() == "UPDATE_ROLLBACK_COMPLETE"
+        reasons = [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName="rds-fidelity-shrink")["StackEvents"]
+                   if e["LogicalResourceId"] == "Db" and e["ResourceStatus"] == "UPDATE_FAILED"]
+        assert reasons and reasons[0] == "Invalid storage size for engine name postgres and storage type gp2: 20"
+        assert describe(rds, "cfn-shrink-db")["AllocatedStorage"] == 30
+    finally:
+        cfn.delete_stack(StackName="rds-fidelity-shrink")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and rds.describe_db_instances(
+                Filters=[{"Name": "db-instance-id", "Values": ["cfn-shrink-db"]}])["DBInstances"]:
+            time.sleep(0.5)
