@@ -92,6 +92,30 @@ def test_managed_master_password_lives_in_secrets_manager_and_opens_the_database
     with pytest.raises(psycopg.OperationalError):
         connect(made, "P@55w0rd!").close()  # moto's fixed password must not open it
 
+    rds.modify_db_instance(DBInstanceIdentifier="managed-db", RotateMasterUserPassword=True, ApplyImmediately=True)
+    rotated = json.loads(target.client("secretsmanager").get_secret_value(SecretId=secret_ref["SecretArn"])["SecretString"])
+    assert rotated["password"] != secret["password"]
+    with connect(made, rotated["password"]) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == ("appadmin",)
+    with pytest.raises(psycopg.OperationalError):
+        connect(made, secret["password"]).close()
+
+
+def test_a_stopped_instance_refuses_reboot_and_server_changes(rds, cloud):
+    create(rds, "resting-db")
+    rds.stop_db_instance(DBInstanceIdentifier="resting-db")
+    for call in (lambda: rds.reboot_db_instance(DBInstanceIdentifier="resting-db"),
+                 lambda: rds.modify_db_instance(DBInstanceIdentifier="resting-db", MasterUserPassword="other-Pass_word2",
+                                                ApplyImmediately=True)):
+        with pytest.raises(ClientError) as refused:
+            call()
+        assert refused.value.response["Error"] == {**refused.value.response["Error"], "Code": "InvalidDBInstanceState",
+                                                   "Message": "Instance resting-db is not in available state."}
+    assert describe(rds, "resting-db")["DBInstanceStatus"] == "stopped" and servers_of(cloud)["resting-db"] is False
+    rds.start_db_instance(DBInstanceIdentifier="resting-db")
+    with connect(describe(rds, "resting-db")) as conn:  # the refused password change did not happen
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+
 
 def test_identifiers_are_case_insensitive(rds, cloud):
     made = create(rds, "Mixed-Case-DB")

@@ -16,7 +16,7 @@ from typing import Any
 
 from moto.rds import models as rds_models
 
-from moto.rds.exceptions import RDSClientError
+from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
 from rentaliq.local import postgres_supervisor, rds_events, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
@@ -176,12 +176,25 @@ def install(state_dir: Path) -> None:
     def modify_db_instance(self, db_instance_identifier, db_kwargs):
         db = self.describe_db_instances(db_instance_identifier)[0]
         old_id = db.db_instance_identifier
+        if _local_endpoint(db) and db.status != "available" and _touches_server(db, db_kwargs):
+            raise InvalidDBInstanceStateError(old_id, "stop")  # "Instance <id> is not in available state."
         result = original_modify(self, db_instance_identifier, db_kwargs)
         if _local_endpoint(db):
             _apply_modification(self, db, old_id, db_kwargs)
         return result
 
     rds_models.RDSBackend.modify_db_instance = modify_db_instance
+
+    original_reboot = rds_models.RDSBackend.reboot_db_instance
+
+    @functools.wraps(original_reboot)
+    def reboot_db_instance(self, db_instance_identifier, *args, **kwargs):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        if _local_endpoint(db) and db.status != "available":  # RDS reboots only an available instance
+            raise InvalidDBInstanceStateError(db.db_instance_identifier, "stop")
+        return original_reboot(self, db_instance_identifier, *args, **kwargs)
+
+    rds_models.RDSBackend.reboot_db_instance = reboot_db_instance
 
     _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
 
@@ -199,12 +212,23 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
             db.status = previous
             raise _refuse(db, f"be renamed to {new_id}", error) from None
         db.status = previous
-    if db_kwargs.get("master_user_password"):
-        engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
-    elif db_kwargs.get("manage_master_user_password") and (password := rds_rules.managed_password(db)):
-        engine().set_master_password(new_id, db.master_username, password)
-    if "db_parameter_group_name" in db_kwargs:
-        engine().set_force_ssl(new_id, _force_ssl(backend, db))
+    try:
+        if db_kwargs.get("master_user_password"):
+            engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
+        elif (db_kwargs.get("manage_master_user_password") or db_kwargs.get("rotate_master_user_password")) and (
+                password := rds_rules.managed_password(db)):
+            engine().set_master_password(new_id, db.master_username, password)
+        if "db_parameter_group_name" in db_kwargs:
+            engine().set_force_ssl(new_id, _force_ssl(backend, db))
+    except PostgresEngineError as error:
+        raise _refuse(db, "apply the modification", error) from None
+
+
+def _touches_server(db: Any, db_kwargs: Any) -> bool:
+    """Changes the local server must carry out, which need it running (the others are RDS metadata)."""
+    renamed = str(db_kwargs.get("new_db_instance_identifier") or db.db_instance_identifier).lower() != db.db_instance_identifier
+    return bool(renamed or db_kwargs.get("master_user_password") or db_kwargs.get("manage_master_user_password")
+                or db_kwargs.get("rotate_master_user_password") or "db_parameter_group_name" in db_kwargs)
 
 
 def _watch_parameter_groups() -> None:

@@ -11,7 +11,8 @@
 - **Managed master passwords are random.** With ``ManageMasterUserPassword``, RDS generates the master
   password and keeps ``{"username", "password"}`` in a Secrets Manager secret; moto stores a fixed
   ``admin``/``P@55w0rd!``. The secret now holds the instance's master username and a fresh random password
-  (RDS's excluded characters ``/ " @`` and space left out), which the PostgreSQL binding then uses.
+  (RDS's excluded characters ``/ " @`` and space left out), which the PostgreSQL binding then uses;
+  ``RotateMasterUserPassword`` puts a new random password as the secret's AWSCURRENT version.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import json
 import secrets
 import string
+import uuid
 from typing import Any
 
 from moto.rds import models as rds_models
@@ -119,7 +121,14 @@ def _random_managed_password() -> None:
         username = getattr(self.resource, "master_username", None) or "admin"
         return json.dumps({"username": username, "password": generate_password()})
 
+    def rotate_secret(self) -> None:
+        # RDS rotates a managed master password itself (no Lambda): a new random password becomes AWSCURRENT.
+        self._status = "rotating"
+        self.secretsmanager.put_secret_value(self.secret.arn, secret_string=self._generate_secret_string(), secret_binary=None,
+                                             client_request_token=str(uuid.uuid4()), version_stages=["AWSCURRENT"])
+
     rds_models.MasterUserSecret._generate_secret_string = generate_secret_string
+    rds_models.MasterUserSecret.rotate_secret = rotate_secret
 
 
 def managed_password(db: Any) -> str | None:
