@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import psycopg
@@ -173,7 +174,6 @@ def test_a_server_action_that_fails_leaves_the_status_alone(rds, cloud):
 
 
 def test_read_replica_does_not_take_over_the_primary_server(rds, cloud):
-    import time
 
     primary = create(rds, "Replicated-DB")
     rds.made.append("replica-db")
@@ -187,7 +187,6 @@ def test_read_replica_does_not_take_over_the_primary_server(rds, cloud):
 
 def test_a_change_set_that_shrinks_storage_fails_and_rolls_back(rds, target):
     """The path `up` takes: the RDS refusal surfaces as the resource's failure, the stack rolls back."""
-    import time
 
     cfn = target.client("cloudformation")
 

@@ -1,10 +1,12 @@
 """Bind moto's RDS DB instances to real PostgreSQL servers.
 
 The hooks sit on moto's RDS *backend*, below both the RDS API and CloudFormation, so an instance created
-either way gets a server; stopping, starting, rebooting, deleting it or changing its password acts on
-that server (``rds_rules`` makes identifiers case-insensitive first; a rename moves the server along;
-``postgres_supervisor`` restarts a server that died). ``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps
-the configured port (5432), as the spec says.
+either way gets a server; stopping, starting, rebooting, renaming, deleting it or changing its password
+acts on that server. The RDS status and the server never disagree: a status changes only when the server
+action succeeded, and a failed one answers InvalidDBInstanceState (never a 500). ``rds_rules`` makes
+identifiers case-insensitive before these hooks run; ``postgres_supervisor`` restarts a server that died.
+``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps the configured
+port (5432), as the spec says.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from moto.rds import models as rds_models
-
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
 from rentaliq.local import postgres_supervisor, rds_events, rds_rules
