@@ -13,6 +13,7 @@ import pwd
 import shutil
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -278,3 +279,48 @@ def test_find_pg_bin_reports_missing_binaries(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("RENTALIQ_PG_BIN", str(tmp_path))
     with pytest.raises(PostgresNotInstalled, match="postgresql-15"):
         find_pg_bin()
+
+
+def test_rename_moves_the_server_and_its_data(pg_root: Path) -> None:
+    engine = PostgresEngine(pg_root)
+    endpoint = engine.create("db-old-name", master_username=MASTER, master_password="rename-Pa55word", dbname=DBNAME)
+    with connect(endpoint, "rename-Pa55word") as conn:
+        conn.execute("CREATE TABLE moved (v text)")
+        conn.execute("INSERT INTO moved VALUES ('along')")
+    try:
+        assert engine.rename("db-old-name", "db-new-name") == endpoint
+        assert engine.status("db-old-name") == "absent" and not (pg_root / "db-old-name").exists()
+        assert engine.status("db-new-name") == "running"
+        with connect(endpoint, "rename-Pa55word") as conn:
+            assert conn.execute("SELECT v FROM moved").fetchall() == [("along",)]
+        with pytest.raises(PostgresEngineError, match="already exists"):
+            engine.rename("db-new-name", "db-new-name")
+        assert engine.status("db-new-name") == "running"  # a refused rename leaves the server as it was
+    finally:
+        engine.delete("db-new-name")
+    assert not (pg_root / "db-new-name").exists()
+
+
+def test_recover_restarts_a_killed_postmaster_only(pg_root: Path) -> None:
+    engine = PostgresEngine(pg_root)
+    endpoint = engine.create("db-crash", master_username=MASTER, master_password="crash-Pa55word", dbname=DBNAME)
+    shown: list[str] = []
+    try:
+        assert engine.recover("db-crash", lambda: shown.append("down")) is False  # running: nothing to do
+        with connect(endpoint, "crash-Pa55word") as conn:
+            conn.execute("CREATE TABLE crashed (v text)")
+            conn.execute("INSERT INTO crashed VALUES ('committed')")
+        pid = int((pg_root / "db-crash" / "data" / "postmaster.pid").read_text().split("\n", 1)[0])
+        os.kill(pid, 9)
+        deadline = time.monotonic() + 10
+        while engine.status("db-crash") == "running" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert engine.recover("db-crash", lambda: shown.append("down")) is True
+        assert shown == ["down"]
+        with connect(endpoint, "crash-Pa55word") as conn:
+            assert conn.execute("SELECT v FROM crashed").fetchall() == [("committed",)]
+        engine.stop("db-crash")
+        assert engine.recover("db-crash", lambda: shown.append("down")) is False  # stopped on purpose
+        assert engine.status("db-crash") == "stopped"
+    finally:
+        engine.delete("db-crash")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
+from tests.functional.rds_client import recording_client
+
 PASSWORD = "first-Pass_word1"
 
 
@@ -19,8 +21,8 @@ def describe(rds, name="api-made-db"):
 
 
 @pytest.fixture(scope="module")
-def rds(target):
-    client = target.client("rds")
+def rds(cloud):
+    client, server_errors = recording_client(cloud)  # any HTTP 5xx fails the module
     client.create_db_instance(DBInstanceIdentifier="api-made-db", DBInstanceClass="db.t3.micro", Engine="postgres", EngineVersion="15",
                               MasterUsername="appadmin", MasterUserPassword=PASSWORD, DBName="appdb", AllocatedStorage=20)
     yield client
@@ -28,6 +30,7 @@ def rds(target):
         client.delete_db_instance(DBInstanceIdentifier="api-made-db", SkipFinalSnapshot=True)
     except client.exceptions.DBInstanceNotFoundFault:
         pass
+    assert not server_errors, server_errors
 
 
 def test_instance_made_through_the_api_is_a_real_server(rds):

@@ -40,12 +40,48 @@ def test_moto_is_the_pinned_version():
     ("moto.s3.responses", "S3Response._bucket_response_put"),
     ("moto.s3.responses", "S3Response._bucket_response_delete"),
     ("moto.rds.models", "RDSBackend.modify_db_parameter_group"),
+    ("moto.rds.models", "RDSBackend.describe_db_instances"),
+    ("moto.rds.models", "RDSBackend.databases"),  # read by the PostgreSQL supervisor (instance attribute)
+    ("moto.rds.models", "RDSBackend.add_event"),
+    ("moto.rds.models", "RDSBackend.describe_events"),
+    ("moto.rds.models", "DBInstance.address"),
+    ("moto.rds.models", "DBInstance.add_event"),
+    ("moto.rds.models", "DBInstance.__init__"),
+    ("moto.rds.models", "Event.EVENT_MAP"),
+    ("moto.rds.models", "MasterUserSecret._generate_secret_string"),
+    ("moto.rds.models", "MasterUserSecret.secret"),  # instance attribute: the FakeSecret holding the password
+    ("moto.rds.models", "rds_backends"),
+    ("moto.iam.models", "AWSManagedPolicy.from_data"),
+    ("moto.iam.aws_managed_policies", "aws_managed_policies_data"),
+    ("moto.settings", "load_iam_aws_managed_policies"),
 ])
 def test_patched_moto_attributes_exist(module, attribute):
     obj = __import__(module, fromlist=["_"])
+    if attribute in INSTANCE_ATTRIBUTES:
+        owner, name = attribute.split(".")
+        assert name in inspect.getsource(getattr(obj, owner).__init__), f"{attribute} is no longer set in __init__"
+        return
     for part in attribute.split("."):
         obj = getattr(obj, part)
     assert obj is not None
+
+
+INSTANCE_ATTRIBUTES = {"RDSBackend.databases", "MasterUserSecret.secret"}
+
+
+def test_rds_instance_calls_keep_the_identifier_where_the_lowercasing_wrapper_finds_it():
+    from moto.rds.models import RDSBackend
+
+    for name in ("describe_db_instances", "reboot_db_instance", "stop_db_instance", "start_db_instance", "delete_db_instance"):
+        assert list(inspect.signature(getattr(RDSBackend, name)).parameters)[1] == "db_instance_identifier", name
+    assert list(inspect.signature(RDSBackend.add_event).parameters) == ["self", "event_type", "resource"]
+
+
+def test_moto_events_store_is_what_describe_events_reads():
+    from moto.rds.models import RDSBackend
+
+    assert "self.events" in inspect.getsource(RDSBackend.describe_events)
+    assert "EVENT_MAP[event_type]" in inspect.getsource(__import__("moto.rds.models", fromlist=["_"]).Event.__init__)
 
 
 def test_patched_signatures_are_the_ones_the_extensions_wrap():

@@ -1,15 +1,41 @@
-"""Is the database up? Connect over TLS with the credentials Secrets Manager holds, as a service would."""
+"""Is the database up? Connect over TLS with the credentials Secrets Manager holds, as a service would.
+
+``wait_until_ready`` is what `up` ends with. It must never hang silently: on the local cloud a server
+that cannot come up is known within seconds (the supervisor marks the instance ``failed``), so it gives up
+after 60 s at most, at once when RDS reports a state the instance cannot leave by itself, always with the
+server's last log lines. On AWS an instance can take many minutes to become available, so it waits longer
+and reports progress instead.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
 
 import psycopg
 
 from rentaliq import naming
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
+
+LOCAL_TIMEOUT = 60.0
+AWS_TIMEOUT = 1800.0
+PROGRESS_EVERY = 30.0
+LOG_LINES = 8
+# RDS states an instance does not leave without someone acting (RDS User Guide, "Viewing DB instance status").
+STUCK_STATES = {
+    "failed", "stopped", "stopping", "storage-full", "inaccessible-encryption-credentials",
+    "incompatible-network", "incompatible-option-group", "incompatible-parameters", "incompatible-restore",
+    "insufficient-capacity", "restore-error",
+}
+_HEALTH_PATH = "/_rentaliq/health"  # rentaliq.local.server.HEALTH_PATH, without importing the server
+
+
+class DatabaseNotReady(TimeoutError):
+    """The database did not take TLS connections; the message names why and shows the server's last log lines."""
 
 
 def credentials(target: Target, spec: EnvironmentSpec) -> dict:
@@ -31,12 +57,69 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
         return False, f"{type(error).__name__}: {' '.join(str(error).split())[:200]}"
 
 
-def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float = 600) -> str:
-    deadline = time.monotonic() + timeout
+def instance_status(target: Target, instance_id: str) -> str | None:
+    """RDS's status of the instance, None when it does not exist or cannot be read."""
+    try:
+        return target.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]["DBInstanceStatus"]
+    except Exception:  # noqa: BLE001 - only a hint for the message
+        return None
+
+
+def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | None = None,
+                     progress: Callable[[str], None] | None = None) -> str:
+    """Wait until the environment's database takes TLS connections; the detail of the first good connection.
+
+    Raises DatabaseNotReady when RDS shows a state the instance cannot leave by itself, or at the deadline
+    (60 s locally, 30 min on AWS), with the RDS status, the last connection error and the server's log tail.
+    """
+    timeout = timeout if timeout is not None else (LOCAL_TIMEOUT if target.is_local else AWS_TIMEOUT)
+    instance_id = naming.db_instance_id(spec.name)
+    started = time.monotonic()
+    deadline = started + timeout
+    next_report = started + PROGRESS_EVERY
     while True:
-        ok, detail = check_connection(target, spec)
+        ok, detail = check_connection(target, spec, timeout=min(5.0, max(1.0, deadline - time.monotonic())))
         if ok:
             return detail
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{naming.db_instance_id(spec.name)} did not accept TLS connections within {timeout:.0f}s: {detail}")
-        time.sleep(0.5 if target.is_local else 10)
+        status = instance_status(target, instance_id)
+        now = time.monotonic()
+        if status in STUCK_STATES or now >= deadline:
+            why = f"is {status}" if status in STUCK_STATES else f"did not accept TLS connections within {timeout:.0f}s"
+            raise DatabaseNotReady(f"{instance_id} {why} (RDS status: {status or 'unknown'}; last error: {detail}); "
+                                   f"last server log lines: {server_log_tail(target, instance_id)}")
+        if progress is not None and now >= next_report:
+            progress(f"still waiting for {instance_id} ({status or 'unknown'}, {now - started:.0f}s of {timeout:.0f}s): {detail}")
+            next_report = now + PROGRESS_EVERY
+        time.sleep(min(0.5 if target.is_local else 10.0, max(0.0, deadline - now)))
+
+
+def server_log_tail(target: Target, instance_id: str, lines: int = LOG_LINES) -> str:
+    """The server's last log lines, one string; lines that could carry a password are withheld."""
+    try:
+        raw = _local_log(target, instance_id) if target.is_local else _aws_log(target, instance_id)
+    except Exception as error:  # noqa: BLE001 - the log is a help, never the reason to fail differently
+        return f"(server log unavailable: {type(error).__name__})"
+    kept = [("(line withheld: may contain a password)" if "password" in line.lower() and "authentication" not in line.lower()
+             else line.strip()) for line in raw.splitlines() if line.strip()][-lines:]
+    return " | ".join(kept) if kept else "(server log is empty)"
+
+
+def _local_log(target: Target, instance_id: str) -> str:
+    """The local cloud keeps each server's log at <state dir>/postgres/<instance>/server.log."""
+    with urllib.request.urlopen(f"{target.endpoint_url}{_HEALTH_PATH}", timeout=5) as response:  # noqa: S310 - loopback
+        state_dir = Path(json.load(response)["state_dir"])
+    log = state_dir / "postgres" / instance_id / "server.log"
+    if not log.exists():
+        return f"(no server log: {log} does not exist)"
+    return log.read_text(errors="replace")[-20_000:]
+
+
+def _aws_log(target: Target, instance_id: str) -> str:
+    """RDS for PostgreSQL writes error/postgresql.log.<hour>; read the end of the newest one."""
+    rds = target.client("rds")
+    files = rds.describe_db_log_files(DBInstanceIdentifier=instance_id).get("DescribeDBLogFiles", [])
+    if not files:
+        return ""
+    newest = max(files, key=lambda f: f.get("LastWritten", 0))["LogFileName"]
+    portion = rds.download_db_log_file_portion(DBInstanceIdentifier=instance_id, LogFileName=newest, NumberOfLines=LOG_LINES)
+    return portion.get("LogFileData") or ""

@@ -34,7 +34,7 @@ def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnE
         on_step(f"deploying {spec.stack_name}")
         result = deploy(target, spec, paths[spec.stack_name], on_event)
         on_step(f"waiting for {naming.db_instance_id(spec.name)}")
-        results.append(UpResult(spec, result, wait_until_ready(target, spec), time.monotonic() - started))
+        results.append(UpResult(spec, result, wait_until_ready(target, spec, progress=on_step), time.monotonic() - started))
     return results
 
 

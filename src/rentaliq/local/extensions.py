@@ -25,6 +25,7 @@ def install(state_dir: Path, endpoint: str | None = None) -> None:
 
     engine.install()
     moto_fixes.install()
+    moto_fixes.carry(*moto_fixes.AWS_MANAGED_POLICIES)  # our stacks attach them; AWS has them in every account
     rds_postgres.install(Path(state_dir))
     s3_policy.install()
     _installed = True

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import json
+
 from moto.rds import models as rds_models
 from moto.rds import utils as rds_utils
 from moto.s3 import models as s3_models
+
+from rentaliq.local import rds_rules
 
 
 def install() -> None:
@@ -42,23 +47,51 @@ def install() -> None:
     rds_models.DBInstance.__init__ = init
     rds_models.DBInstance.performance_insights_enabled = property(lambda self: getattr(self, "enable_performance_insights", False))
 
-    # AWS-managed policies exist in every account. Loading all ~1,300 of moto's copies slows every IAM
-    # backend and bloats the saved state, so the local cloud carries the ones RentalIQ stacks attach.
-    import json
-
-    from moto.iam import models as iam_models
-    from moto.iam.aws_managed_policies import aws_managed_policies_data
-
-    def init_aws_policies(self):
-        data = json.loads(aws_managed_policies_data)
-        return [iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.partition, data[name])
-                for name in AWS_MANAGED_POLICIES if name in data]
-
-    iam_models.IAMBackend._init_aws_policies = init_aws_policies
+    install_managed_policies()
+    rds_rules.install()
     install_intelligent_tiering()
 
 
 AWS_MANAGED_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)
+"""The AWS-managed policies RentalIQ stacks attach; the local cloud server carries them (see ``carry``)."""
+
+_carried: tuple[str, ...] = ()
+
+
+def carry(*names: str) -> None:
+    """Make these AWS-managed policies exist in IAM backends created from now on (the local cloud server).
+
+    They exist in every AWS account, and our stacks attach them; without moto's
+    ``iam.load_aws_managed_policies`` setting moto would have none, and with it all 1,582 of moto 5.2.5's copies.
+    """
+    global _carried
+    _carried = tuple(dict.fromkeys((*_carried, *names)))
+
+
+@functools.cache
+def _managed_policy_documents() -> dict[str, dict]:
+    """moto's 4.7 MB copy of the AWS-managed policies, parsed once per process and only when first needed."""
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return json.loads(aws_managed_policies_data)
+
+
+def install_managed_policies() -> None:
+    """moto's ``_init_aws_policies`` parses the whole policy file for every IAM backend (one per account);
+    this one honours moto's setting (all policies when ``load_aws_managed_policies`` is on, as moto does),
+    adds only the policies ``carry`` names otherwise, and parses the file at most once per process."""
+    from moto import settings as moto_settings
+    from moto.iam import models as iam_models
+
+    def init_aws_policies(self):
+        wanted = None if moto_settings.load_iam_aws_managed_policies() else _carried
+        if wanted == ():
+            return []
+        data = _managed_policy_documents()
+        names = data.keys() if wanted is None else [name for name in wanted if name in data]
+        return [iam_models.AWSManagedPolicy.from_data(name, self.account_id, self.region_name, data[name]) for name in names]
+
+    iam_models.IAMBackend._init_aws_policies = init_aws_policies
 
 
 def install_intelligent_tiering() -> None:

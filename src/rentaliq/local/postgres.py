@@ -392,6 +392,50 @@ class PostgresEngine:
         with self._guard:
             self._locks.pop(instance_id, None)
 
+    def rename(self, instance_id: str, new_id: str) -> Endpoint:
+        """Move an instance to a new identifier (RDS ModifyDBInstance NewDBInstanceIdentifier).
+
+        The server is stopped, its directory renamed and, if it was meant to run, started again under the
+        new name on the same port, so no server is ever left running under the old identifier.
+        """
+        _check_instance_id(new_id)
+        with self._lock(instance_id), self._lock(new_id):
+            meta = self._require_meta(instance_id)
+            if self._dir(new_id).exists():
+                raise PostgresEngineError(f"postgres instance {new_id!r} already exists under {self.root_dir}")
+            self._stop_locked(instance_id)
+            self._dir(instance_id).rename(self._dir(new_id))
+            meta = replace(meta, instance_id=new_id)
+            self._write_meta(meta)
+            if meta.desired == "running":
+                self._start_locked(meta, remember=False)
+        with self._guard:
+            self._locks.pop(instance_id, None)
+        logger.info("renamed postgres instance %s to %s", instance_id, new_id)
+        return Endpoint(HOST, meta.port)
+
+    def recover(self, instance_id: str, on_down: Callable[[], None], attempts: int = 3) -> bool:
+        """Restart a server that should run but died (crash, kill -9); False when nothing was to do.
+
+        Checked under the instance lock, so a stop, reboot or delete in progress is never mistaken
+        for a crash. ``on_down`` runs before the restart (the caller shows the recovery). A start
+        right after a kill -9 can meet the dead postmaster's children still leaving, hence retries.
+        """
+        with self._lock(instance_id):
+            meta = self._require_meta(instance_id)
+            if meta.desired != "running" or self._postmaster_pid(instance_id) is not None:
+                return False
+            on_down()
+            for attempt in range(1, attempts + 1):
+                try:
+                    self._start_locked(meta, remember=False)
+                    return True
+                except (PostgresEngineError, OSError) as exc:  # OSError: e.g. its data directory is gone
+                    if attempt == attempts:
+                        raise PostgresEngineError(f"postgres instance {instance_id!r} did not come back: {exc}") from None
+                    time.sleep(1)
+        return False
+
     def set_master_password(self, instance_id: str, username: str, password: str) -> None:
         """Change a role's password (RDS ModifyDBInstance MasterUserPassword).
 

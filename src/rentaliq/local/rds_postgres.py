@@ -1,9 +1,12 @@
 """Bind moto's RDS DB instances to real PostgreSQL servers.
 
 The hooks sit on moto's RDS *backend*, below both the RDS API and CloudFormation, so an instance created
-either way gets a server; stopping, starting, rebooting, deleting it or changing its password acts on
-that server. ``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps
-the configured port (5432), as the spec says.
+either way gets a server; stopping, starting, rebooting, renaming, deleting it or changing its password
+acts on that server. The RDS status and the server never disagree: a status changes only when the server
+action succeeded, and a failed one answers InvalidDBInstanceState (never a 500). ``rds_rules`` makes
+identifiers case-insensitive before these hooks run; ``postgres_supervisor`` restarts a server that died.
+``Endpoint`` then points at 127.0.0.1 and the server's port, while ``DbInstancePort`` keeps the configured
+port (5432), as the spec says.
 """
 
 from __future__ import annotations
@@ -14,14 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from moto.rds import models as rds_models
+from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from moto.rds.exceptions import RDSClientError
-
+from rentaliq.local import postgres_supervisor, rds_events, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
 
 log = logging.getLogger(__name__)
 
 _engine: PostgresEngine | None = None
+_supervisor: postgres_supervisor.Supervisor | None = None
 
 
 def engine() -> PostgresEngine:
@@ -58,6 +62,10 @@ def _local_endpoint(db: Any) -> Endpoint | None:
     return getattr(db, "_rentaliq_endpoint", None)
 
 
+def is_bound(db: Any) -> bool:
+    return _local_endpoint(db) is not None
+
+
 def _after(method_name: str):
     """Wrap an RDSBackend method; ``hook(backend, result, *args, **kwargs)`` runs after it succeeds."""
 
@@ -76,9 +84,15 @@ def _after(method_name: str):
     return decorate
 
 
+def _refuse(db: Any, action: str, error: Exception) -> RDSClientError:
+    """A server action failed: the API call fails too (never a 500), and the caller restored the status."""
+    return RDSClientError("InvalidDBInstanceState", f"DB instance {db.db_instance_identifier} could not {action}: {error}")
+
+
 def install(state_dir: Path) -> None:
-    global _engine
+    global _engine, _supervisor
     _engine = PostgresEngine(state_dir / "postgres")
+    rds_events.install()
 
     original_endpoint = rds_models.DBInstance.endpoint.fget
 
@@ -95,43 +109,127 @@ def install(state_dir: Path) -> None:
 
     _watch_parameter_groups()
 
+    # Every hook below keeps the RDS status and the server in agreement: a status only changes when the
+    # server action succeeded, and the identifier used for the server is the instance's (lowercase) one.
+
     @_after("create_db_instance")
     def created(backend, db, db_kwargs):
         if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
+            password = rds_rules.managed_password(db) or db_kwargs.get("master_user_password") or ""
             try:
-                _bind(backend, db, db_kwargs.get("master_user_password") or "")
+                _bind(backend, db, password)
             except (PostgresEngineError, PostgresNotInstalled) as error:
                 backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
+                if getattr(db, "master_user_secret", None) is not None:
+                    db.master_user_secret.delete_secret()
                 raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
 
+    @_after("create_db_instance_read_replica")
+    def replicated(backend, replica, db_kwargs):
+        # moto copies the primary object; the copy must not claim the primary's server (a replica has none yet).
+        replica.__dict__.pop("_rentaliq_endpoint", None)
+
     @_after("stop_db_instance")
-    def stopped(backend, db, db_instance_identifier, *args, **kwargs):
+    def stopped(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            engine().stop(db_instance_identifier)
+            try:
+                engine().stop(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = "available"
+                raise _refuse(db, "stop", error) from None
 
     @_after("start_db_instance")
-    def started(backend, db, db_instance_identifier):
+    def started(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            db._rentaliq_endpoint = engine().start(db_instance_identifier)
+            db.status = "starting"
+            try:
+                db._rentaliq_endpoint = engine().start(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = "stopped"
+                raise _refuse(db, "start", error) from None
+            db.status = "available"
 
     @_after("reboot_db_instance")
-    def rebooted(backend, db, db_instance_identifier, *args, **kwargs):
+    def rebooted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            db._rentaliq_endpoint = engine().reboot(db_instance_identifier)
+            previous, db.status = db.status, "rebooting"
+            try:
+                db._rentaliq_endpoint = engine().reboot(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                db.status = previous
+                raise _refuse(db, "reboot", error) from None
+            db.status = "available" if previous == "rebooting" else previous
+            rds_events.record(db, rds_events.RESTARTED)
 
     @_after("delete_db_instance")
-    def deleted(backend, db, db_instance_identifier, *args, **kwargs):
+    def deleted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
-            engine().delete(db_instance_identifier)
+            try:
+                engine().delete(db.db_instance_identifier)
+            except PostgresEngineError as error:
+                backend.databases[db.db_instance_identifier] = db  # still there, as its server is
+                db.status = "available"
+                raise _refuse(db, "be deleted", error) from None
 
-    @_after("modify_db_instance")
-    def modified(backend, db, db_instance_identifier, db_kwargs):
-        if not _local_endpoint(db):
-            return
+    original_modify = rds_models.RDSBackend.modify_db_instance
+
+    @functools.wraps(original_modify)
+    def modify_db_instance(self, db_instance_identifier, db_kwargs):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        old_id = db.db_instance_identifier
+        if _local_endpoint(db) and db.status != "available" and _touches_server(db, db_kwargs):
+            raise InvalidDBInstanceStateError(old_id, "stop")  # "Instance <id> is not in available state."
+        result = original_modify(self, db_instance_identifier, db_kwargs)
+        if _local_endpoint(db):
+            _apply_modification(self, db, old_id, db_kwargs)
+        return result
+
+    rds_models.RDSBackend.modify_db_instance = modify_db_instance
+
+    original_reboot = rds_models.RDSBackend.reboot_db_instance
+
+    @functools.wraps(original_reboot)
+    def reboot_db_instance(self, db_instance_identifier, *args, **kwargs):
+        db = self.describe_db_instances(db_instance_identifier)[0]
+        if _local_endpoint(db) and db.status != "available":  # RDS reboots only an available instance
+            raise InvalidDBInstanceStateError(db.db_instance_identifier, "stop")
+        return original_reboot(self, db_instance_identifier, *args, **kwargs)
+
+    rds_models.RDSBackend.reboot_db_instance = reboot_db_instance
+
+    _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
+
+
+def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> None:
+    new_id = db.db_instance_identifier
+    if new_id != old_id:
+        previous, db.status = db.status, "renaming"
+        try:
+            db._rentaliq_endpoint = engine().rename(old_id, new_id)
+        except PostgresEngineError as error:
+            backend.databases.pop(new_id, None)
+            db.db_instance_identifier = old_id
+            backend.databases[old_id] = db
+            db.status = previous
+            raise _refuse(db, f"be renamed to {new_id}", error) from None
+        db.status = previous
+    try:
         if db_kwargs.get("master_user_password"):
-            engine().set_master_password(db.db_instance_identifier, db.master_username, db_kwargs["master_user_password"])
+            engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
+        elif (db_kwargs.get("manage_master_user_password") or db_kwargs.get("rotate_master_user_password")) and (
+                password := rds_rules.managed_password(db)):
+            engine().set_master_password(new_id, db.master_username, password)
         if "db_parameter_group_name" in db_kwargs:
-            engine().set_force_ssl(db.db_instance_identifier, _force_ssl(backend, db))
+            engine().set_force_ssl(new_id, _force_ssl(backend, db))
+    except PostgresEngineError as error:
+        raise _refuse(db, "apply the modification", error) from None
+
+
+def _touches_server(db: Any, db_kwargs: Any) -> bool:
+    """Changes the local server must carry out, which need it running (the others are RDS metadata)."""
+    renamed = str(db_kwargs.get("new_db_instance_identifier") or db.db_instance_identifier).lower() != db.db_instance_identifier
+    return bool(renamed or db_kwargs.get("master_user_password") or db_kwargs.get("manage_master_user_password")
+                or db_kwargs.get("rotate_master_user_password") or "db_parameter_group_name" in db_kwargs)
 
 
 def _watch_parameter_groups() -> None:
@@ -150,11 +248,23 @@ def _watch_parameter_groups() -> None:
 
 
 def after_restore() -> None:
-    """Bring back the servers of instances that were running when the local cloud stopped."""
+    """Bring back the servers of instances that were running when the local cloud stopped.
+
+    A server that cannot start must not keep the local cloud down: it is logged, and the supervisor's
+    first pass marks its instance ``failed`` with RDS's event, as it would after a crash.
+    """
     if _engine is not None:
-        _engine.start_all()
+        try:
+            _engine.start_all()
+        except PostgresEngineError as error:
+            log.error("some PostgreSQL servers did not start: %s", error)
+    if _supervisor is not None:
+        _supervisor.settle()
+        _supervisor.start()
 
 
 def stop_all() -> None:
+    if _supervisor is not None:
+        _supervisor.stop()  # first, or it would restart the servers being stopped
     if _engine is not None:
         _engine.stop_all()
