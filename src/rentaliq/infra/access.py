@@ -7,13 +7,13 @@ from aws_cdk import aws_iam as iam
 from constructs import Construct
 
 from rentaliq import naming
-from rentaliq.contract import READ_SECRET_ACTIONS
+from rentaliq.contract import READ_SECRET_ACTIONS, secrets_arn_pattern as arn_pattern
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 
 def secrets_arn_pattern(env: str) -> str:
     """``rentaliq/{env}/*``: Secrets Manager appends a random suffix to every secret ARN, hence the wildcard."""
-    return f"arn:{Aws.PARTITION}:secretsmanager:{Aws.REGION}:{Aws.ACCOUNT_ID}:secret:{naming.secrets_prefix(env)}*"
+    return arn_pattern(Aws.PARTITION, Aws.REGION, Aws.ACCOUNT_ID, naming.secrets_prefix(env))
 
 
 class Access(Construct):
