@@ -15,7 +15,6 @@ from rentaliq.infra.database import Database
 from rentaliq.infra.retention import removal_policy
 
 
-
 class Secrets(Construct):
     def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, database: Database, files_bucket: s3.Bucket) -> None:
         super().__init__(scope, id)

@@ -28,7 +28,24 @@ from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops.verify import cloudwatch, ec2, iam, rds, s3, secrets, stack
-from rentaliq.ops.verify.checks import AREAS, FAIL, NOT_CHECKABLE, PASS, Check, Recorder, Status, VerifyError, summary
+from rentaliq.ops.verify.checks import (
+    AREAS,
+    CLOUDWATCH,
+    EC2,
+    FAIL,
+    IAM,
+    NOT_CHECKABLE,
+    PASS,
+    RDS,
+    S3,
+    SECRETS,
+    STACK,
+    Check,
+    Recorder,
+    Status,
+    VerifyError,
+    summary,
+)
 from rentaliq.ops.verify.reader import Audit, Reader
 
 __all__ = ["AREAS", "FAIL", "NOT_CHECKABLE", "PASS", "Check", "Status", "VerifyError", "summary", "verify"]
@@ -42,25 +59,25 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
     audit = Audit(spec, Reader(target, Recorder(), unimplemented))
     section = audit.read.section
     outputs: Mapping[str, str | None] | None = None
-    with section(stack.STACK, "stack"):
+    with section(STACK, "stack"):
         outputs = stack.check(audit)
     network = ec2.read_network(audit)
     instance = None
-    with section(rds.RDS, "rds"):
+    with section(RDS, "rds"):
         instance = rds.check(audit, network)
-    with section(s3.S3, "s3"):
+    with section(S3, "s3"):
         s3.check(audit)
     secret_arns: Mapping[str, str] = MappingProxyType({})
-    with section(secrets.SECRETS, "secrets"):
+    with section(SECRETS, "secrets"):
         secret_arns = secrets.check(audit, instance)
     policy_arn = None
-    with section(iam.IAM, "iam"):
+    with section(IAM, "iam"):
         policy_arn = iam.check(audit, instance)
-    with section(ec2.EC2, "ec2"):
+    with section(EC2, "ec2"):
         ec2.check(audit, network)
-    with section(cloudwatch.CLOUDWATCH, "cloudwatch"):
+    with section(CLOUDWATCH, "cloudwatch"):
         cloudwatch.check(audit)
     if outputs is not None:
-        with section(stack.STACK, "check_outputs"):
+        with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn))
     return audit.record.in_area_order()

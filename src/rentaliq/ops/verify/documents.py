@@ -51,7 +51,7 @@ def principals(statement: dict[str, Any], kind: str) -> list[str]:
 
 def sg_rules(permissions: list[dict[str, Any]]) -> list[str]:
     """Each rule as ``proto port(s) <- peer``: ``tcp 443 0.0.0.0/0``, ``tcp 5432 sg-…``, ``all all 0.0.0.0/0``."""
-    rules = set()
+    rules: set[str] = set()
     for perm in permissions:
         proto = perm.get("IpProtocol")
         proto = "all" if proto in ("-1", -1) else str(proto)

@@ -53,7 +53,8 @@ def check(audit: Audit) -> Mapping[str, str | None] | None:
 
 def _expected_outputs(audit: Audit, live: Resources) -> dict[str, str | None]:
     """What each stack output must be, from the spec and the live resources (outputs of unread resources left out)."""
-    env, expected = audit.env, {}
+    env = audit.env
+    expected: dict[str, str | None] = {}
     expected["DbInstanceIdentifier"] = naming.db_instance_id(env)
     endpoint = live.instance.endpoint if live.instance else None
     if endpoint:
