@@ -6,6 +6,7 @@ never "not checkable"; "not checkable" comes only from the declared list of unim
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from botocore.config import Config
 
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
-from rentaliq.ops.verify import AREAS, FAIL, NOT_CHECKABLE, summary, verify
+from rentaliq.ops.verify import AREAS, FAIL, NOT_CHECKABLE, VerifyError, summary, verify
 from rentaliq.ops.verify.secrets import Secret
 
 XML_500 = (500, "application/xml", "<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>")
@@ -117,3 +118,23 @@ def test_only_a_declared_unimplemented_operation_is_not_checkable_and_it_is_not_
 def test_a_secret_value_is_not_in_the_repr_of_what_verify_read():
     secret = Secret("rentaliq/lab/api/keys", "arn:aws:secretsmanager:us-east-1:1:secret:x", MappingProxyType({"api_key": "s3cr3t-value-123"}))
     assert "s3cr3t-value-123" not in repr(secret) and "rentaliq/lab/api/keys" in repr(secret)
+
+
+REFUSED_TOKEN = (403, "text/xml", "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+                 "<Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>")
+
+
+@pytest.mark.parametrize("bad_endpoint", [REFUSED_TOKEN], indirect=True)
+def test_refused_credentials_stop_the_audit_with_one_error(bad_endpoint):
+    endpoint, url = bad_endpoint
+    with pytest.raises(VerifyError, match="InvalidClientTokenId: the credentials for aws were refused"):
+        verify(target("aws", url), load_spec("lab"))
+    assert len(endpoint.requests) == 1  # nothing after the first refusal
+
+
+def test_no_endpoint_at_all_is_an_error_not_a_list_of_failures():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"  # bound, never listening: connections are refused
+        with pytest.raises(VerifyError, match="cannot reach local"):
+            verify(target("local", url), load_spec("lab"))
