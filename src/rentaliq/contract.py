@@ -6,6 +6,13 @@ aws_cdk so that reading a constant never starts jsii (a no-op `up` or a `verify`
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from rentaliq.environments import MonitoringSpec
+
 # CloudFormation can generate one value per secret; the API keys secret needs three, so `rentaliq deploy`
 # generates them on first deploy and passes them as NoEcho parameters (UsePreviousValue afterwards).
 API_KEY_PARAMETERS = {"api_key": "ApiKey", "jwt_secret": "JwtSecret", "encryption_key": "EncryptionKey"}
@@ -41,3 +48,82 @@ SECRET_OUTPUTS = {
     "api/keys": "ApiKeysSecretArn",
     "s3/config": "S3ConfigSecretArn",
 }
+
+# DESIGN.md "Secrets": the JSON keys of each secret, kept compatible with existing RentalIQ services, in the
+# order the stacks write them. db/credentials is written by CDK's DatabaseSecret (RDS's own secret layout).
+SECRET_KEYS: dict[str, tuple[str, ...]] = {
+    "db/credentials": ("username", "password", "engine", "host", "port", "dbname", "dbInstanceIdentifier"),
+    "db/connection-string": ("DATABASE_URL", "JDBC_URL"),
+    "api/keys": tuple(API_KEY_PARAMETERS),
+    "s3/config": ("bucket_name", "bucket_arn", "region"),
+}
+# The keys whose values are secret: never printed, only compared.
+SECRET_VALUE_KEYS: dict[str, tuple[str, ...]] = {
+    "db/credentials": ("password",),
+    "db/connection-string": ("DATABASE_URL",),
+    "api/keys": tuple(API_KEY_PARAMETERS),
+}
+# Both connection URLs require TLS (the query parameter libpq and the JDBC driver read).
+SSLMODE = "require"
+
+# Data stores carry Backup=true (DESIGN.md), for AWS Backup selections by tag.
+BACKUP_TAG = {"Backup": "true"}
+
+# The application security group: these ports in from, and out to, the internet (port: protocol name).
+APP_PUBLIC_PORTS = {443: "HTTPS", 80: "HTTP"}
+
+
+def secrets_arn_pattern(partition: str, region: str, account: str, secrets_prefix: str) -> str:
+    """``…:secret:rentaliq/{env}/*``: Secrets Manager appends a random suffix to every secret ARN, hence the wildcard."""
+    return f"arn:{partition}:secretsmanager:{region}:{account}:secret:{secrets_prefix}*"
+
+
+# PROD's RDS enhanced monitoring: the role RDS assumes and the AWS managed policy attached to it.
+MONITORING_PRINCIPAL = "monitoring.rds.amazonaws.com"
+ENHANCED_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """One CloudWatch alarm on the database instance (namespace AWS/RDS, dimension DBInstanceIdentifier)."""
+
+    what: str  # naming.alarm(env, what); the construct id is its CamelCase form
+    metric: str
+    statistic: str
+    comparison: str  # CloudFormation's ComparisonOperator
+    threshold: Callable[[MonitoringSpec], float]
+    description: Callable[[MonitoringSpec], str]
+
+
+# The spec's high-CPU alarm plus low free storage and high connections; one period of monitoring.cpu_period_s.
+ALARMS = (
+    AlarmSpec("high-cpu", "CPUUtilization", "Average", "GreaterThanThreshold", lambda m: m.cpu_threshold_percent,
+              lambda m: f"Alert when CPU exceeds {m.cpu_threshold_percent:g}%"),
+    AlarmSpec("low-free-storage", "FreeStorageSpace", "Minimum", "LessThanThreshold", lambda m: m.free_storage_threshold_gib * GIB,
+              lambda m: f"Alert when free storage falls below {m.free_storage_threshold_gib:g} GiB"),
+    AlarmSpec("high-connections", "DatabaseConnections", "Maximum", "GreaterThanThreshold", lambda m: m.connections_threshold,
+              lambda m: f"Alert when connections exceed {m.connections_threshold}"),
+)
+ALARM_NAMESPACE, ALARM_DIMENSION = "AWS/RDS", "DBInstanceIdentifier"
+ALARM_EVALUATION_PERIODS = 1
+
+# Stack statuses that mean the last operation succeeded and the stack is at rest.
+STABLE_STACK_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
+
+
+def database_deletion_policy(final_snapshot: bool) -> str:
+    """The DB instance's CloudFormation DeletionPolicy: database.final_snapshot is a Snapshot policy."""
+    return "Snapshot" if final_snapshot else "Delete"
+
+
+def deletion_policy(resource: Mapping[str, Any]) -> str:
+    """A template resource's DeletionPolicy; CloudFormation's default when the template leaves it out is Delete."""
+    return str(resource.get("DeletionPolicy", "Delete"))
+
+
+# Operations `verify` calls that the local cloud does not implement, as "service:Operation" (botocore's
+# names, e.g. "s3:GetBucketIntelligentTieringConfiguration"). On the local cloud their checks are reported
+# "not checkable" without a call; any other error, an HTTP 500 included, is a failed check. Empty: the
+# local cloud implements every operation our stacks need verified (tests/functional/test_verify.py
+# asserts 0 not-checkable checks), so add an entry only with the moto gap it stands for.
+LOCAL_UNIMPLEMENTED_OPERATIONS: frozenset[str] = frozenset()

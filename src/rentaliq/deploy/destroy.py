@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from botocore.exceptions import ClientError
 
 from rentaliq import naming
+from rentaliq.contract import deletion_policy
 from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, OnEvent, follow_stack
 from rentaliq.deploy.target import Target
@@ -48,7 +49,7 @@ def plan(target: Target, spec: EnvironmentSpec) -> DestroyPlan:
     resources = template["Resources"] if isinstance(template, dict) else {}
     for resource in _stack_resources(target, spec.stack_name):
         kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId")
-        policy = resources.get(resource["LogicalResourceId"], {}).get("DeletionPolicy", "Delete")
+        policy = deletion_policy(resources.get(resource["LogicalResourceId"], {}))
         if kind == "AWS::S3::Bucket":
             if policy == "Retain":
                 result.buckets_retained.append(physical)

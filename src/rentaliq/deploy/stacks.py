@@ -8,9 +8,10 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from rentaliq.contract import STABLE_STACK_STATUSES
 from rentaliq.deploy.target import Target
 
-TERMINAL_OK = {"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"}
+TERMINAL_OK = STABLE_STACK_STATUSES
 
 
 @dataclass(frozen=True)

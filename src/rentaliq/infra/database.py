@@ -11,7 +11,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from rentaliq import naming
-from rentaliq.contract import DB_PARAMETERS
+from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS, ENHANCED_MONITORING_POLICY, MONITORING_PRINCIPAL, database_deletion_policy
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge, acknowledge_secret
 from rentaliq.infra.network import Network
@@ -21,6 +21,8 @@ from rentaliq.infra.retention import removal_policy
 # the URL-reserved set keeps the DATABASE_URL that CloudFormation assembles valid without encoding.
 # Passwords set later (rotation, ops) may contain anything: rentaliq.runtime percent-encodes them.
 PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\=,^"
+# CloudFormation's DeletionPolicy (contract.database_deletion_policy) as CDK's RemovalPolicy.
+REMOVAL_POLICIES = {"Delete": RemovalPolicy.DESTROY, "Snapshot": RemovalPolicy.SNAPSHOT}
 
 
 
@@ -101,13 +103,14 @@ class Database(Construct):
             copy_tags_to_snapshot=True,
             parameter_group=self.parameter_group,
             # CloudFormation names the final snapshot itself, so the template never changes between synths.
-            removal_policy=RemovalPolicy.SNAPSHOT if db.final_snapshot else RemovalPolicy.DESTROY,
+            removal_policy=REMOVAL_POLICIES[database_deletion_policy(db.final_snapshot)],
         )
         cfn = self.instance.node.default_child
         cfn.apply_immediately = db.apply_immediately
         if db.final_snapshot:
             cfn.add_metadata("rentaliq:final-snapshot", naming.final_snapshot(env))
-        Tags.of(self.instance).add("Backup", "true")
+        for key, value in BACKUP_TAG.items():
+            Tags.of(self.instance).add(key, value)
         self._acknowledge(spec)
 
     def _monitoring_role(self) -> iam.Role:
@@ -115,11 +118,11 @@ class Database(Construct):
             self,
             "MonitoringRole",
             role_name=naming.rds_monitoring_role(),
-            assumed_by=iam.ServicePrincipal("monitoring.rds.amazonaws.com"),
+            assumed_by=iam.ServicePrincipal(MONITORING_PRINCIPAL),
             description="Lets RDS publish enhanced monitoring metrics to CloudWatch Logs",
-            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name("service-role/AmazonRDSEnhancedMonitoringRole")],
+            managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(ENHANCED_MONITORING_POLICY)],
         )
-        acknowledge(role, id="AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole]",
+        acknowledge(role, id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{ENHANCED_MONITORING_POLICY}]",
             reason="AWS's purpose-built policy for RDS enhanced monitoring, kept current by AWS.",
         )
         return role

@@ -7,6 +7,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import APP_PUBLIC_PORTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 from rentaliq.infra.retention import removal_policy
@@ -89,10 +90,10 @@ class Network(Construct):
             description=f"RentalIQ {env} application: HTTPS/HTTP in, PostgreSQL to RDS, HTTPS/HTTP out",
             allow_all_outbound=False,
         )
-        app_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS from the internet")
-        app_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP from the internet")
-        app_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(443), "HTTPS to the internet")
-        app_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(80), "HTTP to the internet")
+        for public_port, protocol in APP_PUBLIC_PORTS.items():
+            app_sg.add_ingress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(public_port), f"{protocol} from the internet")
+        for public_port, protocol in APP_PUBLIC_PORTS.items():
+            app_sg.add_egress_rule(ec2.Peer.any_ipv4(), ec2.Port.tcp(public_port), f"{protocol} to the internet")
         app_sg.connections.allow_to(rds_sg, ec2.Port.tcp(port), f"{POSTGRES_PORT_DESCRIPTION} to the RDS SG")
         for cidr in spec.database.allowed_cidrs:
             rds_sg.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"{POSTGRES_PORT_DESCRIPTION} from {cidr}")

@@ -15,7 +15,6 @@ from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
 
 
-
 class RentalIQStack(Stack):
     def __init__(self, scope: Construct, *, spec: EnvironmentSpec) -> None:
         super().__init__(

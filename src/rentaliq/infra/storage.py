@@ -9,6 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rentaliq import naming
+from rentaliq.contract import BACKUP_TAG
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 from rentaliq.infra.retention import removal_policy
@@ -68,7 +69,8 @@ class Storage(Construct):
             server_access_logs_prefix=f"{naming.files_bucket(env)}/" if self.access_logs_bucket else None,
             removal_policy=removal_policy(spec),
         )
-        Tags.of(self.files_bucket).add("Backup", "true")
+        for key, value in BACKUP_TAG.items():
+            Tags.of(self.files_bucket).add(key, value)
         if not storage.access_logs:
             for rule in ("AwsSolutions-S1", "HIPAA.Security-S3BucketLoggingEnabled"):
                 acknowledge(self.files_bucket, id=rule, reason=f"Spec: S3 access logs are PROD-only; {env.upper()} skips them for cost.")

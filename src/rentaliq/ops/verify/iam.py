@@ -1,0 +1,60 @@
+"""IAM area: the read-secrets policy (actions and resources exactly the spec's) and PROD's RDS monitoring role."""
+
+from __future__ import annotations
+
+from rentaliq import naming
+from rentaliq.contract import ENHANCED_MONITORING_POLICY, MONITORING_PRINCIPAL, READ_SECRET_ACTIONS, secrets_arn_pattern
+from rentaliq.ops.verify.checks import IAM
+from rentaliq.ops.verify.documents import as_list, policy_document, principals, statements
+from rentaliq.ops.verify.rds import Instance
+from rentaliq.ops.verify.reader import Audit
+
+
+def check(audit: Audit, instance: Instance | None) -> str | None:
+    """Every IAM check; the read-secrets policy's ARN if it was found."""
+    policy_arn = None
+    with audit.read.section(IAM, "read secrets policy"):
+        policy_arn = _read_secrets_policy(audit)
+    if audit.db.enhanced_monitoring_interval_s:
+        with audit.read.section(IAM, "monitoring role"):
+            _monitoring_role(audit, instance)
+    return policy_arn
+
+
+def _read_secrets_policy(audit: Audit) -> str | None:
+    name, read, add = naming.read_secrets_policy(audit.env), audit.read, audit.record.add
+    policies = read.paginate(IAM, f"{name} exists", name, "iam", "list_policies", "Policies", Scope="Local")
+    match = [p for p in policies if p.get("PolicyName") == name]
+    if not add(IAM, f"{name} exists", name, match[0]["PolicyName"] if match else None):
+        return None
+    policy = match[0]
+    account = policy["Arn"].split(":")[4]
+    version = read.call(IAM, f"{name} document", "readable", "iam", "get_policy_version",
+                        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    found = statements(policy_document(version.get("Document")))
+    allow = [s for s in found if s.get("Effect") == "Allow"]
+    actions = sorted({a for s in allow for a in as_list(s.get("Action"))})
+    resources = sorted({r for s in allow for r in as_list(s.get("Resource"))})
+    odd = [s for s in found if s.get("Effect") != "Allow" or "NotAction" in s or "NotResource" in s or "Condition" in s]
+    add(IAM, f"{name} actions", sorted(READ_SECRET_ACTIONS), actions,
+        detail=f"{len(odd)} statement(s) with Deny, NotAction, NotResource or Condition" if odd else "")
+    resource = secrets_arn_pattern(audit.partition, audit.spec.region, account, naming.secrets_prefix(audit.env))
+    add(IAM, f"{name} resources", [resource], resources)
+    return str(policy["Arn"])
+
+
+def _monitoring_role(audit: Audit, instance: Instance | None) -> None:
+    name, read, add = naming.rds_monitoring_role(), audit.read, audit.record.add
+    role = read.call(IAM, f"{name} exists", name, "iam", "get_role", RoleName=name)["Role"]
+    add(IAM, f"{name} exists", name, role.get("RoleName"))
+    trust = statements(policy_document(role.get("AssumeRolePolicyDocument")))
+    services = sorted({p for s in trust if s.get("Effect") == "Allow" and "sts:AssumeRole" in as_list(s.get("Action"))
+                       for p in principals(s, "Service")})
+    add(IAM, f"{name} trusted by", [MONITORING_PRINCIPAL], services)
+    attached = read.paginate(IAM, f"{name} managed policies", None, "iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+    arns = sorted(p["PolicyArn"] for p in attached)
+    wanted = f"arn:{audit.partition}:iam::aws:policy/{ENHANCED_MONITORING_POLICY}"
+    add(IAM, f"{name} managed policies", [wanted], arns, ok=wanted in arns)
+    audit.record.tags(IAM, name, audit.spec.resource_tags(), role.get("Tags"))
+    if instance is not None:
+        add(IAM, f"{name} used by the instance", role.get("Arn"), instance.monitoring_role_arn)
