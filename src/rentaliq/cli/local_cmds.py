@@ -6,10 +6,10 @@ from typing import Annotated
 
 import typer
 
+from rentaliq.cli.options import JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 
 local_app = typer.Typer(help="The local cloud: a moto server on 127.0.0.1 plus real PostgreSQL servers.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
 def _cloud():

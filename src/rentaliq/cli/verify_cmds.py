@@ -8,12 +8,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
 from rentaliq.environments import ENV_NAMES, SpecError, load_spec
 
-EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 RESULT = {"pass": ("pass", "green"), "fail": ("FAIL", "bold red"), "not-checkable": ("not checkable here", "yellow")}
 
