@@ -19,6 +19,7 @@ so `up` looks first (`find`) and stops with the choices unless `--restore-retain
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -104,6 +105,10 @@ def _refs(value: Any) -> set[str]:
         for key, inner in value.items():
             if key == "Ref" and isinstance(inner, str):
                 out.add(inner)
+            elif key == "Fn::Sub":
+                text = inner[0] if isinstance(inner, list) else inner
+                out |= {name.split(".")[0] for name in re.findall(r"\$\{([^!}][^}]*)\}", str(text)) if not name.startswith("AWS::")}
+                out |= _refs(inner[1]) if isinstance(inner, list) and len(inner) > 1 else set()
             elif key == "Fn::GetAtt":
                 out.add(inner[0] if isinstance(inner, list) else str(inner).split(".")[0])
             else:
