@@ -349,14 +349,17 @@ class LocalCloud:
         if write_profile:
             from rentaliq.local import aws_profile
 
-            config, credentials = aws_profile.write(self.state_dir, self.endpoint_url, DEFAULT_REGION)
+            config, credentials, _ = aws_profile.write(self.state_dir, self.endpoint_url, DEFAULT_REGION)
             values.update({"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": aws_profile.PROFILE})
         return values
 
     def export_lines(self) -> str:
-        # A real session token left in the shell would pair with the test keys: drop it.
-        return "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_PROFILE\n" + "".join(
+        # A real session token left in the shell would pair with the test keys: drop it. The aws wrapper goes first
+        # on PATH (see rentaliq.local.aws_profile for why awscli v1 needs it).
+        lines = "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_PROFILE\n" + "".join(
             f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+        return lines + f'export PATH={shlex.quote(str(self.state_dir / "aws" / "bin"))}:"$PATH"\n'
+
 
     def client(self, service: str, region: str = DEFAULT_REGION) -> Any:
         """A boto3 client for the local cloud, with fake credentials. Ignores ``AWS_PROFILE``
