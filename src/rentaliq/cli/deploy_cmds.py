@@ -197,7 +197,16 @@ def destroy(
     from rentaliq.deploy import destroy as d
 
     tgt = resolve(target, spec, profile)
-    plan = _deploy_errors(lambda: d.plan(tgt, spec), tgt, command("destroy", env))
+    argv = ["destroy", env]
+    # Plan, check and delete under one lock: what was checked is what gets deleted.
+    _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: _destroy(tgt, spec, confirm_prod, empty_buckets, dry_run)),
+                   tgt, command(*argv))
+
+
+def _destroy(tgt, spec: EnvironmentSpec, confirm_prod: bool, empty_buckets: bool, dry_run: bool) -> None:
+    from rentaliq.deploy import destroy as d
+
+    plan = d.plan(tgt, spec)
     if not plan.exists:
         console.print(f"{spec.stack_name}: not deployed; nothing to destroy", highlight=False)
         return
@@ -211,16 +220,12 @@ def destroy(
         console.print(f"  bucket  {bucket}: retained (DeletionPolicy Retain)", highlight=False)
     if plan.database:
         console.print(f"  database {plan.database}: deleted" + (" after a final snapshot" if plan.final_snapshot else ", no final snapshot"), highlight=False)
-    try:
-        d.check(tgt, spec, plan, confirm_prod=confirm_prod, empty_buckets=empty_buckets)
-    except d.DestroyRefused as error:
-        fail(str(error))
+    d.check(tgt, spec, plan, confirm_prod=confirm_prod, empty_buckets=empty_buckets)
     if dry_run:
         console.print("dry run: nothing changed", highlight=False)
         return
     with err_console.status(f"deleting {spec.stack_name}"):
-        _deploy_errors(lambda: _run_locked(tgt, [env], ["destroy", env], lambda: d.destroy(tgt, spec, d.plan(tgt, spec), _print_event)),
-                       tgt, command("destroy", env))
+        d.destroy(tgt, spec, plan, _print_event)
     console.print(f"[green]✓[/] {spec.stack_name} deleted", highlight=False)
 
 

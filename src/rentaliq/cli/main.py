@@ -35,5 +35,10 @@ def main() -> None:
 
         if known_error(error):
             fail(str(error))
+        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
+
+        if isinstance(error, (ClientError, BotoCoreError, ResponseParserError)):  # an AWS answer nobody above expected: still one line
+            fail(" ".join(str(error).split())[:500])
         raise
     sys.exit(0)

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 
 from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
 from rentaliq import naming
 from rentaliq.deploy import stacks, states
@@ -36,8 +37,20 @@ class DestroyPlan:
     final_snapshot: bool = False
 
 
-def _stack_resources(target: Target, stack_name: str) -> list[dict]:
-    return target.client("cloudformation").describe_stack_resources(StackName=stack_name)["StackResources"]
+def _stack_resources(target: Target, stack_name: str, status: str) -> list[dict]:
+    """The stack's resources; the summaries when the full description fails; none for a stack never created
+    whose resources cannot even be listed (nothing of it holds data worth a guard)."""
+    cfn = target.client("cloudformation")
+    try:
+        return cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+    except (ClientError, ResponseParserError):
+        try:
+            pages = cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name)
+            return [r for page in pages for r in page["StackResourceSummaries"]]
+        except (ClientError, ResponseParserError):
+            if states.clean_before_create(status):
+                return []
+            raise
 
 
 def _count_versions(target: Target, bucket: str) -> int:
@@ -67,7 +80,7 @@ def plan(target: Target, spec: EnvironmentSpec) -> DestroyPlan:
     if stack is None:
         return result
     resources = _template_resources(target, spec.stack_name)
-    for resource in _stack_resources(target, spec.stack_name):
+    for resource in _stack_resources(target, spec.stack_name, stack["StackStatus"]):
         kind, physical = resource["ResourceType"], resource.get("PhysicalResourceId")
         if not physical or resource.get("ResourceStatus") in ("DELETE_COMPLETE", "CREATE_FAILED"):
             continue  # never made, or already gone: nothing of it to count or to protect
@@ -84,7 +97,7 @@ def plan(target: Target, spec: EnvironmentSpec) -> DestroyPlan:
                     result.buckets_to_empty[physical] = count
         elif kind == "AWS::RDS::DBInstance":
             result.database, result.final_snapshot = physical, policy == "Snapshot"
-    result.secrets = {naming.secret_path(spec.name, n): spec.secrets.recovery_window_days for n in naming.SECRET_NAMES}
+    result.secrets = {name: spec.secrets.recovery_window_days for name in _live_secrets(target, spec)}
     return result
 
 
@@ -108,6 +121,19 @@ def check(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, *, c
     if destroy_plan.buckets_to_empty and not empty_buckets:
         listing = ", ".join(f"{b} ({n} object versions)" for b, n in destroy_plan.buckets_to_empty.items())
         raise DestroyRefused(f"refusing to destroy {spec.stack_name}: {listing} not empty; pass --empty-buckets to delete their contents")
+
+
+def _live_secrets(target: Target, spec: EnvironmentSpec) -> list[str]:
+    """The environment's secrets that exist and are not already scheduled for deletion."""
+    live = []
+    for secret in naming.SECRET_NAMES:
+        name = naming.secret_path(spec.name.value, secret)
+        try:
+            if "DeletedDate" not in target.client("secretsmanager").describe_secret(SecretId=name):
+                live.append(name)
+        except ClientError:
+            pass
+    return live
 
 
 def _empty(target: Target, bucket: str) -> None:

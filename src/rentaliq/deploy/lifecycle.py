@@ -89,8 +89,13 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
     code = stack["StackStatus"]
     advice = states.blocker(code, "deploy", spec.stack_name, spec.name.value)
     if states.clean_before_create(code):
-        advice = f"the next `up` deletes it and creates it anew"
-    failures = [f"{e.status} {e.resource_type} {e.logical_id}: {e.reason}" for e in stacks.events(target, stack["StackId"])
-                if e.failed][-5:] if states.kind(code) is not states.Kind.STABLE or code.endswith("ROLLBACK_COMPLETE") else []
+        advice = "the next `up` deletes it and creates it anew"
+    failures: list[str] = []
+    if states.kind(code) is not states.Kind.STABLE or code.endswith("ROLLBACK_COMPLETE"):
+        for e in stacks.events(target, stack["StackId"]):
+            line = f"{e.status} {e.resource_type} {e.logical_id}: {e.reason}"
+            if e.failed and line not in failures:
+                failures.append(line)
+        failures = failures[-5:]
     ready, detail = check_connection(target, spec)
     return EnvironmentStatus(spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures)
