@@ -20,6 +20,49 @@ BROKEN = {"Resources": {
 }}
 
 
+@pytest.fixture(scope="module")
+def cloud():
+    """A cloud of this module's own: these tests break and destroy environments the session's deployed ones must keep."""
+    yield from private_cloud("states")
+
+
+def private_cloud(name: str):
+    import os
+    import shutil
+    import socket
+    import tempfile
+    from pathlib import Path
+
+    from rentaliq.local.cloud import LocalCloud
+
+    home = Path(tempfile.mkdtemp(prefix=f"rentaliq-{name}-", dir="/tmp"))  # traversable by the postgres user
+    os.chmod(home, 0o755)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    instance = LocalCloud(state_dir=home / "state", port=port)
+    instance.start()
+    try:
+        yield instance
+    finally:
+        instance.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def cloud_env(cloud):
+    import os
+
+    return {**os.environ, "RENTALIQ_HOME": str(cloud.state_dir), "RENTALIQ_LOCAL_PORT": str(cloud.port), "COLUMNS": "200"}
+
+
+@pytest.fixture(scope="module")
+def target(cloud):
+    from rentaliq.deploy.target import Target
+
+    return Target.local(cloud.endpoint_url, state_dir=cloud.state_dir)
+
+
 def rentaliq(env, *args, timeout=600):
     return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
 
@@ -74,7 +117,7 @@ def test_up_cleans_a_rolled_back_stack_and_creates_it_anew(qa_rolled_back, cloud
     # and with the stack and its secrets gone, `up` says what the destroy left and how to choose
     result = rentaliq(cloud_env, "up", "qa", "--outdir", str(outdir))
     line = one_line_error(result)
-    assert "rentaliq-qa does not exist but a previous destroy left" in line and "--restore-retained" in line
+    assert "rentaliq-qa does not exist, but resources it would create exist outside any stack" in line and "--restore-retained" in line
     assert "aws secretsmanager delete-secret --secret-id rentaliq/qa/api/keys --force-delete-without-recovery" in line
     assert stacks.describe(qa_rolled_back, "rentaliq-qa") is None  # nothing was created
     for secret in ("db/credentials", "db/connection-string", "api/keys", "s3/config"):
@@ -115,3 +158,58 @@ def test_a_stack_busy_with_another_operation_is_refused_with_one_line(target, cl
     message = str(client_error(error, load_spec("lab")))
     assert message.startswith("rentaliq-lab is UPDATE_IN_PROGRESS: another operation is running on it")
     assert "status lab`" in message
+
+
+@pytest.fixture(scope="module")
+def prod_destroyed(target, cloud_env, outdir):
+    """PROD deployed, given two versions of an object, then destroyed as the runbook says: buckets and secrets retained."""
+    result = rentaliq(cloud_env, "up", "prod", "--outdir", str(outdir))
+    assert result.returncode == 0, result.stderr
+    s3, sm = target.client("s3"), target.client("secretsmanager")
+    versions = [s3.put_object(Bucket="rentaliq-prod-files", Key="lease.pdf", Body=body)["VersionId"] for body in (b"v1", b"v2")]
+    keys = json.loads(sm.get_secret_value(SecretId="rentaliq/prod/api/keys")["SecretString"])
+    for args in (("protection", "off", "prod", "--confirm-prod"), ("destroy", "prod", "--confirm-prod")):
+        result = rentaliq(cloud_env, *args)
+        assert result.returncode == 0, result.stderr
+    assert stacks.describe(target, "rentaliq-prod") is None
+    assert "DeletedDate" in sm.describe_secret(SecretId="rentaliq/prod/api/keys")
+    return versions, keys
+
+
+def _objects(target) -> list[tuple[str, bytes]]:
+    s3 = target.client("s3")
+    listed = s3.list_object_versions(Bucket="rentaliq-prod-files", Prefix="lease.pdf")["Versions"]
+    return sorted((v["VersionId"], s3.get_object(Bucket="rentaliq-prod-files", Key="lease.pdf", VersionId=v["VersionId"])["Body"].read())
+                  for v in listed)
+
+
+@pytest.mark.slow
+def test_up_after_a_destroy_names_what_was_retained_and_the_choices(prod_destroyed, target, cloud_env, outdir):
+    versions, _ = prod_destroyed
+    result = rentaliq(cloud_env, "up", "prod", "--outdir", str(outdir))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    for what in ("bucket rentaliq-prod-files", "bucket rentaliq-access-logs", "secret rentaliq/prod/api/keys (scheduled for deletion",
+                 "up prod --restore-retained", "delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
+        assert what in line, line
+    assert stacks.describe(target, "rentaliq-prod") is None  # nothing created, nothing touched
+    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2")))
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(strict=False, reason="needs IMPORT change sets in the local cloud (being built in local/cfn); on AWS the same calls work")
+def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_destroyed, target, cloud_env, outdir):
+    versions, keys = prod_destroyed
+    snapshots = target.client("rds").describe_db_snapshots(DBInstanceIdentifier="rentaliq-prod-db")["DBSnapshots"]
+    result = rentaliq(cloud_env, "up", "prod", "--restore-retained", "--outdir", str(outdir))
+    assert result.returncode == 0, result.stderr
+    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2")))  # every version kept
+    sm = target.client("secretsmanager")
+    assert json.loads(sm.get_secret_value(SecretId="rentaliq/prod/api/keys")["SecretString"]) == keys
+    stack = stacks.describe(target, "rentaliq-prod")
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
+    if snapshots:
+        newest = max(snapshots, key=lambda s: s["SnapshotCreateTime"])["DBSnapshotIdentifier"]
+        assert params["RestoreDbSnapshot"] == newest
+    resources = target.client("cloudformation").describe_stack_resources(StackName="rentaliq-prod")["StackResources"]
+    assert {"rentaliq-prod-files", "rentaliq-access-logs"} <= {r["PhysicalResourceId"] for r in resources}

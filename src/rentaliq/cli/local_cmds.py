@@ -25,6 +25,10 @@ def _guard(action):
         return action()
     except LocalCloudError as error:
         fail(str(error))
+    except OSError as error:  # an unusable RENTALIQ_HOME
+        from rentaliq.cli.targets import state_dir_problem
+
+        fail(state_dir_problem(error))
 
 
 @local_app.command()
@@ -47,7 +51,7 @@ def stop() -> None:
 @local_app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Whether the local cloud runs, and where."""
-    state = _cloud().status()
+    state = _guard(_cloud().status)
     if json_out:
         print_json({"running": state.running, "pid": state.pid, "endpoint": state.endpoint, "state_dir": str(state.state_dir)})
         return
@@ -58,4 +62,4 @@ def status(json_out: JsonOpt = False) -> None:
 @local_app.command()
 def env() -> None:
     """Print `export` lines: eval "$(rentaliq local env)" points the aws CLI, boto3 and SDKs at the local cloud."""
-    typer.echo(_cloud().export_lines())
+    typer.echo(_guard(_cloud().export_lines))

@@ -36,7 +36,12 @@ def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = Non
     try:
         find_pg_bin()  # the local cloud's databases are real PostgreSQL 15 servers
         cloud = LocalCloud()
-        if start and not cloud.status().running:
+        if not cloud.status().running:
+            if not start:
+                from rentaliq.deploy.commands import command
+
+                fail(f"the local cloud is not running at {cloud.endpoint_url}; start it with `{command('local', 'start')}` "
+                     f"(or `{command('up', spec.name.value)}`)")
             from rentaliq.cli.output import err_console
 
             with err_console.status("starting the local cloud"):
@@ -45,7 +50,20 @@ def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = Non
     except (PostgresNotInstalled, LocalCloudError, NotLoopback) as error:
         fail(str(error))
     except OSError as error:  # an unusable RENTALIQ_HOME: not a directory, not writable
-        from rentaliq.local.cloud import HOME_ENV, default_state_dir
+        fail(state_dir_problem(error))
 
-        fail(f"cannot use the local cloud's state directory {default_state_dir()}: {error.strerror or error}; "
-             f"set {HOME_ENV} to a writable directory")
+
+def state_dir_problem(error: OSError) -> str:
+    """One line for a RENTALIQ_HOME the local cloud cannot use."""
+    import errno
+
+    from rentaliq.local.cloud import HOME_ENV, default_state_dir
+
+    where = default_state_dir()
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "it (or a parent) is not a directory"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "it is not writable"
+    else:
+        why = error.strerror or str(error)
+    return f"cannot use {where} as the local cloud's state directory: {why}; set {HOME_ENV} to a writable directory"

@@ -31,9 +31,13 @@ class UpResult:
 def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore: bool, on_event: OnEvent | None,
              on_step) -> str | None:
     """Before creating a stack: stop on retained data, or bring it back. Returns the snapshot to restore from."""
-    stack = stacks.describe(target, spec.stack_name)
+    from rentaliq.deploy.changesets import check_state, clean_never_created
+
+    stack = check_state(target, spec, "deploy")
     if stack is not None and not states.clean_before_create(stack["StackStatus"]):
         return None
+    # A stack that was never created goes first (with what it still holds); what remains then is outside any stack.
+    clean_never_created(target, spec, stack, on_step, on_event)
     found = retained.find(target, spec)
     if not found.any:
         return None
@@ -43,10 +47,8 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
     retained.restore_secrets(target, found)
     import_template, to_import = retained.import_plan(json.loads(template_path.read_text()), found)
     if to_import:
-        from rentaliq.deploy.changesets import clean_never_created
         from rentaliq.deploy.importer import import_resources
 
-        clean_never_created(target, spec, stack, on_step, on_event)
         on_step(f"importing {', '.join(r['LogicalResourceId'] for r in to_import)} into {spec.stack_name}")
         import_resources(target, spec, import_template, to_import, on_event)
     return found.snapshot

@@ -89,7 +89,8 @@ def refusal(spec: EnvironmentSpec, found: Retained) -> str:
     choices = [f"`{command('up', env, '--restore-retained')}` to bring them back into the new stack"]
     if force:
         choices.append(f"or start empty: `{force}`" + (" and delete or rename the retained buckets" if found.buckets else ""))
-    return f"{spec.stack_name} does not exist but a previous destroy left: {', '.join(found.describe())}; run " + " ".join(choices)
+    return (f"{spec.stack_name} does not exist, but resources it would create exist outside any stack (kept by a previous "
+            f"destroy, or left by a failed run): {', '.join(found.describe())}; a create would fail on them. Run " + " ".join(choices))
 
 
 def restore_secrets(target: Target, found: Retained) -> None:
