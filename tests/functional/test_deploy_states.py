@@ -238,3 +238,32 @@ def test_a_deploy_that_would_replace_a_bucket_is_refused_and_executes_nothing(ta
     finally:
         target.client("s3").delete_object(Bucket="rentaliq-qa-files", Key="keep.txt")
         target.client("cloudformation").delete_stack(StackName="rentaliq-qa")
+
+
+def test_a_failed_destroy_leaves_the_secrets_readable_and_says_what_to_run(target, cloud_env, tmp_path):
+    """Secrets are scheduled for deletion only once the stack is gone: a DELETE_FAILED environment still works."""
+    from rentaliq.deploy import destroy
+
+    spec = load_spec("qa")
+    if stacks.describe(target, "rentaliq-qa"):
+        pytest.skip("rentaliq-qa exists")
+    template = tmp_path / "qa.json"
+    template.write_text(json.dumps({"Resources": {
+        "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}},
+        "ApiKeys": {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
+                    "Properties": {"Name": "rentaliq/qa/api/keys", "SecretString": "{\"api_key\": \"k\"}"}},
+    }}))
+    deploy(target, spec, template)
+    s3, sm = target.client("s3"), target.client("secretsmanager")
+    s3.put_object(Bucket="rentaliq-qa-files", Key="late.txt", Body=b"written after the plan")
+    stale_plan = destroy.DestroyPlan("rentaliq-qa", True, "CREATE_COMPLETE", secrets={"rentaliq/qa/api/keys": 7})
+    with pytest.raises(DeployError, match="delete failed, stack is DELETE_FAILED; its secrets were left in place"):
+        destroy.destroy(target, spec, stale_plan)
+    assert json.loads(sm.get_secret_value(SecretId="rentaliq/qa/api/keys")["SecretString"]) == {"api_key": "k"}
+    result = rentaliq(cloud_env, "up", "qa")
+    assert "rentaliq-qa is DELETE_FAILED" in one_line_error(result) and "destroy qa`" in result.stderr
+    result = rentaliq(cloud_env, "destroy", "qa", "--empty-buckets")
+    assert result.returncode == 0, result.stderr
+    assert stacks.describe(target, "rentaliq-qa") is None
+    assert "DeletedDate" in sm.describe_secret(SecretId="rentaliq/qa/api/keys")  # scheduled now, with QA's window
+    sm.delete_secret(SecretId="rentaliq/qa/api/keys", ForceDeleteWithoutRecovery=True)

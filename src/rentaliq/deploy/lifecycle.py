@@ -57,6 +57,10 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
 def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnEvent | None = None,
        on_step=lambda message: None, *, allow_replacement: frozenset[str] = frozenset(), restore_retained: bool = False) -> list[UpResult]:
     """Synthesize what changed, deploy each stack, and wait until each database takes TLS connections."""
+    from rentaliq.deploy.changesets import check_state
+
+    for spec in specs:  # a stack that cannot be deployed now says so before a synth is paid for
+        check_state(target, spec, "deploy")
     on_step("synthesizing" if specs else "nothing to do")
     paths = templates(specs, outdir)
     results = []
