@@ -39,19 +39,19 @@ class Target:
     name: TargetName
     region: str
     endpoint_url: str | None = None
-    state_dir: Path | None = None  # the local cloud's, where environment locks live; None on AWS
     _session: Any = None
     _clients: dict[str, Any] = field(default_factory=dict)
+    state_dir: Path | None = None  # the local cloud's, where environment locks live; None on AWS
 
     @classmethod
     def local(cls, endpoint_url: str, region: str = "us-east-1", state_dir: Path | None = None) -> "Target":
         require_loopback(endpoint_url)
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
-        return cls("local", region, endpoint_url, state_dir, session)
+        return cls("local", region, endpoint_url, session, state_dir=state_dir)
 
     @classmethod
     def aws(cls, region: str, profile: str | None = None) -> "Target":
-        return cls("aws", region, None, None, boto3.Session(profile_name=profile, region_name=region))
+        return cls("aws", region, None, boto3.Session(profile_name=profile, region_name=region))
 
     def client(self, service: str):
         if service not in self._clients:
