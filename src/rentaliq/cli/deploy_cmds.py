@@ -92,12 +92,13 @@ def up(
         fail(str(error))
     from rentaliq.deploy.lifecycle import up as run_up
 
+    allowed = _allowed(allow_replacement, specs)
     tgt = resolve(target, specs[0], profile)
     argv = ["up", "--all" if all_envs else env]
     envs = [s.name.value for s in specs]
     with err_console.status("starting") as progress:
         results = _deploy_errors(lambda: _run_locked(tgt, envs, argv, lambda: run_up(
-            tgt, specs, outdir, _print_event, _step(progress), allow_replacement=frozenset(allow_replacement or ()),
+            tgt, specs, outdir, _print_event, _step(progress), allow_replacement=allowed,
             restore_retained=restore_retained)), tgt, command(*argv))
     if json_out:
         print_json([{"stack": r.spec.stack_name, "status": r.deploy.status, "changed": r.deploy.changed, "outputs": r.deploy.outputs,
@@ -105,6 +106,18 @@ def up(
         return
     for r in results:
         _summary(r, tgt)
+
+
+def _allowed(names: list[str] | None, specs: list[EnvironmentSpec]) -> frozenset[str]:
+    """The --allow-replacement names, each checked against the resources of the environments being deployed."""
+    from rentaliq.deploy.replacements import short_names
+
+    known = sorted({n for spec in specs for n in short_names(spec.name.value).values()
+                    if spec.is_prod or not n.endswith("-access-logs")})
+    for name in names or ():
+        if name not in known:
+            fail(f"--allow-replacement {name!r} names no stateful resource here; allowed: {', '.join(known)}")
+    return frozenset(names or ())
 
 
 def _run_locked(tgt, envs, argv, action):
@@ -173,10 +186,11 @@ def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
     from rentaliq.deploy.changesets import deploy as run_deploy
     from rentaliq.infra.cache import templates
 
+    allowed = _allowed(allow_replacement, [spec])
     tgt = resolve(target, spec, profile)
     with err_console.status(f"deploying {spec.stack_name}") as progress:
         result = _deploy_errors(lambda: _run_locked(tgt, [env], ["deploy", env], lambda: run_deploy(
-            tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=frozenset(allow_replacement or ()),
+            tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=allowed,
             on_step=_step(progress))), tgt, command("deploy", env))
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
