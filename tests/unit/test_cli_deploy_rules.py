@@ -171,3 +171,21 @@ def test_hints_use_the_path_the_user_ran_when_rentaliq_is_not_on_path(tmp_path):
     env["PATH"] = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
     out = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = [{script!r}]; {code}"], env=env, capture_output=True, text=True)
     assert out.stdout.strip() == "rentaliq psql lab"
+
+
+def test_diff_shows_replacements_prominently_with_their_cause():
+    from rich.console import Console
+
+    from rentaliq.cli.deploy_cmds import change_lines
+
+    changes = replacements.from_change_set(_change_set("Modify", "Database", "AWS::RDS::DBInstance", "True", ("DBName", "Always")))
+    changes += replacements.from_change_set(_change_set("Modify", "Files", "AWS::S3::Bucket", "Conditional", ("BucketName", "Conditionally")))
+    changes += replacements.from_change_set(_change_set("Modify", "Alarm", "AWS::CloudWatch::Alarm", "False", ("Threshold", "Never")))
+    console = Console(width=400, record=True, color_system=None)
+    for line in change_lines(changes, "rentaliq-qa"):
+        console.print(line, highlight=False)
+    text = console.export_text().splitlines()
+    assert text[0].startswith("± AWS::RDS::DBInstance") and text[0].endswith("Database  REPLACE because of Properties.DBName (always)")
+    assert text[1].endswith("Files  MAY REPLACE because of Properties.BucketName (conditionally)")
+    assert text[2].startswith("~ AWS::CloudWatch::Alarm") and "REPLACE" not in text[2]
+    assert text[3] == "rentaliq-qa: 3 change(s), 2 replacement(s): the old resource and its data are deleted"

@@ -164,19 +164,25 @@ def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt 
     if not changes:
         console.print(f"{spec.stack_name}: no changes", highlight=False)
         return
+    for line in change_lines(changes, spec.stack_name):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def change_lines(changes, stack_name: str) -> list[str]:
+    """The diff as Rich markup lines: replacements in bold red with the property that causes them."""
     symbols = {"Add": "[green]+[/]", "Modify": "[yellow]~[/]", "Remove": "[red]-[/]", "Import": "[cyan]<[/]"}
+    lines = []
     for c in changes:
-        mark = symbols.get(c.action, "?")
         if c.replaces:
             word = "REPLACE" if c.replacement == "True" else "MAY REPLACE"
-            mark = "[bold red]±[/]"
             cause = f" because of {', '.join(c.causes)}" if c.causes else ""
-            console.print(f"{mark} {c.resource_type:<44} {c.logical_id}  [bold red]{word}[/]{cause}", highlight=False, soft_wrap=True)
+            lines.append(f"[bold red]±[/] {c.resource_type:<44} {c.logical_id}  [bold red]{word}[/]{cause}")
         else:
-            console.print(f"{mark} {c.resource_type:<44} {c.logical_id}", highlight=False)
+            lines.append(f"{symbols.get(c.action, '?')} {c.resource_type:<44} {c.logical_id}")
     replaced = sum(1 for c in changes if c.replaces)
     extra = f", [bold red]{replaced} replacement(s)[/]: the old resource and its data are deleted" if replaced else ""
-    console.print(f"{spec.stack_name}: {len(changes)} change(s){extra}", highlight=False)
+    lines.append(f"{stack_name}: {len(changes)} change(s){extra}")
+    return lines
 
 
 def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),

@@ -103,5 +103,8 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
             if e.failed and line not in failures:
                 failures.append(line)
         failures = failures[-5:]
-    ready, detail = check_connection(target, spec)
+    if "DbEndpoint" in stacks.outputs(stack):
+        ready, detail = check_connection(target, spec)
+    else:  # never created, or mid-create: its secret may lack the endpoint, so there is nothing to connect to
+        ready, detail = False, f"no database endpoint yet (stack {code})"
     return EnvironmentStatus(spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures)
