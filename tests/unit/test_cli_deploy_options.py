@@ -25,8 +25,9 @@ def test_up_wants_one_environment_or_all():
     assert result.returncode == 1 and "give one environment (lab, qa, prod) or --all" in result.stderr
 
 
-def test_errors_are_not_wrapped_when_stderr_is_a_pipe():
-    result = rentaliq("up", "qa", "--allow-replacement", "x" * 150)
+def test_errors_are_not_wrapped_when_stderr_is_a_pipe(tmp_path):
+    result = rentaliq("up", "qa", "--allow-replacement", "x" * 150, env={"RENTALIQ_HOME": str(tmp_path / "home"), "COLUMNS": "80"})
     assert result.returncode == 1
     [line] = [line for line in result.stderr.splitlines() if line.strip()]
     assert line.startswith("error: --allow-replacement") and line.endswith("qa-s3-config")
+    assert not (tmp_path / "home").exists()
