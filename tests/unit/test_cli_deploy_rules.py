@@ -189,3 +189,16 @@ def test_diff_shows_replacements_prominently_with_their_cause():
     assert text[1].endswith("Files  MAY REPLACE because of Properties.BucketName (conditionally)")
     assert text[2].startswith("~ AWS::CloudWatch::Alarm") and "REPLACE" not in text[2]
     assert text[3] == "rentaliq-qa: 3 change(s), 2 replacement(s): the old resource and its data are deleted"
+
+
+def test_a_snapshot_alone_does_not_block_a_create_but_buckets_and_secrets_do():
+    assert not retained.Retained(snapshot="snap").blocks_create
+    assert retained.Retained(buckets=["rentaliq-qa-files"]).blocks_create
+    assert retained.Retained(secrets_live={"rentaliq/qa/api/keys": "arn"}).blocks_create
+
+
+def test_refusal_for_buckets_only_offers_deleting_them():
+    from rentaliq.environments import load_spec
+
+    message = retained.refusal(load_spec("prod"), retained.Retained(buckets=["rentaliq-prod-files", "rentaliq-access-logs"]))
+    assert "or start empty: delete the buckets rentaliq-prod-files, rentaliq-access-logs (with every object version)" in message

@@ -118,7 +118,7 @@ def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: 
         if any(marker in message for marker in NO_CHANGES):
             return "", change_set_type, [], {}
         raise client_error(error, spec) from None
-    described = _wait_for_change_set(target, created["Id"])
+    described = wait_for_change_set(target, created["Id"])
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")
         cfn.delete_change_set(ChangeSetName=created["Id"])
@@ -137,7 +137,7 @@ def _drop_placeholder(target: Target, spec: EnvironmentSpec) -> None:
         target.client("cloudformation").delete_stack(StackName=stack["StackId"])
 
 
-def _wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict:
+def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict:
     cfn, deadline = target.client("cloudformation"), time.monotonic() + timeout
     while True:
         described = cfn.describe_change_set(ChangeSetName=change_set_id)

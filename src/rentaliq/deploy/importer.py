@@ -7,7 +7,7 @@ import json
 from botocore.exceptions import ClientError
 
 from rentaliq.deploy import stacks
-from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, _wait_for_change_set, client_error, follow_stack
+from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, wait_for_change_set, client_error, follow_stack
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 
@@ -22,7 +22,7 @@ def import_resources(target: Target, spec: EnvironmentSpec, template: dict, to_i
                                         Capabilities=CAPABILITIES, Tags=[{"Key": k, "Value": v} for k, v in spec.resource_tags().items()])
     except ClientError as error:
         raise client_error(error, spec) from None
-    described = _wait_for_change_set(target, created["Id"])
+    described = wait_for_change_set(target, created["Id"])
     if described["Status"] == "FAILED":
         cfn.delete_change_set(ChangeSetName=created["Id"])
         raise DeployError(f"{spec.stack_name}: import change set failed: {described.get('StatusReason', '')}")

@@ -10,6 +10,7 @@ from pathlib import Path
 from rentaliq import naming
 from rentaliq.deploy import retained, stacks, states
 from rentaliq.deploy.changesets import DeployError, DeployResult, OnEvent, deploy
+from rentaliq.deploy.commands import command
 from rentaliq.deploy.database import check_connection, wait_until_ready
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
@@ -42,6 +43,10 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
     if not found.any:
         return None
     on_step(f"{spec.stack_name}: found " + ", ".join(found.describe()))
+    if not restore and not found.blocks_create:
+        on_step(f"creating {spec.stack_name} with a new, empty database; `{command('up', spec.name.value, '--restore-retained')}` "
+                f"would restore it from {found.snapshot} instead")
+        return None
     if not restore:
         raise RetainedFound(retained.refusal(spec, found))
     retained.restore_secrets(target, found)

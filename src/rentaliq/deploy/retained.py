@@ -45,6 +45,11 @@ class Retained:
     def any(self) -> bool:
         return bool(self.buckets or self.secrets_deleted or self.secrets_live or self.snapshot)
 
+    @property
+    def blocks_create(self) -> bool:
+        """A snapshot alone does not stop a create (it is only offered); a bucket or secret with the stack's names does."""
+        return bool(self.buckets or self.secrets_deleted or self.secrets_live)
+
     def describe(self) -> list[str]:
         lines = [f"bucket {b} (retained, with its objects)" for b in self.buckets]
         lines += [f"secret {n} (scheduled for deletion, recoverable)" for n in self.secrets_deleted]
@@ -87,8 +92,9 @@ def refusal(spec: EnvironmentSpec, found: Retained) -> str:
     force = "; ".join(f"aws secretsmanager delete-secret --secret-id {n} --force-delete-without-recovery"
                       for n in [*found.secrets_deleted, *found.secrets_live])
     choices = [f"`{command('up', env, '--restore-retained')}` to bring them back into the new stack"]
-    if force:
-        choices.append(f"or start empty: `{force}`" + (" and delete or rename the retained buckets" if found.buckets else ""))
+    empty = [f"`{force}`"] if force else []
+    empty += [f"delete the bucket{'s' if len(found.buckets) > 1 else ''} {', '.join(found.buckets)} (with every object version)"] if found.buckets else []
+    choices.append("or start empty: " + " and ".join(empty))
     return (f"{spec.stack_name} does not exist, but resources it would create exist outside any stack (kept by a previous "
             f"destroy, or left by a failed run): {', '.join(found.describe())}; a create would fail on them. Run " + " ".join(choices))
 
