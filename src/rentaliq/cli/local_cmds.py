@@ -61,5 +61,9 @@ def status(json_out: JsonOpt = False) -> None:
 
 @local_app.command()
 def env() -> None:
-    """Print `export` lines: eval "$(rentaliq local env)" points the aws CLI, boto3 and SDKs at the local cloud."""
+    """Print shell lines: eval "$(rentaliq local env)" points every aws CLI (v1, v2), boto3 and SDK at the local cloud.
+
+    They export a generated profile with per-service endpoints and test credentials, and put an `aws` wrapper
+    (which adds --endpoint-url) first on PATH: awscli v1 ignores the profile's endpoint for RDS in us-east-1.
+    """
     typer.echo(_guard(_cloud().export_lines))
