@@ -19,7 +19,6 @@ def start(env, *args):
     return subprocess.Popen([sys.executable, "-m", "rentaliq.cli", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 
-@pytest.mark.slow
 def test_a_second_up_is_refused_while_the_first_runs_and_the_first_is_intact(cloud, cloud_env, target, outdir):
     first = start(cloud_env, "up", "lab", "--outdir", str(outdir))
     lock = lock_path(cloud.state_dir, "lab")

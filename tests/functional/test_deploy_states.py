@@ -101,7 +101,6 @@ def test_status_diff_and_destroy_explain_a_rolled_back_stack(qa_rolled_back, clo
     assert stacks.describe(qa_rolled_back, "rentaliq-qa") is None
 
 
-@pytest.mark.slow
 def test_up_cleans_a_rolled_back_stack_and_creates_it_anew(qa_rolled_back, cloud_env, outdir):
     result = rentaliq(cloud_env, "up", "qa", "--outdir", str(outdir))
     assert result.returncode == 0, result.stderr

@@ -94,7 +94,6 @@ def test_an_unusable_rentaliq_home_is_one_line(tmp_path, home):
         assert f"cannot use {path} as the local cloud's state directory" in line and "set RENTALIQ_HOME" in line
 
 
-@pytest.mark.slow
 def test_the_cloud_dying_mid_up_is_one_line_naming_the_log(tmp_path, outdir):
     home = Path(tempfile_dir())
     env = clean_env(tmp_path, RENTALIQ_HOME=str(home), RENTALIQ_LOCAL_PORT=str(_free_port()))
@@ -136,7 +135,6 @@ def _stack_names(env) -> str:
     return done.stdout
 
 
-@pytest.mark.slow
 def test_up_output_is_never_wrapped_and_every_next_step_runs_as_printed(cloud, tmp_path, outdir):
     """No COLUMNS, stdout a pipe, `rentaliq` not on PATH: the lines stay whole and the commands work pasted."""
     env = clean_env(tmp_path, RENTALIQ_HOME=str(cloud.state_dir), RENTALIQ_LOCAL_PORT=str(cloud.port))
