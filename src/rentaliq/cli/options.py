@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -9,6 +10,13 @@ import typer
 
 from rentaliq.environments import ENV_NAMES
 
+class TargetName(StrEnum):
+    local = "local"
+    aws = "aws"
+
+
+TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
 EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
 OptionalEnvArg = Annotated[str | None, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
 EnvArgs = Annotated[list[str] | None, typer.Argument(help=f"Environments ({', '.join(ENV_NAMES)}); default: all", show_default=False)]

@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated
-
-import typer
-
+from rentaliq.cli.options import ProfileOpt, TargetName, TargetOpt
 from rentaliq.deploy.target import NotLoopback, Target
 from rentaliq.environments import EnvironmentSpec
 
-
-class TargetName(StrEnum):
-    local = "local"
-    aws = "aws"
-
-
-TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
+__all__ = ["ProfileOpt", "TargetName", "TargetOpt", "resolve"]
 
 
 def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
