@@ -14,6 +14,7 @@ from pathlib import Path
 import typer
 
 from rentaliq.cli.output import fail
+from rentaliq.deploy.commands import command
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +41,7 @@ def aws(ctx: typer.Context) -> None:
     except NotLoopback as error:
         fail(str(error))
     if not cloud.status().running:
-        fail(f"the local cloud is not running at {cloud.endpoint_url}; start it with `rentaliq local start`")
+        fail(f"the local cloud is not running at {cloud.endpoint_url}; start it with `{command('local', 'start')}`")
     env = {k: v for k, v in os.environ.items() if k not in ("AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_DEFAULT_PROFILE")}
     env.update(cloud.env())
     sys.stdout.flush()

@@ -11,7 +11,7 @@ from rich.table import Table
 from rentaliq.cli.options import EnvArgs, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.comparison import comparison_table
-from rentaliq.environments import ENV_NAMES, SpecError, load_specs
+from rentaliq.environments import SpecError, load_specs
 
 
 

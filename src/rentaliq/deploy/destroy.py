@@ -116,7 +116,7 @@ def check(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, *, c
         if db.get("DeletionProtection"):
             raise DestroyRefused(
                 f"refusing to destroy {spec.stack_name}: {destroy_plan.database} has deletion protection; "
-                f"lift it first, as its own step: rentaliq protection off {spec.name.value} --confirm-prod"
+                f"lift it first, as its own step: {command('protection', 'off', spec.name.value, '--confirm-prod')}"
             )
     if destroy_plan.buckets_to_empty and not empty_buckets:
         listing = ", ".join(f"{b} ({n} object versions)" for b, n in destroy_plan.buckets_to_empty.items())
@@ -160,7 +160,7 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
     """Run a checked plan: empty buckets, delete the stack, then (only once it is gone) schedule the secrets for deletion.
 
     Returns the final status. A failed delete raises DeployError and leaves the secrets untouched, so whatever
-    still runs can still read them; `rentaliq destroy ENV` again retries.
+    still runs can still read them; running the destroy again retries.
     """
     if not destroy_plan.exists:
         return "DELETE_COMPLETE"

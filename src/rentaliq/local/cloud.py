@@ -170,13 +170,15 @@ class LocalCloud:
             raise IncompatibleStateError(str(exc)) from None
 
         if st.pid is not None:
+            from rentaliq.deploy.commands import command
+
             # A server for this state dir exists but does not answer (yet): give it the
             # timeout to come up rather than racing it for the state-dir lock.
             if self._wait_ready(st.pid, None, timeout):
                 return self.status()
             raise LocalCloudError(
                 f"local cloud server pid {st.pid} (state dir {self.state_dir}) is running but does not answer on "
-                f"{self.endpoint_url}; stop it first (LocalCloud.stop() / `rentaliq local stop`)\n{self._log_tail()}"
+                f"{self.endpoint_url}; stop it first (LocalCloud.stop() / `{command('local', 'stop')}`)\n{self._log_tail()}"
             )
 
         self._check_port_free()
