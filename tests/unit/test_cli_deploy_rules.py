@@ -202,3 +202,14 @@ def test_refusal_for_buckets_only_offers_deleting_them():
 
     message = retained.refusal(load_spec("prod"), retained.Retained(buckets=["rentaliq-prod-files", "rentaliq-access-logs"]))
     assert "or start empty: delete the buckets rentaliq-prod-files, rentaliq-access-logs (with every object version)" in message
+
+
+def test_restored_api_keys_are_passed_where_the_imported_stack_has_no_parameters():
+    from rentaliq.deploy.parameters import api_key_parameters
+
+    after_import = api_key_parameters(True, set(), {"ApiKey": "kept", "JwtSecret": "kept-too"})
+    assert {"ParameterKey": "ApiKey", "ParameterValue": "kept"} in after_import
+    assert {"ParameterKey": "JwtSecret", "ParameterValue": "kept-too"} in after_import
+    fresh = next(p for p in after_import if p["ParameterKey"] == "EncryptionKey")["ParameterValue"]
+    assert len(fresh) >= 48  # not in the restored secret: generated once
+    assert all(p.get("UsePreviousValue") for p in api_key_parameters(True, {"ApiKey", "JwtSecret", "EncryptionKey"}, {"ApiKey": "x"}))

@@ -101,7 +101,8 @@ def clean_never_created(target: Target, spec: EnvironmentSpec, stack: dict | Non
 
 
 def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict | None,  # noqa: PLR0913
-                       extra_parameters: list[dict] | None = None) -> tuple[str, str, list[Change], dict]:
+                       extra_parameters: list[dict] | None = None, known_keys: dict[str, str] | None = None,
+                       ) -> tuple[str, str, list[Change], dict]:
     """Returns (change set id, type, changes, description); raises DeployError with the reason when it cannot be made."""
     cfn = target.client("cloudformation")
     change_set_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
@@ -109,7 +110,8 @@ def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: 
     try:
         created = cfn.create_change_set(
             StackName=spec.stack_name, ChangeSetName=name, ChangeSetType=change_set_type, TemplateBody=body,
-            Parameters=api_key_parameters(change_set_type == "UPDATE", {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])})
+            Parameters=api_key_parameters(change_set_type == "UPDATE", {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])},
+                                          known_keys)
             + (extra_parameters or []), Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in spec.resource_tags().items()],
         )
@@ -168,10 +170,11 @@ def diff(target: Target, spec: EnvironmentSpec, template_path: Path) -> list[Cha
 
 def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event: OnEvent | None = None, timeout: float = 3600,
            *, allow_replacement: frozenset[str] = frozenset(), on_step: OnStep = lambda message: None,
-           restore_snapshot: str | None = None) -> DeployResult:
+           restore_snapshot: str | None = None, known_keys: dict[str, str] | None = None) -> DeployResult:
     """Execute a change set and stream its events; on failure raise DeployError with the failing events.
 
     `restore_snapshot`: create the database from this snapshot (see `retained`); a stack restored once keeps it.
+    `known_keys`: API key parameter values to use where the stack has none yet (the restored secret's).
     """
     from rentaliq.deploy import retained
 
@@ -182,7 +185,7 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     if extra_parameters:
         template = retained.with_snapshot_parameter(template)
     body = json.dumps(template, separators=(",", ":"))
-    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters)
+    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters, known_keys)
     if not change_set_id:
         stack = stacks.describe(target, spec.stack_name)
         _sync_termination_protection(target, spec, stack)

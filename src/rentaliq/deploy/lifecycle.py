@@ -30,23 +30,26 @@ class UpResult:
 
 
 def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore: bool, on_event: OnEvent | None,
-             on_step) -> str | None:
-    """Before creating a stack: stop on retained data, or bring it back. Returns the snapshot to restore from."""
+             on_step) -> tuple[str | None, dict[str, str] | None]:
+    """Before creating a stack: stop on retained data, or bring it back.
+
+    Returns (the snapshot to restore the database from, the restored API keys to keep as parameters).
+    """
     from rentaliq.deploy.changesets import check_state, clean_never_created
 
     stack = check_state(target, spec, "deploy")
     if stack is not None and not states.clean_before_create(stack["StackStatus"]):
-        return None
+        return None, None
     # A stack that was never created goes first (with what it still holds); what remains then is outside any stack.
     clean_never_created(target, spec, stack, on_step, on_event)
     found = retained.find(target, spec)
     if not found.any:
-        return None
+        return None, None
     on_step(f"{spec.stack_name}: found " + ", ".join(found.describe()))
     if not restore and not found.blocks_create:
         on_step(f"creating {spec.stack_name} with a new, empty database; `{command('up', spec.name.value, '--restore-retained')}` "
                 f"would restore it from {found.snapshot} instead")
-        return None
+        return None, None
     if not restore:
         raise RetainedFound(retained.refusal(spec, found))
     retained.restore_secrets(target, found)
@@ -56,7 +59,7 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
 
         on_step(f"importing {', '.join(r['LogicalResourceId'] for r in to_import)} into {spec.stack_name}")
         import_resources(target, spec, import_template, to_import, on_event)
-    return found.snapshot
+    return found.snapshot, retained.api_key_values(target, spec)
 
 
 def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnEvent | None = None,
@@ -71,10 +74,10 @@ def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnE
     results = []
     for spec in specs:
         started = time.monotonic()
-        snapshot = _restore(target, spec, paths[spec.stack_name], restore_retained, on_event, on_step)
+        snapshot, keys = _restore(target, spec, paths[spec.stack_name], restore_retained, on_event, on_step)
         on_step(f"deploying {spec.stack_name}")
         result = deploy(target, spec, paths[spec.stack_name], on_event, allow_replacement=allow_replacement, on_step=on_step,
-                        restore_snapshot=snapshot)
+                        restore_snapshot=snapshot, known_keys=keys)
         on_step(f"waiting for {naming.db_instance_id(spec.name)}")
         results.append(UpResult(spec, result, wait_until_ready(target, spec), time.monotonic() - started))
     return results

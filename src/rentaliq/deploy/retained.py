@@ -105,6 +105,20 @@ def restore_secrets(target: Target, found: Retained) -> None:
         sm.restore_secret(SecretId=name)
 
 
+def api_key_values(target: Target, spec: EnvironmentSpec) -> dict[str, str]:
+    """The restored API keys secret's values as stack parameters, so the update that follows the import keeps them."""
+    import json
+
+    from rentaliq.contract import API_KEY_PARAMETERS
+
+    try:
+        values = json.loads(target.client("secretsmanager").get_secret_value(
+            SecretId=naming.secret_path(spec.name.value, "api/keys"))["SecretString"])
+    except (ClientError, ValueError):
+        return {}
+    return {parameter: values[key] for key, parameter in API_KEY_PARAMETERS.items() if isinstance(values.get(key), str)}
+
+
 def _refs(value: Any) -> set[str]:
     """Logical ids and parameters a template value refers to."""
     if isinstance(value, dict):
