@@ -117,7 +117,7 @@ def test_up_cleans_a_rolled_back_stack_and_creates_it_anew(qa_rolled_back, cloud
     result = rentaliq(cloud_env, "up", "qa", "--outdir", str(outdir))
     line = one_line_error(result)
     assert "rentaliq-qa does not exist, but resources it would create exist outside any stack" in line and "--restore-retained" in line
-    assert "aws secretsmanager delete-secret --secret-id rentaliq/qa/api/keys --force-delete-without-recovery" in line
+    assert "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/qa/api/keys --force-delete-without-recovery" in line  # never plain aws
     assert stacks.describe(qa_rolled_back, "rentaliq-qa") is None  # nothing was created
     for secret in ("db/credentials", "db/connection-string", "api/keys", "s3/config"):
         try:
@@ -189,7 +189,7 @@ def test_up_after_a_destroy_names_what_was_retained_and_the_choices(prod_destroy
     assert result.returncode == 1
     line = one_line_error(result)
     for what in ("bucket rentaliq-prod-files", "bucket rentaliq-access-logs", "secret rentaliq/prod/api/keys (scheduled for deletion",
-                 "up prod --restore-retained", "delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
+                 "up prod --restore-retained", "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
         assert what in line, line
     assert stacks.describe(target, "rentaliq-prod") is None  # nothing created, nothing touched
     assert _objects(target) == sorted(zip(versions, (b"v1", b"v2")))

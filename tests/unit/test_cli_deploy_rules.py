@@ -213,3 +213,12 @@ def test_restored_api_keys_are_passed_where_the_imported_stack_has_no_parameters
     fresh = next(p for p in after_import if p["ParameterKey"] == "EncryptionKey")["ParameterValue"]
     assert len(fresh) >= 48  # not in the restored secret: generated once
     assert all(p.get("UsePreviousValue") for p in api_key_parameters(True, {"ApiKey", "JwtSecret", "EncryptionKey"}, {"ApiKey": "x"}))
+
+
+def test_hints_for_the_local_cloud_spell_aws_so_it_cannot_reach_a_real_account():
+    from rentaliq.deploy.target import Target
+
+    local = Target.local("http://127.0.0.1:4566")
+    assert local.aws_cli.endswith("rentaliq aws") or local.aws_cli.endswith("-m rentaliq.cli aws")
+    reason = states.blocker("UPDATE_ROLLBACK_FAILED", "deploy", "rentaliq-qa", "qa", local.aws_cli)
+    assert f"`{local.aws_cli} cloudformation continue-update-rollback --stack-name rentaliq-qa`" in reason

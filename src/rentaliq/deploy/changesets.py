@@ -77,7 +77,7 @@ def check_state(target: Target, spec: EnvironmentSpec, action: states.Action) ->
     """The live stack (None if absent) once `action` may go ahead; raises DeployError with the reason if not."""
     stack = stacks.describe(target, spec.stack_name)
     status = stack["StackStatus"] if stack else None
-    reason = states.blocker(status, action, spec.stack_name, spec.name.value)
+    reason = states.blocker(status, action, spec.stack_name, spec.name.value, target.aws_cli)
     if reason:
         raise (StackBusy if states.kind(status) is states.Kind.IN_PROGRESS else DeployError)(reason)
     return stack

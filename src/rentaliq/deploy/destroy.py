@@ -103,7 +103,7 @@ def plan(target: Target, spec: EnvironmentSpec) -> DestroyPlan:
 
 def check(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, *, confirm_prod: bool, empty_buckets: bool) -> None:
     """Every reason to refuse, checked before anything is touched."""
-    reason = states.blocker(destroy_plan.status, "destroy", spec.stack_name, spec.name.value)
+    reason = states.blocker(destroy_plan.status, "destroy", spec.stack_name, spec.name.value, target.aws_cli)
     if reason:
         raise DestroyRefused(reason)
     if spec.is_prod and not confirm_prod:

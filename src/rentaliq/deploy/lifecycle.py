@@ -51,7 +51,7 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
                 f"would restore it from {found.snapshot} instead")
         return None, None
     if not restore:
-        raise RetainedFound(retained.refusal(spec, found))
+        raise RetainedFound(retained.refusal(spec, found, target.aws_cli))
     retained.restore_secrets(target, found)
     import_template, to_import = retained.import_plan(json.loads(template_path.read_text()), found)
     if to_import:
@@ -101,7 +101,7 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
     if stack is None:
         return EnvironmentStatus(spec.stack_name, None, states.meaning(None), database_detail="not deployed")
     code = stack["StackStatus"]
-    advice = states.blocker(code, "deploy", spec.stack_name, spec.name.value)
+    advice = states.blocker(code, "deploy", spec.stack_name, spec.name.value, target.aws_cli)
     if states.clean_before_create(code):
         advice = "the next `up` deletes it and creates it anew"
     failures: list[str] = []

@@ -87,9 +87,9 @@ def find(target: Target, spec: EnvironmentSpec) -> Retained:
     return found
 
 
-def refusal(spec: EnvironmentSpec, found: Retained) -> str:
+def refusal(spec: EnvironmentSpec, found: Retained, aws: str = "aws") -> str:
     env = spec.name.value
-    force = "; ".join(f"aws secretsmanager delete-secret --secret-id {n} --force-delete-without-recovery"
+    force = "; ".join(f"{aws} secretsmanager delete-secret --secret-id {n} --force-delete-without-recovery"
                       for n in [*found.secrets_deleted, *found.secrets_live])
     choices = [f"`{command('up', env, '--restore-retained')}` to bring them back into the new stack"]
     empty = [f"`{force}`"] if force else []

@@ -81,14 +81,17 @@ def in_progress_message(stack_name: str, status: str, env: str) -> str:
             f"or watch it with `{command('status', env)}`")
 
 
-def blocker(status: str | None, action: Action, stack_name: str, env: str) -> str | None:
-    """None when `action` can go ahead on a stack in `status`; else one line: why not, and what to run."""
+def blocker(status: str | None, action: Action, stack_name: str, env: str, aws: str = "aws") -> str | None:
+    """None when `action` can go ahead on a stack in `status`; else one line: why not, and what to run.
+
+    `aws`: how to spell the aws CLI in a hint (`rentaliq aws` for the local cloud, so a pasted hint never reaches AWS).
+    """
     k = kind(status)
     if k is Kind.IN_PROGRESS:
         return in_progress_message(stack_name, status or "", env)
     if k is Kind.UPDATE_ROLLBACK_FAILED and action != "destroy":
         return (f"{stack_name} is UPDATE_ROLLBACK_FAILED ({MEANING['UPDATE_ROLLBACK_FAILED']}); fix the resource named in "
-                f"`{command('status', env)}`, then run `aws cloudformation continue-update-rollback --stack-name {stack_name}` "
+                f"`{command('status', env)}`, then run `{aws} cloudformation continue-update-rollback --stack-name {stack_name}` "
                 f"(or destroy it: `{command('destroy', env)}`)")
     if k is Kind.DELETE_FAILED and action != "destroy":
         return (f"{stack_name} is DELETE_FAILED ({MEANING['DELETE_FAILED']}); CloudFormation cannot update it: "

@@ -63,3 +63,10 @@ class Target:
     @property
     def is_local(self) -> bool:
         return self.name == "local"
+
+    @property
+    def aws_cli(self) -> str:
+        """The aws CLI as a hint should spell it: on the local cloud, `rentaliq aws`, which cannot reach a real account."""
+        from rentaliq.deploy.commands import command
+
+        return command("aws") if self.is_local else "aws"
