@@ -11,16 +11,12 @@ from typing import Annotated
 import typer
 
 from rentaliq import naming
+from rentaliq.cli.options import (AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt,
+                                  RestoreRetainedOpt)
 from rentaliq.cli.output import console, err_console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
+from rentaliq.deploy.commands import command
 from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
-
-EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
-OutdirOpt = Annotated[Path, typer.Option(help="Cloud assembly directory")]
-DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing")]
-ConfirmProdOpt = Annotated[bool, typer.Option("--confirm-prod", help="Required for production actions")]
-
 
 def register(app: typer.Typer) -> None:
     for command in (up, diff, deploy, destroy, status, psql, protection):
@@ -40,8 +36,13 @@ def _print_event(event) -> None:
     err_console.print(f"  [{style}]{event.status:<22}[/] {event.resource_type:<42} {event.logical_id}{reason}", highlight=False, soft_wrap=True)
 
 
-def _deploy_errors(action):
+def _deploy_errors(action, tgt=None, rerun: str = ""):
+    """Run a deploy-engine call; every failure a user can act on becomes one line (plus the failing stack events)."""
+    from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
+
     from rentaliq.deploy.changesets import DeployError
+    from rentaliq.deploy.destroy import DestroyRefused
+    from rentaliq.deploy.locks import EnvironmentLocked
 
     try:
         return action()
@@ -49,16 +50,37 @@ def _deploy_errors(action):
         for event in error.events:
             err_console.print(f"  [red]{event.status}[/] {event.resource_type} {event.logical_id}: {event.reason}", highlight=False, soft_wrap=True)
         fail(str(error))
-    except TimeoutError as error:
+    except (TimeoutError, EnvironmentLocked, DestroyRefused) as error:
         fail(str(error))
+    except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectionError):
+        if tgt is None or not tgt.is_local:
+            raise
+        log = tgt.state_dir / "server.log" if tgt.state_dir else "server.log"
+        fail(f"the local cloud stopped during the operation; see {log}; run `{rerun}` again")
+
+
+def _locked(tgt, envs: list[str], argv: list[str]):
+    from rentaliq.deploy.locks import hold
+
+    return hold(tgt.state_dir if tgt.is_local else None, envs, command(*argv))
+
+
+def _step(progress):
+    def report(message: str) -> None:
+        progress.update(message)
+        if not message.startswith(("synthesizing", "deploying", "waiting", "nothing")):
+            err_console.print(message, highlight=False, soft_wrap=True)
+    return report
 
 
 def up(
-    env: Annotated[str | None, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)] = None,
+    env: OptionalEnvArg = None,
     all_envs: Annotated[bool, typer.Option("--all", help="All three environments")] = False,
     target: TargetOpt = TargetName.local,
     profile: ProfileOpt = None,
     outdir: OutdirOpt = Path("cdk.out"),
+    allow_replacement: AllowReplacementOpt = None,
+    restore_retained: RestoreRetainedOpt = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Start the local cloud if needed, deploy, and wait until the database takes TLS connections."""
@@ -70,15 +92,37 @@ def up(
         fail(str(error))
     from rentaliq.deploy.lifecycle import up as run_up
 
+    allowed = _allowed(allow_replacement, specs)
     tgt = resolve(target, specs[0], profile)
+    argv = ["up", "--all" if all_envs else env]
+    envs = [s.name.value for s in specs]
     with err_console.status("starting") as progress:
-        results = _deploy_errors(lambda: run_up(tgt, specs, outdir, _print_event, lambda step: progress.update(step)))
+        results = _deploy_errors(lambda: _run_locked(tgt, envs, argv, lambda: run_up(
+            tgt, specs, outdir, _print_event, _step(progress), allow_replacement=allowed,
+            restore_retained=restore_retained)), tgt, command(*argv))
     if json_out:
         print_json([{"stack": r.spec.stack_name, "status": r.deploy.status, "changed": r.deploy.changed, "outputs": r.deploy.outputs,
                      "database": r.database, "seconds": round(r.seconds, 2)} for r in results])
         return
     for r in results:
         _summary(r, tgt)
+
+
+def _allowed(names: list[str] | None, specs: list[EnvironmentSpec]) -> frozenset[str]:
+    """The --allow-replacement names, each checked against the resources of the environments being deployed."""
+    from rentaliq.deploy.replacements import short_names
+
+    known = sorted({n for spec in specs for n in short_names(spec.name.value).values()
+                    if spec.is_prod or not n.endswith("-access-logs")})
+    for name in names or ():
+        if name not in known:
+            fail(f"--allow-replacement {name!r} names no stateful resource here; allowed: {', '.join(known)}")
+    return frozenset(names or ())
+
+
+def _run_locked(tgt, envs, argv, action):
+    with _locked(tgt, envs, argv):
+        return action()
 
 
 def _summary(result, tgt) -> None:
@@ -91,11 +135,17 @@ def _summary(result, tgt) -> None:
     console.print(f"  buckets   {', '.join(b for b in buckets if b)}", highlight=False)
     console.print(f"  secrets   {', '.join(naming.secret_path(env, n) for n in naming.SECRET_NAMES)}", highlight=False)
     console.print("  next steps:", highlight=False)
+    steps = []
     if tgt.is_local:
-        console.print('    eval "$(rentaliq local env)"       # point aws, boto3 and SDKs at the local cloud', highlight=False)
-    console.print(f"    rentaliq psql {env}                  # a psql session, credentials from Secrets Manager", highlight=False)
-    console.print(f"    rentaliq verify {env}                # audit the live environment against its spec", highlight=False)
-    console.print(f"    aws s3 ls s3://{outputs.get('FilesBucketName')}", highlight=False)
+        steps.append((f'eval "$({command("local", "env")})"', "point aws (v1 and v2), boto3 and SDKs at the local cloud"))
+        steps.append((command("aws", "s3", "ls", f"s3://{outputs.get('FilesBucketName')}"), "the aws CLI, always against the local cloud"))
+    else:
+        steps.append((f"aws s3 ls s3://{outputs.get('FilesBucketName')}", "the environment's bucket"))
+    steps.append((command("psql", env), "a psql session, credentials from Secrets Manager"))
+    steps.append((command("verify", env), "audit the live environment against its spec"))
+    width = max(len(c) for c, _ in steps)
+    for cmd, why in steps:
+        console.print(f"    {cmd:<{width}}  # {why}", highlight=False, markup=False)
 
 
 def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
@@ -107,30 +157,47 @@ def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt 
 
     tgt = resolve(target, spec, profile)
     with err_console.status(f"computing the change set for {spec.stack_name}"):
-        changes = _deploy_errors(lambda: run_diff(tgt, spec, templates([spec], outdir)[spec.stack_name]))
+        changes = _deploy_errors(lambda: run_diff(tgt, spec, templates([spec], outdir)[spec.stack_name]), tgt, command("diff", env))
     if json_out:
-        print_json([c.__dict__ for c in changes])
+        print_json([{**c.__dict__, "replaces": c.replaces} for c in changes])
         return
     if not changes:
         console.print(f"{spec.stack_name}: no changes", highlight=False)
         return
-    symbols = {"Add": "[green]+[/]", "Modify": "[yellow]~[/]", "Remove": "[red]-[/]"}
+    for line in change_lines(changes, spec.stack_name):
+        console.print(line, highlight=False, soft_wrap=True)
+
+
+def change_lines(changes, stack_name: str) -> list[str]:
+    """The diff as Rich markup lines: replacements in bold red with the property that causes them."""
+    symbols = {"Add": "[green]+[/]", "Modify": "[yellow]~[/]", "Remove": "[red]-[/]", "Import": "[cyan]<[/]"}
+    lines = []
     for c in changes:
-        replacement = " [red](replacement)[/]" if c.replacement == "True" else ""
-        console.print(f"{symbols.get(c.action, '?')} {c.resource_type:<44} {c.logical_id}{replacement}", highlight=False)
-    console.print(f"{spec.stack_name}: {len(changes)} change(s)", highlight=False)
+        if c.replaces:
+            word = "REPLACE" if c.replacement == "True" else "MAY REPLACE"
+            cause = f" because of {', '.join(c.causes)}" if c.causes else ""
+            lines.append(f"[bold red]±[/] {c.resource_type:<44} {c.logical_id}  [bold red]{word}[/]{cause}")
+        else:
+            lines.append(f"{symbols.get(c.action, '?')} {c.resource_type:<44} {c.logical_id}")
+    replaced = sum(1 for c in changes if c.replaces)
+    extra = f", [bold red]{replaced} replacement(s)[/]: the old resource and its data are deleted" if replaced else ""
+    lines.append(f"{stack_name}: {len(changes)} change(s){extra}")
+    return lines
 
 
 def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
-           json_out: JsonOpt = False) -> None:
+           allow_replacement: AllowReplacementOpt = None, json_out: JsonOpt = False) -> None:
     """Execute the change set, streaming stack events; on failure print the failing events (the stack rolls back)."""
     spec = _spec(env)
     from rentaliq.deploy.changesets import deploy as run_deploy
     from rentaliq.infra.cache import templates
 
+    allowed = _allowed(allow_replacement, [spec])
     tgt = resolve(target, spec, profile)
-    with err_console.status(f"deploying {spec.stack_name}"):
-        result = _deploy_errors(lambda: run_deploy(tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event))
+    with err_console.status(f"deploying {spec.stack_name}") as progress:
+        result = _deploy_errors(lambda: _run_locked(tgt, [env], ["deploy", env], lambda: run_deploy(
+            tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=allowed,
+            on_step=_step(progress))), tgt, command("deploy", env))
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
         return
@@ -150,28 +217,35 @@ def destroy(
     from rentaliq.deploy import destroy as d
 
     tgt = resolve(target, spec, profile)
+    argv = ["destroy", env]
+    # Plan, check and delete under one lock: what was checked is what gets deleted.
+    _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: _destroy(tgt, spec, confirm_prod, empty_buckets, dry_run)),
+                   tgt, command(*argv))
+
+
+def _destroy(tgt, spec: EnvironmentSpec, confirm_prod: bool, empty_buckets: bool, dry_run: bool) -> None:
+    from rentaliq.deploy import destroy as d
+
     plan = d.plan(tgt, spec)
     if not plan.exists:
         console.print(f"{spec.stack_name}: not deployed; nothing to destroy", highlight=False)
         return
-    console.print(f"destroy {spec.stack_name}:", highlight=False)
+    console.print(f"destroy {spec.stack_name} ({plan.status}):", highlight=False)
     for name, window in plan.secrets.items():
-        console.print(f"  secret  {name}: " + ("deleted now" if window == 0 else f"scheduled for deletion, recoverable for {window} days"), highlight=False)
+        console.print(f"  secret  {name}: " + ("deleted" if window == 0 else f"scheduled for deletion, recoverable for {window} days")
+                      + " once the stack is gone", highlight=False)
     for bucket, count in plan.buckets_to_empty.items():
         console.print(f"  bucket  {bucket}: {count} object versions to delete", highlight=False)
     for bucket in plan.buckets_retained:
         console.print(f"  bucket  {bucket}: retained (DeletionPolicy Retain)", highlight=False)
     if plan.database:
         console.print(f"  database {plan.database}: deleted" + (" after a final snapshot" if plan.final_snapshot else ", no final snapshot"), highlight=False)
-    try:
-        d.check(tgt, spec, plan, confirm_prod=confirm_prod, empty_buckets=empty_buckets)
-    except d.DestroyRefused as error:
-        fail(str(error))
+    d.check(tgt, spec, plan, confirm_prod=confirm_prod, empty_buckets=empty_buckets)
     if dry_run:
         console.print("dry run: nothing changed", highlight=False)
         return
     with err_console.status(f"deleting {spec.stack_name}"):
-        _deploy_errors(lambda: d.destroy(tgt, spec, plan, _print_event))
+        d.destroy(tgt, spec, plan, _print_event)
     console.print(f"[green]✓[/] {spec.stack_name} deleted", highlight=False)
 
 
@@ -203,11 +277,17 @@ def status(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
     spec = _spec(env)
     from rentaliq.deploy.lifecycle import status as run_status
 
-    result = run_status(resolve(target, spec, profile, start=False), spec)
+    tgt = resolve(target, spec, profile, start=False)
+    result = _deploy_errors(lambda: run_status(tgt, spec), tgt, command("status", env))
     if json_out:
         print_json(result.__dict__)
         return
-    console.print(f"{result.stack_name}: {result.stack_status or 'not deployed'}", highlight=False)
+    console.print(f"{result.stack_name}: {result.stack_status or 'not deployed'}"
+                  + (f" ({result.meaning})" if result.stack_status else ""), highlight=False)
+    if result.advice:
+        console.print(f"  [yellow]{result.advice}[/]", highlight=False, soft_wrap=True)
+    for failure in result.failures:
+        console.print(f"  [red]{failure}[/]", highlight=False, soft_wrap=True)
     for key, value in result.outputs.items():
         console.print(f"  {key:<28} {value}", highlight=False)
     mark = "[green]accepts TLS connections[/]" if result.database_ready else "[red]not reachable[/]"

@@ -8,12 +8,11 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from rentaliq.cli.options import EnvArgs, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.comparison import comparison_table
-from rentaliq.environments import ENV_NAMES, SpecError, load_specs
+from rentaliq.environments import SpecError, load_specs
 
-EnvArgs = Annotated[list[str] | None, typer.Argument(help=f"Environments ({', '.join(ENV_NAMES)}); default: all", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
 def register(app: typer.Typer) -> None:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
+from rentaliq.cli.options import JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 
 local_app = typer.Typer(help="The local cloud: a moto server on 127.0.0.1 plus real PostgreSQL servers.", no_args_is_help=True)
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 
 def _cloud():
@@ -25,6 +23,10 @@ def _guard(action):
         return action()
     except LocalCloudError as error:
         fail(str(error))
+    except OSError as error:  # an unusable RENTALIQ_HOME
+        from rentaliq.cli.targets import state_dir_problem
+
+        fail(state_dir_problem(error))
 
 
 @local_app.command()
@@ -47,7 +49,7 @@ def stop() -> None:
 @local_app.command()
 def status(json_out: JsonOpt = False) -> None:
     """Whether the local cloud runs, and where."""
-    state = _cloud().status()
+    state = _guard(_cloud().status)
     if json_out:
         print_json({"running": state.running, "pid": state.pid, "endpoint": state.endpoint, "state_dir": str(state.state_dir)})
         return
@@ -57,5 +59,9 @@ def status(json_out: JsonOpt = False) -> None:
 
 @local_app.command()
 def env() -> None:
-    """Print `export` lines: eval "$(rentaliq local env)" points the aws CLI, boto3 and SDKs at the local cloud."""
-    typer.echo(_cloud().export_lines())
+    """Print shell lines: eval "$(rentaliq local env)" points every aws CLI (v1, v2), boto3 and SDK at the local cloud.
+
+    They export a generated profile with per-service endpoints and test credentials, and put an `aws` wrapper
+    (which adds --endpoint-url) first on PATH: awscli v1 ignores the profile's endpoint for RDS in us-east-1.
+    """
+    typer.echo(_guard(_cloud().export_lines))

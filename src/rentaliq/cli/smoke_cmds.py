@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
 import typer
 
+from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
-from rentaliq.environments import ENV_NAMES, SpecError, load_spec
+from rentaliq.environments import SpecError, load_spec
 
 
 def register(app: typer.Typer) -> None:
@@ -16,10 +15,10 @@ def register(app: typer.Typer) -> None:
 
 
 def smoke(
-    env: Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)],
+    env: EnvArg,
     target: TargetOpt = TargetName.local,
     profile: ProfileOpt = None,
-    json_out: Annotated[bool, typer.Option("--json", help="Machine-readable output")] = False,
+    json_out: JsonOpt = False,
 ) -> None:
     """Credentials → TLS connection → row round-trip → encrypted object → version restore (QA, PROD) → access logs (PROD)."""
     try:

@@ -2,39 +2,57 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
-from typing import Annotated
-
-import typer
-
-from rentaliq.deploy.target import Target
+from rentaliq.cli.options import ProfileOpt, TargetName, TargetOpt
+from rentaliq.deploy.target import NotLoopback, Target
 from rentaliq.environments import EnvironmentSpec
 
-
-class TargetName(StrEnum):
-    local = "local"
-    aws = "aws"
-
-
-TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
+__all__ = ["ProfileOpt", "TargetName", "TargetOpt", "resolve"]
 
 
 def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
-    if target is TargetName.aws:
-        return Target.aws(spec.region, profile)
     from rentaliq.cli.output import fail
-    from rentaliq.local.cloud import LocalCloud
+
+    if target is TargetName.aws:
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            return Target.aws(spec.region, profile)
+        except BotoCoreError as error:  # e.g. an unknown --profile
+            fail(str(error))
+    from rentaliq.local.cloud import LocalCloud, LocalCloudError
     from rentaliq.local.postgres import PostgresNotInstalled, find_pg_bin
 
     try:
         find_pg_bin()  # the local cloud's databases are real PostgreSQL 15 servers
-    except PostgresNotInstalled as error:
-        fail(str(error))
-    cloud = LocalCloud()
-    if start and not cloud.status().running:
-        from rentaliq.cli.output import err_console
+        cloud = LocalCloud()
+        if not cloud.status().running:
+            if not start:
+                from rentaliq.deploy.commands import command
 
-        with err_console.status("starting the local cloud"):
-            cloud.start()
-    return Target.local(cloud.endpoint_url, spec.region)
+                fail(f"the local cloud is not running at {cloud.endpoint_url}; start it with `{command('local', 'start')}` "
+                     f"(or `{command('up', spec.name.value)}`)")
+            from rentaliq.cli.output import err_console
+
+            with err_console.status("starting the local cloud"):
+                cloud.start()
+        return Target.local(cloud.endpoint_url, spec.region, cloud.state_dir)
+    except (PostgresNotInstalled, LocalCloudError, NotLoopback) as error:
+        fail(str(error))
+    except OSError as error:  # an unusable RENTALIQ_HOME: not a directory, not writable
+        fail(state_dir_problem(error))
+
+
+def state_dir_problem(error: OSError) -> str:
+    """One line for a RENTALIQ_HOME the local cloud cannot use."""
+    import errno
+
+    from rentaliq.local.cloud import HOME_ENV, default_state_dir
+
+    where = default_state_dir()
+    if error.errno in (errno.EEXIST, errno.ENOTDIR):
+        why = "it (or a parent) is not a directory"
+    elif error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        why = "it is not writable"
+    else:
+        why = error.strerror or str(error)
+    return f"cannot use {where} as the local cloud's state directory: {why}; set {HOME_ENV} to a writable directory"

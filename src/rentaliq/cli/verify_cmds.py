@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
 import typer
 from rich.table import Table
 from rich.text import Text
 
+from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
-from rentaliq.environments import ENV_NAMES, SpecError, load_spec
+from rentaliq.deploy.commands import command
+from rentaliq.environments import SpecError, load_spec
 
-EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
 
 RESULT = {"pass": ("pass", "green"), "fail": ("FAIL", "bold red"), "not-checkable": ("not checkable here", "yellow")}
 
@@ -55,7 +55,7 @@ def verify(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
         from rentaliq.local.cloud import LocalCloud
 
         if not LocalCloud().status().running:
-            fail("the local cloud is not running; start it with `rentaliq local start` (or `rentaliq up ENV`)")
+            fail(f"the local cloud is not running; start it with `{command('local', 'start')}` (or `{command('up', env)}`)")
     try:
         checks = run_verify(tgt, spec)
     except VerifyError as error:

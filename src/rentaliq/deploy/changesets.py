@@ -1,8 +1,14 @@
-"""Diff, deploy and destroy through CloudFormation change sets: the same calls for AWS and the local cloud."""
+"""Diff and deploy through CloudFormation change sets: the same calls for AWS and the local cloud.
+
+Before a change set is made, the stack's state is checked against `states` (one line and no change when the
+action is impossible; a stack that was never created is deleted first, as the CDK CLI does). After it is made,
+`replacements` refuses a change set that would replace stored data unless the user named the resource.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,13 +16,17 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from rentaliq.deploy import stacks
+from rentaliq.deploy import replacements, stacks, states
 from rentaliq.deploy.parameters import api_key_parameters
+from rentaliq.deploy.replacements import Change
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 
 NO_CHANGES = ("didn't contain changes", "No updates are to be performed")
 CAPABILITIES = ["CAPABILITY_IAM", "CAPABILITY_NAMED_IAM"]
+_BUSY = re.compile(r"is in (\w+_IN_PROGRESS) state")
+
+__all__ = ["Change", "DeployError", "DeployResult", "ReplacementRefused", "StackBusy", "deploy", "diff", "follow_stack"]
 
 
 class DeployError(RuntimeError):
@@ -27,12 +37,12 @@ class DeployError(RuntimeError):
         self.events = events or []
 
 
-@dataclass(frozen=True)
-class Change:
-    action: str  # Add | Modify | Remove
-    logical_id: str
-    resource_type: str
-    replacement: str | None = None
+class StackBusy(DeployError):
+    """Another operation runs on the stack (on AWS the stack status is the environment's lock)."""
+
+
+class ReplacementRefused(DeployError):
+    """The change set would replace stored data the user did not name; it was deleted, nothing executed."""
 
 
 @dataclass
@@ -45,55 +55,98 @@ class DeployResult:
     seconds: float = 0.0
 
 
+OnEvent = Callable[[stacks.StackEvent], None]
+OnStep = Callable[[str], None]
+
+
 def template_body(template_path: Path) -> str:
     """Compact JSON: CloudFormation takes at most 51,200 bytes inline."""
     return json.dumps(json.loads(template_path.read_text()), separators=(",", ":"))
 
 
-def _changes(described: dict) -> list[Change]:
-    changes = []
-    for change in described.get("Changes", []):
-        rc = change.get("ResourceChange", {})
-        changes.append(Change(rc.get("Action", "?"), rc.get("LogicalResourceId", "?"), rc.get("ResourceType", "?"), rc.get("Replacement")))
-    return changes
+def client_error(error: ClientError, spec: EnvironmentSpec) -> DeployError:
+    """CloudFormation's answer as one line; "is in X_IN_PROGRESS state" becomes the busy message."""
+    message = error.response["Error"]["Message"]
+    busy = _BUSY.search(message)
+    if busy:
+        return StackBusy(states.in_progress_message(spec.stack_name, busy.group(1), spec.name.value))
+    return DeployError(f"{spec.stack_name}: {message}")
 
 
-def _create_change_set(target: Target, spec: EnvironmentSpec, body: str) -> tuple[str, str, list[Change]]:
-    """Returns (change set id, type, changes); raises DeployError with the reason when it cannot be made."""
+def check_state(target: Target, spec: EnvironmentSpec, action: states.Action) -> dict | None:
+    """The live stack (None if absent) once `action` may go ahead; raises DeployError with the reason if not."""
+    stack = stacks.describe(target, spec.stack_name)
+    status = stack["StackStatus"] if stack else None
+    reason = states.blocker(status, action, spec.stack_name, spec.name.value, target.aws_cli)
+    if reason:
+        raise (StackBusy if states.kind(status) is states.Kind.IN_PROGRESS else DeployError)(reason)
+    return stack
+
+
+def clean_never_created(target: Target, spec: EnvironmentSpec, stack: dict | None, on_step: OnStep, on_event: OnEvent | None) -> dict | None:
+    """Delete a stack that was never created (ROLLBACK_COMPLETE, REVIEW_IN_PROGRESS, ...) so it can be created anew."""
+    if stack is None or not states.clean_before_create(stack["StackStatus"]):
+        return stack
+    on_step(states.deleted_by_next_up(spec.stack_name, stack["StackStatus"]))
+    seen = {e.event_id for e in stacks.events(target, stack["StackId"])}
+    try:
+        target.client("cloudformation").delete_stack(StackName=stack["StackId"])
+    except ClientError as error:
+        raise client_error(error, spec) from None
+    status = follow_stack(target, stack["StackId"], seen, on_event, timeout=3600)
+    if status != "DELETE_COMPLETE":
+        raise DeployError(f"{spec.stack_name}: deleting the failed stack ended {status}; see `aws cloudformation describe-stack-events "
+                          f"--stack-name {stack['StackId']}`")
+    return None
+
+
+def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict | None,  # noqa: PLR0913
+                       extra_parameters: list[dict] | None = None, known_keys: dict[str, str] | None = None,
+                       ) -> tuple[str, str, list[Change], dict]:
+    """Returns (change set id, type, changes, description); raises DeployError with the reason when it cannot be made."""
     cfn = target.client("cloudformation")
-    existing = stacks.describe(target, spec.stack_name)
-    if existing and existing["StackStatus"] in ("ROLLBACK_COMPLETE", "CREATE_FAILED", "ROLLBACK_FAILED"):
-        # A stack whose creation failed cannot be updated; CloudFormation wants it deleted first.
-        cfn.delete_stack(StackName=spec.stack_name)
-        existing = None
-    change_set_type = "UPDATE" if existing and existing["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
+    change_set_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
     name = f"rentaliq-{int(time.time() * 1000)}"
     try:
         created = cfn.create_change_set(
             StackName=spec.stack_name, ChangeSetName=name, ChangeSetType=change_set_type, TemplateBody=body,
-            Parameters=api_key_parameters(change_set_type == "UPDATE"), Capabilities=CAPABILITIES,
+            Parameters=api_key_parameters(change_set_type == "UPDATE", {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])},
+                                          known_keys)
+            + (extra_parameters or []), Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in spec.resource_tags().items()],
         )
     except ClientError as error:
         message = error.response["Error"]["Message"]
         if any(marker in message for marker in NO_CHANGES):
-            return "", change_set_type, []
-        raise DeployError(f"{spec.stack_name}: {message}") from None
-    described = _wait_for_change_set(target, created["Id"])
+            return "", change_set_type, [], {}
+        raise client_error(error, spec) from None
+    described = wait_for_change_set(target, created["Id"])
     if described["Status"] == "FAILED":
         reason = described.get("StatusReason", "")
         cfn.delete_change_set(ChangeSetName=created["Id"])
+        if change_set_type == "CREATE":
+            _drop_placeholder(target, spec)
         if any(marker in reason for marker in NO_CHANGES):
-            return "", change_set_type, []
+            return "", change_set_type, [], {}
         raise DeployError(f"{spec.stack_name}: change set failed: {reason}")
-    return created["Id"], change_set_type, _changes(described)
+    return created["Id"], change_set_type, replacements.from_change_set(described), described
 
 
-def _wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict:
+def _drop_placeholder(target: Target, spec: EnvironmentSpec) -> None:
+    """A CREATE change set leaves a REVIEW_IN_PROGRESS stack; remove it when the change set is not executed."""
+    stack = stacks.describe(target, spec.stack_name)
+    if stack and stack["StackStatus"] == "REVIEW_IN_PROGRESS":
+        target.client("cloudformation").delete_stack(StackName=stack["StackId"])
+
+
+def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict:
     cfn, deadline = target.client("cloudformation"), time.monotonic() + timeout
     while True:
         described = cfn.describe_change_set(ChangeSetName=change_set_id)
         if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
+            for page_token in iter(lambda: described.get("NextToken"), None):  # long change sets come in pages
+                more = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=page_token)
+                described = {**more, "Changes": described["Changes"] + more.get("Changes", [])}
             return described
         if time.monotonic() > deadline:
             raise DeployError(f"change set {change_set_id} still {described['Status']} after {timeout:.0f}s")
@@ -101,37 +154,59 @@ def _wait_for_change_set(target: Target, change_set_id: str, timeout: float = 30
 
 
 def diff(target: Target, spec: EnvironmentSpec, template_path: Path) -> list[Change]:
-    """What a deploy would do, resource by resource; leaves nothing behind."""
-    change_set_id, change_set_type, changes = _create_change_set(target, spec, template_body(template_path))
-    cfn = target.client("cloudformation")
+    """What a deploy would do, resource by resource; changes nothing (a placeholder it makes, it removes)."""
+    stack = check_state(target, spec, "diff")
+    if stack and states.clean_before_create(stack["StackStatus"]) and stack["StackStatus"] != "REVIEW_IN_PROGRESS":
+        # `up` deletes this stack and creates it anew: every resource of the template is an Add.
+        resources = json.loads(template_path.read_text()).get("Resources", {})
+        return [Change("Add", logical_id, r.get("Type", "?")) for logical_id, r in resources.items()]
+    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, template_body(template_path), stack)
     if change_set_id:
-        cfn.delete_change_set(ChangeSetName=change_set_id)
-        if change_set_type == "CREATE":
-            cfn.delete_stack(StackName=spec.stack_name)  # the REVIEW_IN_PROGRESS placeholder
+        target.client("cloudformation").delete_change_set(ChangeSetName=change_set_id)
+        if change_set_type == "CREATE" and stack is None:
+            _drop_placeholder(target, spec)
     return changes
 
 
-OnEvent = Callable[[stacks.StackEvent], None]
+def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event: OnEvent | None = None, timeout: float = 3600,
+           *, allow_replacement: frozenset[str] = frozenset(), on_step: OnStep = lambda message: None,
+           restore_snapshot: str | None = None, known_keys: dict[str, str] | None = None) -> DeployResult:
+    """Execute a change set and stream its events; on failure raise DeployError with the failing events.
 
+    `restore_snapshot`: create the database from this snapshot (see `retained`); a stack restored once keeps it.
+    `known_keys`: API key parameter values to use where the stack has none yet (the restored secret's).
+    """
+    from rentaliq.deploy import retained
 
-def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event: OnEvent | None = None, timeout: float = 3600) -> DeployResult:
-    """Execute a change set and stream its events; on failure raise DeployError with the failing events."""
     started = time.monotonic()
-    change_set_id, _, changes = _create_change_set(target, spec, template_body(template_path))
+    stack = clean_never_created(target, spec, check_state(target, spec, "deploy"), on_step, on_event)
+    template = json.loads(template_path.read_text())
+    extra_parameters = retained.snapshot_parameters(stack, restore_snapshot)
+    if extra_parameters:
+        template = retained.with_snapshot_parameter(template)
+    body = json.dumps(template, separators=(",", ":"))
+    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters, known_keys)
     if not change_set_id:
         stack = stacks.describe(target, spec.stack_name)
         _sync_termination_protection(target, spec, stack)
         return DeployResult(spec.stack_name, stack["StackStatus"], False, [], stacks.outputs(stack), time.monotonic() - started)
+    blocked = replacements.guarded(spec.name.value, changes, template, set(allow_replacement))
+    if blocked:
+        target.client("cloudformation").delete_change_set(ChangeSetName=change_set_id)
+        raise ReplacementRefused(replacements.refusal(spec.stack_name, blocked))
     before = {e.event_id for e in stacks.events(target, spec.stack_name)}
     seen = set(before)  # follow_stack adds what it reports; `before` stays the baseline
-    target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
+    try:
+        target.client("cloudformation").execute_change_set(ChangeSetName=change_set_id)
+    except ClientError as error:
+        raise client_error(error, spec) from None
     status = follow_stack(target, spec.stack_name, seen, on_event, timeout)
     stack = stacks.describe(target, spec.stack_name)
-    if status in stacks.TERMINAL_OK:
+    if status in states.SUCCEEDED:
         _sync_termination_protection(target, spec, stack)
-    if status not in stacks.TERMINAL_OK:
+    else:
         failing = [e for e in stacks.events(target, spec.stack_name) if e.event_id not in before and e.failed]
-        raise DeployError(f"{spec.stack_name}: deploy failed, stack is {status}", failing)
+        raise DeployError(f"{spec.stack_name}: deploy failed, stack is {status} ({states.meaning(status)})", failing)
     return DeployResult(spec.stack_name, status, True, changes, stacks.outputs(stack), time.monotonic() - started)
 
 
@@ -152,7 +227,7 @@ def follow_stack(target: Target, stack_name: str, seen: set[str], on_event: OnEv
                 if on_event:
                     on_event(event)
         status = stack["StackStatus"] if stack else "DELETE_COMPLETE"
-        if not status.endswith("_IN_PROGRESS"):
+        if states.kind(status) is not states.Kind.IN_PROGRESS:
             return status
         if time.monotonic() > deadline:
             raise DeployError(f"{stack_name}: still {status} after {timeout:.0f}s")

@@ -7,8 +7,16 @@ import secrets
 from rentaliq.contract import API_KEY_PARAMETERS
 
 
-def api_key_parameters(stack_exists: bool) -> list[dict]:
-    """New stack: fresh random keys. Existing stack: UsePreviousValue, so a deploy never rotates them."""
+def api_key_parameters(stack_exists: bool, existing: set[str] | None = None, known: dict[str, str] | None = None) -> list[dict]:
+    """New stack: fresh random keys. Existing stack: UsePreviousValue, so a deploy never rotates them.
+
+    `existing` (the stack's parameter keys) matters after an IMPORT: that stack has no API key parameters yet.
+    `known` (parameter -> value) are keys to keep, read back from a restored secret; any other is generated once.
+    """
+    def fresh(name: str) -> dict:
+        return {"ParameterKey": name, "ParameterValue": (known or {}).get(name) or secrets.token_urlsafe(48)}
+
+    keys = API_KEY_PARAMETERS.values()
     if stack_exists:
-        return [{"ParameterKey": name, "UsePreviousValue": True} for name in API_KEY_PARAMETERS.values()]
-    return [{"ParameterKey": name, "ParameterValue": secrets.token_urlsafe(48)} for name in API_KEY_PARAMETERS.values()]
+        return [{"ParameterKey": name, "UsePreviousValue": True} if existing is None or name in existing else fresh(name) for name in keys]
+    return [fresh(name) for name in keys]

@@ -8,10 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rentaliq.contract import STABLE_STACK_STATUSES
 from rentaliq.deploy.target import Target
-
-TERMINAL_OK = STABLE_STACK_STATUSES
 
 
 @dataclass(frozen=True)
@@ -44,8 +41,13 @@ def outputs(stack: dict[str, Any]) -> dict[str, str]:
 
 
 def events(target: Target, stack_name: str) -> list[StackEvent]:
-    """Oldest first."""
-    raw = target.client("cloudformation").describe_stack_events(StackName=stack_name)["StackEvents"]
+    """Oldest first; none for a stack name that does not exist (a stack id keeps its events after the delete)."""
+    try:
+        raw = target.client("cloudformation").describe_stack_events(StackName=stack_name)["StackEvents"]
+    except ClientError as error:
+        if "does not exist" in str(error):
+            return []
+        raise
     return sorted(
         (StackEvent(e["Timestamp"], e["LogicalResourceId"], e["ResourceType"], e["ResourceStatus"], e.get("ResourceStatusReason"), e["EventId"])
          for e in raw),

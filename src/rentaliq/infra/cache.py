@@ -1,20 +1,27 @@
-"""Skip a synth whose inputs have not changed: a no-op `rentaliq up` must not pay for jsii and nag.
+"""Skip a synth whose inputs have not changed, and never let two runs share a half-written cdk.out/.
 
 The key covers the spec (with overrides), this package's source and the CDK and cdk-nag versions, so any
-change that could alter a template re-synthesizes.
+change that could alter a template re-synthesizes. Each synth writes into its own run directory
+(`cdk.out/.runs/<pid>-<random>/`); its templates are then published by atomic rename, twice: under their key
+(`cdk.out/.templates/{stack}-{key}.json`, immutable, the file a deploy reads) and under the CDK's usual name
+(`cdk.out/{stack}.template.json`). Two `up` runs with different configs therefore deploy their own template,
+never the other's or a partial one.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import os
+import shutil
+import uuid
 from importlib import metadata
 from pathlib import Path
 
 from rentaliq.environments import EnvironmentSpec
 
 _PACKAGE_DIR = Path(__file__).resolve().parent.parent
-CACHE_FILE = ".rentaliq-synth.json"
+KEYED_DIR = ".templates"
+RUNS_DIR = ".runs"
 
 
 def synth_key(spec: EnvironmentSpec) -> str:
@@ -27,33 +34,45 @@ def synth_key(spec: EnvironmentSpec) -> str:
     return digest.hexdigest()
 
 
+def _keyed(spec: EnvironmentSpec, outdir: Path) -> Path:
+    return outdir / KEYED_DIR / f"{spec.stack_name}-{synth_key(spec)[:32]}.json"
+
+
 def cached_template(spec: EnvironmentSpec, outdir: Path) -> Path | None:
-    template = outdir / f"{spec.stack_name}.template.json"
-    try:
-        keys = json.loads((outdir / CACHE_FILE).read_text())
-    except (OSError, ValueError):
-        return None
-    return template if template.is_file() and keys.get(spec.stack_name) == synth_key(spec) else None
+    path = _keyed(spec, outdir)
+    return path if path.is_file() else None
+
+
+def _publish(source: Path, destination: Path) -> None:
+    """Copy, then rename: a reader sees the old file or the whole new one, never a part."""
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    partial = destination.with_name(f".{destination.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
+    shutil.copyfile(source, partial)
+    os.replace(partial, destination)
 
 
 def remember(specs: list[EnvironmentSpec], outdir: Path) -> None:
-    path = outdir / CACHE_FILE
-    try:
-        keys = json.loads(path.read_text())
-    except (OSError, ValueError):
-        keys = {}
-    keys.update({spec.stack_name: synth_key(spec) for spec in specs})
-    path.write_text(json.dumps(keys, indent=2))
+    """Publish templates that `rentaliq synth` wrote to `outdir` under their keys, for `up`/`deploy` to reuse."""
+    for spec in specs:
+        template = outdir / f"{spec.stack_name}.template.json"
+        if template.is_file():
+            _publish(template, _keyed(spec, outdir))
 
 
 def templates(specs: list[EnvironmentSpec], outdir: Path) -> dict[str, Path]:
-    """A template per spec, synthesizing (once, all missing together, nag on) only what is stale."""
+    """A template per spec, synthesizing (once, all missing together, nag on, in a private run dir) only what is stale."""
     found = {spec.stack_name: cached_template(spec, outdir) for spec in specs}
     stale = [spec for spec in specs if found[spec.stack_name] is None]
     if stale:
         from rentaliq.infra.app import synthesize
 
-        for result in synthesize(stale, outdir):
-            found[result.spec.stack_name] = result.template_path
-        remember(stale, outdir)
+        run_dir = outdir / RUNS_DIR / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            for result in synthesize(stale, run_dir):
+                keyed = _keyed(result.spec, outdir)
+                _publish(result.template_path, keyed)
+                _publish(result.template_path, outdir / f"{result.spec.stack_name}.template.json")
+                found[result.spec.stack_name] = keyed
+        finally:
+            shutil.rmtree(run_dir, ignore_errors=True)
     return found  # type: ignore[return-value]

@@ -15,7 +15,7 @@ from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS, ENHANCED_MONITORING_POL
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge, acknowledge_secret
 from rentaliq.infra.network import Network
-from rentaliq.infra.retention import removal_policy
+from rentaliq.infra.retention import secret_removal_policy
 
 # Characters a generated password never contains: RDS forbids / @ " and space, and leaving out the rest of
 # the URL-reserved set keeps the DATABASE_URL that CloudFormation assembles valid without encoding.
@@ -49,7 +49,7 @@ class Database(Construct):
             dbname=db.database_name,
             exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
         )
-        self.credentials.apply_removal_policy(removal_policy(spec))
+        self.credentials.apply_removal_policy(secret_removal_policy())
 
         self.parameter_group = rds.ParameterGroup(
             self,

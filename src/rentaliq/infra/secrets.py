@@ -12,7 +12,7 @@ from rentaliq.contract import API_KEY_PARAMETERS, SECRET_KEYS, SSLMODE
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge_secret
 from rentaliq.infra.database import Database
-from rentaliq.infra.retention import removal_policy
+from rentaliq.infra.retention import secret_removal_policy
 
 
 class Secrets(Construct):
@@ -54,7 +54,7 @@ class Secrets(Construct):
             secret_name=naming.secret_path(spec.name.value, logical_name),
             description=f"RentalIQ {spec.name.value} {logical_name}",
             secret_object_value={key: SecretValue.unsafe_plain_text(value) for key, value in zip(SECRET_KEYS[logical_name], values, strict=True)},
-            removal_policy=removal_policy(spec),
+            removal_policy=secret_removal_policy(),
         )
         acknowledge_secret(secret, f"{logical_name} is derived from other resources or generated once; it changes when they do, not on a schedule.")
         return secret

@@ -170,13 +170,15 @@ class LocalCloud:
             raise IncompatibleStateError(str(exc)) from None
 
         if st.pid is not None:
+            from rentaliq.deploy.commands import command
+
             # A server for this state dir exists but does not answer (yet): give it the
             # timeout to come up rather than racing it for the state-dir lock.
             if self._wait_ready(st.pid, None, timeout):
                 return self.status()
             raise LocalCloudError(
                 f"local cloud server pid {st.pid} (state dir {self.state_dir}) is running but does not answer on "
-                f"{self.endpoint_url}; stop it first (LocalCloud.stop() / `rentaliq local stop`)\n{self._log_tail()}"
+                f"{self.endpoint_url}; stop it first (LocalCloud.stop() / `{command('local', 'stop')}`)\n{self._log_tail()}"
             )
 
         self._check_port_free()
@@ -337,17 +339,29 @@ class LocalCloud:
 
     # ------------------------------------------------------------------ clients
 
-    def env(self) -> dict[str, str]:
-        return {
+    def env(self, *, write_profile: bool = True) -> dict[str, str]:
+        """Variables that send every aws CLI (v1, v2) and SDK call to this cloud, with test credentials only."""
+        values = {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_ACCESS_KEY_ID": "test",
             "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_DEFAULT_REGION": DEFAULT_REGION,
             "AWS_REGION": DEFAULT_REGION,
         }
+        if write_profile:
+            from rentaliq.local import aws_profile
+
+            config, credentials, _ = aws_profile.write(self.state_dir, self.endpoint_url, DEFAULT_REGION)
+            values.update({"AWS_CONFIG_FILE": str(config), "AWS_SHARED_CREDENTIALS_FILE": str(credentials), "AWS_PROFILE": aws_profile.PROFILE})
+        return values
 
     def export_lines(self) -> str:
-        return "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+        # A real session token left in the shell would pair with the test keys: drop it. The aws wrapper goes first
+        # on PATH (see rentaliq.local.aws_profile for why awscli v1 needs it).
+        lines = "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_PROFILE\n" + "".join(
+            f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+        return lines + f'export PATH={shlex.quote(str(self.state_dir / "aws" / "bin"))}:"$PATH"\n'
+
 
     def client(self, service: str, region: str = DEFAULT_REGION) -> Any:
         """A boto3 client for the local cloud, with fake credentials. Ignores ``AWS_PROFILE``

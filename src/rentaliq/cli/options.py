@@ -1,0 +1,32 @@
+"""Options and arguments shared by the command groups, defined once (Typer `Annotated` aliases)."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rentaliq.environments import ENV_NAMES
+
+class TargetName(StrEnum):
+    local = "local"
+    aws = "aws"
+
+
+TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
+EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
+OptionalEnvArg = Annotated[str | None, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
+EnvArgs = Annotated[list[str] | None, typer.Argument(help=f"Environments ({', '.join(ENV_NAMES)}); default: all", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")]
+OutdirOpt = Annotated[Path, typer.Option(help="Cloud assembly directory")]
+DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing")]
+ConfirmProdOpt = Annotated[bool, typer.Option("--confirm-prod", help="Required for production actions")]
+AllowReplacementOpt = Annotated[list[str] | None, typer.Option(
+    "--allow-replacement", metavar="ENV-RESOURCE",
+    help="Let the deploy replace this stateful resource (its data is lost): ENV-database, ENV-files, prod-access-logs, "
+         "ENV-db-credentials, ENV-db-connection-string, ENV-api-keys, ENV-s3-config. Repeatable.")]
+RestoreRetainedOpt = Annotated[bool, typer.Option(
+    "--restore-retained", help="Bring back what a previous destroy retained: secrets, buckets (imported), the database from its final snapshot")]
