@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 
 from rentaliq.deploy import destroy as destroy_mod
 from rentaliq.deploy import stacks
-from rentaliq.deploy.changesets import DeployError, deploy
+from rentaliq.deploy.changesets import DeployError, deploy, diff
 from rentaliq.deploy.lifecycle import up
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
@@ -198,6 +198,15 @@ def test_an_operation_on_a_busy_stack_is_refused_with_aws_error(local, tmp_path)
             call()
         assert refused.value.response["Error"]["Message"] == f"Stack:{stack_id} is in UPDATE_IN_PROGRESS state and can not be updated."
     assert _wait_settled(cfn, "rentaliq-busy") == "UPDATE_COMPLETE"
+
+
+def test_diff_of_a_new_stack_leaves_nothing_behind(local, tmp_path):
+    path = tmp_path / "diff.json"
+    path.write_text(json.dumps({"Resources": _secrets(1, "rentaliq/diff", "v")}))
+    changes = diff(local, _renamed(load_spec("lab"), "rentaliq-diff"), path)
+    assert [(c.action, c.logical_id) for c in changes] == [("Add", "S0")]
+    assert stacks.describe(local, "rentaliq-diff") is None
+    assert not [s for s in local.client("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith("rentaliq/diff")]
 
 
 def test_a_failed_update_rolls_back_only_its_own_additions(local, tmp_path):

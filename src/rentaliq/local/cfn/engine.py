@@ -4,9 +4,10 @@ moto keeps the template parsing (Ref, GetAtt, Join, Sub, conditions, parameters,
 resource layer and add:
 - only the types in ``REGISTRY`` deploy; any other type fails the change set, naming the type;
 - ``{{resolve:secretsmanager:...}}`` dynamic references are resolved;
-- per-resource stack events, failure with rollback (``ROLLBACK_COMPLETE``, ``UPDATE_ROLLBACK_COMPLETE``),
-  ``DELETE_FAILED`` instead of a lost stack;
-- DependsOn ordering, outputs refreshed after every change set, DeletionPolicy Retain and Snapshot.
+- per-resource stack events, DependsOn ordering, DeletionPolicy Retain and Snapshot (a unique final snapshot);
+- the stack API with CloudFormation's rules (:mod:`stack_api`): operations on a worker thread, one per stack,
+  journaled before every provider call (:mod:`operations`), rolled back to what they created or modified
+  (:mod:`flows`), and recovered at start-up after a crash (:mod:`recovery`).
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ def commit() -> None:
 
 def _check_idle(stack: Any, kind: str) -> None:
     status = stack.status
-    busy = status.endswith("_IN_PROGRESS") and not (status == "REVIEW_IN_PROGRESS" and kind == "CREATE")
+    # A stack in review (a CREATE change set not executed yet) may be created or deleted, as on AWS.
+    busy = status.endswith("_IN_PROGRESS") and not (status == "REVIEW_IN_PROGRESS" and kind in ("CREATE", "DELETE"))
     if busy or getattr(stack, "rentaliq_operation", None) is not None:
         raise ValidationError(message=f"Stack:{stack.stack_id} is in {status} state and can not be updated.")
 
