@@ -247,3 +247,57 @@ def test_two_destroys_with_deletion_policy_snapshot_make_two_final_snapshots(loc
     assert len(snapshots) == 2 and len(set(snapshots)) == 2, snapshots
     for name in snapshots:
         assert name.startswith("rentaliq-snap-db-") and name == name.lower() and len(name) <= 255 and "--" not in name
+
+
+def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
+    """Recovery after a crash between a provider's create and its recorded result finds the resource by the
+    name it was given or by the CloudFormation tags given with the create call, for every type our stacks use."""
+    from rentaliq.local.cfn.base import Context
+    from rentaliq.local.cfn.engine import REGISTRY
+
+    monkeypatch.setenv("RENTALIQ_LOCAL_ENDPOINT", local.endpoint_url)
+    stack_id = "arn:aws:cloudformation:us-east-1:123456789012:stack/rentaliq-locate/1"
+    made: dict[str, str] = {}
+
+    def make(logical_id, type_name, props):
+        ctx = Context("123456789012", "us-east-1", "rentaliq-locate", logical_id, stack_id=stack_id)
+        provider = REGISTRY[type_name]
+        physical_id = provider.create(props, ctx)
+        again = Context("123456789012", "us-east-1", "rentaliq-locate", logical_id, stack_id=stack_id, suffix=ctx.suffix)
+        assert provider.locate(props, again) == [physical_id], type_name
+        made[logical_id] = physical_id
+        return physical_id
+
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    vpc = make("Vpc", "AWS::EC2::VPC", {"CidrBlock": "10.77.0.0/16"})
+    subnet = make("Subnet", "AWS::EC2::Subnet", {"VpcId": vpc, "CidrBlock": "10.77.1.0/24", "AvailabilityZone": "us-east-1a"})
+    table = make("Table", "AWS::EC2::RouteTable", {"VpcId": vpc})
+    make("Assoc", "AWS::EC2::SubnetRouteTableAssociation", {"SubnetId": subnet, "RouteTableId": table})
+    igw = make("Igw", "AWS::EC2::InternetGateway", {})
+    make("Attach", "AWS::EC2::VPCGatewayAttachment", {"VpcId": vpc, "InternetGatewayId": igw})
+    make("Route", "AWS::EC2::Route", {"RouteTableId": table, "DestinationCidrBlock": "0.0.0.0/0", "GatewayId": igw})
+    make("Eip", "AWS::EC2::EIP", {"Domain": "vpc"})
+    allocation = local.client("ec2").describe_addresses(PublicIps=[made["Eip"]])["Addresses"][0]["AllocationId"]
+    make("Nat", "AWS::EC2::NatGateway", {"SubnetId": subnet, "AllocationId": allocation})
+    make("Endpoint", "AWS::EC2::VPCEndpoint", {"VpcId": vpc, "ServiceName": "com.amazonaws.us-east-1.s3", "RouteTableIds": [table]})
+    role = make("Role", "AWS::IAM::Role", {"AssumeRolePolicyDocument": trust})
+    make("Inline", "AWS::IAM::Policy", {"PolicyName": "rentaliq-locate-inline", "Roles": [role],
+                                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+    logs = make("Logs", "AWS::Logs::LogGroup", {})
+    role_arn = local.client("iam").get_role(RoleName=role)["Role"]["Arn"]
+    make("Flow", "AWS::EC2::FlowLog", {"ResourceId": vpc, "ResourceType": "VPC", "LogGroupName": logs, "DeliverLogsPermissionArn": role_arn})
+    group = make("Sg", "AWS::EC2::SecurityGroup", {"GroupDescription": "x", "VpcId": vpc})
+    make("Ingress", "AWS::EC2::SecurityGroupIngress", {"GroupId": group, "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": "10.0.0.0/8"})
+    bucket = make("Bucket", "AWS::S3::Bucket", {})
+    make("BucketPolicy", "AWS::S3::BucketPolicy", {"Bucket": bucket, "PolicyDocument": {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}})
+    make("Secret", "AWS::SecretsManager::Secret", {"SecretString": "s"})
+    make("Managed", "AWS::IAM::ManagedPolicy", {"PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+    make("Params", "AWS::RDS::DBParameterGroup", {"Family": "postgres15", "Description": "x"})
+    make("Subnets", "AWS::RDS::DBSubnetGroup", {"DBSubnetGroupDescription": "x", "SubnetIds": [subnet]})
+    make("Alarm", "AWS::CloudWatch::Alarm", {"MetricName": "CPUUtilization", "Namespace": "AWS/RDS", "Statistic": "Average", "Period": 60,
+                                             "EvaluationPeriods": 1, "Threshold": 80, "ComparisonOperator": "GreaterThanThreshold"})
+    # And a second create of a named one fails "already exists" instead of adopting it.
+    with pytest.raises(Exception, match="already exists"):
+        ctx = Context("123456789012", "us-east-1", "rentaliq-locate", "Role", stack_id=stack_id)
+        REGISTRY["AWS::IAM::Role"].check_absent({"RoleName": role, "AssumeRolePolicyDocument": trust}, ctx)
