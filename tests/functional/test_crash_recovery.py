@@ -208,3 +208,24 @@ def test_kill_during_delete_ends_delete_failed_and_a_second_destroy_finishes(cra
     assert _orphans(target, crash_cloud, retained_log_groups=True) == {}
     [result] = up(target, [lab], outdir)
     assert result.deploy.status == "CREATE_COMPLETE"
+
+
+def test_a_stack_left_in_review_by_a_crash_is_removed(crash_cloud, target):
+    cfn = target.client("cloudformation")
+    body = json.dumps({"Resources": {"S": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/review/s", "SecretString": "x"}}}})
+    cfn.create_change_set(StackName="rentaliq-review", ChangeSetName="never-executed", ChangeSetType="CREATE", TemplateBody=body)
+    assert stacks.describe(target, "rentaliq-review")["StackStatus"] == "REVIEW_IN_PROGRESS"
+    pid = crash_cloud.status().pid
+    os.kill(pid, signal.SIGKILL)
+    _wait_dead(pid)
+    crash_cloud.start(timeout=90)
+    assert stacks.describe(target, "rentaliq-review") is None
+    assert not _has_stack(cfn, "rentaliq-review")
+    cfn.create_change_set(StackName="rentaliq-review", ChangeSetName="again", ChangeSetType="CREATE", TemplateBody=body)
+    cfn.create_change_set(StackName="rentaliq-review", ChangeSetName="third", ChangeSetType="CREATE", TemplateBody=body)
+    # one stack of that name, as on AWS (moto made one per CREATE change set)
+    assert [s["StackStatus"] for s in cfn.describe_stacks()["Stacks"] if s["StackName"] == "rentaliq-review"] == ["REVIEW_IN_PROGRESS"]
+
+
+def _has_stack(cfn, name) -> bool:
+    return any(s["StackName"] == name for s in cfn.describe_stacks()["Stacks"])

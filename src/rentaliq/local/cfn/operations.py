@@ -221,11 +221,10 @@ def create_resource(stack: Any, op: Operation, logical_id: str, statuses: tuple[
         commit()
         raise ResourceFailed(logical_id, engine._reason(error)) from error
     resource = _resource(stack, logical_id, type_name, physical_id, props, resolved)
-    with changing():
+    with changing():  # committed with the next step's record (a crash before that: recovery locates it)
         step.physical_id, step.done = physical_id, True
         resource_map._parsed_resources[logical_id] = resource
         engine._event(stack, logical_id, physical_id, type_name, complete)
-    commit()
     return resource
 
 
@@ -260,7 +259,6 @@ def update_resource(stack: Any, op: Operation, logical_id: str, old: Any) -> Non
                         "Requested update requires the creation of a new physical resource; hence creating one.")
         with changing():
             op.replaced.append(old)
-        commit()
         return
     ctx = _ctx(stack, logical_id)
     _event(stack, logical_id, old.physical_id, old.type_name, "UPDATE_IN_PROGRESS")
@@ -279,7 +277,6 @@ def update_resource(stack: Any, op: Operation, logical_id: str, old: Any) -> Non
         step.done = True
         resource_map._parsed_resources[logical_id] = resource
         engine._event(stack, logical_id, physical_id, old.type_name, "UPDATE_COMPLETE")
-    commit()
 
 
 def delete_resource(resource: Any, *, force: bool = False) -> None:
