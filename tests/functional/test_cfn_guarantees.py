@@ -301,3 +301,13 @@ def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
     with pytest.raises(Exception, match="already exists"):
         ctx = Context("123456789012", "us-east-1", "rentaliq-locate", "Role", stack_id=stack_id)
         REGISTRY["AWS::IAM::Role"].check_absent({"RoleName": role, "AssumeRolePolicyDocument": trust}, ctx)
+
+
+def test_use_previous_value_for_an_unknown_parameter_is_a_validation_error(local):
+    cfn = local.client("cloudformation")
+    _create(cfn, "rentaliq-previous", _secrets(1, "rentaliq/previous", "v"))
+    with pytest.raises(ClientError) as refused:
+        cfn.create_change_set(StackName="rentaliq-previous", ChangeSetName="p", ChangeSetType="UPDATE",
+                              TemplateBody=json.dumps({"Resources": _secrets(2, "rentaliq/previous", "v")}),
+                              Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}])
+    assert refused.value.response["Error"]["Code"] == "ValidationError" and "ApiKey" in refused.value.response["Error"]["Message"]

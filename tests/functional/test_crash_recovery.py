@@ -71,8 +71,8 @@ def _impatient(cloud) -> Target:
     return target
 
 
-def _kill_when(cloud, stack_name: str, run: Callable[[Target], object], ready: Callable[[list[dict]], bool]) -> None:
-    """Run an operation in a thread; kill -9 the server when the stack's events satisfy ``ready``; restart it."""
+def _kill_when(cloud, stack_name: str, run: Callable[[Target], object], ready: Callable[[list[dict]], bool], *, clean_stop: bool = False) -> None:
+    """Run an operation in a thread; kill -9 the server (or stop it) when the stack's events satisfy ``ready``; restart it."""
     doomed = _impatient(cloud)
     thread = threading.Thread(target=lambda: _swallow(run, doomed), daemon=True)
     thread.start()
@@ -87,9 +87,12 @@ def _kill_when(cloud, stack_name: str, run: Callable[[Target], object], ready: C
         if ready(events):
             break
         time.sleep(0.05)
-    pid = cloud.status().pid
-    os.kill(pid, signal.SIGKILL)
-    _wait_dead(pid)
+    if clean_stop:
+        cloud.stop()
+    else:
+        pid = cloud.status().pid
+        os.kill(pid, signal.SIGKILL)
+        _wait_dead(pid)
     thread.join(60)
     assert not thread.is_alive()
     cloud.start(timeout=90)
@@ -141,12 +144,12 @@ def _assert_interrupted(target, stack_name: str, status: str) -> None:
     assert any(INTERRUPTED in r for r in reasons), reasons
 
 
-@pytest.mark.parametrize("kill_point", ["database-in-flight", "late"])
+@pytest.mark.parametrize("kill_point", ["database-in-flight", "late", "stopped-while-database-in-flight"])
 def test_kill_during_create_rolls_back_and_the_next_up_succeeds(crash_cloud, target, outdir, kill_point):
     lab = load_spec("lab")
     templates([lab], outdir)  # synth first (cached), before the kill window
-    ready = _database_in_flight if kill_point == "database-in-flight" else _count("CREATE_COMPLETE", 35)
-    _kill_when(crash_cloud, LAB, lambda t: up(t, [lab], outdir), ready)
+    ready = _count("CREATE_COMPLETE", 35) if kill_point == "late" else _database_in_flight
+    _kill_when(crash_cloud, LAB, lambda t: up(t, [lab], outdir), ready, clean_stop=kill_point.startswith("stopped"))
 
     _assert_interrupted(target, LAB, "ROLLBACK_COMPLETE")
     assert not target.client("cloudformation").describe_stack_resources(StackName=LAB)["StackResources"]

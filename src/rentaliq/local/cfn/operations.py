@@ -76,17 +76,28 @@ class ResourceFailed(RuntimeError):
 # ---------------------------------------------------------------- durability
 
 
+class NotDurable(RuntimeError):
+    """The operation's record could not be committed: no provider call may be made without it."""
+
+
 def _persistence() -> Any:
     from rentaliq.local import persistence
 
     p = persistence.current()
-    return p if p is not None and not p.closed and getattr(p, "_hooks_installed", False) else None
+    if p is None or not getattr(p, "_hooks_installed", False):
+        return None  # an ephemeral server: nothing is saved, nothing to recover
+    if p.closed:
+        raise NotDurable("the local cloud is stopping; the operation resumes (rolls back) at the next start")
+    return p
 
 
 @contextlib.contextmanager
 def changing() -> Iterator[None]:
     """Change CloudFormation state from a worker thread under the persistence shared lock."""
-    p = _persistence()
+    try:
+        p = _persistence()
+    except NotDurable:
+        p = None  # stopping: in-memory changes are harmless, nothing more is saved
     if p is None:
         yield
         return
@@ -100,6 +111,9 @@ def commit() -> None:
     if p is not None:
         p.mark_dirty(cfn_models.cloudformation_backends)
         p.commit()
+        failed = p.failed_among({p.bd_key(cfn_models.cloudformation_backends)})
+        if failed:
+            raise NotDurable(f"could not save the CloudFormation state: {', '.join(failed.values())}")
 
 
 # ---------------------------------------------------------------- claiming a stack

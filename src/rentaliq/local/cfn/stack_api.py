@@ -94,12 +94,32 @@ def install(check_template_types: Callable[[Any], None]) -> None:
         ops.start(stack.name, lambda: flows.run_delete(self, stack, operation))
         return None
 
+    _check_previous_values()
     backend_cls.create_change_set = create_change_set
     backend_cls.create_stack = create_stack
     backend_cls.update_stack = update_stack
     backend_cls.execute_change_set = execute_change_set
     backend_cls.delete_stack = delete_stack
     _guard_lazy_maps()
+
+
+def _check_previous_values() -> None:
+    """UsePreviousValue for a parameter the stack does not have: AWS's ValidationError, not moto's KeyError (a 500)."""
+    from moto.cloudformation.responses import CloudFormationResponse
+
+    original = CloudFormationResponse.create_change_set
+
+    def create_change_set(self):
+        if self._get_param("ChangeSetType", "CREATE") == "UPDATE":
+            stack = _by_name(self.cloudformation_backend, self._get_param("StackName"))
+            previous = stack.stack_parameters if stack is not None else {}
+            for param in self._get_param("Parameters", []):
+                if param.get("UsePreviousValue", False) and param["ParameterKey"] not in previous:
+                    raise ValidationError(message=f"Invalid input for parameter key {param['ParameterKey']}. "
+                                                  "Cannot specify usePreviousValue as true for a parameter key not in the previous template")
+        return original(self)
+
+    CloudFormationResponse.create_change_set = create_change_set
 
 
 def _forget(backend: Any, stack: Any) -> None:
