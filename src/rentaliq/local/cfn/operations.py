@@ -123,7 +123,9 @@ def _check_idle(stack: Any, kind: str) -> None:
     status = stack.status
     # A stack in review (a CREATE change set not executed yet) may be created or deleted, as on AWS.
     busy = status.endswith("_IN_PROGRESS") and not (status == "REVIEW_IN_PROGRESS" and kind in ("CREATE", "DELETE"))
-    if busy or getattr(stack, "rentaliq_operation", None) is not None:
+    # A stack whose create failed can only be deleted; one whose delete or update rollback failed, too (AWS).
+    stuck = kind == "UPDATE" and status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED", "DELETE_FAILED", "UPDATE_ROLLBACK_FAILED")
+    if busy or stuck or getattr(stack, "rentaliq_operation", None) is not None:
         raise ValidationError(message=f"Stack:{stack.stack_id} is in {status} state and can not be updated.")
 
 

@@ -36,8 +36,6 @@ def install(check_template_types: Callable[[Any], None]) -> None:
         existing = _by_name(self, stack_name)
         if change_set_type == "UPDATE" and existing is not None:
             ops._check_idle(existing, "UPDATE")
-            if existing.status in ("ROLLBACK_COMPLETE", "ROLLBACK_FAILED"):  # a failed create can only be deleted
-                raise ValidationError(message=f"Stack:{existing.stack_id} is in {existing.status} state and can not be updated.")
         if change_set_type == "CREATE" and existing is not None:
             if existing.status != "REVIEW_IN_PROGRESS" or getattr(existing, "rentaliq_operation", None) is not None:
                 raise AlreadyExistsException(
