@@ -144,7 +144,7 @@ import types
 import uuid
 import weakref
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -2047,6 +2047,17 @@ class Persistence:
 
     def snapshot_all(self) -> None:
         self.commit(self._enqueue(ALL, {}))
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Hold the shared lock while a background thread (the local CloudFormation's operation worker)
+        changes moto state, as a request does, so a commit never pickles that state half-changed.
+        Commit afterwards, outside the block: ``mark_dirty(...)`` then ``commit()``."""
+        self._rw.acquire_read()
+        try:
+            yield
+        finally:
+            self._rw.release_read()
 
     def _commit(self, dirty: set[str] | str, shards: ShardDirty) -> None:
         t0 = time.perf_counter()

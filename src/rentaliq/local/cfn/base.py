@@ -22,6 +22,31 @@ class ProviderError(RuntimeError):
     """A resource could not be created, updated or deleted; the message is shown as the event's reason."""
 
 
+class AlreadyExists(ProviderError):
+    """A create met an existing resource. CloudFormation never adopts it: the resource fails, and a rollback
+    leaves it alone (the operation did not create it)."""
+
+    def __init__(self, name: str, detail: str | None = None):
+        super().__init__(f"{name} already exists" + (f": {detail}" if detail else ""))
+
+
+def _new_suffix() -> str:
+    from rentaliq.local.cfn.naming import random_suffix
+
+    return random_suffix()
+
+
+def error_code(error: BaseException) -> str:
+    response = getattr(error, "response", None)
+    return (response or {}).get("Error", {}).get("Code", "") if isinstance(response, dict) else ""
+
+
+def is_not_found(error: BaseException) -> bool:
+    """AWS's many spellings of "no such resource" (NoSuchBucket, NoSuchEntity, DBInstanceNotFound, InvalidVpcID.NotFound...)."""
+    code = error_code(error)
+    return "NotFound" in code or code.startswith("NoSuch") or code in ("404", "ResourceNotFoundException")
+
+
 @dataclass
 class Context:
     """What a provider knows about the call: where the local cloud is and which stack it serves."""
@@ -30,6 +55,10 @@ class Context:
     region: str
     stack_name: str
     logical_id: str
+    stack_id: str = ""
+    # Drawn once per resource operation and kept in the stack's operation record, so a generated name can be
+    # computed again after a crash (to find what an interrupted create left behind).
+    suffix: str = field(default_factory=_new_suffix)
     _clients: dict[str, Any] = field(default_factory=dict)
 
     def client(self, service: str):
@@ -48,7 +77,16 @@ class Context:
         shortened to fit ``max_length`` (``naming.physical_name``), so the logical id is never dropped."""
         from rentaliq.local.cfn.naming import physical_name
 
-        return physical_name(self.stack_name, self.logical_id, max_length, lower=lower)
+        return physical_name(self.stack_name, self.logical_id, max_length, lower=lower, suffix=self.suffix)
+
+    def cloudformation_tags(self) -> list[dict[str, str]]:
+        """The tags CloudFormation puts on what it creates; given at create time, so a crash cannot leave an untagged one."""
+        tags = [{"Key": "aws:cloudformation:stack-name", "Value": self.stack_name},
+                {"Key": "aws:cloudformation:logical-id", "Value": self.logical_id}]
+        if self.stack_id:
+            tags.append({"Key": "aws:cloudformation:stack-id", "Value": self.stack_id})
+        return tags
+
 
 
 class _CreateOnly:
@@ -60,6 +98,13 @@ class _CreateOnly:
         return create_only(owner.type_name)
 
 
+class _NameProperty:
+    def __get__(self, instance: Any, owner: type) -> str | None:
+        from rentaliq.local.cfn.schemas import NAME_PROPERTY
+
+        return NAME_PROPERTY.get(owner.type_name)
+
+
 class Provider:
     """One CloudFormation resource type. Subclasses set ``type_name`` and implement create/delete."""
 
@@ -67,8 +112,28 @@ class Provider:
     # Properties whose change cannot be applied in place: CloudFormation replaces the resource.
     replace_on_change: ClassVar[frozenset[str]] = _CreateOnly()  # type: ignore[assignment]
 
+    # The property that names the resource, if the template may name it (CloudFormation refuses to replace a
+    # custom-named resource: the new one could not take the name). From ``schemas.NAME_PROPERTY``.
+    name_property: ClassVar[str | None] = _NameProperty()  # type: ignore[assignment]
+
     def create(self, props: dict[str, Any], ctx: Context) -> str:
         raise NotImplementedError
+
+    def check_absent(self, props: dict[str, Any], ctx: Context) -> None:
+        """Raise :class:`AlreadyExists` when the resource this create would make exists already (no adoption)."""
+
+    def locate(self, props: dict[str, Any], ctx: Context) -> list[str]:
+        """After a crash: physical ids of what a create with these props (and ``ctx.suffix``) may have made."""
+        return []
+
+    def requires_replacement(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Types without an in-place update are replaced on any change; others as AWS's schema rules say
+        (``schemas.must_replace``: the same rules the change sets report as ``Replacement``)."""
+        if type(self).update is Provider.update:
+            return True
+        from rentaliq.local.cfn.schemas import must_replace
+
+        return bool(must_replace(self.type_name, old, new))
 
     def update(self, physical_id: str, old: dict[str, Any], new: dict[str, Any], ctx: Context) -> str:
         """Default: replacement (create the new one, then delete the old), as CloudFormation does."""
@@ -85,6 +150,17 @@ class Provider:
 
     def ref(self, physical_id: str, props: dict[str, Any], ctx: Context) -> str:
         return physical_id
+
+
+def exists(call: Any, *args: Any, **kwargs: Any) -> bool:
+    """Whether a describe/get call finds its resource (a not-found error means no)."""
+    try:
+        call(*args, **kwargs)
+    except Exception as error:  # noqa: BLE001 - only "not found" answers no; anything else is a real failure
+        if is_not_found(error):
+            return False
+        raise
+    return True
 
 
 def tag_list(props: dict[str, Any], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:

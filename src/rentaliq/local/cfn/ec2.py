@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import Context, Provider, as_bool, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Context, Provider, as_bool, tag_list
 
 
 def _tag(ctx: Context, resource_id: str, props: dict[str, Any]) -> None:
@@ -17,16 +17,31 @@ def _tag(ctx: Context, resource_id: str, props: dict[str, Any]) -> None:
     ctx.client("ec2").create_tags(Resources=[resource_id], Tags=tags)
 
 
+def _spec(ctx: Context, resource_type: str, props: dict[str, Any]) -> list[dict[str, Any]]:
+    """Tags given with the create call itself: what a crash interrupts can still be found by them."""
+    return [{"ResourceType": resource_type, "Tags": tag_list(props) + ctx.cloudformation_tags()}]
+
+
+def _by_tags(ctx: Context, describe: str, collection: str, id_key: str) -> list[str]:
+    """Ids of resources this stack's logical id created (its CloudFormation tags)."""
+    if not ctx.stack_id:
+        return []
+    filters = [{"Name": "tag:aws:cloudformation:stack-id", "Values": [ctx.stack_id]},
+               {"Name": "tag:aws:cloudformation:logical-id", "Values": [ctx.logical_id]}]
+    found = getattr(ctx.client("ec2"), describe)(Filters=filters)[collection]
+    return [item[id_key] for item in found if item.get("State") not in ("deleted", "deleting")]
+
+
 class Vpc(Provider):
     type_name = "AWS::EC2::VPC"
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        vpc_id = ec2.create_vpc(CidrBlock=props["CidrBlock"], InstanceTenancy=props.get("InstanceTenancy", "default"))["Vpc"]["VpcId"]
+        vpc_id = ec2.create_vpc(CidrBlock=props["CidrBlock"], InstanceTenancy=props.get("InstanceTenancy", "default"),
+                                TagSpecifications=_spec(ctx, "vpc", props))["Vpc"]["VpcId"]
         for attr in ("EnableDnsHostnames", "EnableDnsSupport"):
             if attr in props:
                 ec2.modify_vpc_attribute(VpcId=vpc_id, **{attr: {"Value": as_bool(props[attr])}})
-        _tag(ctx, vpc_id, props)
         return vpc_id
 
     def update(self, physical_id, old, new, ctx):
@@ -42,6 +57,9 @@ class Vpc(Provider):
         ec2 = ctx.client("ec2")
         # The VPC's own main route table and default SG/ACL go with it, as on AWS.
         ec2.delete_vpc(VpcId=physical_id)
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_vpcs", "Vpcs", "VpcId")
 
     def attributes(self, physical_id, props, ctx):
         ec2 = ctx.client("ec2")
@@ -60,12 +78,11 @@ class Subnet(Provider):
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        kwargs = {"VpcId": props["VpcId"], "CidrBlock": props["CidrBlock"]}
+        kwargs = {"VpcId": props["VpcId"], "CidrBlock": props["CidrBlock"], "TagSpecifications": _spec(ctx, "subnet", props)}
         if props.get("AvailabilityZone"):
             kwargs["AvailabilityZone"] = props["AvailabilityZone"]
         subnet_id = ec2.create_subnet(**kwargs)["Subnet"]["SubnetId"]
         ec2.modify_subnet_attribute(SubnetId=subnet_id, MapPublicIpOnLaunch={"Value": as_bool(props.get("MapPublicIpOnLaunch", False))})
-        _tag(ctx, subnet_id, props)
         return subnet_id
 
     def update(self, physical_id, old, new, ctx):
@@ -78,6 +95,9 @@ class Subnet(Provider):
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_subnet(SubnetId=physical_id)
 
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_subnets", "Subnets", "SubnetId")
+
     def attributes(self, physical_id, props, ctx):
         subnet = ctx.client("ec2").describe_subnets(SubnetIds=[physical_id])["Subnets"][0]
         return {"SubnetId": physical_id, "AvailabilityZone": subnet["AvailabilityZone"], "VpcId": subnet["VpcId"], "CidrBlock": subnet["CidrBlock"]}
@@ -87,12 +107,14 @@ class RouteTable(Provider):
     type_name = "AWS::EC2::RouteTable"
 
     def create(self, props, ctx):
-        table_id = ctx.client("ec2").create_route_table(VpcId=props["VpcId"])["RouteTable"]["RouteTableId"]
-        _tag(ctx, table_id, props)
+        table_id = ctx.client("ec2").create_route_table(VpcId=props["VpcId"], TagSpecifications=_spec(ctx, "route-table", props))["RouteTable"]["RouteTableId"]
         return table_id
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_route_table(RouteTableId=physical_id)
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_route_tables", "RouteTables", "RouteTableId")
 
     def attributes(self, physical_id, props, ctx):
         return {"RouteTableId": physical_id}
@@ -100,6 +122,14 @@ class RouteTable(Provider):
 
 class SubnetRouteTableAssociation(Provider):
     type_name = "AWS::EC2::SubnetRouteTableAssociation"
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(f"{props['SubnetId']}|{props['RouteTableId']}", "Resource.AlreadyAssociated")
+
+    def locate(self, props, ctx):
+        tables = ctx.client("ec2").describe_route_tables(RouteTableIds=[props["RouteTableId"]])["RouteTables"]
+        return [a["RouteTableAssociationId"] for t in tables for a in t.get("Associations", []) if a.get("SubnetId") == props["SubnetId"]]
 
     def create(self, props, ctx):
         return ctx.client("ec2").associate_route_table(RouteTableId=props["RouteTableId"], SubnetId=props["SubnetId"])["AssociationId"]
@@ -111,6 +141,15 @@ class SubnetRouteTableAssociation(Provider):
 class Route(Provider):
     type_name = "AWS::EC2::Route"
     TARGETS = ("GatewayId", "NatGatewayId", "VpcEndpointId", "TransitGatewayId", "NetworkInterfaceId", "VpcPeeringConnectionId")
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(f"{props['RouteTableId']}|{props['DestinationCidrBlock']}", "RouteAlreadyExists")
+
+    def locate(self, props, ctx):
+        tables = ctx.client("ec2").describe_route_tables(RouteTableIds=[props["RouteTableId"]])["RouteTables"]
+        routes = [r for t in tables for r in t.get("Routes", []) if r.get("DestinationCidrBlock") == props["DestinationCidrBlock"]]
+        return [f"{props['RouteTableId']}|{props['DestinationCidrBlock']}"] if routes else []
 
     def create(self, props, ctx):
         kwargs = {"RouteTableId": props["RouteTableId"], "DestinationCidrBlock": props["DestinationCidrBlock"]}
@@ -127,9 +166,11 @@ class Eip(Provider):
     type_name = "AWS::EC2::EIP"
 
     def create(self, props, ctx):
-        address = ctx.client("ec2").allocate_address(Domain=props.get("Domain", "vpc"))
-        _tag(ctx, address["AllocationId"], props)
+        address = ctx.client("ec2").allocate_address(Domain=props.get("Domain", "vpc"), TagSpecifications=_spec(ctx, "elastic-ip", props))
         return address["PublicIp"]
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_addresses", "Addresses", "PublicIp")
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").release_address(AllocationId=self._allocation_id(physical_id, ctx))
@@ -146,9 +187,11 @@ class NatGateway(Provider):
     type_name = "AWS::EC2::NatGateway"
 
     def create(self, props, ctx):
-        nat_id = ctx.client("ec2").create_nat_gateway(SubnetId=props["SubnetId"], AllocationId=props["AllocationId"])["NatGateway"]["NatGatewayId"]
-        _tag(ctx, nat_id, props)
-        return nat_id
+        return ctx.client("ec2").create_nat_gateway(SubnetId=props["SubnetId"], AllocationId=props["AllocationId"],
+                                                    TagSpecifications=_spec(ctx, "natgateway", props))["NatGateway"]["NatGatewayId"]
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_nat_gateways", "NatGateways", "NatGatewayId")
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_nat_gateway(NatGatewayId=physical_id)
@@ -158,9 +201,10 @@ class InternetGateway(Provider):
     type_name = "AWS::EC2::InternetGateway"
 
     def create(self, props, ctx):
-        igw_id = ctx.client("ec2").create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
-        _tag(ctx, igw_id, props)
-        return igw_id
+        return ctx.client("ec2").create_internet_gateway(TagSpecifications=_spec(ctx, "internet-gateway", props))["InternetGateway"]["InternetGatewayId"]
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_internet_gateways", "InternetGateways", "InternetGatewayId")
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_internet_gateway(InternetGatewayId=physical_id)
@@ -168,6 +212,15 @@ class InternetGateway(Provider):
 
 class VpcGatewayAttachment(Provider):
     type_name = "AWS::EC2::VPCGatewayAttachment"
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(props["InternetGatewayId"], f"Resource.AlreadyAssociated: attached to {props['VpcId']}")
+
+    def locate(self, props, ctx):
+        gateways = ctx.client("ec2").describe_internet_gateways(InternetGatewayIds=[props["InternetGatewayId"]])["InternetGateways"]
+        attached = [a for g in gateways for a in g.get("Attachments", []) if a.get("VpcId") == props["VpcId"]]
+        return [f"IGW|{props['VpcId']}|{props['InternetGatewayId']}"] if attached else []
 
     def create(self, props, ctx):
         ctx.client("ec2").attach_internet_gateway(InternetGatewayId=props["InternetGatewayId"], VpcId=props["VpcId"])
@@ -182,7 +235,8 @@ class VpcEndpoint(Provider):
     type_name = "AWS::EC2::VPCEndpoint"
 
     def create(self, props, ctx):
-        kwargs = {"VpcId": props["VpcId"], "ServiceName": props["ServiceName"], "VpcEndpointType": props.get("VpcEndpointType", "Gateway")}
+        kwargs = {"VpcId": props["VpcId"], "ServiceName": props["ServiceName"], "VpcEndpointType": props.get("VpcEndpointType", "Gateway"),
+                  "TagSpecifications": _spec(ctx, "vpc-endpoint", props)}
         for key in ("RouteTableIds", "SubnetIds", "SecurityGroupIds"):
             if props.get(key):
                 kwargs[key] = props[key]
@@ -192,6 +246,9 @@ class VpcEndpoint(Provider):
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_vpc_endpoints(VpcEndpointIds=[physical_id])
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId")
 
 
 class FlowLog(Provider):
@@ -203,6 +260,7 @@ class FlowLog(Provider):
             "ResourceType": props["ResourceType"],
             "TrafficType": props.get("TrafficType", "ALL"),
             "LogDestinationType": props.get("LogDestinationType", "cloud-watch-logs"),
+            "TagSpecifications": _spec(ctx, "vpc-flow-log", props),
         }
         if props.get("LogGroupName"):
             kwargs["LogGroupName"] = props["LogGroupName"]
@@ -217,6 +275,9 @@ class FlowLog(Provider):
 
     def delete(self, physical_id, props, ctx):
         ctx.client("ec2").delete_flow_logs(FlowLogIds=[physical_id])
+
+    def locate(self, props, ctx):
+        return _by_tags(ctx, "describe_flow_logs", "FlowLogs", "FlowLogId")
 
 
 def _permission(rule: dict[str, Any], peer_key: str) -> dict[str, Any]:
@@ -244,12 +305,23 @@ ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 class SecurityGroup(Provider):
     type_name = "AWS::EC2::SecurityGroup"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("GroupName") or ctx.generated_name(255)
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx), f"a security group with this name exists in {props['VpcId']}")
+
+    def locate(self, props, ctx):
+        filters = [{"Name": "vpc-id", "Values": [props["VpcId"]]}, {"Name": "group-name", "Values": [self.name(props, ctx)]}]
+        return [g["GroupId"] for g in ctx.client("ec2").describe_security_groups(Filters=filters)["SecurityGroups"]]
+
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        name = props.get("GroupName") or ctx.generated_name(255)
-        group_id = ec2.create_security_group(GroupName=name, Description=props["GroupDescription"], VpcId=props["VpcId"])["GroupId"]
+        group_id = ec2.create_security_group(GroupName=self.name(props, ctx), Description=props["GroupDescription"], VpcId=props["VpcId"],
+                                             TagSpecifications=_spec(ctx, "security-group", props))["GroupId"]
         self._apply_rules(group_id, {}, props, ctx)
-        _tag(ctx, group_id, props)
         return group_id
 
     def update(self, physical_id, old, new, ctx):
@@ -290,12 +362,17 @@ class _StandaloneRule(Provider):
     direction: str
     peer_key: str
 
+    def _id(self, props) -> str:
+        digest = hashlib.sha1(json.dumps(_permission(props, self.peer_key), sort_keys=True).encode()).hexdigest()[:12]
+        return f"{props['GroupId']}|{self.direction}|{digest}"
+
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        permission = _permission(props, self.peer_key)
-        getattr(ec2, f"authorize_security_group_{self.direction}")(GroupId=props["GroupId"], IpPermissions=[permission])
-        digest = hashlib.sha1(json.dumps(permission, sort_keys=True).encode()).hexdigest()[:12]
-        return f"{props['GroupId']}|{self.direction}|{digest}"
+        getattr(ec2, f"authorize_security_group_{self.direction}")(GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)])
+        return self._id(props)
+
+    def locate(self, props, ctx):
+        return [self._id(props)]  # revoking a rule that is not there fails as not found: fine
 
     def delete(self, physical_id, props, ctx):
         getattr(ctx.client("ec2"), f"revoke_security_group_{self.direction}")(

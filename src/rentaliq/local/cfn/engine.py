@@ -4,9 +4,10 @@ moto keeps the template parsing (Ref, GetAtt, Join, Sub, conditions, parameters,
 resource layer and add:
 - only the types in ``REGISTRY`` deploy; any other type fails the change set, naming the type;
 - ``{{resolve:secretsmanager:...}}`` dynamic references are resolved;
-- per-resource stack events, failure with rollback (``ROLLBACK_COMPLETE``, ``UPDATE_ROLLBACK_COMPLETE``),
-  ``DELETE_FAILED`` instead of a lost stack;
-- DependsOn ordering, outputs refreshed after every change set, DeletionPolicy Retain and Snapshot.
+- per-resource stack events, DependsOn ordering, DeletionPolicy Retain and Snapshot (a unique final snapshot);
+- the stack API with CloudFormation's rules (:mod:`stack_api`): operations on a worker thread, one per stack,
+  journaled before every provider call (:mod:`operations`), rolled back to what they created or modified
+  (:mod:`flows`), and recovered at start-up after a crash (:mod:`recovery`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from moto.cloudformation.exceptions import UnformattedGetAttTemplateException, V
 from moto.core.common_models import CloudFormationModel
 
 from rentaliq.local.cfn import ec2, iam, monitoring, rds, s3, secretsmanager
-from rentaliq.local.cfn.base import Context, Provider
+from rentaliq.local.cfn.base import Context, Provider, is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +64,7 @@ class LocalResource(CloudFormationModel):
         self.physical_id = physical_id
         self.props = props
         self.deletion_policy = resource_json.get("DeletionPolicy", "Delete")
+        self.update_replace_policy = resource_json.get("UpdateReplacePolicy", "Delete")
         self.metadata = resource_json.get("Metadata", {})
         self.account_id, self.region, self.stack_id, self.stack_name = account_id, region, stack_id, stack_name
         self.logical_resource_id = logical_id
@@ -139,15 +141,27 @@ class LocalResource(CloudFormationModel):
         _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_IN_PROGRESS")
         try:
             if self.deletion_policy == "Snapshot" and isinstance(self.provider, rds.DbInstance):
-                # A stable name: the stack's own (metadata) or CloudFormation-style stack-logicalid.
-                name = self.metadata.get("rentaliq:final-snapshot") or f"{self.stack_name}-{self.logical_resource_id}-final".lower()
+                name = final_snapshot_name(self.stack_name, self.logical_resource_id)
                 self.provider.delete(self.physical_id, self.props, self._ctx(), final_snapshot=name)
             else:
                 self.provider.delete(self.physical_id, self.props, self._ctx())
         except Exception as error:
-            _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_FAILED", _reason(error))
-            raise
+            if not is_not_found(error):  # already gone (say, deleted before a crash cut the operation off): deleted
+                _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_FAILED", _reason(error))
+                raise
         _event(stack, self.logical_resource_id, self.physical_id, self.type_name, "DELETE_COMPLETE")
+
+
+def final_snapshot_name(stack_name: str, logical_id: str) -> str:
+    """CloudFormation's final snapshot name: stack, logical id and a random suffix, so every delete gets its own
+    (a fixed name made the second PROD destroy fail). RDS: letters, digits, single hyphens, a letter first, <= 255."""
+    import secrets
+
+    suffix = secrets.token_hex(6)
+    base = re.sub(r"[^a-z0-9]+", "-", f"{stack_name}-{logical_id}".lower()).strip("-") or "snapshot"
+    if not base[0].isalpha():
+        base = f"s-{base}"
+    return f"{base[: 255 - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
 # One module-level class per type, so deployed resources pickle by reference (local cloud persistence).
@@ -233,74 +247,9 @@ def _install_change_set_features() -> None:
 
 
 def _patch_backend() -> None:
-    backend_cls = cfn_models.CloudFormationBackend
+    from rentaliq.local.cfn import stack_api
 
-    original_create_change_set = backend_cls.create_change_set
-
-    def create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs):
-        check_template_types(template)
-        if change_set_type == "UPDATE":
-            stack = next((s for s in self.stacks.values() if s.name == stack_name), None)
-            if stack is not None and stack.status.endswith("_IN_PROGRESS"):
-                raise ValidationError(message=f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
-        return original_create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs)
-
-    original_create_stack = backend_cls.create_stack
-
-    def create_stack(self, name, template, *args, **kwargs):
-        check_template_types(template)
-        return original_create_stack(self, name, template, *args, **kwargs)
-
-    original_execute = backend_cls.execute_change_set
-
-    def execute_change_set(self, change_set_name, stack_name=None):
-        change_set = self.describe_change_set(change_set_name)
-        stack = self.stacks[change_set.stack_id]
-        previous = (stack.template, dict(stack.resource_map.input_parameters) if stack.template else {})
-        try:
-            original_execute(self, change_set_name, stack_name)
-        except Exception as error:  # a resource failed: roll back, as CloudFormation does
-            change_set.execution_status = "EXECUTE_FAILED"
-            _rollback(stack, change_set, previous, error)
-
-    original_delete_stack = backend_cls.delete_stack
-
-    def delete_stack(self, name_or_stack_id):
-        stack = next((s for s in self.stacks.values() if name_or_stack_id in (s.stack_id, s.name)), None)
-        if stack is None:
-            return None
-        if stack.enable_termination_protection:
-            raise ValidationError(message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection is enabled")
-        try:
-            return original_delete_stack(self, stack.stack_id)
-        except Exception as error:
-            self.deleted_stacks.pop(stack.stack_id, None)
-            self.stacks[stack.stack_id] = stack
-            stack.status = "DELETE_FAILED"
-            stack._add_stack_event("DELETE_FAILED", resource_status_reason=_reason(error))
-
-    backend_cls.create_change_set = create_change_set
-    backend_cls.create_stack = create_stack
-    backend_cls.execute_change_set = execute_change_set
-    backend_cls.delete_stack = delete_stack
-
-    def apply(self) -> None:
-        stack = self.stack
-        if self.change_set_type == "CREATE":
-            stack.template = self.template
-            stack._parse_template()
-            stack.parameters = self.parameters
-            stack.resource_map = stack._create_resource_map()
-            stack.resource_map.create(stack.template_dict)  # dependency order, DependsOn included
-            stack.description = stack.template_dict.get("Description")
-        else:
-            stack.resource_map.update(self.template_dict, self.parameters)
-            stack.template = self.template
-            stack._parse_template()
-            stack.parameters = self.parameters
-        stack.output_map = stack._create_output_map()
-
-    cfn_models.ChangeSet.apply = apply
+    stack_api.install(check_template_types)
     _add_termination_protection()
 
     original_dependency_order = parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order
@@ -327,19 +276,6 @@ def _patch_backend() -> None:
         return order
 
     parsing.ResourceMap._ResourceMap__get_resources_in_dependency_order = dependency_order
-
-    def delete(self) -> None:
-        """Reverse dependency order, stopping at the first failure, as CloudFormation does."""
-        for name in reversed(dependency_order(self)):
-            resource = self._parsed_resources.get(name)
-            if isinstance(resource, LocalResource):
-                resource.delete(self._account_id, self._region_name)
-                self._parsed_resources.pop(name)
-            # moto's map is lazy: a resource still listed but not parsed would be created again by
-            # the next describe_stack_resources (say, of a DELETE_FAILED stack).
-            self._resource_json_map = {k: v for k, v in self._resource_json_map.items() if k != name}
-
-    parsing.ResourceMap.delete = delete
 
 
 def _empty_bucket(resource: LocalResource) -> None:
@@ -389,45 +325,7 @@ def _add_termination_protection() -> None:
 
 
 def fail_interrupted_stacks() -> None:
-    """A stack left *_IN_PROGRESS by a crash of the local cloud will never finish; say so, as AWS would."""
-    for account_backends in cfn_models.cloudformation_backends.values():
-        for backend in account_backends.values():
-            for stack in backend.stacks.values():
-                if stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
-                    stack.status = stack.status.replace("_IN_PROGRESS", "_FAILED")
-                    stack._add_stack_event(stack.status, resource_status_reason="interrupted: the local cloud stopped during this operation")
+    """At start-up: roll back every stack a crash cut off mid-operation (see :mod:`recovery`)."""
+    from rentaliq.local.cfn import recovery
 
-
-def _rollback(stack, change_set, previous: tuple[str, dict], error: BaseException) -> None:
-    reason = _reason(error)
-    log.warning("stack %s: %s failed (%s); rolling back", stack.name, change_set.change_set_type, reason)
-    if change_set.change_set_type == "CREATE":
-        stack.status = "ROLLBACK_IN_PROGRESS"
-        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=f"The following resource(s) failed to create: {reason}")
-        created = [r for r in stack.resource_map._parsed_resources.values() if isinstance(r, LocalResource)]
-        for resource in reversed(created):
-            try:
-                resource.deletion_policy = "Delete"  # nothing of a failed create is kept
-                if resource.type_name == "AWS::S3::Bucket":
-                    _empty_bucket(resource)  # e.g. access logs the failed deploy itself delivered
-                resource.delete(stack.account_id, stack.region_name)
-            except Exception as cleanup_error:  # noqa: BLE001 - report and keep cleaning
-                log.warning("rollback of %s failed: %s", resource.logical_resource_id, _reason(cleanup_error))
-        stack.resource_map._parsed_resources = {k: v for k, v in stack.resource_map._parsed_resources.items() if not isinstance(v, LocalResource)}
-        stack.resource_map._resource_json_map = {}  # else a later describe would lazily create them again
-        stack.status = "ROLLBACK_COMPLETE"
-        stack._add_stack_event("ROLLBACK_COMPLETE")
-        return
-    stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
-    stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-    old_template, old_parameters = previous
-    try:
-        stack.resource_map.update(_parse(old_template) if isinstance(old_template, str) else old_template, old_parameters)
-        stack.template = old_template
-        stack._parse_template()
-        stack.output_map = stack._create_output_map()
-        stack.status = "UPDATE_ROLLBACK_COMPLETE"
-    except Exception as rollback_error:  # noqa: BLE001
-        stack.status = "UPDATE_ROLLBACK_FAILED"
-        reason = _reason(rollback_error)
-    stack._add_stack_event(stack.status, resource_status_reason=reason if stack.status.endswith("FAILED") else None)
+    recovery.recover()

@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
-from rentaliq.local.cfn.base import Provider, as_json, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_json, exists, tag_list
 
 
 class Role(Provider):
     type_name = "AWS::IAM::Role"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("RoleName") or ctx.generated_name(64)
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
+
+    def locate(self, props, ctx):
+        name = self.name(props, ctx)
+        return [name] if exists(ctx.client("iam").get_role, RoleName=name) else []
+
     def create(self, props, ctx):
         iam = ctx.client("iam")
-        name = props.get("RoleName") or ctx.generated_name(64)
+        name = self.name(props, ctx)
         kwargs = {"RoleName": name, "AssumeRolePolicyDocument": as_json(props["AssumeRolePolicyDocument"]), "Path": props.get("Path", "/")}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
@@ -73,6 +85,9 @@ class Policy(Provider):
             iam.put_group_policy(GroupName=group, PolicyName=props["PolicyName"], PolicyDocument=document)
         return props["PolicyName"]
 
+    def locate(self, props, ctx):
+        return [props["PolicyName"]]
+
     def delete(self, physical_id, props, ctx):
         iam = ctx.client("iam")
         for role in props.get("Roles", []):
@@ -86,9 +101,27 @@ class Policy(Provider):
 class ManagedPolicy(Provider):
     type_name = "AWS::IAM::ManagedPolicy"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("ManagedPolicyName") or ctx.generated_name(128)
+
+    def _arn(self, props, ctx) -> str:
+        return f"arn:aws:iam::{ctx.account_id}:policy{props.get('Path', '/')}{self.name(props, ctx)}"
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
+
+    def locate(self, props, ctx):
+        arn = self._arn(props, ctx)
+        return [arn] if exists(ctx.client("iam").get_policy, PolicyArn=arn) else []
+
+    def requires_replacement(self, old, new):
+        return super().requires_replacement(old, new) or old.get("Roles") != new.get("Roles")
+
     def create(self, props, ctx):
         iam = ctx.client("iam")
-        kwargs = {"PolicyName": props.get("ManagedPolicyName") or ctx.generated_name(128), "PolicyDocument": as_json(props["PolicyDocument"]),
+        kwargs = {"PolicyName": self.name(props, ctx), "PolicyDocument": as_json(props["PolicyDocument"]),
                   "Path": props.get("Path", "/")}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]

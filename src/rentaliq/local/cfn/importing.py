@@ -161,6 +161,19 @@ def execute(backend, change_set) -> None:
     change_set.execution_status = "EXECUTE_COMPLETE"
 
 
+def _roll_back(stack, change_set, error: BaseException) -> None:
+    """Forget what the failed import adopted (it was never created by us, so nothing is deleted)."""
+    from rentaliq.local.cfn import engine
+
+    resource_map = stack.resource_map
+    for name in change_set.import_physical_ids:
+        resource_map._parsed_resources.pop(name, None)
+        resource_map._resource_json_map = {k: v for k, v in resource_map._resource_json_map.items() if k != name}
+    stack.status = "IMPORT_ROLLBACK_COMPLETE"
+    stack._add_stack_event("IMPORT_ROLLBACK_COMPLETE", resource_status_reason=engine._reason(error))
+    change_set.execution_status = "EXECUTE_FAILED"
+
+
 def install() -> None:
     """Hooks: the response hands ResourcesToImport over; the backend validates, describes and executes IMPORT."""
     response_create = CloudFormationResponse.create_change_set
@@ -229,6 +242,19 @@ def install() -> None:
         change_set = self.describe_change_set(change_set_name)
         if change_set.change_set_type != "IMPORT":
             return backend_execute(self, change_set_name, stack_name)
-        return execute(self, change_set)
+        from rentaliq.local.cfn import operations as ops
+
+        stack = self.stacks[change_set.stack_id]
+        # No provider call: the whole import is one change of state, made and saved at once (nothing to recover),
+        # but it is still the stack's one operation (claimed like any other, so it cannot overlap one).
+        with ops.changing():
+            ops.claim(self, stack, "IMPORT", change_set)
+            try:
+                execute(self, change_set)
+            except Exception as error:  # noqa: BLE001 - AWS rolls an import back; the resources stay as they were
+                _roll_back(stack, change_set, error)
+            finally:
+                stack.rentaliq_operation = None
+        ops.commit()
 
     backend_cls.execute_change_set = execute_change_set

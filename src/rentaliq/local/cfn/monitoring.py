@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import Provider, as_bool, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, tag_list
 
 _ALARM_PROPS = {
     "AlarmDescription": str, "MetricName": str, "Namespace": str, "Statistic": str, "ExtendedStatistic": str, "Period": int,
@@ -16,8 +16,21 @@ _ALARM_PROPS = {
 class Alarm(Provider):
     type_name = "AWS::CloudWatch::Alarm"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("AlarmName") or ctx.generated_name(255)
+
+    def check_absent(self, props, ctx):
+        # PutMetricAlarm overwrites an alarm silently: look first.
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
+
+    def locate(self, props, ctx):
+        name = self.name(props, ctx)
+        return [name] if ctx.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"] else []
+
     def create(self, props, ctx):
-        name = props.get("AlarmName") or ctx.generated_name(255)
+        name = self.name(props, ctx)
         self._put(name, props, ctx)
         return name
 
@@ -47,9 +60,22 @@ class Alarm(Provider):
 class LogGroup(Provider):
     type_name = "AWS::Logs::LogGroup"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("LogGroupName") or ctx.generated_name(512)
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
+
+    def locate(self, props, ctx):
+        name = self.name(props, ctx)
+        groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
+        return [name] if any(g["logGroupName"] == name for g in groups) else []
+
     def create(self, props, ctx):
         logs = ctx.client("logs")
-        name = props.get("LogGroupName") or ctx.generated_name(512)
+        name = self.name(props, ctx)
         kwargs: dict[str, Any] = {"logGroupName": name}
         if props.get("Tags"):
             kwargs["tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}

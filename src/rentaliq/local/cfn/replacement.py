@@ -14,8 +14,6 @@ The rules come from ``schemas`` (cfn-lint's copies of AWS's resource schemas): o
 
 from __future__ import annotations
 
-import contextvars
-import functools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,7 +22,7 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 
 from rentaliq.local.cfn import schemas
-from rentaliq.local.cfn.base import Provider, ProviderError
+from rentaliq.local.cfn.base import Provider
 
 _SUB_VARIABLE = re.compile(r"\$\{([A-Za-z0-9:]+)(?:\.([A-Za-z0-9.]+))?\}")
 
@@ -206,83 +204,12 @@ def describe(change_set) -> list[ResourceChange]:
     return changes
 
 
-@dataclass
-class _Replaced:
-    """A physical resource a replacement superseded: deleted once the operation is over (AWS's cleanup phase)."""
-
-    provider: Provider
-    logical_id: str
-    physical_id: str
-    props: dict[str, Any]
-    ctx: Any
-    rolled_back: bool = False  # created by the failed attempt; a rollback deletes it whatever its policies
-
-
-_PENDING: contextvars.ContextVar[list[_Replaced] | None] = contextvars.ContextVar("rentaliq_replaced", default=None)
-
-
-def _replacing_update(provider: Provider, original_update, physical_id: str, old: dict[str, Any], new: dict[str, Any], ctx) -> str:
-    """Provider.update, preceded by AWS's decision: in place, or a new resource (the old one goes at cleanup)."""
-    causes = schemas.must_replace(provider.type_name, old, new)
-    if not causes:
-        return original_update(physical_id, old, new, ctx)
-    pending = _PENDING.get()
-    # A rollback of a replacement: the original still exists (cleanup had not run); take it back.
-    for entry in list(pending or []):
-        if entry.logical_id == ctx.logical_id and entry.props == new and entry.provider is provider:
-            pending.remove(entry)  # type: ignore[union-attr]
-            pending.append(_Replaced(provider, ctx.logical_id, physical_id, old, ctx, rolled_back=True))  # type: ignore[union-attr]
-            return entry.physical_id
-    name_property = schemas.NAME_PROPERTY.get(provider.type_name)
-    if name_property and new.get(name_property) and new.get(name_property) == old.get(name_property):
-        raise ProviderError(
-            f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-            f"Rename {new[name_property]} and update the stack again."
-        )
-    if pending is None:  # outside a change set execution: Provider.update's default, at once
-        return Provider.update(provider, physical_id, old, new, ctx)
-    new_id = provider.create(new, ctx)
-    pending.append(_Replaced(provider, ctx.logical_id, physical_id, old, ctx))
-    return new_id
-
-
-def _not_found(error: BaseException) -> bool:
-    code = str(getattr(error, "response", {}).get("Error", {}).get("Code", "")) if hasattr(error, "response") else ""
-    return any(word in code for word in ("NotFound", "NoSuch")) or "does not exist" in str(error)
-
-
-def _cleanup(stack, pending: list[_Replaced]) -> None:
-    """Delete what the operation superseded, dependents first; as on AWS a failure here fails nothing."""
-    from rentaliq.local.cfn import engine
-
-    if not pending or stack.status not in ("UPDATE_COMPLETE", "UPDATE_ROLLBACK_COMPLETE"):
-        return
-    final = stack.status
-    stack.status = f"{final}_CLEANUP_IN_PROGRESS"
-    stack._add_stack_event(stack.status)
-    templates = stack.resource_map._resource_json_map
-    for entry in reversed(pending):
-        policy = (templates.get(entry.logical_id) or {}).get("UpdateReplacePolicy", "Delete")
-        if policy == "Retain" and not entry.rolled_back:
-            engine._event(stack, entry.logical_id, entry.physical_id, entry.provider.type_name, "DELETE_SKIPPED")
-            continue
-        engine._event(stack, entry.logical_id, entry.physical_id, entry.provider.type_name, "DELETE_IN_PROGRESS")
-        try:
-            entry.provider.delete(entry.physical_id, entry.props, entry.ctx)
-        except Exception as error:  # noqa: BLE001 - AWS reports it and completes the update
-            if not _not_found(error):
-                engine._event(stack, entry.logical_id, entry.physical_id, entry.provider.type_name, "DELETE_FAILED", engine._reason(error))
-                continue
-        engine._event(stack, entry.logical_id, entry.physical_id, entry.provider.type_name, "DELETE_COMPLETE")
-    stack.status = final
-    stack._add_stack_event(final)
-
-
 def install(registry: dict[str, Provider]) -> None:
-    """Change sets report replacements; updates replace; dependents of a replaced resource follow it."""
-    for provider in registry.values():
-        if "update" not in vars(provider):  # idempotent
-            provider.update = functools.partial(_replacing_update, provider, provider.update)  # type: ignore[method-assign]
+    """Change sets report replacements, and dependents of a replaced resource follow it in the Modify list.
+
+    Executing them is the engine's (:mod:`operations` ``update_resource``): it replaces by the same
+    ``schemas.must_replace`` rules, creates the new resource first and deletes the old one in the clean-up phase.
+    """
 
     def diff(self) -> list[ResourceChange]:
         return describe(self)
@@ -304,35 +231,3 @@ def install(registry: dict[str, Provider]) -> None:
         return actions
 
     parsing.ResourceMap.build_resource_diff = build_resource_diff
-
-    backend_cls = cfn_models.CloudFormationBackend
-    inner_execute = backend_cls.execute_change_set
-
-    def execute_change_set(self, change_set_name, stack_name=None):
-        """Run the change set (and any rollback), then the cleanup phase of its replacements."""
-        change_set = self.describe_change_set(change_set_name)
-        pending: list[_Replaced] = []
-        token = _PENDING.set(pending)
-        try:
-            result = inner_execute(self, change_set_name, stack_name)
-        finally:
-            _PENDING.reset(token)
-        _cleanup(self.stacks.get(change_set.stack_id) or change_set.stack, pending)
-        return result
-
-    backend_cls.execute_change_set = execute_change_set
-
-    inner_stack_update = cfn_models.Stack.update
-
-    def stack_update(self, *args, **kwargs):
-        """UpdateStack (no change set) replaces, and cleans up, the same way."""
-        pending: list[_Replaced] = []
-        token = _PENDING.set(pending)
-        try:
-            result = inner_stack_update(self, *args, **kwargs)
-        finally:
-            _PENDING.reset(token)
-        _cleanup(self, pending)
-        return result
-
-    cfn_models.Stack.update = stack_update

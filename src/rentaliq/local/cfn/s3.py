@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import Provider, as_bool, as_json, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, as_json, exists, tag_list
 
 
 def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
@@ -28,8 +28,22 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
 class Bucket(Provider):
     type_name = "AWS::S3::Bucket"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("BucketName") or ctx.generated_name(63, lower=True)
+
+    def check_absent(self, props, ctx):
+        # S3 in us-east-1 answers CreateBucket on one's own bucket with 200; CloudFormation still fails.
+        name = self.name(props, ctx)
+        if exists(ctx.client("s3").head_bucket, Bucket=name):
+            raise AlreadyExists(name)
+
+    def locate(self, props, ctx):
+        name = self.name(props, ctx)
+        return [name] if exists(ctx.client("s3").head_bucket, Bucket=name) else []
+
     def create(self, props, ctx):
-        name = props.get("BucketName") or ctx.generated_name(63, lower=True)
+        name = self.name(props, ctx)
         kwargs = {"Bucket": name}
         if ctx.region != "us-east-1":
             kwargs["CreateBucketConfiguration"] = {"LocationConstraint": ctx.region}
@@ -119,6 +133,9 @@ class BucketPolicy(Provider):
 
     def delete(self, physical_id, props, ctx):
         ctx.client("s3").delete_bucket_policy(Bucket=physical_id)
+
+    def locate(self, props, ctx):
+        return [props["Bucket"]]  # deleting a policy that is not there is a no-op
 
 
 PROVIDERS = [Bucket, BucketPolicy]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import Provider, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, is_not_found, tag_list
 
 # CloudFormation's GenerateSecretString properties and the GetRandomPassword parameters they map to.
 _GENERATE_KEYS = ("PasswordLength", "ExcludeCharacters", "ExcludeLowercase", "ExcludeNumbers", "ExcludePunctuation",
@@ -15,9 +15,33 @@ _GENERATE_KEYS = ("PasswordLength", "ExcludeCharacters", "ExcludeLowercase", "Ex
 class Secret(Provider):
     type_name = "AWS::SecretsManager::Secret"
 
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("Name") or ctx.generated_name(256)
+
+    @staticmethod
+    def _describe(name: str, ctx) -> dict[str, Any] | None:
+        try:
+            return ctx.client("secretsmanager").describe_secret(SecretId=name)
+        except Exception as error:  # noqa: BLE001
+            if is_not_found(error):
+                return None
+            raise
+
+    def check_absent(self, props, ctx):
+        name = self.name(props, ctx)
+        described = self._describe(name, ctx)
+        if described is not None:
+            scheduled = "You can't create this secret because a secret with this name is already scheduled for deletion."
+            raise AlreadyExists(name, scheduled if described.get("DeletedDate") else None)
+
+    def locate(self, props, ctx):
+        described = self._describe(self.name(props, ctx), ctx)
+        return [described["ARN"]] if described else []
+
     def create(self, props, ctx):
         sm = ctx.client("secretsmanager")
-        kwargs: dict[str, Any] = {"Name": props.get("Name") or ctx.generated_name(256), "SecretString": self._value(props, ctx)}
+        kwargs: dict[str, Any] = {"Name": self.name(props, ctx), "SecretString": self._value(props, ctx)}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
         if props.get("KmsKeyId"):
