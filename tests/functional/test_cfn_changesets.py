@@ -6,6 +6,7 @@ Small hand-written templates keep these fast; each test reads the resources back
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import pytest
@@ -34,9 +35,20 @@ def _change_set(cfn, stack: str, template: dict | str, kind: str, parameters: di
     return _wait(cfn, stack, name)
 
 
+def _settled(cfn, stack: str, timeout: float = 120) -> dict:
+    """The stack once its operation is over: CloudFormation runs operations asynchronously, so callers poll."""
+    deadline = time.monotonic() + timeout
+    while True:
+        described = cfn.describe_stacks(StackName=stack)["Stacks"][0]
+        if not described["StackStatus"].endswith("_IN_PROGRESS") or described["StackStatus"] == "REVIEW_IN_PROGRESS":
+            return described
+        assert time.monotonic() < deadline, f"{stack} still {described['StackStatus']} after {timeout}s"
+        time.sleep(0.2)
+
+
 def _execute(cfn, change_set: dict) -> dict:
     cfn.execute_change_set(StackName=change_set["StackName"], ChangeSetName=change_set["ChangeSetId"])
-    return cfn.describe_stacks(StackName=change_set["StackName"])["Stacks"][0]
+    return _settled(cfn, change_set["StackName"])
 
 
 def _deploy(cfn, stack: str, template: dict | str, kind: str = "CREATE", parameters: dict | None = None) -> dict:
@@ -45,6 +57,7 @@ def _deploy(cfn, stack: str, template: dict | str, kind: str = "CREATE", paramet
 
 def _delete(cfn, stack: str) -> None:
     cfn.delete_stack(StackName=stack)
+    cfn.get_waiter("stack_delete_complete").wait(StackName=stack, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
 
 
 def _bucket_template(bucket_name: str | None, *, policy: bool = True, tags: dict | None = None) -> dict:
@@ -420,7 +433,7 @@ def test_yaml_short_form_template_creates_the_stack(target, via: str) -> None:
     if via == "create_stack":
         cfn.create_stack(StackName=stack, TemplateBody=YAML_TEMPLATE,
                          Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
-        status = cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"]
+        status = _settled(cfn, stack)["StackStatus"]
     else:
         status = _deploy(cfn, stack, YAML_TEMPLATE, parameters=parameters)["StackStatus"]
     bucket = f"{prefix}-lab-files"
@@ -517,7 +530,7 @@ def test_update_stack_without_change_set_replaces_too(target) -> None:
     _deploy(cfn, stack, _bucket_template(first))
     try:
         cfn.update_stack(StackName=stack, TemplateBody=json.dumps(_bucket_template(second)))
-        assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "UPDATE_COMPLETE"
+        assert _settled(cfn, stack)["StackStatus"] == "UPDATE_COMPLETE"
         buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
         assert second in buckets and first not in buckets
     finally:

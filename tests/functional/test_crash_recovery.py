@@ -28,7 +28,7 @@ from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
 from rentaliq.ops.verify import FAIL, verify
-from tests.functional.conftest import free_port
+from tests.ports import free_port
 from tests.functional.test_local_cloud import _wait_dead
 
 pytestmark = pytest.mark.slow

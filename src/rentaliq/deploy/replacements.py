@@ -70,9 +70,15 @@ def _physical_name(resource: dict) -> str | None:
 
 
 def short_name(env: str, change: Change, template: dict) -> str:
-    """`prod-database` for the change to rentaliq-prod-db; the logical id when the resource has no known name."""
-    physical = _physical_name(template.get("Resources", {}).get(change.logical_id, {}))
-    return short_names(env).get(physical or "", f"{env}-{change.logical_id}")
+    """`prod-database` for the change to rentaliq-prod-db; the logical id when the resource has no known name.
+
+    The resource being replaced is the live one (the change set's physical id): a rename replaces
+    rentaliq-qa-files, whatever the new template calls its successor."""
+    names = short_names(env)
+    for physical in (change.physical_id, _physical_name(template.get("Resources", {}).get(change.logical_id, {}))):
+        if physical in names:
+            return names[physical]
+    return f"{env}-{change.logical_id}"
 
 
 def guarded(env: str, changes: list[Change], template: dict, allowed: set[str]) -> list[tuple[str, Change]]:

@@ -26,9 +26,19 @@ def _engine():
 
 
 def _finish_change_set(backend: Any, op: Operation, status: str) -> None:
+    """AWS: after a change set executes, CloudFormation deletes the stack's other change sets (OBSOLETE while it
+    ran), since they no longer apply to the updated stack; the executed one stays, with its execution status."""
     change_set = backend.change_sets.get(op.change_set_id) if op.change_set_id else None
-    if change_set is not None:
-        change_set.execution_status = status
+    if change_set is None:
+        return
+    change_set.execution_status = status
+    remove_other_change_sets(backend, change_set)
+
+
+def remove_other_change_sets(backend: Any, executed: Any) -> None:
+    for change_set_id, other in list(backend.change_sets.items()):
+        if other.stack_id == executed.stack_id and other is not executed:
+            backend.change_sets.pop(change_set_id)
 
 
 def run_create(backend: Any, stack: Any, op: Operation, template: Any, parameters: dict[str, Any]) -> None:

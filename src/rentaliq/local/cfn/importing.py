@@ -242,6 +242,7 @@ def install() -> None:
         change_set = self.describe_change_set(change_set_name)
         if change_set.change_set_type != "IMPORT":
             return backend_execute(self, change_set_name, stack_name)
+        from rentaliq.local.cfn import flows
         from rentaliq.local.cfn import operations as ops
 
         stack = self.stacks[change_set.stack_id]
@@ -255,6 +256,7 @@ def install() -> None:
                 _roll_back(stack, change_set, error)
             finally:
                 stack.rentaliq_operation = None
+                flows.remove_other_change_sets(self, change_set)
         ops.commit()
 
     backend_cls.execute_change_set = execute_change_set

@@ -122,6 +122,11 @@ _CREATE_ONLY = {
     "Port": ("Port", as_int),
     "EnableCloudwatchLogsExports": ("EnableCloudwatchLogsExports", list),
 }
+# What RestoreDBInstanceFromDBSnapshot itself takes; the rest of a restored instance's properties are modified after.
+_RESTORE_PROPS = frozenset({
+    "DBInstanceClass", "Port", "MultiAZ", "PubliclyAccessible", "AutoMinorVersionUpgrade", "DBSubnetGroupName", "StorageType",
+    "VPCSecurityGroups", "DBParameterGroupName", "DeletionProtection", "CopyTagsToSnapshot", "EnableCloudwatchLogsExports",
+})
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
@@ -150,13 +155,29 @@ class DbInstance(Provider):
         return []
 
     def create(self, props, ctx):
-        unknown = set(props) - set(_INSTANCE_PROPS) - set(_CREATE_ONLY) - _IGNORED - {"Tags"}
+        unknown = set(props) - set(_INSTANCE_PROPS) - set(_CREATE_ONLY) - _IGNORED - {"Tags", "DBSnapshotIdentifier"}
         if unknown:
             raise ValueError(f"AWS::RDS::DBInstance properties not supported by the local cloud: {', '.join(sorted(unknown))}")
+        if props.get("DBSnapshotIdentifier"):
+            return self._restore(props, ctx)
         kwargs = {api: convert(props[key]) for key, (api, convert) in {**_INSTANCE_PROPS, **_CREATE_ONLY}.items() if key in props}
         kwargs["DBInstanceIdentifier"] = self.name(props, ctx)
         kwargs["Tags"] = tag_list(props)
         return ctx.client("rds").create_db_instance(**kwargs)["DBInstance"]["DBInstanceIdentifier"]
+
+    def _restore(self, props, ctx) -> str:
+        """DBSnapshotIdentifier set: CloudFormation restores the instance from the snapshot
+        (RestoreDBInstanceFromDBSnapshot with what that call takes), then applies the rest with ModifyDBInstance."""
+        known = {**_INSTANCE_PROPS, **_CREATE_ONLY}
+        at_restore = {api: convert(props[key]) for key, (api, convert) in known.items() if key in props and key in _RESTORE_PROPS}
+        name = self.name(props, ctx)
+        rds = ctx.client("rds")
+        rds.restore_db_instance_from_db_snapshot(
+            DBInstanceIdentifier=name, DBSnapshotIdentifier=props["DBSnapshotIdentifier"], Tags=tag_list(props), **at_restore)
+        afterwards = {api: convert(props[key]) for key, (api, convert) in _INSTANCE_PROPS.items() if key in props and key not in _RESTORE_PROPS}
+        if afterwards:
+            rds.modify_db_instance(DBInstanceIdentifier=name, ApplyImmediately=True, **afterwards)
+        return name
 
     def update(self, physical_id, old, new, ctx):
         if any(old.get(k) != new.get(k) for k in self.replace_on_change):

@@ -15,7 +15,7 @@ from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
-from moto.cloudformation.exceptions import AlreadyExistsException, ValidationError
+from moto.cloudformation.exceptions import AlreadyExistsException, CloudFormationError, ValidationError
 from moto.cloudformation.utils import generate_stack_id
 from moto.core.common_models import CloudFormationModel
 
@@ -25,6 +25,10 @@ from rentaliq.local.cfn import operations as ops
 
 def _by_name(backend: Any, name_or_id: str) -> Any:
     return next((s for s in backend.stacks.values() if name_or_id in (s.stack_id, s.name)), None)
+
+
+class ChangeSetNotFound(CloudFormationError):
+    code = "ChangeSetNotFound"
 
 
 def install(check_template_types: Callable[[Any], None]) -> None:
@@ -92,7 +96,17 @@ def install(check_template_types: Callable[[Any], None]) -> None:
         ops.start(stack.name, lambda: flows.run_delete(self, stack, operation))
         return None
 
+    original_describe_change_set = backend_cls.describe_change_set
+
+    def describe_change_set(self, change_set_name):
+        """AWS's ChangeSetNotFound for a change set that does not exist (or was deleted), not moto's empty answer."""
+        try:
+            return original_describe_change_set(self, change_set_name)
+        except ValidationError:  # moto's answer for a change set it does not have
+            raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist") from None
+
     _check_previous_values()
+    backend_cls.describe_change_set = describe_change_set
     backend_cls.create_change_set = create_change_set
     backend_cls.create_stack = create_stack
     backend_cls.update_stack = update_stack
