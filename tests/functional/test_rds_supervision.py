@@ -182,7 +182,8 @@ def test_restart_with_a_broken_server_keeps_the_cloud_up_and_marks_only_that_ins
     own.start()
     try:
         rds, server_errors = recording_client(own)
-        healthy, broken = create(rds, "healthy-db"), create(rds, "broken-at-restart")
+        healthy = create(rds, "healthy-db")
+        create(rds, "broken-at-restart")
         with connect(healthy) as conn:
             conn.execute("CREATE TABLE kept (v text)")
             conn.execute("INSERT INTO kept VALUES ('across the restart')")

@@ -19,8 +19,8 @@ from rentaliq.deploy.commands import command
 from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
 
 def register(app: typer.Typer) -> None:
-    for command in (up, diff, deploy, destroy, status, psql, protection):
-        app.command()(command)
+    for function in (up, diff, deploy, destroy, status, psql, protection):
+        app.command()(function)
 
 
 def _spec(env: str) -> EnvironmentSpec:
@@ -41,6 +41,7 @@ def _deploy_errors(action, tgt=None, rerun: str = ""):
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
     from rentaliq.deploy.changesets import DeployError
+    from rentaliq.deploy.deployed_spec import SpecBelowDeployed
     from rentaliq.deploy.destroy import DestroyRefused
     from rentaliq.deploy.locks import EnvironmentLocked
 
@@ -50,7 +51,7 @@ def _deploy_errors(action, tgt=None, rerun: str = ""):
         for event in error.events:
             err_console.print(f"  [red]{event.status}[/] {event.resource_type} {event.logical_id}: {event.reason}", highlight=False, soft_wrap=True)
         fail(str(error))
-    except (TimeoutError, EnvironmentLocked, DestroyRefused) as error:
+    except (TimeoutError, EnvironmentLocked, DestroyRefused, SpecBelowDeployed) as error:
         fail(str(error))
     except (EndpointConnectionError, ConnectionClosedError, ReadTimeoutError, ConnectionError):
         if tgt is None or not tgt.is_local:
@@ -63,6 +64,10 @@ def _locked(tgt, envs: list[str], argv: list[str]):
     from rentaliq.deploy.locks import hold
 
     return hold(tgt.state_dir if tgt.is_local else None, envs, command(*argv))
+
+
+def _warn(message: str) -> None:
+    err_console.print(f"[yellow]{message}[/]", highlight=False, soft_wrap=True)
 
 
 def _step(progress):
@@ -157,7 +162,7 @@ def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt 
 
     tgt = resolve(target, spec, profile)
     with err_console.status(f"computing the change set for {spec.stack_name}"):
-        changes = _deploy_errors(lambda: run_diff(tgt, spec, templates([spec], outdir)[spec.stack_name]), tgt, command("diff", env))
+        changes = _deploy_errors(lambda: run_diff(tgt, spec, templates([spec], outdir)[spec.stack_name], on_step=_warn), tgt, command("diff", env))
     if json_out:
         print_json([{**c.__dict__, "replaces": c.replaces} for c in changes])
         return
@@ -214,7 +219,6 @@ def destroy(
 ) -> None:
     """Delete an environment: secrets with its recovery window, buckets only when emptied on purpose."""
     spec = _spec(env)
-    from rentaliq.deploy import destroy as d
 
     tgt = resolve(target, spec, profile)
     argv = ["destroy", env]

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from rentaliq.deploy import replacements, stacks, states
+from rentaliq.deploy import deployed_spec, replacements, stacks, states
 from rentaliq.deploy.parameters import api_key_parameters
 from rentaliq.deploy.replacements import Change
 from rentaliq.deploy.target import Target
@@ -153,9 +153,13 @@ def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300
         time.sleep(1)
 
 
-def diff(target: Target, spec: EnvironmentSpec, template_path: Path) -> list[Change]:
-    """What a deploy would do, resource by resource; changes nothing (a placeholder it makes, it removes)."""
+def diff(target: Target, spec: EnvironmentSpec, template_path: Path, on_step: OnStep = lambda message: None) -> list[Change]:
+    """What a deploy would do, resource by resource; changes nothing (a placeholder it makes, it removes).
+
+    A spec AWS would refuse against the live database (storage below what is deployed) is refused here too."""
     stack = check_state(target, spec, "diff")
+    if stack is not None:
+        deployed_spec.check(target, spec, on_step)
     if stack and states.clean_before_create(stack["StackStatus"]) and stack["StackStatus"] != "REVIEW_IN_PROGRESS":
         # `up` deletes this stack and creates it anew: every resource of the template is an Add.
         resources = json.loads(template_path.read_text()).get("Resources", {})
@@ -180,6 +184,8 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
 
     started = time.monotonic()
     stack = clean_never_created(target, spec, check_state(target, spec, "deploy"), on_step, on_event)
+    if stack is not None:
+        deployed_spec.check(target, spec, on_step)
     template = json.loads(template_path.read_text())
     extra_parameters = retained.snapshot_parameters(stack, restore_snapshot)
     if extra_parameters:

@@ -1,0 +1,42 @@
+"""Before a change set: the spec against the live database, so AWS's refusals come before anything runs.
+
+RDS never shrinks storage and a shorter backup retention deletes backups; the spec alone cannot know what is
+deployed (storage autoscaling may have grown it). The comparison itself is the spec's
+(:func:`rentaliq.spec.compare_with_deployed`); this module reads the live instance and applies the verdict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from botocore.exceptions import ClientError
+
+from rentaliq import naming
+from rentaliq.deploy.target import Target
+from rentaliq.spec import DeployedValues, EnvironmentSpec, Finding, compare_with_deployed
+
+
+class SpecBelowDeployed(RuntimeError):
+    """The spec configures less than the live environment has, in a way AWS refuses; nothing was started."""
+
+
+def findings(target: Target, spec: EnvironmentSpec) -> list[Finding]:
+    """Every finding for the environment's live database; [] when it has none (not deployed yet)."""
+    try:
+        found = target.client("rds").describe_db_instances(DBInstanceIdentifier=naming.db_instance_id(spec.name.value))["DBInstances"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
+            return []
+        raise
+    return compare_with_deployed(spec, DeployedValues.from_db_instance(found[0])) if found else []
+
+
+def check(target: Target, spec: EnvironmentSpec, warn: Callable[[str], None]) -> None:
+    """Warn about what AWS accepts but loses; refuse, naming every field, what AWS would refuse."""
+    found = findings(target, spec)
+    for finding in found:
+        if not finding.is_error:
+            warn(f"warning: {finding}")
+    errors = [f for f in found if f.is_error]
+    if errors:
+        raise SpecBelowDeployed(f"refusing to deploy {spec.stack_name}: " + "; ".join(errors))
