@@ -10,6 +10,8 @@ never the other's or a partial one.
 
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
 import os
 import shutil
@@ -28,10 +30,35 @@ def synth_key(spec: EnvironmentSpec) -> str:
     digest = hashlib.sha256(spec.model_dump_json().encode())
     for name in ("aws-cdk-lib", "cdk-nag"):
         digest.update(metadata.version(name).encode())
-    spec_sources = sorted((_PACKAGE_DIR / "spec").glob("*.py"))  # the models' methods (tags, stack name) shape templates
-    for path in sorted((_PACKAGE_DIR / "infra").rglob("*.py")) + spec_sources + [_PACKAGE_DIR / "naming.py", _PACKAGE_DIR / "environments.py"]:
+    for path in stack_sources():
         digest.update(path.read_bytes())
     return digest.hexdigest()
+
+
+@functools.cache
+def stack_sources() -> tuple[Path, ...]:
+    """Every module of this package the stacks import, found by following the import statements from the CDK app.
+
+    Derived, never listed by hand: a module the stacks start importing (``contract.py`` did) is covered at once.
+    Read statically (``ast``), because importing the app would load aws_cdk, the very cost a cache hit avoids.
+    """
+    found: set[Path] = set()
+    pending = [_PACKAGE_DIR / "infra" / "app.py"]
+    while pending:
+        path = pending.pop()
+        if path in found or not path.is_file():
+            continue
+        found.add(path)
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names = [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            for name in names:
+                if name == "rentaliq" or name.startswith("rentaliq."):
+                    parts = name.split(".")[1:]
+                    pending += [_PACKAGE_DIR.joinpath(*parts[:i], "__init__.py") for i in range(len(parts) + 1)]  # parents run too
+                    pending.append(_PACKAGE_DIR.joinpath(*parts).with_suffix(".py"))
+    return tuple(sorted(found))
 
 
 def _keyed(spec: EnvironmentSpec, outdir: Path) -> Path:
