@@ -106,6 +106,7 @@ def install(check_template_types: Callable[[Any], None]) -> None:
             raise ChangeSetNotFound(f"ChangeSet [{change_set_name}] does not exist") from None
 
     _check_previous_values()
+    _list_change_sets_of_one_stack()
     backend_cls.describe_change_set = describe_change_set
     backend_cls.create_change_set = create_change_set
     backend_cls.create_stack = create_stack
@@ -132,6 +133,19 @@ def _check_previous_values() -> None:
         return original(self)
 
     CloudFormationResponse.create_change_set = create_change_set
+
+
+def _list_change_sets_of_one_stack() -> None:
+    """ListChangeSets answers for the stack it names (StackName is required), not every change set of the region."""
+    from moto.cloudformation.responses import CloudFormationResponse
+    from moto.core.responses import ActionResult
+
+    def list_change_sets(self):
+        stack = self.cloudformation_backend.get_stack(self._get_param("StackName"))
+        mine = [c for c in self.cloudformation_backend.change_sets.values() if c.stack_id == stack.stack_id]
+        return ActionResult({"Summaries": mine})
+
+    CloudFormationResponse.list_change_sets = list_change_sets
 
 
 def _forget(backend: Any, stack: Any) -> None:
