@@ -22,7 +22,6 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.ports import free_port
 from rentaliq.local.postgres import (
     ADMIN_USER,
     Endpoint,
@@ -32,6 +31,7 @@ from rentaliq.local.postgres import (
     PostgresNotInstalled,
     find_pg_bin,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.functional
 

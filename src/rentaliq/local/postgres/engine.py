@@ -20,13 +20,13 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager as ContextManager, suppress
+from contextlib import AbstractContextManager, suppress
 from dataclasses import replace
 from pathlib import Path
 
 import psycopg
 
-from rentaliq.local.postgres import admin, config
+from rentaliq.local.postgres import admin
 from rentaliq.local.postgres.binaries import find_pg_bin
 from rentaliq.local.postgres.instances import InstanceDirs
 from rentaliq.local.postgres.model import (
@@ -49,7 +49,6 @@ from rentaliq.local.postgres.process import (
     pg_ctl_start,
     pg_ctl_stop,
 )
-from rentaliq.local.postgres.tls import self_signed_cert
 
 logger = logging.getLogger(__name__)
 
@@ -192,7 +191,9 @@ class PostgresEngine:
                     return True
                 except (PostgresEngineError, OSError) as exc:  # OSError: e.g. its data directory is gone
                     if attempt == attempts:
-                        raise PostgresEngineError(f"postgres instance {instance_id!r} did not come back: {exc}") from None
+                        raise PostgresEngineError(
+                            f"postgres instance {instance_id!r} did not come back: {exc}"
+                        ) from None
                     time.sleep(1)
         return False
 
@@ -216,7 +217,7 @@ class PostgresEngine:
         with self._lock(instance_id):
             meta = replace(self._dirs.require(instance_id), force_ssl=force_ssl)
             self._dirs.write(meta)
-            self._write_hba(meta)
+            self._dirs.write_hba(meta)
             if self._dirs.pid(instance_id) is not None:
                 self._reload(meta)
         logger.info("postgres instance %s: force_ssl=%s", instance_id, force_ssl)
@@ -290,7 +291,7 @@ class PostgresEngine:
                 force_ssl=force_ssl,
                 master_username=master_username,
                 dbname=dbname,
-                created_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
             )
             self._dirs.write(meta)
 
@@ -302,12 +303,8 @@ class PostgresEngine:
         self._os.write(inst / admin.ADMIN_SECRET_FILE, admin_password.encode(), 0o600, server_owned=False)
         initdb(self._os, pg_bin, instance_id, inst, admin_password)
 
-        cert_pem, key_pem = self_signed_cert(instance_id)
-        self._os.write(data / "server.crt", cert_pem, 0o644, server_owned=True)
-        self._os.write(data / "server.key", key_pem, 0o600, server_owned=True)
-        self._os.write(inst / "server.crt", cert_pem, 0o644, server_owned=False)
-        with open(data / "postgresql.conf", "a", encoding="utf-8") as conf:
-            conf.write(config.CONF_INCLUDE)
+        self._dirs.install_certificate(instance_id)
+        self._dirs.include_config(instance_id)
 
         self._start_locked(meta, remember=False)
         try:
@@ -335,8 +332,7 @@ class PostgresEngine:
         inst = self._dirs.path(instance_id)
         self._os.check_traversable(inst, instance_id)
         # Re-derived on every start, so a moved root_dir or edited metadata still yields a working server.
-        self._write_conf(meta)
-        self._write_hba(meta)
+        self._dirs.write_config(meta)
         log = inst / "server.log"
         if not log.exists():
             self._os.write(log, b"", 0o600, server_owned=True)
@@ -367,25 +363,8 @@ class PostgresEngine:
     def _reload(self, meta: Meta) -> None:
         admin.reload(self._dirs.path(meta.instance_id), meta.instance_id, meta.port)
 
-    def _admin_connection(self, meta: Meta, dbname: str = "postgres") -> ContextManager[psycopg.Connection]:
+    def _admin_connection(self, meta: Meta, dbname: str = "postgres") -> AbstractContextManager[psycopg.Connection]:
         return admin.admin_connection(self._dirs.path(meta.instance_id), meta.instance_id, meta.port, dbname)
-
-    # ------------------------------------------------------------------ configuration files
-
-    def _write_conf(self, meta: Meta) -> None:
-        run_dir = config.socket_dir(self._dirs.path(meta.instance_id), meta.port)
-        if run_dir is not None and not run_dir.exists():
-            run_dir.mkdir(mode=0o755)
-            os.chmod(run_dir, 0o755)
-            self._os.chown(run_dir)
-        data = self._dirs.path(meta.instance_id) / "data"
-        self._os.write(data / config.CONF_FILE, config.render_conf(meta.port, run_dir), 0o600, server_owned=True)
-
-    def _write_hba(self, meta: Meta) -> None:
-        data = self._dirs.path(meta.instance_id) / "data"
-        self._os.write(data / "pg_hba.conf", config.render_hba(meta.force_ssl), 0o600, server_owned=True)
-        ident = config.render_ident(self._os.user.name)
-        self._os.write(data / "pg_ident.conf", ident, 0o600, server_owned=True)
 
     # ------------------------------------------------------------------ state
 

@@ -11,14 +11,18 @@ Layout (one directory per instance)::
         data/           PGDATA, owned by the server user
 
 An instance exists once its ``instance.json`` says ``ready``; a directory without that is the
-leftover of a crashed create.
+leftover of a crashed create.  The configuration files are rendered by ``config`` and written here,
+from ``instance.json``, on every start, so a moved root_dir or edited metadata still yields a
+working server.
 """
 
 from __future__ import annotations
 
+import os
 from contextlib import suppress
 from pathlib import Path
 
+from rentaliq.local.postgres import config
 from rentaliq.local.postgres.model import (
     META_FILE,
     Meta,
@@ -29,6 +33,7 @@ from rentaliq.local.postgres.model import (
     read_meta,
 )
 from rentaliq.local.postgres.process import ServerOS, postmaster_pid
+from rentaliq.local.postgres.tls import self_signed_cert
 
 
 class InstanceDirs:
@@ -78,3 +83,36 @@ class InstanceDirs:
                     if (meta := self.read(other.name)) is not None:
                         claimed.add(meta.port)
         return claimed
+
+    # ------------------------------------------------------------------ files inside an instance
+
+    def install_certificate(self, instance_id: str) -> None:
+        """A new self-signed certificate: key and certificate in PGDATA, a public copy for sslrootcert=."""
+        inst = self.path(instance_id)
+        cert_pem, key_pem = self_signed_cert(instance_id)
+        self._os.write(inst / "data" / "server.crt", cert_pem, 0o644, server_owned=True)
+        self._os.write(inst / "data" / "server.key", key_pem, 0o600, server_owned=True)
+        self._os.write(inst / "server.crt", cert_pem, 0o644, server_owned=False)
+
+    def include_config(self, instance_id: str) -> None:
+        """Once, after initdb: make postgresql.conf include the file write_config() rewrites."""
+        with open(self.path(instance_id) / "data" / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(config.CONF_INCLUDE)
+
+    def write_config(self, meta: Meta) -> None:
+        """``rentaliq.conf``, ``pg_hba.conf`` and ``pg_ident.conf``, and the socket directory they name."""
+        run_dir = config.socket_dir(self.path(meta.instance_id), meta.port)
+        if run_dir is not None and not run_dir.exists():
+            run_dir.mkdir(mode=0o755)
+            os.chmod(run_dir, 0o755)
+            self._os.chown(run_dir)
+        data = self.path(meta.instance_id) / "data"
+        self._os.write(data / config.CONF_FILE, config.render_conf(meta.port, run_dir), 0o600, server_owned=True)
+        self.write_hba(meta)
+
+    def write_hba(self, meta: Meta) -> None:
+        """``pg_hba.conf`` for the instance's force_ssl, and the ident map of the server's OS user."""
+        data = self.path(meta.instance_id) / "data"
+        self._os.write(data / "pg_hba.conf", config.render_hba(meta.force_ssl), 0o600, server_owned=True)
+        ident = config.render_ident(self._os.user.name)
+        self._os.write(data / "pg_ident.conf", ident, 0o600, server_owned=True)

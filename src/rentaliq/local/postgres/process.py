@@ -239,11 +239,9 @@ class ServerOS:
         }
         if not user.switch and "LD_LIBRARY_PATH" in os.environ:  # custom RENTALIQ_PG_BIN builds
             env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
-        switch: dict[str, object] = {}
-        if user.switch:
-            # Handled in C by _posixsubprocess (unlike preexec_fn, safe with threads);
-            # extra_groups drops root's supplementary groups.
-            switch = {"user": user.uid, "group": user.gid, "extra_groups": list(user.groups)}
+        # Handled in C by _posixsubprocess (unlike preexec_fn, safe with threads);
+        # extra_groups drops root's supplementary groups.  None (not switching) is subprocess's default.
+        uid, gid, extra_groups = (user.uid, user.gid, list(user.groups)) if user.switch else (None, None, None)
         try:
             result = subprocess.run(
                 argv,
@@ -254,7 +252,9 @@ class ServerOS:
                 cwd="/",
                 timeout=timeout,
                 check=False,
-                **switch,  # type: ignore[arg-type]  # user/group/extra_groups are typed per keyword
+                user=uid,
+                group=gid,
+                extra_groups=extra_groups,
             )
         except subprocess.TimeoutExpired:
             raise PostgresEngineError(
