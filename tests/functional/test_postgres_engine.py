@@ -31,6 +31,7 @@ from rentaliq.local.postgres import (
     PostgresNotInstalled,
     find_pg_bin,
 )
+from tests.ports import free_port
 
 pytestmark = pytest.mark.functional
 
@@ -81,12 +82,6 @@ def connect(endpoint: Endpoint, password: str, *, sslmode: str = "require", **ex
     )
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_master_connects_over_tls(db: Instance) -> None:
     with connect(db.endpoint, db.password) as conn:
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
@@ -112,10 +107,24 @@ def test_certificate_verifies_with_verify_full(db: Instance) -> None:
         assert conn.execute("SELECT 1").fetchone() == (1,)
 
 
+def auth_failed(user: str) -> str:
+    """The server's own refusal of a wrong password (28P01 invalid_password).
+
+    libpq reports connection failures as text only (psycopg's sqlstate is None for them), so the
+    exact server message is matched: any other OperationalError (server down, TLS refused, wrong
+    port) must not pass for an authentication failure.
+    """
+    return f'FATAL:  password authentication failed for user "{user}"'
+
+
 def test_tcp_requires_a_password(db: Instance) -> None:
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(psycopg.OperationalError, match=auth_failed(MASTER)):
         connect(db.endpoint, "wrong-password")
-    with pytest.raises(psycopg.OperationalError):
+    with pytest.raises(psycopg.OperationalError, match=auth_failed(ADMIN_USER)):
+        psycopg.connect(host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres",
+                        password="wrong-password", sslmode="require", connect_timeout=5)
+    # No password at all: the server asked for one (a trusting server would have let us in).
+    with pytest.raises(psycopg.OperationalError, match="fe_sendauth: no password supplied"):
         psycopg.connect(host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres",
                         password="", sslmode="require", connect_timeout=5)
 
@@ -171,7 +180,7 @@ def test_set_master_password_with_special_characters(
     old = db.password
     db.engine.set_master_password(db.instance_id, MASTER, TRICKY_PASSWORD)
     db.password = TRICKY_PASSWORD
-    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+    with pytest.raises(psycopg.OperationalError, match=auth_failed(MASTER)):
         connect(db.endpoint, old)
     with connect(db.endpoint, TRICKY_PASSWORD) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (MASTER,)

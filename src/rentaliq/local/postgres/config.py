@@ -1,0 +1,76 @@
+"""The server's configuration files, rendered as text from an instance's metadata (pure functions).
+
+``rentaliq.conf`` (included from postgresql.conf), ``pg_hba.conf`` and ``pg_ident.conf`` are rewritten
+on every start and on every ``rds.force_ssl`` change, so what they say is decided here and nowhere
+else: loopback only, TLS always on, scram-sha-256 over TCP, the ``rdsadmin`` superuser reachable by
+peer authentication over the Unix socket only, and pg_stat_statements preloaded as on RDS.
+Writing the files (ownership, atomic replace) is the engine's job.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from rentaliq.local.postgres.model import ADMIN_USER, HOST
+
+CONF_FILE = "rentaliq.conf"
+CONF_INCLUDE = f"\n# RentalIQ local cloud settings (rewritten on every start)\ninclude '{CONF_FILE}'\n"
+"""Appended once to initdb's postgresql.conf, so our settings win over its defaults."""
+
+HBA_MARKER = "# Managed by rentaliq.local.postgres"
+SOCKET_PATH_MAX = 107  # sizeof(sockaddr_un.sun_path) - 1 on Linux
+
+
+def conf_quote(value: str) -> str:
+    """A postgresql.conf string literal: backslashes and single quotes escaped, then single-quoted."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def socket_dir(inst_dir: Path, port: int) -> Path | None:
+    """``<inst_dir>/run``, or None when the socket path would exceed sun_path; TCP alone then serves everything."""
+    run_dir = inst_dir / "run"
+    if len(os.fsencode(str(run_dir / f".s.PGSQL.{port}"))) > SOCKET_PATH_MAX:
+        return None
+    return run_dir
+
+
+def render_conf(port: int, run_dir: Path | None) -> str:
+    """``rentaliq.conf``: where the server listens, TLS files, password hashing and RDS defaults."""
+    lines = [
+        "# Written by rentaliq.local.postgres from instance.json on every start; edits are lost.",
+        f"listen_addresses = {conf_quote(HOST)}",
+        f"port = {port}",
+        f"unix_socket_directories = {conf_quote(str(run_dir) if run_dir else '')}",
+        "ssl = on",
+        "ssl_cert_file = 'server.crt'",
+        "ssl_key_file = 'server.key'",
+        "password_encryption = 'scram-sha-256'",
+        "shared_preload_libraries = 'pg_stat_statements'",
+        "timezone = 'UTC'",  # RDS default
+        "log_timezone = 'UTC'",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_hba(force_ssl: bool) -> str:
+    """``pg_hba.conf``: from TCP only password authentication, and only over TLS when ``force_ssl``."""
+    local = [
+        # Lets the server's OS user reach rdsadmin over the socket for debugging
+        # (e.g. `runuser -u postgres -- psql -h <dir>/run -U rdsadmin postgres`).
+        f"local   all  {ADMIN_USER}  peer  map=rentaliq_admin",
+        "local   all  all       scram-sha-256",
+    ]
+    if force_ssl:
+        tcp = [
+            f"hostnossl  all  all  {HOST}/32  reject",
+            f"hostssl    all  all  {HOST}/32  scram-sha-256",
+        ]
+    else:
+        tcp = [f"host  all  all  {HOST}/32  scram-sha-256"]
+    return "\n".join([f"{HBA_MARKER} (force_ssl={force_ssl}); edits are lost.", *local, *tcp]) + "\n"
+
+
+def render_ident(os_user: str) -> str:
+    """``pg_ident.conf``: the map that lets the server's OS user log in as ``rdsadmin`` over the socket."""
+    return f"{HBA_MARKER}\nrentaliq_admin  {os_user}  {ADMIN_USER}\n"

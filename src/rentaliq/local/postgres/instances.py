@@ -1,0 +1,118 @@
+"""The on-disk layout of the instances under root_dir, and each instance's persisted metadata.
+
+Layout (one directory per instance)::
+
+    <root_dir>/<instance-id>/
+        instance.json   metadata that lets a later process restart the server on the same port
+        admin.secret    password of the internal superuser ``rdsadmin`` (0600, never logged)
+        server.crt      public copy of the self-signed server certificate, for sslrootcert=
+        server.log      server log (pg_ctl -l)
+        run/            Unix socket directory (absent when the path would be too long)
+        data/           PGDATA, owned by the server user
+
+An instance exists once its ``instance.json`` says ``ready``; a directory without that is the
+leftover of a crashed create.  The configuration files are rendered by ``config`` and written here,
+from ``instance.json``, on every start, so a moved root_dir or edited metadata still yields a
+working server.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import suppress
+from pathlib import Path
+
+from rentaliq.local.postgres import config
+from rentaliq.local.postgres.model import (
+    META_FILE,
+    Meta,
+    PostgresEngineError,
+    PostgresInstanceNotFound,
+    check_instance_id,
+    meta_json,
+    read_meta,
+)
+from rentaliq.local.postgres.process import ServerOS, postmaster_pid
+from rentaliq.local.postgres.tls import self_signed_cert
+
+
+class InstanceDirs:
+    """Reads and writes the instance directories under one root_dir (not thread-safe: callers lock)."""
+
+    def __init__(self, root_dir: Path, server_os: ServerOS) -> None:
+        self.root_dir = root_dir
+        self._os = server_os
+
+    def path(self, instance_id: str) -> Path:
+        return self.root_dir / instance_id
+
+    def read(self, instance_id: str) -> Meta | None:
+        return read_meta(self.path(instance_id), instance_id)
+
+    def write(self, meta: Meta) -> None:
+        self._os.write(self.path(meta.instance_id) / META_FILE, meta_json(meta), 0o644, server_owned=False)
+
+    def require(self, instance_id: str) -> Meta:
+        """The metadata of a completely created instance, else PostgresInstanceNotFound."""
+        check_instance_id(instance_id)
+        meta = self.read(instance_id)
+        if meta is None or not meta.ready:
+            raise PostgresInstanceNotFound(f"postgres instance {instance_id!r} does not exist under {self.root_dir}")
+        return meta
+
+    def require_running(self, instance_id: str) -> Meta:
+        meta = self.require(instance_id)
+        if self.pid(instance_id) is None:
+            raise PostgresEngineError(f"postgres instance {instance_id!r} is stopped; start it first")
+        return meta
+
+    def desired(self, instance_id: str) -> str:
+        meta = self.read(instance_id)
+        return meta.desired if meta else "stopped"
+
+    def pid(self, instance_id: str) -> int | None:
+        """The postmaster's pid when the instance's server runs."""
+        return postmaster_pid(self.path(instance_id) / "data")
+
+    def claimed_ports(self, instance_id: str) -> set[int]:
+        """Ports other instances hold in their instance.json, running or not."""
+        claimed: set[int] = set()
+        for other in self.root_dir.iterdir():
+            if other.name != instance_id:
+                with suppress(PostgresEngineError):  # a corrupt neighbour must not block new instances
+                    if (meta := self.read(other.name)) is not None:
+                        claimed.add(meta.port)
+        return claimed
+
+    # ------------------------------------------------------------------ files inside an instance
+
+    def install_certificate(self, instance_id: str) -> None:
+        """A new self-signed certificate: key and certificate in PGDATA, a public copy for sslrootcert=."""
+        inst = self.path(instance_id)
+        cert_pem, key_pem = self_signed_cert(instance_id)
+        self._os.write(inst / "data" / "server.crt", cert_pem, 0o644, server_owned=True)
+        self._os.write(inst / "data" / "server.key", key_pem, 0o600, server_owned=True)
+        self._os.write(inst / "server.crt", cert_pem, 0o644, server_owned=False)
+
+    def include_config(self, instance_id: str) -> None:
+        """Once, after initdb: make postgresql.conf include the file write_config() rewrites."""
+        with open(self.path(instance_id) / "data" / "postgresql.conf", "a", encoding="utf-8") as conf:
+            conf.write(config.CONF_INCLUDE)
+
+    def write_config(self, meta: Meta) -> None:
+        """``rentaliq.conf``, ``pg_hba.conf`` and ``pg_ident.conf``, and the socket directory they name."""
+        run_dir = config.socket_dir(self.path(meta.instance_id), meta.port)
+        if run_dir is not None and not run_dir.exists():
+            run_dir.mkdir(mode=0o755)
+            os.chmod(run_dir, 0o755)
+            self._os.chown(run_dir)
+        data = self.path(meta.instance_id) / "data"
+        self._os.write(data / config.CONF_FILE, config.render_conf(meta.port, run_dir), 0o600, server_owned=True)
+        self.write_hba(meta)
+
+    def write_hba(self, meta: Meta) -> None:
+        """``pg_hba.conf`` for the instance's force_ssl, and the ident map of the server's OS user."""
+        data = self.path(meta.instance_id) / "data"
+        self._os.write(data / "pg_hba.conf", config.render_hba(meta.force_ssl), 0o600, server_owned=True)
+        ident = config.render_ident(self._os.user.name)
+        self._os.write(data / "pg_ident.conf", ident, 0o600, server_owned=True)
