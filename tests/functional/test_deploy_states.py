@@ -26,6 +26,15 @@ def cloud():
     yield from private_cloud("states")
 
 
+def _no_stack(target, name: str) -> None:
+    """Each test of QA's states starts from no stack; deletes run asynchronously, so wait until it is gone."""
+    if stacks.describe(target, name):
+        cfn = target.client("cloudformation")
+        cfn.delete_stack(StackName=name)
+        cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
+    assert stacks.describe(target, name) is None
+
+
 def private_cloud(name: str):
     import os
     import shutil
@@ -130,8 +139,7 @@ def test_a_change_set_never_executed_is_cleaned_by_the_next_deploy(target, cloud
     """REVIEW_IN_PROGRESS (a crash between CreateChangeSet and ExecuteChangeSet) does not block the next deploy."""
     spec = load_spec("qa")
     cfn = target.client("cloudformation")
-    if stacks.describe(target, "rentaliq-qa"):
-        pytest.skip("rentaliq-qa exists in this session")
+    _no_stack(target, "rentaliq-qa")
     small = {"Resources": {"Probe": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-review-probe"}}}}
     cfn.create_change_set(StackName="rentaliq-qa", ChangeSetName="abandoned", ChangeSetType="CREATE", TemplateBody=json.dumps(small))
     assert stacks.describe(target, "rentaliq-qa")["StackStatus"] == "REVIEW_IN_PROGRESS"
@@ -216,8 +224,7 @@ def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_dest
 def test_a_deploy_that_would_replace_a_bucket_is_refused_and_executes_nothing(target, tmp_path):
     """BucketName is create-only: changing it replaces the bucket, and the old one goes with every object version."""
     spec = load_spec("qa")
-    if stacks.describe(target, "rentaliq-qa"):
-        pytest.skip("rentaliq-qa exists")
+    _no_stack(target, "rentaliq-qa")
     template = tmp_path / "bucket.json"
     bucket = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}}
     template.write_text(json.dumps({"Resources": {"FilesBucket": bucket}}))
@@ -234,7 +241,7 @@ def test_a_deploy_that_would_replace_a_bucket_is_refused_and_executes_nothing(ta
         assert [c["ExecutionStatus"] for c in change_sets] == ["EXECUTE_COMPLETE"]  # the create's; the refused one was deleted
     finally:
         target.client("s3").delete_object(Bucket="rentaliq-qa-files", Key="keep.txt")
-        target.client("cloudformation").delete_stack(StackName="rentaliq-qa")
+        _no_stack(target, "rentaliq-qa")
 
 
 def test_a_failed_destroy_leaves_the_secrets_readable_and_says_what_to_run(target, cloud_env, tmp_path):
@@ -242,8 +249,7 @@ def test_a_failed_destroy_leaves_the_secrets_readable_and_says_what_to_run(targe
     from rentaliq.deploy import destroy
 
     spec = load_spec("qa")
-    if stacks.describe(target, "rentaliq-qa"):
-        pytest.skip("rentaliq-qa exists")
+    _no_stack(target, "rentaliq-qa")
     template = tmp_path / "qa.json"
     template.write_text(json.dumps({"Resources": {
         "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}},

@@ -20,7 +20,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from rentaliq.ops.smoke import scratch_round_trip
-from rentaliq.local.postgres import _self_signed_cert
+from rentaliq.local.postgres import self_signed_cert
 from rentaliq.runtime import (
     DB_CONNECTION_STRING,
     DB_CREDENTIALS,
@@ -111,7 +111,7 @@ def test_ca_bundle_turns_on_verify_full(seeded_cloud: SeededCloud, secrets: Secr
 
 def test_verify_full_refuses_a_server_signed_by_another_ca(seeded_cloud: SeededCloud, secrets: Secrets, tmp_path: Path) -> None:
     other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_bytes(_self_signed_cert("not-the-server")[0])
+    other_ca.write_bytes(self_signed_cert("not-the-server")[0])
     with Database(secrets, config=RuntimeConfig(env="lab", ca_bundle=str(other_ca))) as db:
         with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
             db.connect()

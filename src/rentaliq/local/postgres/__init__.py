@@ -33,7 +33,6 @@ from rentaliq.local.postgres.model import (
 )
 from rentaliq.local.postgres.tls import self_signed_cert
 
-_self_signed_cert = self_signed_cert  # the name tests/functional/runtime imports
 
 __all__ = [
     "ADMIN_USER",
