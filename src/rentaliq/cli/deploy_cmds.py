@@ -11,12 +11,12 @@ from typing import Annotated
 import typer
 
 from rentaliq import naming
-from rentaliq.cli.options import (AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt,
-                                  RestoreRetainedOpt)
+from rentaliq.cli.options import AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt, RestoreRetainedOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
+
 
 def register(app: typer.Typer) -> None:
     for function in (up, diff, deploy, destroy, status, psql, protection):
@@ -206,7 +206,8 @@ def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
         return
-    console.print(f"[green]✓[/] {result.stack_name} {result.status} ({'%d change(s)' % len(result.changes) if result.changed else 'no changes'}, {result.seconds:.1f}s)", highlight=False)
+    changes = f"{len(result.changes)} change(s)" if result.changed else "no changes"
+    console.print(f"[green]✓[/] {result.stack_name} {result.status} ({changes}, {result.seconds:.1f}s)", highlight=False)
 
 
 def destroy(

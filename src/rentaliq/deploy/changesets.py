@@ -100,7 +100,7 @@ def clean_never_created(target: Target, spec: EnvironmentSpec, stack: dict | Non
     return None
 
 
-def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict | None,  # noqa: PLR0913
+def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict | None,
                        extra_parameters: list[dict] | None = None, known_keys: dict[str, str] | None = None,
                        ) -> tuple[str, str, list[Change], dict]:
     """Returns (change set id, type, changes, description); raises DeployError with the reason when it cannot be made."""
@@ -144,8 +144,8 @@ def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300
     while True:
         described = cfn.describe_change_set(ChangeSetName=change_set_id)
         if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
-            for page_token in iter(lambda: described.get("NextToken"), None):  # long change sets come in pages
-                more = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=page_token)
+            while described.get("NextToken") is not None:  # long change sets come in pages
+                more = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=described["NextToken"])
                 described = {**more, "Changes": described["Changes"] + more.get("Changes", [])}
             return described
         if time.monotonic() > deadline:

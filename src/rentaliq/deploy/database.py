@@ -106,7 +106,7 @@ def server_log_tail(target: Target, instance_id: str, lines: int = LOG_LINES) ->
 
 def _local_log(target: Target, instance_id: str) -> str:
     """The local cloud keeps each server's log at <state dir>/postgres/<instance>/server.log."""
-    with urllib.request.urlopen(f"{target.endpoint_url}{_HEALTH_PATH}", timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{target.endpoint_url}{_HEALTH_PATH}", timeout=5) as response:
         state_dir = Path(json.load(response)["state_dir"])
     log = state_dir / "postgres" / instance_id / "server.log"
     if not log.exists():

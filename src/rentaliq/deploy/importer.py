@@ -7,7 +7,7 @@ import json
 from botocore.exceptions import ClientError
 
 from rentaliq.deploy import stacks
-from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, wait_for_change_set, client_error, follow_stack
+from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, client_error, follow_stack, wait_for_change_set
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 

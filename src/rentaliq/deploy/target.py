@@ -44,13 +44,13 @@ class Target:
     state_dir: Path | None = None  # the local cloud's, where environment locks live; None on AWS
 
     @classmethod
-    def local(cls, endpoint_url: str, region: str = "us-east-1", state_dir: Path | None = None) -> "Target":
+    def local(cls, endpoint_url: str, region: str = "us-east-1", state_dir: Path | None = None) -> Target:
         require_loopback(endpoint_url)
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
         return cls("local", region, endpoint_url, session, state_dir=state_dir)
 
     @classmethod
-    def aws(cls, region: str, profile: str | None = None) -> "Target":
+    def aws(cls, region: str, profile: str | None = None) -> Target:
         return cls("aws", region, None, boto3.Session(profile_name=profile, region_name=region))
 
     def client(self, service: str):

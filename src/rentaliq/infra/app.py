@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from rentaliq import _jsii_node  # noqa: F401  (before aws_cdk)
 from aws_cdk import App
 
+from rentaliq import _jsii_node  # noqa: F401  (before aws_cdk)
 from rentaliq.environments import EnvironmentSpec, load_specs
 from rentaliq.infra.compliance import add_compliance_packs
 from rentaliq.infra.stack import RentalIQStack

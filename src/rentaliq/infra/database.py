@@ -143,5 +143,6 @@ class Database(Construct):
             ack(id="HIPAA.Security-RDSEnhancedMonitoringEnabled", reason="Spec: enhanced monitoring is PROD-only.")
         for export in ("postgresql", "upgrade"):
             if export not in db.cloudwatch_log_exports:
-                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]", reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
+                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
+                    reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
         acknowledge_secret(self.credentials, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them.")

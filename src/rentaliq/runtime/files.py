@@ -33,6 +33,7 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -179,6 +180,17 @@ class Files:
             args["SSEKMSKeyId"] = self.config.sse_kms_key_id
         return args
 
+    @contextmanager
+    def _s3_errors(self, key: str, version_id: str | None) -> Iterator[None]:
+        """Turn botocore's errors for ``key`` into this module's (:meth:`_client_error`); any other error passes unchanged."""
+        try:
+            yield
+        except Exception as exc:
+            translated = self._client_error(exc, key, version_id)
+            if translated is exc:
+                raise
+            raise translated from None
+
     def _client_error(self, exc: Exception, key: str, version_id: str | None) -> Exception:
         from botocore.exceptions import ClientError, FlexibleChecksumError
 
@@ -252,10 +264,8 @@ class Files:
     def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
         """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
         checksum = b64_crc32(zlib.crc32(data))
-        try:
+        with self._s3_errors(key, None):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
-        except Exception as exc:
-            raise self._client_error(exc, key, None) from None
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored CRC32 {stored}, the data has {checksum}")
@@ -273,11 +283,12 @@ class Files:
     ) -> UploadResult:
         args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
         try:
-            self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
-        except Exception as exc:
+            with self._s3_errors(key, None):
+                self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
+        except Exception:
             if sums is not None:
                 sums.cancel()
-            raise self._client_error(exc, key, None) from None
+            raise
         ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]
         head = self._head_raw(key, None)
         stored = stored_checksum(head)
@@ -293,7 +304,8 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: {problem}; the object was removed")
         verified = stored is not None and stored.algorithm == "CRC32"
         display = stored.display if stored is not None else None
-        return self._upload_result(key, ours.size, head, extra["ContentType"], display, "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
+        return self._upload_result(key, ours.size, head, extra["ContentType"], display,
+            "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
 
     def _remove_bad_upload(self, key: str, version_id: str | None) -> None:
         args = {"VersionId": version_id} if version_id and version_id != "null" else {}
@@ -350,11 +362,9 @@ class Files:
 
     def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         args: dict[str, Any] = dict(pin) if pin else ({"IfMatch": head["ETag"]} if head.get("ETag") else {})
-        try:
+        with self._s3_errors(key, pin.get("VersionId")):
             response = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **args)
             data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
-        except Exception as exc:
-            raise self._client_error(exc, key, pin.get("VersionId")) from None
         verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
         path = None
         if dest is None:
@@ -474,10 +484,9 @@ class Files:
         args: dict[str, Any] = {"ChecksumMode": "ENABLED"}
         if version_id:
             args["VersionId"] = version_id
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=key, **args)
-        except Exception as exc:
-            raise self._client_error(exc, key, version_id) from None
+        with self._s3_errors(key, version_id):
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key, **args)
+        return head
 
     def list(self, prefix: str = "", *, limit: int | None = None) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` in key order, fetched page by page as the iterator advances."""
@@ -501,10 +510,8 @@ class Files:
         """Delete ``key``; in a versioned bucket this adds a delete marker unless ``version_id`` names a version to remove for good."""
         key = validate_key(key)
         args = {"VersionId": version_id} if version_id else {}
-        try:
+        with self._s3_errors(key, version_id):
             response = self.client.delete_object(Bucket=self.bucket, Key=key, **args)
-        except Exception as exc:
-            raise self._client_error(exc, key, version_id) from None
         return DeleteResult(key=key, version_id=response.get("VersionId"), delete_marker=bool(response.get("DeleteMarker")))
 
     def presigned_url(
@@ -565,7 +572,8 @@ class Files:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
             for item in page.get("Versions", []):
                 if item["Key"] == key:
-                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False, int(item["Size"]), item.get("ETag"), item.get("LastModified")))
+                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False,
+                        int(item["Size"]), item.get("ETag"), item.get("LastModified")))
             for item in page.get("DeleteMarkers", []):
                 if item["Key"] == key:
                     out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), True, None, None, item.get("LastModified")))
@@ -581,10 +589,8 @@ class Files:
         copy_source = {"Bucket": self.bucket, "Key": key, "VersionId": version_id}
         args: dict[str, Any] = {**self._sse_args(), "MetadataDirective": "COPY"}
         if size <= _COPY_OBJECT_LIMIT:
-            try:
+            with self._s3_errors(key, version_id):
                 self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=copy_source, ChecksumAlgorithm="CRC32", **args)
-            except Exception as exc:
-                raise self._client_error(exc, key, version_id) from None
         else:
             args.pop("MetadataDirective")
             args["ChecksumAlgorithm"] = "CRC32"
