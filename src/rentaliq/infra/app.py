@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aws_cdk import App
 
@@ -37,8 +38,9 @@ class SynthResult:
     seconds: float
 
     @property
-    def template(self) -> dict:
-        return json.loads(self.template_path.read_text())
+    def template(self) -> dict[str, Any]:
+        template: dict[str, Any] = json.loads(self.template_path.read_text())
+        return template
 
 
 def build_app(specs: list[EnvironmentSpec], outdir: Path | None = None, *, nag: bool = True) -> App:

@@ -21,6 +21,7 @@ class Network(Construct):
     def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec) -> None:
         super().__init__(scope, id)
         net = spec.network
+        self.vpc: ec2.IVpc  # created here, or an existing one imported by id
         if net.existing is None:
             self.vpc = self._create_vpc(spec)
             self.db_subnets = ec2.SubnetSelection(subnet_group_name="db")

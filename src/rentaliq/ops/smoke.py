@@ -121,6 +121,8 @@ def smoke(target: Target, spec: EnvironmentSpec) -> list[Step]:
     def version_restore() -> str:
         first = files.upload(key, b"version one", content_type="text/plain")
         files.upload(key, b"version two", content_type="text/plain")
+        if first.version_id is None:
+            raise AssertionError("the upload got no version id: the bucket is not versioned")
         files.restore_version(key, first.version_id)
         restored = files.read(key)
         for version in files.list_versions(key):

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import logging
 import os
@@ -289,7 +290,7 @@ class Files:
             if sums is not None:
                 sums.cancel()
             raise
-        ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]
+        ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]  # callers pass a reader or the sums' future
         head = self._head_raw(key, None)
         stored = stored_checksum(head)
         problem = None
@@ -401,7 +402,8 @@ class Files:
 
             def from_dest(part: int) -> Crc32s:
                 dest.seek(start)
-                return self.checksums.of_stream(dest, part)
+                sums: Crc32s = self.checksums.of_stream(dest, part)
+                return sums
 
             verified = self._verify(key, head, pin, from_dest, lambda: None)
         return self._download_result(key, head, verified)
@@ -420,9 +422,10 @@ class Files:
         else:
             part = int(head["ContentLength"]) or 1
             if stored.parts is not None and stored.parts > 1:
-                part = self._first_part_size(key, pin)
-                if part is None:
+                first_part = self._first_part_size(key, pin)
+                if first_part is None:
                     return False
+                part = first_part
             sums = crc32s(part)
             if stored.parts is None:
                 actual = sums.full_b64
@@ -545,7 +548,8 @@ class Files:
         expiry = expires_in if expires_in is not None else self.config.presign_expiry_s
         if not 1 <= expiry <= 604800:
             raise ValueError(f"expires_in={expiry} is invalid; allowed: 1 to 604800 seconds")
-        return self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expiry)
+        url: str = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expiry)
+        return url
 
     # ------------------------------------------------------------------ versions (QA and PROD)
 
@@ -563,7 +567,7 @@ class Files:
                 "versions exist only where the environment spec enables versioning (qa, prod)"
             )
 
-    def list_versions(self, key: str) -> list[ObjectVersion]:
+    def list_versions(self, key: str) -> builtins.list[ObjectVersion]:  # `list` here is the method above
         """Every version and delete marker of exactly ``key``, newest first."""
         key = validate_key(key)
         self._require_versioning("list_versions")
@@ -600,8 +604,8 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {head.get('ContentLength')} bytes, version {version_id} has {size}")
         before, after = stored_checksum(source), stored_checksum(head)
         same_kind = before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
-        if same_kind and before.value != after.value:  # type: ignore[union-attr]
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")  # type: ignore[union-attr]
+        if same_kind and before is not None and after is not None and before.value != after.value:
+            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")
         display = after.display if after is not None and after.algorithm == "CRC32" else None
         kind = None if after is None else ("FULL_OBJECT" if after.parts is None else "COMPOSITE")
         return self._upload_result(key, size, head, head.get("ContentType") or DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)
