@@ -346,8 +346,7 @@ class Database:
 
             @classmethod
             def connect(cls, conninfo: str = "", **kwargs: Any) -> RentalIQConnection:
-                # psycopg's Connection.connect builds an instance of `cls`, so what _open returns is one of these.
-                conn = cast(RentalIQConnection, db._open(super().connect, kwargs))
+                conn = cast(RentalIQConnection, db._open(super().connect, kwargs))  # psycopg's connect builds a `cls`
                 conn.rentaliq_last_used = _now()
                 return conn
 

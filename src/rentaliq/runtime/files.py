@@ -34,7 +34,6 @@ import threading
 import zlib
 from collections.abc import Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
@@ -51,7 +50,6 @@ from rentaliq.runtime.checksums import (
 from rentaliq.runtime.errors import (
     ChecksumMismatch,
     EncryptionMissing,
-    ObjectNotFound,
     VersioningNotEnabled,
 )
 from rentaliq.runtime.file_results import (
@@ -64,6 +62,7 @@ from rentaliq.runtime.file_results import (
     guess_content_type,
 )
 from rentaliq.runtime.keys import validate_key, validate_prefix
+from rentaliq.runtime.s3_errors import s3_errors
 from rentaliq.runtime.secrets import RuntimeConfig, S3Config, Secrets
 from rentaliq.runtime.transfer import (
     KnownObject,
@@ -88,7 +87,6 @@ Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 Destination = Union[None, str, "os.PathLike[str]", BinaryIO]
 
 _COPY_OBJECT_LIMIT = 5 * 1024**3  # CopyObject's single-request limit; above it, a multipart copy
-_NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 
 
 class Files:
@@ -181,28 +179,6 @@ class Files:
             args["SSEKMSKeyId"] = self.config.sse_kms_key_id
         return args
 
-    @contextmanager
-    def _s3_errors(self, key: str, version_id: str | None) -> Iterator[None]:
-        """Turn botocore's errors for ``key`` into this module's (:meth:`_client_error`); any other error passes unchanged."""
-        try:
-            yield
-        except Exception as exc:
-            translated = self._client_error(exc, key, version_id)
-            if translated is exc:
-                raise
-            raise translated from None
-
-    def _client_error(self, exc: Exception, key: str, version_id: str | None) -> Exception:
-        from botocore.exceptions import ClientError, FlexibleChecksumError
-
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND or (version_id and code in ("400", "InvalidArgument")):
-                return ObjectNotFound(self.bucket, key, version_id)
-        if isinstance(exc, FlexibleChecksumError):
-            return ChecksumMismatch(f"s3://{self.bucket}/{key}: the data received does not match the object's checksum; nothing was kept")
-        return exc
-
     # ------------------------------------------------------------------ upload
 
     def upload(
@@ -265,7 +241,7 @@ class Files:
     def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
         """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
         checksum = b64_crc32(zlib.crc32(data))
-        with self._s3_errors(key, None):
+        with s3_errors(self.bucket, key, None):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
@@ -284,7 +260,7 @@ class Files:
     ) -> UploadResult:
         args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
         try:
-            with self._s3_errors(key, None):
+            with s3_errors(self.bucket, key, None):
                 self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
         except Exception:
             if sums is not None:
@@ -363,7 +339,7 @@ class Files:
 
     def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         args: dict[str, Any] = dict(pin) if pin else ({"IfMatch": head["ETag"]} if head.get("ETag") else {})
-        with self._s3_errors(key, pin.get("VersionId")):
+        with s3_errors(self.bucket, key, pin.get("VersionId")):
             response = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **args)
             data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
         verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
@@ -487,7 +463,7 @@ class Files:
         args: dict[str, Any] = {"ChecksumMode": "ENABLED"}
         if version_id:
             args["VersionId"] = version_id
-        with self._s3_errors(key, version_id):
+        with s3_errors(self.bucket, key, version_id):
             head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key, **args)
         return head
 
@@ -513,7 +489,7 @@ class Files:
         """Delete ``key``; in a versioned bucket this adds a delete marker unless ``version_id`` names a version to remove for good."""
         key = validate_key(key)
         args = {"VersionId": version_id} if version_id else {}
-        with self._s3_errors(key, version_id):
+        with s3_errors(self.bucket, key, version_id):
             response = self.client.delete_object(Bucket=self.bucket, Key=key, **args)
         return DeleteResult(key=key, version_id=response.get("VersionId"), delete_marker=bool(response.get("DeleteMarker")))
 
@@ -593,7 +569,7 @@ class Files:
         copy_source = {"Bucket": self.bucket, "Key": key, "VersionId": version_id}
         args: dict[str, Any] = {**self._sse_args(), "MetadataDirective": "COPY"}
         if size <= _COPY_OBJECT_LIMIT:
-            with self._s3_errors(key, version_id):
+            with s3_errors(self.bucket, key, version_id):
                 self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=copy_source, ChecksumAlgorithm="CRC32", **args)
         else:
             args.pop("MetadataDirective")
