@@ -19,8 +19,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from contextlib import contextmanager
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import boto3
 import psycopg
@@ -92,7 +92,7 @@ def run(env: str, *, queries: int = 10_000, rounds: int = 5, naive_requests: int
                 pool_runs.append(pool_s)
                 raw_runs.append(raw_s)
         n = (queries // BLOCK) * BLOCK
-        ratios = sorted(r / p for p, r in zip(pool_runs, raw_runs))
+        ratios = sorted(r / p for p, r in zip(pool_runs, raw_runs, strict=True))
         pool_s, raw_s = median(pool_runs), median(raw_runs)
         pooled = Result(
             "database: 10k queries via pool",

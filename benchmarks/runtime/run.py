@@ -22,8 +22,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: python benchmarks/runtime/run.py
     sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from benchmarks.runtime.common import Result, report  # noqa: E402
-from tests.functional.runtime.seeded_cloud import SeededCloud  # noqa: E402
+from benchmarks.runtime.common import Result, report
+from tests.functional.runtime.seeded_cloud import SeededCloud
 
 ENV = "lab"
 ALL = ("secrets", "files", "database")

@@ -48,7 +48,7 @@ def local(own_cloud) -> Target:
 def _renamed(spec, stack_name):
     class Renamed(type(spec)):
         @property
-        def stack_name(self):  # noqa: D401
+        def stack_name(self):
             return stack_name
 
     return Renamed.model_validate(spec.model_dump())
@@ -195,7 +195,8 @@ def test_two_concurrent_executes_the_second_is_refused_and_the_first_completes(l
 def test_an_operation_on_a_busy_stack_is_refused_with_aws_error(local, tmp_path):
     cfn = local.client("cloudformation")
     _create(cfn, "rentaliq-busy", _secrets(1, "rentaliq/busy", "v0"))
-    cfn.update_stack(StackName="rentaliq-busy", TemplateBody=json.dumps({"Resources": {**_secrets(1, "rentaliq/busy", "v1"), "Db": _database("rentaliq-busy-db")}}))
+    cfn.update_stack(StackName="rentaliq-busy",
+        TemplateBody=json.dumps({"Resources": {**_secrets(1, "rentaliq/busy", "v1"), "Db": _database("rentaliq-busy-db")}}))
     stack_id = cfn.describe_stacks(StackName="rentaliq-busy")["Stacks"][0]["StackId"]
     for call in (lambda: cfn.delete_stack(StackName="rentaliq-busy"),
                  lambda: cfn.create_change_set(StackName="rentaliq-busy", ChangeSetName="late", ChangeSetType="UPDATE",
@@ -288,7 +289,8 @@ def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
     make("Endpoint", "AWS::EC2::VPCEndpoint", {"VpcId": vpc, "ServiceName": "com.amazonaws.us-east-1.s3", "RouteTableIds": [table]})
     role = make("Role", "AWS::IAM::Role", {"AssumeRolePolicyDocument": trust})
     make("Inline", "AWS::IAM::Policy", {"PolicyName": "rentaliq-locate-inline", "Roles": [role],
-                                        "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+                                        "PolicyDocument": {"Version": "2012-10-17",
+                                            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
     logs = make("Logs", "AWS::Logs::LogGroup", {})
     role_arn = local.client("iam").get_role(RoleName=role)["Role"]["Arn"]
     make("Flow", "AWS::EC2::FlowLog", {"ResourceId": vpc, "ResourceType": "VPC", "LogGroupName": logs, "DeliverLogsPermissionArn": role_arn})
@@ -296,9 +298,11 @@ def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
     make("Ingress", "AWS::EC2::SecurityGroupIngress", {"GroupId": group, "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": "10.0.0.0/8"})
     bucket = make("Bucket", "AWS::S3::Bucket", {})
     make("BucketPolicy", "AWS::S3::BucketPolicy", {"Bucket": bucket, "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}/*", "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}})
+        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}/*",
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}})
     make("Secret", "AWS::SecretsManager::Secret", {"SecretString": "s"})
-    make("Managed", "AWS::IAM::ManagedPolicy", {"PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+    make("Managed", "AWS::IAM::ManagedPolicy", {"PolicyDocument": {"Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
     make("Params", "AWS::RDS::DBParameterGroup", {"Family": "postgres15", "Description": "x"})
     make("Subnets", "AWS::RDS::DBSubnetGroup", {"DBSubnetGroupDescription": "x", "SubnetIds": [subnet]})
     make("Alarm", "AWS::CloudWatch::Alarm", {"MetricName": "CPUUtilization", "Namespace": "AWS/RDS", "Statistic": "Average", "Period": 60,

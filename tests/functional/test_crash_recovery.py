@@ -28,8 +28,8 @@ from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
 from rentaliq.ops.verify import FAIL, verify
-from tests.ports import free_port
 from tests.functional.test_local_cloud import _wait_dead
+from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -130,7 +130,8 @@ def _orphans(target, cloud, env: str = "lab", *, retained_log_groups: bool = Fal
         "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")],
         "addresses": [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]],
         "db_instances": [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"].startswith(prefix)],
-        "parameter_groups": [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith(prefix)],
+        "parameter_groups": [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
+            if g["DBParameterGroupName"].startswith(prefix)],
         "postgres_dirs": sorted(p.name for p in (cloud.state_dir / "postgres").glob(f"{prefix}*")) if (cloud.state_dir / "postgres").exists() else [],
     }
     if not retained_log_groups:
@@ -174,7 +175,7 @@ def test_kill_during_update_rolls_back_to_the_last_good_template(crash_cloud, ta
     [first] = up(target, [lab], outdir)
     original = json.loads((outdir / f"{LAB}.template.json").read_text())
     changed = json.loads(json.dumps(original))
-    for logical_id, resource in changed["Resources"].items():
+    for resource in changed["Resources"].values():
         if resource["Type"] == "AWS::CloudWatch::Alarm":
             resource["Properties"]["Threshold"] = 42
     for i in range(20):

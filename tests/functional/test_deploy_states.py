@@ -197,10 +197,11 @@ def test_up_after_a_destroy_names_what_was_retained_and_the_choices(prod_destroy
     assert result.returncode == 1
     line = one_line_error(result)
     for what in ("bucket rentaliq-prod-files", "bucket rentaliq-access-logs", "secret rentaliq/prod/api/keys (scheduled for deletion",
-                 "up prod --restore-retained", "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
+                 "up prod --restore-retained",
+                     "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
         assert what in line, line
     assert stacks.describe(target, "rentaliq-prod") is None  # nothing created, nothing touched
-    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2")))
+    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2"), strict=True))
 
 
 @pytest.mark.slow
@@ -209,7 +210,7 @@ def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_dest
     snapshots = target.client("rds").describe_db_snapshots(DBInstanceIdentifier="rentaliq-prod-db")["DBSnapshots"]
     result = rentaliq(cloud_env, "up", "prod", "--restore-retained", "--outdir", str(outdir))
     assert result.returncode == 0, result.stderr
-    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2")))  # every version kept
+    assert _objects(target) == sorted(zip(versions, (b"v1", b"v2"), strict=True))  # every version kept
     sm = target.client("secretsmanager")
     assert json.loads(sm.get_secret_value(SecretId="rentaliq/prod/api/keys")["SecretString"]) == keys
     stack = stacks.describe(target, "rentaliq-prod")

@@ -103,7 +103,7 @@ def _renamed(spec, stack_name):
 
     class Renamed(type(spec)):
         @property
-        def stack_name(self):  # noqa: D401
+        def stack_name(self):
             return stack_name
 
     return Renamed.model_validate(spec.model_dump())

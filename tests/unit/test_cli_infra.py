@@ -8,7 +8,6 @@ import subprocess
 import sys
 
 
-
 def rentaliq(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=300)

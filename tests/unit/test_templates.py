@@ -135,7 +135,8 @@ def test_files_bucket(synthesized, env):
     lid, bucket = one(template, "AWS::S3::Bucket", BucketName=f"rentaliq-{env}-files")
     props = bucket["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True, "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
     assert ("VersioningConfiguration" in props) is (env != "lab")
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     transitions = [(t["StorageClass"], t["TransitionInDays"]) for t in rules["transition-current"]["Transitions"]]

@@ -5,18 +5,30 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from rentaliq import naming
-from rentaliq.cli.options import (AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt,
-                                  RestoreRetainedOpt)
+from rentaliq.cli.options import AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt, RestoreRetainedOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
 from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
+
+if TYPE_CHECKING:
+    from rich.status import Status
+
+    from rentaliq.deploy.lifecycle import UpResult
+    from rentaliq.deploy.replacements import Change
+    from rentaliq.deploy.stacks import StackEvent
+    from rentaliq.deploy.target import Target
+
+T = TypeVar("T")
+
 
 def register(app: typer.Typer) -> None:
     for function in (up, diff, deploy, destroy, status, psql, protection):
@@ -30,13 +42,13 @@ def _spec(env: str) -> EnvironmentSpec:
         fail(str(error))
 
 
-def _print_event(event) -> None:
+def _print_event(event: StackEvent) -> None:
     style = "red" if event.failed else "green" if event.status.endswith("_COMPLETE") else "dim"
     reason = f"  {event.reason}" if event.reason else ""
     err_console.print(f"  [{style}]{event.status:<22}[/] {event.resource_type:<42} {event.logical_id}{reason}", highlight=False, soft_wrap=True)
 
 
-def _deploy_errors(action, tgt=None, rerun: str = ""):
+def _deploy_errors(action: Callable[[], T], tgt: Target | None = None, rerun: str = "") -> T:
     """Run a deploy-engine call; every failure a user can act on becomes one line (plus the failing stack events)."""
     from botocore.exceptions import ConnectionClosedError, EndpointConnectionError, ReadTimeoutError
 
@@ -60,7 +72,7 @@ def _deploy_errors(action, tgt=None, rerun: str = ""):
         fail(f"the local cloud stopped during the operation; see {log}; run `{rerun}` again")
 
 
-def _locked(tgt, envs: list[str], argv: list[str]):
+def _locked(tgt: Target, envs: list[str], argv: list[str]) -> AbstractContextManager[None]:
     from rentaliq.deploy.locks import hold
 
     return hold(tgt.state_dir if tgt.is_local else None, envs, command(*argv))
@@ -70,7 +82,7 @@ def _warn(message: str) -> None:
     err_console.print(f"[yellow]{message}[/]", highlight=False, soft_wrap=True)
 
 
-def _step(progress):
+def _step(progress: Status) -> Callable[[str], None]:
     def report(message: str) -> None:
         progress.update(message)
         if not message.startswith(("synthesizing", "deploying", "waiting", "nothing")):
@@ -92,14 +104,14 @@ def up(
     if bool(env) == all_envs:
         fail(f"give one environment ({', '.join(ENV_NAMES)}) or --all")
     try:
-        specs = load_specs(None if all_envs else [env])
+        specs = load_specs([env] if env else None)  # no env: --all (exactly one of the two, checked above)
     except SpecError as error:
         fail(str(error))
     from rentaliq.deploy.lifecycle import up as run_up
 
     allowed = _allowed(allow_replacement, specs)
     tgt = resolve(target, specs[0], profile)
-    argv = ["up", "--all" if all_envs else env]
+    argv = ["up", env or "--all"]  # exactly one of the two was given (checked above)
     envs = [s.name.value for s in specs]
     with err_console.status("starting") as progress:
         results = _deploy_errors(lambda: _run_locked(tgt, envs, argv, lambda: run_up(
@@ -125,12 +137,12 @@ def _allowed(names: list[str] | None, specs: list[EnvironmentSpec]) -> frozenset
     return frozenset(names or ())
 
 
-def _run_locked(tgt, envs, argv, action):
+def _run_locked(tgt: Target, envs: list[str], argv: list[str], action: Callable[[], T]) -> T:
     with _locked(tgt, envs, argv):
         return action()
 
 
-def _summary(result, tgt) -> None:
+def _summary(result: UpResult, tgt: Target) -> None:
     spec, outputs = result.spec, result.deploy.outputs
     env = spec.name.value
     changed = f"{len(result.deploy.changes)} change(s)" if result.deploy.changed else "no changes"
@@ -173,7 +185,7 @@ def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt 
         console.print(line, highlight=False, soft_wrap=True)
 
 
-def change_lines(changes, stack_name: str) -> list[str]:
+def change_lines(changes: list[Change], stack_name: str) -> list[str]:
     """The diff as Rich markup lines: replacements in bold red with the property that causes them."""
     symbols = {"Add": "[green]+[/]", "Modify": "[yellow]~[/]", "Remove": "[red]-[/]", "Import": "[cyan]<[/]"}
     lines = []
@@ -206,7 +218,8 @@ def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
         return
-    console.print(f"[green]✓[/] {result.stack_name} {result.status} ({'%d change(s)' % len(result.changes) if result.changed else 'no changes'}, {result.seconds:.1f}s)", highlight=False)
+    changes = f"{len(result.changes)} change(s)" if result.changed else "no changes"
+    console.print(f"[green]✓[/] {result.stack_name} {result.status} ({changes}, {result.seconds:.1f}s)", highlight=False)
 
 
 def destroy(
@@ -227,7 +240,7 @@ def destroy(
                    tgt, command(*argv))
 
 
-def _destroy(tgt, spec: EnvironmentSpec, confirm_prod: bool, empty_buckets: bool, dry_run: bool) -> None:
+def _destroy(tgt: Target, spec: EnvironmentSpec, confirm_prod: bool, empty_buckets: bool, dry_run: bool) -> None:
     from rentaliq.deploy import destroy as d
 
     plan = d.plan(tgt, spec)

@@ -14,7 +14,6 @@ from rentaliq.comparison import comparison_table
 from rentaliq.environments import SpecError, load_specs
 
 
-
 def register(app: typer.Typer) -> None:
     app.command()(synth)
     app.command()(envs)

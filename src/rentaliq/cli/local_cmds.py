@@ -2,21 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
+
 import typer
 
 from rentaliq.cli.options import JsonOpt
 from rentaliq.cli.output import console, fail, print_json
 
+if TYPE_CHECKING:
+    from rentaliq.local.cloud import LocalCloud
+
+T = TypeVar("T")
+
 local_app = typer.Typer(help="The local cloud: a moto server on 127.0.0.1 plus real PostgreSQL servers.", no_args_is_help=True)
 
 
-def _cloud():
+def _cloud() -> LocalCloud:
     from rentaliq.local.cloud import LocalCloud
 
     return LocalCloud()
 
 
-def _guard(action):
+def _guard(action: Callable[[], T]) -> T:
     from rentaliq.local.cloud import LocalCloudError
 
     try:

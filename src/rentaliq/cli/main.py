@@ -30,7 +30,7 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         fail("interrupted")
-    except Exception as error:  # noqa: BLE001 - last resort: one line, never a traceback with values in it
+    except Exception as error:
         from rentaliq.cli.output import known_error
 
         if known_error(error):

@@ -10,6 +10,7 @@ import typer
 
 from rentaliq.environments import ENV_NAMES
 
+
 class TargetName(StrEnum):
     local = "local"
     aws = "aws"

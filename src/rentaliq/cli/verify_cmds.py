@@ -14,7 +14,6 @@ from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import SpecError, load_spec
 
-
 RESULT = {"pass": ("pass", "green"), "fail": ("FAIL", "bold red"), "not-checkable": ("not checkable here", "yellow")}
 
 

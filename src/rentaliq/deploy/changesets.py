@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from botocore.exceptions import ClientError
 
@@ -73,7 +74,7 @@ def client_error(error: ClientError, spec: EnvironmentSpec) -> DeployError:
     return DeployError(f"{spec.stack_name}: {message}")
 
 
-def check_state(target: Target, spec: EnvironmentSpec, action: states.Action) -> dict | None:
+def check_state(target: Target, spec: EnvironmentSpec, action: states.Action) -> dict[str, Any] | None:
     """The live stack (None if absent) once `action` may go ahead; raises DeployError with the reason if not."""
     stack = stacks.describe(target, spec.stack_name)
     status = stack["StackStatus"] if stack else None
@@ -83,7 +84,9 @@ def check_state(target: Target, spec: EnvironmentSpec, action: states.Action) ->
     return stack
 
 
-def clean_never_created(target: Target, spec: EnvironmentSpec, stack: dict | None, on_step: OnStep, on_event: OnEvent | None) -> dict | None:
+def clean_never_created(
+    target: Target, spec: EnvironmentSpec, stack: dict[str, Any] | None, on_step: OnStep, on_event: OnEvent | None
+) -> dict[str, Any] | None:
     """Delete a stack that was never created (ROLLBACK_COMPLETE, REVIEW_IN_PROGRESS, ...) so it can be created anew."""
     if stack is None or not states.clean_before_create(stack["StackStatus"]):
         return stack
@@ -100,9 +103,9 @@ def clean_never_created(target: Target, spec: EnvironmentSpec, stack: dict | Non
     return None
 
 
-def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict | None,  # noqa: PLR0913
-                       extra_parameters: list[dict] | None = None, known_keys: dict[str, str] | None = None,
-                       ) -> tuple[str, str, list[Change], dict]:
+def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict[str, Any] | None,
+                       extra_parameters: list[dict[str, Any]] | None = None, known_keys: dict[str, str] | None = None,
+                       ) -> tuple[str, str, list[Change], dict[str, Any]]:
     """Returns (change set id, type, changes, description); raises DeployError with the reason when it cannot be made."""
     cfn = target.client("cloudformation")
     change_set_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
@@ -139,13 +142,13 @@ def _drop_placeholder(target: Target, spec: EnvironmentSpec) -> None:
         target.client("cloudformation").delete_stack(StackName=stack["StackId"])
 
 
-def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict:
+def wait_for_change_set(target: Target, change_set_id: str, timeout: float = 300) -> dict[str, Any]:
     cfn, deadline = target.client("cloudformation"), time.monotonic() + timeout
     while True:
-        described = cfn.describe_change_set(ChangeSetName=change_set_id)
+        described: dict[str, Any] = cfn.describe_change_set(ChangeSetName=change_set_id)
         if described["Status"] in ("CREATE_COMPLETE", "FAILED"):
-            for page_token in iter(lambda: described.get("NextToken"), None):  # long change sets come in pages
-                more = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=page_token)
+            while described.get("NextToken") is not None:  # long change sets come in pages
+                more = cfn.describe_change_set(ChangeSetName=change_set_id, NextToken=described["NextToken"])
                 described = {**more, "Changes": described["Changes"] + more.get("Changes", [])}
             return described
         if time.monotonic() > deadline:
@@ -193,7 +196,7 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     body = json.dumps(template, separators=(",", ":"))
     change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters, known_keys)
     if not change_set_id:
-        stack = stacks.describe(target, spec.stack_name)
+        stack = _existing(target, spec.stack_name)
         _sync_termination_protection(target, spec, stack)
         return DeployResult(spec.stack_name, stack["StackStatus"], False, [], stacks.outputs(stack), time.monotonic() - started)
     blocked = replacements.guarded(spec.name.value, changes, template, set(allow_replacement))
@@ -207,7 +210,7 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     except ClientError as error:
         raise client_error(error, spec) from None
     status = follow_stack(target, spec.stack_name, seen, on_event, timeout)
-    stack = stacks.describe(target, spec.stack_name)
+    stack = _existing(target, spec.stack_name)
     if status in states.SUCCEEDED:
         _sync_termination_protection(target, spec, stack)
     else:
@@ -216,7 +219,15 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     return DeployResult(spec.stack_name, status, True, changes, stacks.outputs(stack), time.monotonic() - started)
 
 
-def _sync_termination_protection(target: Target, spec: EnvironmentSpec, stack: dict) -> None:
+def _existing(target: Target, stack_name: str) -> dict[str, Any]:
+    """The stack a deploy just worked on; it can only be missing if someone deleted it meanwhile."""
+    stack = stacks.describe(target, stack_name)
+    if stack is None:
+        raise DeployError(f"{stack_name}: the stack no longer exists; it was deleted while this deploy ran")
+    return stack
+
+
+def _sync_termination_protection(target: Target, spec: EnvironmentSpec, stack: dict[str, Any]) -> None:
     """A stack-level setting a change set cannot carry; the CDK CLI sets it the same way. PROD only."""
     if stack.get("EnableTerminationProtection", False) != spec.is_prod:
         target.client("cloudformation").update_termination_protection(EnableTerminationProtection=spec.is_prod, StackName=spec.stack_name)

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psycopg
 
@@ -38,9 +39,10 @@ class DatabaseNotReady(TimeoutError):
     """The database did not take TLS connections; the message names why and shows the server's last log lines."""
 
 
-def credentials(target: Target, spec: EnvironmentSpec) -> dict:
+def credentials(target: Target, spec: EnvironmentSpec) -> dict[str, Any]:
     secret = target.client("secretsmanager").get_secret_value(SecretId=naming.secret_path(spec.name, "db/credentials"))
-    return json.loads(secret["SecretString"])
+    creds: dict[str, Any] = json.loads(secret["SecretString"])
+    return creds
 
 
 def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) -> tuple[bool, str]:
@@ -49,7 +51,9 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
         creds = credentials(target, spec)
         with psycopg.connect(host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"],
                              dbname=creds["dbname"], sslmode="require", connect_timeout=max(1, int(timeout))) as conn:
-            version, ssl = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+            row = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
+        assert row is not None  # pg_stat_ssl always has a row for the session's own backend
+        version, ssl = row
         return bool(ssl), f"PostgreSQL {version} at {creds['host']}:{creds['port']}, TLS {'on' if ssl else 'off'}"
     except psycopg.OperationalError as error:
         return False, " ".join(str(error).split())[:200]
@@ -60,7 +64,8 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
 def instance_status(target: Target, instance_id: str) -> str | None:
     """RDS's status of the instance, None when it does not exist or cannot be read."""
     try:
-        return target.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]["DBInstanceStatus"]
+        status: str = target.client("rds").describe_db_instances(DBInstanceIdentifier=instance_id)["DBInstances"][0]["DBInstanceStatus"]
+        return status
     except Exception:  # noqa: BLE001 - only a hint for the message
         return None
 
@@ -106,7 +111,7 @@ def server_log_tail(target: Target, instance_id: str, lines: int = LOG_LINES) ->
 
 def _local_log(target: Target, instance_id: str) -> str:
     """The local cloud keeps each server's log at <state dir>/postgres/<instance>/server.log."""
-    with urllib.request.urlopen(f"{target.endpoint_url}{_HEALTH_PATH}", timeout=5) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(f"{target.endpoint_url}{_HEALTH_PATH}", timeout=5) as response:
         state_dir = Path(json.load(response)["state_dir"])
     log = state_dir / "postgres" / instance_id / "server.log"
     if not log.exists():

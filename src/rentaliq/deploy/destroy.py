@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from botocore.exceptions import ClientError
 from botocore.parsers import ResponseParserError
@@ -38,12 +39,13 @@ class DestroyPlan:
     final_snapshot: bool = False
 
 
-def _stack_resources(target: Target, stack_name: str, status: str) -> list[dict]:
+def _stack_resources(target: Target, stack_name: str, status: str) -> list[dict[str, Any]]:
     """The stack's resources; the summaries when the full description fails; none for a stack never created
     whose resources cannot even be listed (nothing of it holds data worth a guard)."""
     cfn = target.client("cloudformation")
     try:
-        return cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        resources: list[dict[str, Any]] = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
+        return resources
     except (ClientError, ResponseParserError):
         try:
             pages = cfn.get_paginator("list_stack_resources").paginate(StackName=stack_name)
@@ -61,7 +63,7 @@ def _count_versions(target: Target, bucket: str) -> int:
     return count
 
 
-def _template_resources(target: Target, stack_name: str) -> dict:
+def _template_resources(target: Target, stack_name: str) -> dict[str, Any]:
     """The stack's template resources; {} for a stack that has no template worth reading (never created)."""
     try:
         template = target.client("cloudformation").get_template(StackName=stack_name).get("TemplateBody", {})

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from botocore.exceptions import ClientError
 
 from rentaliq.deploy import stacks
-from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, wait_for_change_set, client_error, follow_stack
+from rentaliq.deploy.changesets import CAPABILITIES, DeployError, OnEvent, client_error, follow_stack, wait_for_change_set
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 
 
-def import_resources(target: Target, spec: EnvironmentSpec, template: dict, to_import: list[dict],
+def import_resources(target: Target, spec: EnvironmentSpec, template: dict[str, Any], to_import: list[dict[str, Any]],
                      on_event: OnEvent | None = None) -> str:
     """Create `spec`'s stack holding only the given existing resources; returns the final status (IMPORT_COMPLETE)."""
     cfn = target.client("cloudformation")

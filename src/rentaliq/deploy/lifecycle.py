@@ -9,7 +9,7 @@ from pathlib import Path
 
 from rentaliq import naming
 from rentaliq.deploy import retained, stacks, states
-from rentaliq.deploy.changesets import DeployError, DeployResult, OnEvent, deploy
+from rentaliq.deploy.changesets import DeployError, DeployResult, OnEvent, OnStep, deploy
 from rentaliq.deploy.commands import command
 from rentaliq.deploy.database import check_connection, wait_until_ready
 from rentaliq.deploy.target import Target
@@ -30,7 +30,7 @@ class UpResult:
 
 
 def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore: bool, on_event: OnEvent | None,
-             on_step) -> tuple[str | None, dict[str, str] | None]:
+             on_step: OnStep) -> tuple[str | None, dict[str, str] | None]:
     """Before creating a stack: stop on retained data, or bring it back.
 
     Returns (the snapshot to restore the database from, the restored API keys to keep as parameters).
@@ -63,7 +63,7 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
 
 
 def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnEvent | None = None,
-       on_step=lambda message: None, *, allow_replacement: frozenset[str] = frozenset(), restore_retained: bool = False) -> list[UpResult]:
+       on_step: OnStep = lambda message: None, *, allow_replacement: frozenset[str] = frozenset(), restore_retained: bool = False) -> list[UpResult]:
     """Synthesize what changed, deploy each stack, and wait until each database takes TLS connections."""
     from rentaliq.deploy.changesets import check_state
 

@@ -12,6 +12,7 @@ Short names (`ENV-RESOURCE`): `{env}-database`, `{env}-files`, `prod-access-logs
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from rentaliq import naming
 
@@ -33,7 +34,7 @@ class Change:
         return self.action == "Modify" and self.replacement in REPLACING
 
 
-def from_change_set(described: dict) -> list[Change]:
+def from_change_set(described: dict[str, Any]) -> list[Change]:
     """The resource changes of a DescribeChangeSet answer, with what causes each replacement."""
     changes = []
     for change in described.get("Changes", []):
@@ -61,15 +62,16 @@ def short_names(env: str) -> dict[str, str]:
     return names
 
 
-def _physical_name(resource: dict) -> str | None:
+def _physical_name(resource: dict[str, Any]) -> str | None:
     props = resource.get("Properties", {})
     for key in ("DBInstanceIdentifier", "BucketName", "Name"):
-        if isinstance(props.get(key), str):
-            return props[key]
+        name = props.get(key)
+        if isinstance(name, str):
+            return name
     return None
 
 
-def short_name(env: str, change: Change, template: dict) -> str:
+def short_name(env: str, change: Change, template: dict[str, Any]) -> str:
     """`prod-database` for the change to rentaliq-prod-db; the logical id when the resource has no known name.
 
     The resource being replaced is the live one (the change set's physical id): a rename replaces
@@ -81,7 +83,7 @@ def short_name(env: str, change: Change, template: dict) -> str:
     return f"{env}-{change.logical_id}"
 
 
-def guarded(env: str, changes: list[Change], template: dict, allowed: set[str]) -> list[tuple[str, Change]]:
+def guarded(env: str, changes: list[Change], template: dict[str, Any], allowed: set[str]) -> list[tuple[str, Change]]:
     """(short name, change) of every replacement of stored data that `allowed` does not name."""
     found = []
     for change in changes:

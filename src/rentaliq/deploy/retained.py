@@ -140,12 +140,12 @@ def _refs(value: Any) -> set[str]:
     return set()
 
 
-def _physical_name(resource: dict) -> str | None:
+def _physical_name(resource: dict[str, Any]) -> str | None:
     name = resource.get("Properties", {}).get(_IDENTIFIERS.get(resource.get("Type", ""), ("", ""))[1])
     return name if isinstance(name, str) else None
 
 
-def import_plan(template: dict, found: Retained) -> tuple[dict, list[dict]]:
+def import_plan(template: dict[str, Any], found: Retained) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """(import template, ResourcesToImport) for the retained buckets and secrets the template declares."""
     wanted = {b: b for b in found.buckets} | {n: arn for n, arn in {**found.secrets_deleted, **found.secrets_live}.items()}
     resources, to_import = {}, []
@@ -164,7 +164,7 @@ def import_plan(template: dict, found: Retained) -> tuple[dict, list[dict]]:
     return import_template, to_import
 
 
-def with_snapshot_parameter(template: dict) -> dict:
+def with_snapshot_parameter(template: dict[str, Any]) -> dict[str, Any]:
     """The template with `RestoreDbSnapshot` wired into every DBInstance (empty value: a normal create)."""
     result = copy.deepcopy(template)
     result.setdefault("Parameters", {})[SNAPSHOT_PARAMETER] = {
@@ -180,7 +180,7 @@ def with_snapshot_parameter(template: dict) -> dict:
     return result
 
 
-def snapshot_parameters(stack: dict | None, snapshot: str | None) -> list[dict] | None:
+def snapshot_parameters(stack: dict[str, Any] | None, snapshot: str | None) -> list[dict[str, Any]] | None:
     """The parameter value for a deploy: the snapshot on the restoring create, the previous value afterwards."""
     if snapshot:
         return [{"ParameterKey": SNAPSHOT_PARAMETER, "ParameterValue": snapshot}]

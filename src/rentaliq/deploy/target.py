@@ -23,7 +23,7 @@ def require_loopback(endpoint_url: str) -> None:
     """Every address the endpoint's host resolves to must be loopback, or nothing is sent."""
     host = urlsplit(endpoint_url).hostname or ""
     try:
-        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, None)}
     except OSError as error:
         raise NotLoopback(f"local cloud endpoint {endpoint_url}: cannot resolve {host!r} ({error.strerror}); it must be loopback") from None
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
@@ -44,16 +44,17 @@ class Target:
     state_dir: Path | None = None  # the local cloud's, where environment locks live; None on AWS
 
     @classmethod
-    def local(cls, endpoint_url: str, region: str = "us-east-1", state_dir: Path | None = None) -> "Target":
+    def local(cls, endpoint_url: str, region: str = "us-east-1", state_dir: Path | None = None) -> Target:
         require_loopback(endpoint_url)
         session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
         return cls("local", region, endpoint_url, session, state_dir=state_dir)
 
     @classmethod
-    def aws(cls, region: str, profile: str | None = None) -> "Target":
+    def aws(cls, region: str, profile: str | None = None) -> Target:
         return cls("aws", region, None, boto3.Session(profile_name=profile, region_name=region))
 
-    def client(self, service: str):
+    def client(self, service: str) -> Any:
+        """The boto3 client for ``service``: typed as Any, since its type depends on the service's name."""
         if service not in self._clients:
             self._clients[service] = self._session.client(
                 service, endpoint_url=self.endpoint_url, config=Config(retries={"max_attempts": 5, "mode": "standard"})

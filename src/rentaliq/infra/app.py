@@ -6,10 +6,11 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from rentaliq import _jsii_node  # noqa: F401  (before aws_cdk)
 from aws_cdk import App
 
+from rentaliq import _jsii_node  # noqa: F401  (before aws_cdk)
 from rentaliq.environments import EnvironmentSpec, load_specs
 from rentaliq.infra.compliance import add_compliance_packs
 from rentaliq.infra.stack import RentalIQStack
@@ -37,8 +38,9 @@ class SynthResult:
     seconds: float
 
     @property
-    def template(self) -> dict:
-        return json.loads(self.template_path.read_text())
+    def template(self) -> dict[str, Any]:
+        template: dict[str, Any] = json.loads(self.template_path.read_text())
+        return template
 
 
 def build_app(specs: list[EnvironmentSpec], outdir: Path | None = None, *, nag: bool = True) -> App:

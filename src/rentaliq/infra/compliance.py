@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aws_cdk import Acknowledgment, App, Validations
-from constructs import IConstruct
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks
+from constructs import IConstruct
 
 
 def add_compliance_packs(app: App) -> None:
@@ -21,6 +21,7 @@ def acknowledge(construct: IConstruct, *, id: str, reason: str) -> None:
 
 def acknowledge_secret(secret: IConstruct, rotation_reason: str) -> None:
     """The findings every RentalIQ secret shares: the spec's AWS-managed key, and no scheduled rotation."""
-    acknowledge(secret, id="HIPAA.Security-SecretsManagerUsingKMSKey", reason="Spec: Secrets Manager encrypts with AWS-managed keys; customer-managed KMS keys are a Phase 2 item.")
+    acknowledge(secret, id="HIPAA.Security-SecretsManagerUsingKMSKey",
+        reason="Spec: Secrets Manager encrypts with AWS-managed keys; customer-managed KMS keys are a Phase 2 item.")
     for rule in ("AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"):
         acknowledge(secret, id=rule, reason=rotation_reason)

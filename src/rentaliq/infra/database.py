@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
+from typing import cast
 
 from aws_cdk import Duration, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
@@ -105,7 +106,7 @@ class Database(Construct):
             # CloudFormation names the final snapshot itself, so the template never changes between synths.
             removal_policy=REMOVAL_POLICIES[database_deletion_policy(db.final_snapshot)],
         )
-        cfn = self.instance.node.default_child
+        cfn = cast(rds.CfnDBInstance, self.instance.node.default_child)  # a DatabaseInstance's default child, always
         cfn.apply_immediately = db.apply_immediately
         if db.final_snapshot:
             cfn.add_metadata("rentaliq:final-snapshot", naming.final_snapshot(env))
@@ -143,5 +144,6 @@ class Database(Construct):
             ack(id="HIPAA.Security-RDSEnhancedMonitoringEnabled", reason="Spec: enhanced monitoring is PROD-only.")
         for export in ("postgresql", "upgrade"):
             if export not in db.cloudwatch_log_exports:
-                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]", reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
+                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
+                    reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
         acknowledge_secret(self.credentials, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them.")

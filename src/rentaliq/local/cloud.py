@@ -202,7 +202,7 @@ class LocalCloud:
         fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         try:
             os.write(fd, f"--- {time.strftime('%Y-%m-%d %H:%M:%S')} starting: {' '.join(map(shlex.quote, cmd))}\n".encode())
-            proc = subprocess.Popen(  # noqa: S603 - our own module, fixed argv
+            proc = subprocess.Popen(
                 cmd,
                 stdin=subprocess.DEVNULL,
                 stdout=fd,

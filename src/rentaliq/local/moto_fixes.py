@@ -136,7 +136,10 @@ def install_intelligent_tiering() -> None:
                 raise NoSuchConfiguration()
             return 200, {}, stored[config_id].replace("<IntelligentTieringConfiguration>", f"<IntelligentTieringConfiguration {namespace}>", 1)
         body = "".join(stored.values())
-        return 200, {}, f"<ListBucketIntelligentTieringConfigurationsOutput {namespace}><IsTruncated>false</IsTruncated>{body}</ListBucketIntelligentTieringConfigurationsOutput>"
+        return 200, {}, (
+            f"<ListBucketIntelligentTieringConfigurationsOutput {namespace}><IsTruncated>false</IsTruncated>"
+            f"{body}</ListBucketIntelligentTieringConfigurationsOutput>"
+        )
 
     def put(self, request, bucket_name, querystring):
         if "intelligent-tiering" not in querystring:

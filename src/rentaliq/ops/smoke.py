@@ -57,7 +57,9 @@ def scratch_round_trip(database: Database, table: str | None = None) -> RoundTri
 
     def work(conn: psycopg.Connection) -> str | None:
         if table is None:
-            conn.execute(sql.SQL("CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP").format(ident))
+            conn.execute(sql.SQL(
+                "CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP"
+            ).format(ident))
         else:
             conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())").format(ident))
         conn.execute(sql.SQL("INSERT INTO {} (token) VALUES (%s)").format(ident), (token,))
@@ -119,6 +121,8 @@ def smoke(target: Target, spec: EnvironmentSpec) -> list[Step]:
     def version_restore() -> str:
         first = files.upload(key, b"version one", content_type="text/plain")
         files.upload(key, b"version two", content_type="text/plain")
+        if first.version_id is None:
+            raise AssertionError("the upload got no version id: the bucket is not versioned")
         files.restore_version(key, first.version_id)
         restored = files.read(key)
         for version in files.list_versions(key):

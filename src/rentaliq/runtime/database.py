@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 from urllib.parse import quote, urlencode
 
 import psycopg
@@ -255,7 +255,9 @@ class Database:
             self._release(pool, conn)
             return result
 
-    def query(self, query: str | sql.Composable, params: Sequence[Any] | dict[str, Any] | None = None, *, idempotent: bool = True) -> list[tuple[Any, ...]]:
+    def query(
+        self, query: str | sql.SQL | sql.Composed, params: Sequence[Any] | dict[str, Any] | None = None, *, idempotent: bool = True
+    ) -> list[tuple[Any, ...]]:
         """Run one statement (autocommit) and return its rows; retried on connection loss unless ``idempotent=False``."""
 
         def work(conn: psycopg.Connection) -> list[tuple[Any, ...]]:
@@ -268,7 +270,7 @@ class Database:
 
         return self.run(work, idempotent=idempotent, transaction=False)
 
-    def execute(self, query: str | sql.Composable, params: Sequence[Any] | dict[str, Any] | None = None, *, idempotent: bool = False) -> int:
+    def execute(self, query: str | sql.SQL | sql.Composed, params: Sequence[Any] | dict[str, Any] | None = None, *, idempotent: bool = False) -> int:
         """Run one statement (autocommit) and return its row count; pass ``idempotent=True`` to allow replay."""
 
         def work(conn: psycopg.Connection) -> int:
@@ -320,7 +322,7 @@ class Database:
             return conn
         raise auth_error
 
-    def _try_connect(self, connect: Callable[..., psycopg.Connection], secret: SecretValue, extra: dict[str, Any]) -> tuple[Any, Any]:
+    def _try_connect(self, connect: Callable[..., psycopg.Connection], secret: SecretValue, extra: dict[str, Any]) -> tuple[psycopg.Connection | None, Any]:
         kwargs = {**connection_kwargs(secret.view(Credentials), self.config), **extra}
         error: psycopg.OperationalError | None = None
         try:
@@ -336,17 +338,17 @@ class Database:
     def _make_pool(self) -> ConnectionPool:
         db = self
 
-        class RentalIQConnection(psycopg.Connection):  # type: ignore[type-arg]
+        class RentalIQConnection(psycopg.Connection):
             """Pool connections: opened through Database._open; remember when they last worked."""
 
             rentaliq_last_used = 0.0
-            rentaliq_cursor: psycopg.Cursor | None = None  # type: ignore[type-arg]
+            rentaliq_cursor: psycopg.Cursor | None = None
 
             @classmethod
-            def connect(cls, conninfo: str = "", **kwargs: Any) -> RentalIQConnection:  # type: ignore[override]
-                conn = db._open(super().connect, kwargs)
+            def connect(cls, conninfo: str = "", **kwargs: Any) -> RentalIQConnection:
+                conn = cast(RentalIQConnection, db._open(super().connect, kwargs))  # psycopg's connect builds a `cls`
                 conn.rentaliq_last_used = _now()
-                return conn  # type: ignore[return-value]
+                return conn
 
         cfg = self.config
         pool: ConnectionPool = ConnectionPool(
@@ -403,9 +405,9 @@ class Database:
         logger.error("database pool %s: could not reconnect for %.0fs", pool.name, pool.reconnect_timeout)
 
 
-def _cursor(conn: Any) -> psycopg.Cursor:  # type: ignore[type-arg]
+def _cursor(conn: Any) -> psycopg.Cursor:
     """One cursor per pooled connection, reused: creating a cursor per query costs a few µs."""
-    cur = getattr(conn, "rentaliq_cursor", None)
+    cur: psycopg.Cursor | None = getattr(conn, "rentaliq_cursor", None)
     if cur is None or cur.closed:
         cur = conn.cursor()
         if hasattr(conn, "rentaliq_cursor"):

@@ -26,6 +26,7 @@
 
 from __future__ import annotations
 
+import builtins
 import io
 import logging
 import os
@@ -49,7 +50,6 @@ from rentaliq.runtime.checksums import (
 from rentaliq.runtime.errors import (
     ChecksumMismatch,
     EncryptionMissing,
-    ObjectNotFound,
     VersioningNotEnabled,
 )
 from rentaliq.runtime.file_results import (
@@ -62,6 +62,7 @@ from rentaliq.runtime.file_results import (
     guess_content_type,
 )
 from rentaliq.runtime.keys import validate_key, validate_prefix
+from rentaliq.runtime.s3_errors import s3_errors
 from rentaliq.runtime.secrets import RuntimeConfig, S3Config, Secrets
 from rentaliq.runtime.transfer import (
     KnownObject,
@@ -86,7 +87,6 @@ Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 Destination = Union[None, str, "os.PathLike[str]", BinaryIO]
 
 _COPY_OBJECT_LIMIT = 5 * 1024**3  # CopyObject's single-request limit; above it, a multipart copy
-_NOT_FOUND = frozenset({"NoSuchKey", "NoSuchVersion", "404", "NotFound"})
 
 
 class Files:
@@ -179,17 +179,6 @@ class Files:
             args["SSEKMSKeyId"] = self.config.sse_kms_key_id
         return args
 
-    def _client_error(self, exc: Exception, key: str, version_id: str | None) -> Exception:
-        from botocore.exceptions import ClientError, FlexibleChecksumError
-
-        if isinstance(exc, ClientError):
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in _NOT_FOUND or (version_id and code in ("400", "InvalidArgument")):
-                return ObjectNotFound(self.bucket, key, version_id)
-        if isinstance(exc, FlexibleChecksumError):
-            return ChecksumMismatch(f"s3://{self.bucket}/{key}: the data received does not match the object's checksum; nothing was kept")
-        return exc
-
     # ------------------------------------------------------------------ upload
 
     def upload(
@@ -252,10 +241,8 @@ class Files:
     def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
         """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
         checksum = b64_crc32(zlib.crc32(data))
-        try:
+        with s3_errors(self.bucket, key, None):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
-        except Exception as exc:
-            raise self._client_error(exc, key, None) from None
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored CRC32 {stored}, the data has {checksum}")
@@ -273,12 +260,13 @@ class Files:
     ) -> UploadResult:
         args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
         try:
-            self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
-        except Exception as exc:
+            with s3_errors(self.bucket, key, None):
+                self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
+        except Exception:
             if sums is not None:
                 sums.cancel()
-            raise self._client_error(exc, key, None) from None
-        ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]
+            raise
+        ours = reader.sums.finish() if reader is not None else sums.result()  # type: ignore[union-attr]  # callers pass a reader or the sums' future
         head = self._head_raw(key, None)
         stored = stored_checksum(head)
         problem = None
@@ -293,7 +281,8 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: {problem}; the object was removed")
         verified = stored is not None and stored.algorithm == "CRC32"
         display = stored.display if stored is not None else None
-        return self._upload_result(key, ours.size, head, extra["ContentType"], display, "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
+        return self._upload_result(key, ours.size, head, extra["ContentType"], display,
+            "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
 
     def _remove_bad_upload(self, key: str, version_id: str | None) -> None:
         args = {"VersionId": version_id} if version_id and version_id != "null" else {}
@@ -350,11 +339,9 @@ class Files:
 
     def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
         args: dict[str, Any] = dict(pin) if pin else ({"IfMatch": head["ETag"]} if head.get("ETag") else {})
-        try:
+        with s3_errors(self.bucket, key, pin.get("VersionId")):
             response = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **args)
             data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
-        except Exception as exc:
-            raise self._client_error(exc, key, pin.get("VersionId")) from None
         verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
         path = None
         if dest is None:
@@ -391,7 +378,8 @@ class Files:
 
             def from_dest(part: int) -> Crc32s:
                 dest.seek(start)
-                return self.checksums.of_stream(dest, part)
+                sums: Crc32s = self.checksums.of_stream(dest, part)
+                return sums
 
             verified = self._verify(key, head, pin, from_dest, lambda: None)
         return self._download_result(key, head, verified)
@@ -410,9 +398,10 @@ class Files:
         else:
             part = int(head["ContentLength"]) or 1
             if stored.parts is not None and stored.parts > 1:
-                part = self._first_part_size(key, pin)
-                if part is None:
+                first_part = self._first_part_size(key, pin)
+                if first_part is None:
                     return False
+                part = first_part
             sums = crc32s(part)
             if stored.parts is None:
                 actual = sums.full_b64
@@ -474,10 +463,9 @@ class Files:
         args: dict[str, Any] = {"ChecksumMode": "ENABLED"}
         if version_id:
             args["VersionId"] = version_id
-        try:
-            return self.client.head_object(Bucket=self.bucket, Key=key, **args)
-        except Exception as exc:
-            raise self._client_error(exc, key, version_id) from None
+        with s3_errors(self.bucket, key, version_id):
+            head: dict[str, Any] = self.client.head_object(Bucket=self.bucket, Key=key, **args)
+        return head
 
     def list(self, prefix: str = "", *, limit: int | None = None) -> Iterator[ObjectInfo]:
         """Objects under ``prefix`` in key order, fetched page by page as the iterator advances."""
@@ -501,10 +489,8 @@ class Files:
         """Delete ``key``; in a versioned bucket this adds a delete marker unless ``version_id`` names a version to remove for good."""
         key = validate_key(key)
         args = {"VersionId": version_id} if version_id else {}
-        try:
+        with s3_errors(self.bucket, key, version_id):
             response = self.client.delete_object(Bucket=self.bucket, Key=key, **args)
-        except Exception as exc:
-            raise self._client_error(exc, key, version_id) from None
         return DeleteResult(key=key, version_id=response.get("VersionId"), delete_marker=bool(response.get("DeleteMarker")))
 
     def presigned_url(
@@ -538,7 +524,8 @@ class Files:
         expiry = expires_in if expires_in is not None else self.config.presign_expiry_s
         if not 1 <= expiry <= 604800:
             raise ValueError(f"expires_in={expiry} is invalid; allowed: 1 to 604800 seconds")
-        return self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expiry)
+        url: str = self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expiry)
+        return url
 
     # ------------------------------------------------------------------ versions (QA and PROD)
 
@@ -556,7 +543,7 @@ class Files:
                 "versions exist only where the environment spec enables versioning (qa, prod)"
             )
 
-    def list_versions(self, key: str) -> list[ObjectVersion]:
+    def list_versions(self, key: str) -> builtins.list[ObjectVersion]:  # `list` here is the method above
         """Every version and delete marker of exactly ``key``, newest first."""
         key = validate_key(key)
         self._require_versioning("list_versions")
@@ -565,7 +552,8 @@ class Files:
         for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
             for item in page.get("Versions", []):
                 if item["Key"] == key:
-                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False, int(item["Size"]), item.get("ETag"), item.get("LastModified")))
+                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False,
+                        int(item["Size"]), item.get("ETag"), item.get("LastModified")))
             for item in page.get("DeleteMarkers", []):
                 if item["Key"] == key:
                     out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), True, None, None, item.get("LastModified")))
@@ -581,10 +569,8 @@ class Files:
         copy_source = {"Bucket": self.bucket, "Key": key, "VersionId": version_id}
         args: dict[str, Any] = {**self._sse_args(), "MetadataDirective": "COPY"}
         if size <= _COPY_OBJECT_LIMIT:
-            try:
+            with s3_errors(self.bucket, key, version_id):
                 self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=copy_source, ChecksumAlgorithm="CRC32", **args)
-            except Exception as exc:
-                raise self._client_error(exc, key, version_id) from None
         else:
             args.pop("MetadataDirective")
             args["ChecksumAlgorithm"] = "CRC32"
@@ -594,8 +580,8 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {head.get('ContentLength')} bytes, version {version_id} has {size}")
         before, after = stored_checksum(source), stored_checksum(head)
         same_kind = before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
-        if same_kind and before.value != after.value:  # type: ignore[union-attr]
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")  # type: ignore[union-attr]
+        if same_kind and before is not None and after is not None and before.value != after.value:
+            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")
         display = after.display if after is not None and after.algorithm == "CRC32" else None
         kind = None if after is None else ("FULL_OBJECT" if after.parts is None else "COMPOSITE")
         return self._upload_result(key, size, head, head.get("ContentType") or DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)

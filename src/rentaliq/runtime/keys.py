@@ -64,4 +64,4 @@ def validate_prefix(prefix: object) -> str:
     problems = _problems(prefix, allow_empty=True)
     if problems:
         raise InvalidObjectKey(prefix, problems)
-    return prefix  # type: ignore[return-value]
+    return prefix  # type: ignore[return-value]  # _problems checked the type

@@ -9,13 +9,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol, Self, TypeVar
 
 from rentaliq.runtime.errors import (
     InvalidSecret,
 )
 
 _MASK = "***"
+
+
+class SecretView(Protocol):
+    """A typed reading of a secret (Credentials, S3Config): what :meth:`SecretValue.view` builds and memoises."""
+
+    @classmethod
+    def from_secret(cls, secret: SecretValue) -> Self: ...
+
+
+ViewT = TypeVar("ViewT", bound=SecretView)
 
 
 class SecretValue(Mapping[str, Any]):
@@ -47,10 +57,11 @@ class SecretValue(Mapping[str, Any]):
         """The plain fields, as a new dict; the one deliberate way out."""
         return dict(self._data)
 
-    def view(self, kind: type) -> Any:
+    def view(self, kind: type[ViewT]) -> ViewT:
         """``kind.from_secret(self)``, memoised: a cached secret is parsed once, not on every read."""
         try:
-            return self._views[kind]
+            cached: ViewT = self._views[kind]
+            return cached
         except KeyError:
             built = self._views[kind] = kind.from_secret(self)
             return built

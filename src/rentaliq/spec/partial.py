@@ -47,7 +47,7 @@ def partial_spec(data: Mapping[str, Any], invalid: Callable[[Loc], bool]) -> Env
     caller answers from pydantic's error locations. No validation runs here beyond turning accepted raw
     values into their field types (a TOML list into a tuple, "lab" into EnvName.LAB).
     """
-    return _partial(EnvironmentSpec, data, invalid, ())  # type: ignore[return-value]
+    return _partial(EnvironmentSpec, data, invalid, ())  # type: ignore[return-value]  # _partial builds an instance of the model it is given
 
 
 def _partial(model: type[BaseModel], data: Mapping[str, Any], invalid: Callable[[Loc], bool], loc: Loc) -> BaseModel:

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from rentaliq.ops.smoke import scratch_round_trip
 from rentaliq.local.postgres import self_signed_cert
+from rentaliq.ops.smoke import scratch_round_trip
 from rentaliq.runtime import (
     DB_CONNECTION_STRING,
     DB_CREDENTIALS,

@@ -76,7 +76,7 @@ def test_prefix_may_be_empty_but_follows_the_other_rules() -> None:
         validate_prefix("../")
 
 
-def test_files_reject_bad_keys_before_any_request(seeded_cloud, secrets) -> None:  # noqa: ANN001
+def test_files_reject_bad_keys_before_any_request(seeded_cloud, secrets) -> None:
     import boto3
 
     client = boto3.client("s3", region_name="eu-west-3")

@@ -156,7 +156,7 @@ def exists(call: Any, *args: Any, **kwargs: Any) -> bool:
     """Whether a describe/get call finds its resource (a not-found error means no)."""
     try:
         call(*args, **kwargs)
-    except Exception as error:  # noqa: BLE001 - only "not found" answers no; anything else is a real failure
+    except Exception as error:
         if is_not_found(error):
             return False
         raise

@@ -13,7 +13,8 @@ IMPORT_COMPLETE per resource and leaves the stack IMPORT_COMPLETE; later updates
 from __future__ import annotations
 
 import contextvars
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
@@ -109,7 +110,8 @@ def _locate(backend, items: list[dict[str, Any]]) -> dict[str, str]:
                   f"does not exist; only existing resources can be imported.")
         for other in backend.stacks.values():
             for resource in getattr(other.resource_map, "_parsed_resources", {}).values():
-                if getattr(resource, "type_name", None) == item["ResourceType"] and getattr(resource, "physical_id", None) == physical[item["LogicalResourceId"]]:
+                same_type = getattr(resource, "type_name", None) == item["ResourceType"]
+                if same_type and getattr(resource, "physical_id", None) == physical[item["LogicalResourceId"]]:
                     _fail(f"{value} already exists in stack {other.stack_id}")
     return physical
 

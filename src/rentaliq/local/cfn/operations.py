@@ -153,7 +153,7 @@ def start(name: str, work: Callable[[], None]) -> threading.Thread:
         _local.active = True
         try:
             work()
-        except Exception:  # noqa: BLE001 - the operation records its own failure; this is a bug's last resort
+        except Exception:
             log.exception("stack operation %s crashed", name)
 
     thread = threading.Thread(target=run, name=f"cfn-{name}", daemon=True)
@@ -302,7 +302,7 @@ def delete_resource(resource: Any, *, force: bool = False) -> None:
         if resource.type_name == "AWS::S3::Bucket":
             try:
                 _engine()._empty_bucket(resource)  # what this operation's own bucket received (access logs, say)
-            except Exception as error:  # noqa: BLE001
+            except Exception as error:
                 if not is_not_found(error):
                     raise
     resource.delete(resource.account_id, resource.region)

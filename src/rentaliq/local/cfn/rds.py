@@ -11,7 +11,7 @@ def _listed(describe, key: str, **kwargs) -> bool:
     """Whether an RDS describe call lists its resource (some answer not-found, some an empty list)."""
     try:
         return bool(describe(**kwargs)[key])
-    except Exception as error:  # noqa: BLE001
+    except Exception as error:
         if is_not_found(error):
             return False
         raise

@@ -86,7 +86,7 @@ def _recover(pending: list[tuple[Any, Any, Any]]) -> None:
                     flows.cleanup_update(backend, stack, operation)
                 else:
                     flows.rollback_update(backend, stack, operation, ops.INTERRUPTED)
-            except Exception:  # noqa: BLE001 - one stack's trouble must not keep the others (or the API) waiting
+            except Exception:
                 log.exception("stack %s: recovery failed", stack.name)
     finally:
         _done.set()

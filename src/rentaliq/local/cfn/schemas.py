@@ -12,10 +12,11 @@ update really does both read this table, and so do the providers (``Provider.rep
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
-from typing import Any, Callable, Literal
+from typing import Any, Literal
 
 Recreation = Literal["Always", "Conditionally", "Never"]
 
@@ -46,7 +47,7 @@ def _index() -> dict[str, str]:
     return json.loads((_SCHEMAS / "providers" / "us-east-1.json").read_text())
 
 
-@lru_cache(maxsize=None)
+@cache
 def schema(type_name: str) -> dict[str, Any]:
     """The CloudFormation registry schema of ``type_name`` (KeyError for a type AWS does not have)."""
     return json.loads((_SCHEMAS / "resources" / f"{_index()[type_name]}.json").read_text())
@@ -56,7 +57,7 @@ def _paths(pointers: list[str] | None) -> list[tuple[str, ...]]:
     return [tuple(p.removeprefix("/properties/").split("/")) for p in pointers or [] if p.startswith("/properties/")]
 
 
-@lru_cache(maxsize=None)
+@cache
 def rules(type_name: str) -> Rules:
     document = schema(type_name)
     create_only = _paths(document.get("createOnlyProperties"))

@@ -23,7 +23,7 @@ class Secret(Provider):
     def _describe(name: str, ctx) -> dict[str, Any] | None:
         try:
             return ctx.client("secretsmanager").describe_secret(SecretId=name)
-        except Exception as error:  # noqa: BLE001
+        except Exception as error:
             if is_not_found(error):
                 return None
             raise

@@ -14,7 +14,7 @@ def check(audit: Audit) -> None:
     alarms = audit.read.paginate(CLOUDWATCH, "alarms readable", names, "cloudwatch", "describe_alarms", "MetricAlarms", AlarmNames=names)
     by_name = {a["AlarmName"]: a for a in alarms}
     db_id = naming.db_instance_id(env)
-    for spec_alarm, name in zip(ALARMS, names):
+    for spec_alarm, name in zip(ALARMS, names, strict=True):
         alarm = by_name.get(name)
         if not mon.alarms:
             add(CLOUDWATCH, f"{name} absent", None, alarm["AlarmName"] if alarm else None, detail="monitoring.alarms is off")
