@@ -73,7 +73,7 @@ class Supervisor:
         while not self._stop.wait(_interval()):
             try:
                 self.check_once()
-            except Exception:  # noqa: BLE001 - one bad pass must not end supervision
+            except Exception:
                 log.exception("PostgreSQL supervision pass failed")
 
     def settle(self) -> None:

@@ -70,5 +70,5 @@ def persist() -> None:
     try:
         current.mark_dirty(rds_models.rds_backends)
         current.commit()
-    except Exception:  # noqa: BLE001 - the next request's commit carries the change; never kill the supervisor
+    except Exception:
         log.exception("could not commit RDS state changed by the PostgreSQL supervisor")

@@ -33,7 +33,6 @@ from rentaliq.local.postgres.model import (
 )
 from rentaliq.local.postgres.tls import self_signed_cert
 
-
 __all__ = [
     "ADMIN_USER",
     "Endpoint",
