@@ -15,7 +15,7 @@ import typer
 from rentaliq import naming
 from rentaliq.cli.options import AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt, RestoreRetainedOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
-from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
+from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
 
@@ -93,7 +93,7 @@ def _step(progress: Status) -> Callable[[str], None]:
 def up(
     env: OptionalEnvArg = None,
     all_envs: Annotated[bool, typer.Option("--all", help="All three environments")] = False,
-    target: TargetOpt = TargetName.local,
+    target: TargetOpt = TargetChoice.local,
     profile: ProfileOpt = None,
     outdir: OutdirOpt = Path("cdk.out"),
     allow_replacement: AllowReplacementOpt = None,
@@ -165,7 +165,7 @@ def _summary(result: UpResult, tgt: Target) -> None:
         console.print(f"    {cmd:<{width}}  # {why}", highlight=False, markup=False)
 
 
-def diff(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
+def diff(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
          json_out: JsonOpt = False) -> None:
     """Preview a deploy as a change set, resource by resource."""
     spec = _spec(env)
@@ -202,7 +202,7 @@ def change_lines(changes: list[Change], stack_name: str) -> list[str]:
     return lines
 
 
-def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
+def deploy(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
            allow_replacement: AllowReplacementOpt = None, json_out: JsonOpt = False) -> None:
     """Execute the change set, streaming stack events; on failure print the failing events (the stack rolls back)."""
     spec = _spec(env)
@@ -224,7 +224,7 @@ def deploy(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
 
 def destroy(
     env: EnvArg,
-    target: TargetOpt = TargetName.local,
+    target: TargetOpt = TargetChoice.local,
     profile: ProfileOpt = None,
     confirm_prod: ConfirmProdOpt = False,
     empty_buckets: Annotated[bool, typer.Option("--empty-buckets", help="Delete every object version in the stack's buckets first")] = False,
@@ -269,7 +269,7 @@ def _destroy(tgt: Target, spec: EnvironmentSpec, confirm_prod: bool, empty_bucke
 def protection(
     state: Annotated[str, typer.Argument(help="on | off")],
     env: EnvArg,
-    target: TargetOpt = TargetName.local,
+    target: TargetOpt = TargetChoice.local,
     profile: ProfileOpt = None,
     confirm_prod: ConfirmProdOpt = False,
     dry_run: DryRunOpt = False,
@@ -289,7 +289,7 @@ def protection(
     console.print(f"[green]✓[/] deletion protection {state} for {naming.db_instance_id(env)}", highlight=False)
 
 
-def status(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
+def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
     """Stack state, outputs, endpoints, and whether the database accepts connections."""
     spec = _spec(env)
     from rentaliq.deploy.lifecycle import status as run_status
@@ -313,7 +313,7 @@ def status(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOp
         raise typer.Exit(1)
 
 
-def psql(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None,
+def psql(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None,
          args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments (after --)")] = None) -> None:
     """Open psql on the environment's database; the password goes through the environment, never argv or output."""
     spec = _spec(env)

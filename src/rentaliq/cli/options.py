@@ -11,12 +11,12 @@ import typer
 from rentaliq.environments import ENV_NAMES
 
 
-class TargetName(StrEnum):
+class TargetChoice(StrEnum):
     local = "local"
     aws = "aws"
 
 
-TargetOpt = Annotated[TargetName, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
+TargetOpt = Annotated[TargetChoice, typer.Option("--target", help="local: the embedded local cloud; aws: your AWS credentials")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (with --target aws)")]
 EnvArg = Annotated[str, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]
 OptionalEnvArg = Annotated[str | None, typer.Argument(help=f"Environment: {', '.join(ENV_NAMES)}", show_default=False)]

@@ -6,7 +6,7 @@ import typer
 
 from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
-from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
+from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.environments import SpecError, load_spec
 
 
@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def smoke(
     env: EnvArg,
-    target: TargetOpt = TargetName.local,
+    target: TargetOpt = TargetChoice.local,
     profile: ProfileOpt = None,
     json_out: JsonOpt = False,
 ) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from rentaliq.cli.options import ProfileOpt, TargetName, TargetOpt
+from rentaliq.cli.options import ProfileOpt, TargetChoice, TargetOpt
 from rentaliq.deploy.target import NotLoopback, Target
 from rentaliq.environments import EnvironmentSpec
 
-__all__ = ["ProfileOpt", "TargetName", "TargetOpt", "resolve"]
+__all__ = ["ProfileOpt", "TargetChoice", "TargetOpt", "resolve"]
 
 
-def resolve(target: TargetName, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
+def resolve(target: TargetChoice, spec: EnvironmentSpec, profile: str | None = None, *, start: bool = True) -> Target:
     from rentaliq.cli.output import fail
 
-    if target is TargetName.aws:
+    if target is TargetChoice.aws:
         from botocore.exceptions import BotoCoreError
 
         try:

@@ -10,7 +10,7 @@ from rich.text import Text
 
 from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
-from rentaliq.cli.targets import ProfileOpt, TargetName, TargetOpt, resolve
+from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import SpecError, load_spec
 
@@ -35,7 +35,7 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def verify(env: EnvArg, target: TargetOpt = TargetName.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
+def verify(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
     """Read the live environment back through the AWS APIs and check every value of its spec; exit 1 on any failure."""
     try:
         spec = load_spec(env)
