@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.environments import load_spec
+from rentaliq.infra.cache import templates
 
 BROKEN = {"Resources": {
     "Probe": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-states-probe"}},
@@ -215,11 +216,34 @@ def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_dest
     assert json.loads(sm.get_secret_value(SecretId="rentaliq/prod/api/keys")["SecretString"]) == keys
     stack = stacks.describe(target, "rentaliq-prod")
     params = {p["ParameterKey"]: p.get("ParameterValue") for p in stack.get("Parameters", [])}
-    if snapshots:
-        newest = max(snapshots, key=lambda s: s["SnapshotCreateTime"])["DBSnapshotIdentifier"]
-        assert params["RestoreDbSnapshot"] == newest
+    newest = max(snapshots, key=lambda s: s["SnapshotCreateTime"])["DBSnapshotIdentifier"]  # PROD: DeletionPolicy Snapshot
+    assert params["RestoreDbSnapshot"] == newest
     resources = target.client("cloudformation").describe_stack_resources(StackName="rentaliq-prod")["StackResources"]
     assert {"rentaliq-prod-files", "rentaliq-access-logs"} <= {r["PhysicalResourceId"] for r in resources}
+    outputs = stacks.outputs(stack)
+    assert outputs["FilesBucketName"] == "rentaliq-prod-files" and outputs["DbEndpoint"]  # the full template's outputs, not the import's
+    result = rentaliq(cloud_env, "diff", "prod", "--outdir", str(outdir))
+    assert result.returncode == 0 and "rentaliq-prod: no changes" in result.stdout, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_a_restore_cut_off_after_its_import_is_finished_never_replaced_by_an_empty_database(prod_destroyed, target, cloud_env, outdir):
+    """A restore interrupted between the IMPORT and the update: a plain `up` must not create an empty database."""
+    from rentaliq.deploy.lifecycle import _restore
+
+    spec = load_spec("prod")
+    snapshot, _ = _restore(target, spec, templates([spec], outdir)[spec.stack_name], True, None, lambda message: None)
+    assert snapshot and stacks.describe(target, "rentaliq-prod")["StackStatus"] == "IMPORT_COMPLETE"
+    result = rentaliq(cloud_env, "up", "prod", "--outdir", str(outdir))
+    assert result.returncode == 1
+    line = one_line_error(result)
+    assert "a restore was interrupted" in line and "up prod --restore-retained" in line and snapshot in line, line
+    resources = target.client("cloudformation").describe_stack_resources(StackName="rentaliq-prod")["StackResources"]
+    assert not [r for r in resources if r["ResourceType"] == "AWS::RDS::DBInstance"]  # nothing was created
+    result = rentaliq(cloud_env, "up", "prod", "--restore-retained", "--outdir", str(outdir))
+    assert result.returncode == 0, result.stderr
+    params = {p["ParameterKey"]: p.get("ParameterValue") for p in stacks.describe(target, "rentaliq-prod")["Parameters"]}
+    assert params["RestoreDbSnapshot"] == snapshot
 
 
 def test_a_deploy_that_would_replace_a_bucket_is_refused_and_executes_nothing(target, tmp_path):

@@ -174,7 +174,7 @@ def test_restart_with_a_broken_server_keeps_the_cloud_up_and_marks_only_that_ins
     """A local cloud restarted over a server that cannot start: it serves, that instance is failed, the
     other instance is available with its data, and the events survive the restart."""
     from rentaliq.local.cloud import LocalCloud
-    from tests.functional.conftest import free_port
+    from tests.ports import free_port
 
     home = Path(tempfile.mkdtemp(prefix="rentaliq-restart-", dir="/tmp"))
     os.chmod(home, 0o755)
@@ -184,22 +184,35 @@ def test_restart_with_a_broken_server_keeps_the_cloud_up_and_marks_only_that_ins
         rds, server_errors = recording_client(own)
         healthy = create(rds, "healthy-db")
         create(rds, "broken-at-restart")
+        fixable = create(rds, "fixable-db")
         with connect(healthy) as conn:
             conn.execute("CREATE TABLE kept (v text)")
             conn.execute("INSERT INTO kept VALUES ('across the restart')")
+        with connect(fixable) as conn:
+            conn.execute("CREATE TABLE kept (v text)")
+            conn.execute("INSERT INTO kept VALUES ('kept while failed')")
         own.stop()
         shutil.rmtree(Path(own.state_dir) / "postgres" / "broken-at-restart" / "data")
+        config = Path(own.state_dir) / "postgres" / "fixable-db" / "data" / "postgresql.conf"
+        original = config.read_text()
+        config.write_text(original + "\nbogus_parameter_xyz = 1\n")  # a configuration the server refuses
         own.start()
 
+        watch_status(rds, "fixable-db", lambda s: s[-1] == "failed", timeout=30)
         watch_status(rds, "broken-at-restart", lambda s: s[-1] == "failed", timeout=30)
         assert messages(rds, "broken-at-restart")[-1].startswith("The DB instance has failed")
         assert describe(rds, "healthy-db")["DBInstanceStatus"] == "available"
         with connect(describe(rds, "healthy-db")) as conn:
             assert conn.execute("SELECT v FROM kept").fetchall() == [("across the restart",)]
         own.stop()
-        own.start()  # the failed instance stays failed, its event stays listed
+        config.write_text(original)  # the cause fixed: a restart of the local cloud is the retry
+        own.start()  # the instance that still cannot start stays failed, its event stays listed
         assert describe(rds, "broken-at-restart")["DBInstanceStatus"] == "failed"
         assert messages(rds, "broken-at-restart")[-1].startswith("The DB instance has failed")
+        assert describe(rds, "fixable-db")["DBInstanceStatus"] == "available"
+        assert messages(rds, "fixable-db")[-1] == "Recovery of the DB instance is complete."
+        with connect(describe(rds, "fixable-db")) as conn:
+            assert conn.execute("SELECT v FROM kept").fetchall() == [("kept while failed",)]
         assert not server_errors, server_errors
     finally:
         own.stop()

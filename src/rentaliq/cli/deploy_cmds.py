@@ -111,7 +111,9 @@ def up(
 
     allowed = _allowed(allow_replacement, specs)
     tgt = resolve(target, specs[0], profile)
-    argv = ["up", env or "--all"]  # exactly one of the two was given (checked above)
+    # The command as given (exactly one of env / --all, checked above): what a rerun hint and the lock holder show.
+    argv = ["up", env or "--all", *(["--restore-retained"] if restore_retained else []),
+            *(f"--allow-replacement={name}" for name in sorted(allowed))]
     envs = [s.name.value for s in specs]
     with err_console.status("starting") as progress:
         results = _deploy_errors(lambda: _run_locked(tgt, envs, argv, lambda: run_up(
@@ -212,9 +214,10 @@ def deploy(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
     allowed = _allowed(allow_replacement, [spec])
     tgt = resolve(target, spec, profile)
     with err_console.status(f"deploying {spec.stack_name}") as progress:
-        result = _deploy_errors(lambda: _run_locked(tgt, [env], ["deploy", env], lambda: run_deploy(
+        argv = ["deploy", env, *(f"--allow-replacement={name}" for name in sorted(allowed))]
+        result = _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: run_deploy(
             tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=allowed,
-            on_step=_step(progress))), tgt, command("deploy", env))
+            on_step=_step(progress))), tgt, command(*argv))
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
         return
@@ -234,7 +237,7 @@ def destroy(
     spec = _spec(env)
 
     tgt = resolve(target, spec, profile)
-    argv = ["destroy", env]
+    argv = ["destroy", env, *(["--confirm-prod"] if confirm_prod else []), *(["--empty-buckets"] if empty_buckets else [])]
     # Plan, check and delete under one lock: what was checked is what gets deleted.
     _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: _destroy(tgt, spec, confirm_prod, empty_buckets, dry_run)),
                    tgt, command(*argv))

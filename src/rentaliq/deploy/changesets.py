@@ -167,12 +167,25 @@ def diff(target: Target, spec: EnvironmentSpec, template_path: Path, on_step: On
         # `up` deletes this stack and creates it anew: every resource of the template is an Add.
         resources = json.loads(template_path.read_text()).get("Resources", {})
         return [Change("Add", logical_id, r.get("Type", "?")) for logical_id, r in resources.items()]
-    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, template_body(template_path), stack)
+    body, extra_parameters = _deployed_template(template_path, stack, None)
+    change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters)
     if change_set_id:
         target.client("cloudformation").delete_change_set(ChangeSetName=change_set_id)
         if change_set_type == "CREATE" and stack is None:
             _drop_placeholder(target, spec)
     return changes
+
+
+def _deployed_template(template_path: Path, stack: dict[str, Any] | None, restore_snapshot: str | None) -> tuple[str, list[dict[str, Any]] | None]:
+    """The template body and extra parameters a deploy sends: a stack restored from a snapshot keeps its
+    `RestoreDbSnapshot` wiring on every later change set (diff included), or its database would read as replaced."""
+    from rentaliq.deploy import retained
+
+    template = json.loads(template_path.read_text())
+    extra_parameters = retained.snapshot_parameters(stack, restore_snapshot)
+    if extra_parameters:
+        template = retained.with_snapshot_parameter(template)
+    return json.dumps(template, separators=(",", ":")), extra_parameters
 
 
 def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event: OnEvent | None = None, timeout: float = 3600,
@@ -183,17 +196,12 @@ def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event:
     `restore_snapshot`: create the database from this snapshot (see `retained`); a stack restored once keeps it.
     `known_keys`: API key parameter values to use where the stack has none yet (the restored secret's).
     """
-    from rentaliq.deploy import retained
-
     started = time.monotonic()
     stack = clean_never_created(target, spec, check_state(target, spec, "deploy"), on_step, on_event)
     if stack is not None:
         deployed_spec.check(target, spec, on_step)
-    template = json.loads(template_path.read_text())
-    extra_parameters = retained.snapshot_parameters(stack, restore_snapshot)
-    if extra_parameters:
-        template = retained.with_snapshot_parameter(template)
-    body = json.dumps(template, separators=(",", ":"))
+    body, extra_parameters = _deployed_template(template_path, stack, restore_snapshot)
+    template = json.loads(body)
     change_set_id, change_set_type, changes, _ = _create_change_set(target, spec, body, stack, extra_parameters, known_keys)
     if not change_set_id:
         stack = _existing(target, spec.stack_name)

@@ -35,6 +35,20 @@ STUCK_STATES = {
 _HEALTH_PATH = "/_rentaliq/health"  # rentaliq.local.server.HEALTH_PATH, without importing the server
 
 
+def _next_step(target: Target, status: str | None, instance_id: str) -> str:
+    """What brings a stuck instance back: the caller needs a way out, not only a diagnosis."""
+    from rentaliq.deploy.commands import command
+
+    if status == "failed":
+        if target.is_local:
+            return (f"; fix the cause shown in the log, then restart the local cloud (`{command('local', 'stop')}` and "
+                    f"`{command('local', 'start')}`), which starts the server again")
+        return "; RDS cannot recover a failed instance: restore it from a backup (point-in-time or snapshot)"
+    if status == "stopped":
+        return f"; start it: `{target.aws_cli} rds start-db-instance --db-instance-identifier {instance_id}`"
+    return ""
+
+
 class DatabaseNotReady(TimeoutError):
     """The database did not take TLS connections; the message names why and shows the server's last log lines."""
 
@@ -91,7 +105,7 @@ def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | Non
         if status in STUCK_STATES or now >= deadline:
             why = f"is {status}" if status in STUCK_STATES else f"did not accept TLS connections within {timeout:.0f}s"
             raise DatabaseNotReady(f"{instance_id} {why} (RDS status: {status or 'unknown'}; last error: {detail}); "
-                                   f"last server log lines: {server_log_tail(target, instance_id)}")
+                                   f"last server log lines: {server_log_tail(target, instance_id)}{_next_step(target, status, instance_id)}")
         if progress is not None and now >= next_report:
             progress(f"still waiting for {instance_id} ({status or 'unknown'}, {now - started:.0f}s of {timeout:.0f}s): {detail}")
             next_report = now + PROGRESS_EVERY

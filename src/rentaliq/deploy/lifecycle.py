@@ -6,6 +6,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rentaliq import naming
 from rentaliq.deploy import retained, stacks, states
@@ -39,7 +40,7 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
 
     stack = check_state(target, spec, "deploy")
     if stack is not None and not states.clean_before_create(stack["StackStatus"]):
-        return None, None
+        return _finish_interrupted_restore(target, spec, stack, restore)
     # A stack that was never created goes first (with what it still holds); what remains then is outside any stack.
     clean_never_created(target, spec, stack, on_step, on_event)
     found = retained.find(target, spec)
@@ -60,6 +61,25 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
         on_step(f"importing {', '.join(r['LogicalResourceId'] for r in to_import)} into {spec.stack_name}")
         import_resources(target, spec, import_template, to_import, on_event)
     return found.snapshot, retained.api_key_values(target, spec)
+
+
+def _finish_interrupted_restore(target: Target, spec: EnvironmentSpec, stack: dict[str, Any], restore: bool) -> tuple[str | None, dict[str, str] | None]:
+    """A stack that holds imported resources but no database yet is a restore cut off after its import.
+
+    Deploying it as usual would create a new, empty database while the final snapshot waits: never silently.
+    """
+    resources = target.client("cloudformation").describe_stack_resources(StackName=stack["StackId"])["StackResources"]
+    if any(r["ResourceType"] == "AWS::RDS::DBInstance" for r in resources):
+        return None, None
+    snapshot = retained.find(target, spec).snapshot
+    if snapshot is None:
+        return None, None
+    if not restore:
+        raise RetainedFound(
+            f"{spec.stack_name} holds restored resources but no database yet (a restore was interrupted); finish it from "
+            f"{snapshot} with `{command('up', spec.name.value, '--restore-retained')}`, or delete the snapshot "
+            f"(`{target.aws_cli} rds delete-db-snapshot --db-snapshot-identifier {snapshot}`) to create an empty database")
+    return snapshot, retained.api_key_values(target, spec)
 
 
 def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnEvent | None = None,

@@ -83,6 +83,13 @@ class Supervisor:
             if db.status in _TRANSITIONS:
                 log.warning("RDS instance %s was %s when the local cloud stopped", db.db_instance_identifier, db.status)
                 db.status = "available"
+            elif db.status == "failed" and self.engine.status(db.db_instance_identifier) == "running":
+                # Its server started with the local cloud (its cause was fixed): the local counterpart of an RDS
+                # recovery, so a restart of the local cloud is the documented way to retry a failed instance.
+                log.warning("RDS instance %s was failed; its server runs again", db.db_instance_identifier)
+                db.status = "available"
+                rds_events.record(db, rds_events.RECOVERY_COMPLETE)
+                rds_events.persist()
 
     def check_once(self) -> list[str]:
         """Recover every dead server of an available instance; returns the identifiers acted on."""
