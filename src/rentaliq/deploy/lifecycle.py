@@ -46,13 +46,13 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
     found = retained.find(target, spec)
     if not found.any:
         return None, None
+    if not restore and found.blocks_create:
+        raise RetainedFound(retained.refusal(spec, found, target.aws_cli))  # names what was found itself
     on_step(f"{spec.stack_name}: found " + ", ".join(found.describe()))
-    if not restore and not found.blocks_create:
+    if not restore:
         on_step(f"creating {spec.stack_name} with a new, empty database; `{command('up', spec.name.value, '--restore-retained')}` "
                 f"would restore it from {found.snapshot} instead")
         return None, None
-    if not restore:
-        raise RetainedFound(retained.refusal(spec, found, target.aws_cli))
     retained.restore_secrets(target, found)
     import_template, to_import = retained.import_plan(json.loads(template_path.read_text()), found)
     if to_import:

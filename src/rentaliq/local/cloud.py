@@ -282,7 +282,7 @@ class LocalCloud:
     def _port_message(self) -> str:
         return (
             f"port {self.port} on {self.host} is already in use by another process; "
-            f"choose another port with {PORT_ENV}=<port> or --port <port>"
+            f"choose another port for every command with {PORT_ENV}=<port>"
         )
 
     def _check_port_free(self) -> None:
@@ -297,8 +297,8 @@ class LocalCloud:
                 if other:
                     raise PortInUseError(
                         f"port {self.port} on {self.host} is used by another RentalIQ local cloud "
-                        f"(pid {other.get('pid')}, state dir {other.get('state_dir')}); choose another port with "
-                        f"{PORT_ENV}=<port> or --port <port>"
+                        f"(pid {other.get('pid')}, state dir {other.get('state_dir')}); choose another port for every command with "
+                        f"{PORT_ENV}=<port>"
                     ) from None
                 raise PortInUseError(self._port_message()) from None
             raise LocalCloudError(f"cannot use {self.host}:{self.port}: {exc.strerror}") from None
