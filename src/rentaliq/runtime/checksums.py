@@ -145,6 +145,11 @@ def stored_checksum(head: Mapping[str, Any]) -> StoredChecksum | None:
     return None
 
 
+def comparable(before: StoredChecksum | None, after: StoredChecksum | None) -> bool:
+    """Two stored checksums can be compared only when they are of one algorithm and one part layout."""
+    return before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
+
+
 def digest_b64(head: Mapping[str, Any], data: bytes) -> str | None:
     stored = stored_checksum(head)
     if stored is None or stored.algorithm == "CRC32":

@@ -7,9 +7,13 @@ the smoke command) does not need the transfer machinery.
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
+
+from rentaliq.runtime.errors import EncryptionMissing
 
 DEFAULT_CONTENT_TYPE = "application/octet-stream"
 
@@ -86,3 +90,29 @@ class DeleteResult:
 def guess_content_type(key: str) -> str:
     """From the key's extension; ``application/octet-stream`` when unknown."""
     return mimetypes.guess_type(key, strict=False)[0] or DEFAULT_CONTENT_TYPE
+
+
+def versions_of(key: str, pages: Iterable[Mapping[str, Any]]) -> list[ObjectVersion]:
+    """Every version and delete marker of exactly ``key`` (a prefix listing also holds longer keys), newest first."""
+    out: list[ObjectVersion] = []
+    for page in pages:
+        for item in page.get("Versions", []):
+            if item["Key"] == key:
+                out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False,
+                                         int(item["Size"]), item.get("ETag"), item.get("LastModified")))
+        for item in page.get("DeleteMarkers", []):
+            if item["Key"] == key:
+                out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), True, None, None, item.get("LastModified")))
+    out.sort(key=lambda v: (not v.is_latest, -(v.last_modified.timestamp() if v.last_modified else 0.0)))
+    return out
+
+
+def upload_result(bucket: str, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None,
+                  checksum_type: str | None, *, verified: bool) -> UploadResult:
+    """What S3 answered for a write, as a result; S3 must report the encryption it applied (every write asks for it)."""
+    sse = response.get("ServerSideEncryption")
+    if not sse:
+        raise EncryptionMissing(f"s3://{bucket}/{key}: S3 reported no server-side encryption for the object just written")
+    return UploadResult(bucket=bucket, key=key, size=size, etag=response.get("ETag"), version_id=response.get("VersionId"),
+                        server_side_encryption=sse, sse_kms_key_id=response.get("SSEKMSKeyId"), content_type=ctype,
+                        checksum_crc32=checksum, checksum_type=checksum_type, checksum_verified=verified)

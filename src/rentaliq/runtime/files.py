@@ -43,30 +43,29 @@ from rentaliq.runtime.checksums import (
     Crc32s,
     SourceChecksums,
     b64_crc32,
-    digest_b64,
-    digest_b64_file,
     stored_checksum,
 )
+from rentaliq.runtime.downloads import Destination, Download
 from rentaliq.runtime.errors import (
     ChecksumMismatch,
-    EncryptionMissing,
     VersioningNotEnabled,
 )
 from rentaliq.runtime.file_results import (
-    DEFAULT_CONTENT_TYPE,
     DeleteResult,
     DownloadResult,
     ObjectInfo,
     ObjectVersion,
     UploadResult,
     guess_content_type,
+    upload_result,
+    versions_of,
 )
+from rentaliq.runtime.file_versions import restore_version
 from rentaliq.runtime.keys import validate_key, validate_prefix
 from rentaliq.runtime.s3_errors import s3_errors
 from rentaliq.runtime.secrets import RuntimeConfig, S3Config, Secrets
 from rentaliq.runtime.transfer import (
     KnownObject,
-    atomic_destination,
     part_size,
     seekable,
 )
@@ -84,9 +83,7 @@ __all__ = [
 ]
 
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
-Destination = Union[None, str, "os.PathLike[str]", BinaryIO]
 
-_COPY_OBJECT_LIMIT = 5 * 1024**3  # CopyObject's single-request limit; above it, a multipart copy
 
 
 class Files:
@@ -246,7 +243,7 @@ class Files:
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: S3 stored CRC32 {stored}, the data has {checksum}")
-        return self._upload_result(key, len(data), response, extra["ContentType"], checksum, "FULL_OBJECT", verified=True)
+        return upload_result(self.bucket, key, len(data), response, extra["ContentType"], checksum, "FULL_OBJECT", verified=True)
 
     def _put_managed(
         self,
@@ -281,7 +278,7 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: {problem}; the object was removed")
         verified = stored is not None and stored.algorithm == "CRC32"
         display = stored.display if stored is not None else None
-        return self._upload_result(key, ours.size, head, extra["ContentType"], display,
+        return upload_result(self.bucket, key, ours.size, head, extra["ContentType"], display,
             "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
 
     def _remove_bad_upload(self, key: str, version_id: str | None) -> None:
@@ -290,26 +287,6 @@ class Files:
             self.client.delete_object(Bucket=self.bucket, Key=key, **args)
         except Exception as exc:  # noqa: BLE001 - the mismatch is the error to report
             logger.error("s3://%s/%s: could not remove the object that failed its checksum: %s", self.bucket, key, type(exc).__name__)
-
-    def _upload_result(
-        self, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None, checksum_type: str | None, *, verified: bool
-    ) -> UploadResult:
-        sse = response.get("ServerSideEncryption")
-        if not sse:
-            raise EncryptionMissing(f"s3://{self.bucket}/{key}: S3 reported no server-side encryption for the object just written")
-        return UploadResult(
-            bucket=self.bucket,
-            key=key,
-            size=size,
-            etag=response.get("ETag"),
-            version_id=response.get("VersionId"),
-            server_side_encryption=sse,
-            sse_kms_key_id=response.get("SSEKMSKeyId"),
-            content_type=ctype,
-            checksum_crc32=checksum,
-            checksum_type=checksum_type,
-            checksum_verified=verified,
-        )
 
     # ------------------------------------------------------------------ download
 
@@ -326,9 +303,8 @@ class Files:
         head = self._head_raw(key, version_id)
         size = int(head["ContentLength"])
         pin = {"VersionId": head["VersionId"]} if head.get("VersionId") not in (None, "null") else {}
-        if size < self.config.multipart_threshold:
-            return self._get_small(key, head, pin, dest)
-        return self._get_managed(key, head, pin, dest)
+        download = Download(self, key, head, pin)
+        return download.small(dest) if size < self.config.multipart_threshold else download.managed(dest)
 
     def read(self, key: str, *, version_id: str | None = None) -> bytes:
         """The object's bytes (checksum verified when the object has one)."""
@@ -336,109 +312,6 @@ class Files:
         if data is None:  # download() without a destination always returns the bytes
             raise RuntimeError(f"download of {key!r} returned no data")
         return data
-
-    def _get_small(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
-        args: dict[str, Any] = dict(pin) if pin else ({"IfMatch": head["ETag"]} if head.get("ETag") else {})
-        with s3_errors(self.bucket, key, pin.get("VersionId")):
-            response = self.client.get_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED", **args)
-            data = response["Body"].read()  # botocore also checks a whole-object checksum at the end of the body
-        verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
-        path = None
-        if dest is None:
-            return self._download_result(key, head, verified, data=data)
-        if isinstance(dest, (str, os.PathLike)):
-            path = Path(dest)
-            with atomic_destination(path) as target:
-                target.file.write(data)
-        else:
-            dest.write(data)
-        return self._download_result(key, head, verified, path=path)
-
-    def _get_managed(self, key: str, head: Mapping[str, Any], pin: dict[str, str], dest: Destination) -> DownloadResult:
-        manager = self._transfers()
-        subscribers = [KnownObject(int(head["ContentLength"]), head.get("ETag"))]
-        if dest is None:
-            buffer = io.BytesIO()
-            manager.download(self.bucket, key, buffer, extra_args=pin, subscribers=subscribers).result()
-            data = buffer.getvalue()
-            verified = self._verify(key, head, pin, lambda part: self.checksums.of_buffer(data, part), lambda: digest_b64(head, data))
-            return self._download_result(key, head, verified, data=data)
-        if isinstance(dest, (str, os.PathLike)):
-            path = Path(dest)
-            with atomic_destination(path) as target:
-                manager.download(self.bucket, key, target.file, extra_args=pin, subscribers=subscribers).result()
-                target.file.flush()
-                tmp = target.tmp_path
-                verified = self._verify(key, head, pin, lambda part: self.checksums.of_file(tmp, part), lambda: digest_b64_file(head, tmp))
-            return self._download_result(key, head, verified, path=path)
-        start = dest.tell() if seekable(dest) else None
-        manager.download(self.bucket, key, dest, extra_args=pin, subscribers=subscribers).result()
-        verified = False
-        if start is not None and getattr(dest, "readable", lambda: False)():
-
-            def from_dest(part: int) -> Crc32s:
-                dest.seek(start)
-                sums: Crc32s = self.checksums.of_stream(dest, part)
-                return sums
-
-            verified = self._verify(key, head, pin, from_dest, lambda: None)
-        return self._download_result(key, head, verified)
-
-    def _verify(self, key: str, head: Mapping[str, Any], pin: dict[str, str], crc32s: Any, digest: Any) -> bool:
-        """Compare the data with the object's checksum; True if checked, False if S3 holds none we can recompute."""
-        stored = stored_checksum(head)
-        if stored is None:
-            return False
-        if stored.algorithm != "CRC32":
-            if stored.parts is not None:
-                return False  # composite SHA checksums: not recomputed
-            actual = digest()
-            if actual is None:
-                return False
-        else:
-            part = int(head["ContentLength"]) or 1
-            if stored.parts is not None and stored.parts > 1:
-                first_part = self._first_part_size(key, pin)
-                if first_part is None:
-                    return False
-                part = first_part
-            sums = crc32s(part)
-            if stored.parts is None:
-                actual = sums.full_b64
-            elif len(sums.parts) != stored.parts:
-                actual = f"{sums.composite_b64}-{len(sums.parts)}"
-            else:
-                actual = sums.composite_b64
-        if actual != stored.value:
-            raise ChecksumMismatch(
-                f"s3://{self.bucket}/{key}: the data received has {stored.algorithm} {actual}, the object {stored.display}; nothing was kept"
-            )
-        return True
-
-    def _first_part_size(self, key: str, pin: dict[str, str]) -> int | None:
-        """A composite checksum is recomputed part by part; parts have the size of part 1 (the last may be shorter)."""
-        try:
-            part = self.client.head_object(Bucket=self.bucket, Key=key, PartNumber=1, **pin)
-        except Exception:  # noqa: BLE001 - no part information: the checksum cannot be recomputed
-            return None
-        size = part.get("ContentLength")
-        return int(size) if size else None
-
-    def _download_result(self, key: str, head: Mapping[str, Any], verified: bool, *, path: Path | None = None, data: bytes | None = None) -> DownloadResult:
-        stored = stored_checksum(head)
-        return DownloadResult(
-            bucket=self.bucket,
-            key=key,
-            size=int(head["ContentLength"]),
-            etag=head.get("ETag"),
-            version_id=head.get("VersionId"),
-            server_side_encryption=head.get("ServerSideEncryption"),
-            content_type=head.get("ContentType"),
-            checksum_crc32=stored.display if stored is not None and stored.algorithm == "CRC32" else None,
-            checksum_verified=verified,
-            path=path,
-            data=data,
-        )
 
     # ------------------------------------------------------------------ listing, deleting, URLs
 
@@ -547,43 +420,11 @@ class Files:
         """Every version and delete marker of exactly ``key``, newest first."""
         key = validate_key(key)
         self._require_versioning("list_versions")
-        out: list[ObjectVersion] = []
-        paginator = self.client.get_paginator("list_object_versions")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=key):
-            for item in page.get("Versions", []):
-                if item["Key"] == key:
-                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False,
-                        int(item["Size"]), item.get("ETag"), item.get("LastModified")))
-            for item in page.get("DeleteMarkers", []):
-                if item["Key"] == key:
-                    out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), True, None, None, item.get("LastModified")))
-        out.sort(key=lambda v: (not v.is_latest, -(v.last_modified.timestamp() if v.last_modified else 0.0)))
-        return out
+        pages = self.client.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=key)
+        return versions_of(key, pages)
 
     def restore_version(self, key: str, version_id: str) -> UploadResult:
         """Make ``version_id`` the current version again by copying it over ``key`` (history is kept)."""
-        key = validate_key(key)
+        key = validate_key(key)  # before any request
         self._require_versioning("restore_version")
-        source = self._head_raw(key, version_id)
-        size = int(source["ContentLength"])
-        copy_source = {"Bucket": self.bucket, "Key": key, "VersionId": version_id}
-        args: dict[str, Any] = {**self._sse_args(), "MetadataDirective": "COPY"}
-        if size <= _COPY_OBJECT_LIMIT:
-            with s3_errors(self.bucket, key, version_id):
-                self.client.copy_object(Bucket=self.bucket, Key=key, CopySource=copy_source, ChecksumAlgorithm="CRC32", **args)
-        else:
-            args.pop("MetadataDirective")
-            args["ChecksumAlgorithm"] = "CRC32"
-            self._transfers().copy(copy_source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
-        head = self._head_raw(key, None)
-        if head.get("ContentLength") != size:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has {head.get('ContentLength')} bytes, version {version_id} has {size}")
-        before, after = stored_checksum(source), stored_checksum(head)
-        same_kind = before is not None and after is not None and (before.algorithm, before.parts) == (after.algorithm, after.parts)
-        if same_kind and before is not None and after is not None and before.value != after.value:
-            raise ChecksumMismatch(f"s3://{self.bucket}/{key}: restored copy has checksum {after.display}, version {version_id} has {before.display}")
-        display = after.display if after is not None and after.algorithm == "CRC32" else None
-        kind = None if after is None else ("FULL_OBJECT" if after.parts is None else "COMPOSITE")
-        return self._upload_result(key, size, head, head.get("ContentType") or DEFAULT_CONTENT_TYPE, display, kind, verified=same_kind)
-
-
+        return restore_version(self, key, version_id)
