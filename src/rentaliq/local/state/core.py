@@ -23,13 +23,14 @@ from rentaliq.local.state.blobs import BlobStore
 from rentaliq.local.state.commit import CommitStats
 from rentaliq.local.state.hooks import MotoHooks
 from rentaliq.local.state.layout import (
-    BLOBS_DIR, LOCK_FILE, SERVICES_DIR, StateLockedError, empty_manifest, init_state_dir, read_manifest,
+    BLOBS_DIR, LOCK_FILE, SERVICES_DIR, PersistenceError, StateLockedError, empty_manifest, init_state_dir, read_manifest,
 )
 from rentaliq.local.state.middleware import Middleware, RWLock
 from rentaliq.local.state.references import BackendNames, moto
 from rentaliq.local.state.snapshot import ALL, ShardDirty, pickle_all
 
 _CURRENT: Persistence | None = None
+_held = threading.local()  # depth: how many shared holds (changing()) this thread has
 
 
 def current() -> Persistence | None:
@@ -139,7 +140,15 @@ class Persistence:
             return self._seq
 
     def commit(self, through: int | None = None) -> None:
-        """Write every pending change (group commit: one writer, many waiters)."""
+        """Write every pending change (group commit: one writer, many waiters).
+
+        Called by code running inside a request (the IMPORT change set's execution, a stack deleted
+        at once), it does nothing: that request holds the shared lock, and the middleware commits
+        what it touched (and what was marked dirty) as soon as it releases it, before answering."""
+        if tracking.current_context() is not None:
+            return
+        if getattr(_held, "depth", 0):
+            raise PersistenceError("commit() inside changing(): commit after the block (a bug of the caller)")
         if through is None:
             with self._pending_lock:
                 through = self._seq
@@ -192,9 +201,11 @@ class Persistence:
         operation worker), so a commit never pickles that state half-changed.  Never make a mutating
         request to this server inside: commit afterwards, outside the block (``mark_dirty``, ``commit``)."""
         self._rw.acquire_read()
+        _held.depth = getattr(_held, "depth", 0) + 1
         try:
             yield
         finally:
+            _held.depth -= 1
             self._rw.release_read()
 
     # ---------------------------------------------------------------- request path
