@@ -208,6 +208,22 @@ class Persistence:
             _held.depth -= 1
             self._rw.release_read()
 
+    @contextlib.contextmanager
+    def released(self) -> Iterator[None]:
+        """Give up this thread's shared hold while it waits for another thread that commits (the
+        CloudFormation API waiting for crash recovery at start-up), then take it again.  Only where
+        the request has changed nothing yet: a commit may run in between."""
+        depth = getattr(_held, "depth", 0)
+        for _ in range(depth):
+            self._rw.release_read()
+        _held.depth = 0
+        try:
+            yield
+        finally:
+            for _ in range(depth):
+                self._rw.acquire_read()
+            _held.depth = depth
+
     # ---------------------------------------------------------------- request path
 
     def middleware(self, app: Any) -> Callable[[dict[str, Any], Any], Any]:
