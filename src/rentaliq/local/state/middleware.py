@@ -45,12 +45,16 @@ EXCLUSIVE_TIMEOUT = 60.0  # seconds; a request holding the shared lock this long
 class RWLock:
     """Many requests (shared) or one commit (exclusive).
 
-    No writer preference, on purpose: a request may make nested read requests to this server
-    (the local CloudFormation resolving a GetAtt or a dynamic reference while creating a change
-    set), and a waiting writer must not block those.  Nested *mutating* requests are never made
-    while a shared hold is kept (providers run on the CloudFormation worker thread, outside
-    :meth:`Persistence.changing`), so the exclusive wait always ends; it is bounded anyway, so such
-    a bug fails one commit instead of hanging the server.
+    The exclusive wait needs no bound and no optimistic fallback as long as nobody waits for a
+    commit while holding a shared hold.  That holds since CloudFormation operations run on a worker
+    thread: its providers call this server over HTTP outside :meth:`Persistence.changing`, and
+    commit after each block (``commit()`` inside a block raises; inside a request it defers to the
+    request's own commit); the one request that waits for a committing thread (the CloudFormation
+    API gate during crash recovery) gives its hold up first (:meth:`Persistence.released`).
+    Requests still make nested *read* requests while holding one (a GetAtt or a dynamic reference
+    resolved while creating a change set), so there is no writer preference: a waiting commit must
+    not block those.  The wait is bounded all the same, so a new such bug fails one commit (a 500
+    the test suite reports) instead of hanging the server.
     """
 
     def __init__(self) -> None:
