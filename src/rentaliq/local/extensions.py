@@ -13,11 +13,10 @@ from pathlib import Path
 _installed = False
 
 
-def install(state_dir: Path, endpoint: str | None = None) -> None:
+def install(state_dir: Path, endpoint: str) -> None:
     """Patch moto in this process (idempotent). ``endpoint`` is where this server answers, for providers."""
     global _installed
-    if endpoint:
-        os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
+    os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
     from rentaliq.local import moto_fixes, rds_postgres, s3_policy
@@ -31,7 +30,8 @@ def install(state_dir: Path, endpoint: str | None = None) -> None:
     _installed = True
 
 
-def after_restore(state_dir: Path) -> None:
+def after_restore() -> None:
+    """Fail the stack operations a crash interrupted; start the restored DB instances' servers."""
     from rentaliq.local import rds_postgres
     from rentaliq.local.cfn import engine
 
@@ -39,7 +39,8 @@ def after_restore(state_dir: Path) -> None:
     rds_postgres.after_restore()
 
 
-def before_stop(state_dir: Path) -> None:
+def before_stop() -> None:
+    """Stop the PostgreSQL servers (the final snapshot is taken)."""
     from rentaliq.local import rds_postgres
 
     rds_postgres.stop_all()

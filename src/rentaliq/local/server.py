@@ -5,12 +5,12 @@ Run as ``python -m rentaliq.local.server --host 127.0.0.1 --port N --state-dir D
 ``<state-dir>/server.log``).
 
 Start-up order: validate arguments -> open the state dir (format check + lock) -> bind
-the port -> ``extensions.install(state_dir[, endpoint=...])`` (patches moto classes, so
+the port -> ``extensions.install(state_dir, endpoint)`` (patches moto classes, so
 it must run before any state is unpickled; ``RENTALIQ_LOCAL_ENDPOINT`` is set for
 extensions that call the server over HTTP) -> restore the snapshot ->
-``extensions.after_restore(state_dir)`` (if defined) -> serve.  SIGTERM/SIGINT: stop
-accepting, let in-flight requests finish, take a final snapshot, garbage-collect blobs,
-``extensions.before_stop(state_dir)`` (if defined), exit 0.
+``extensions.after_restore()`` -> serve.  SIGTERM/SIGINT: stop accepting, let in-flight
+requests finish, take a final snapshot, garbage-collect blobs, ``extensions.before_stop()``,
+exit 0.
 
 Nothing that could contain a secret is written to stdout: werkzeug's per-request log
 goes to ``<state-dir>/access.log`` as method, path (without query string), status and
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import ipaddress
 import json
 import logging
@@ -151,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
     state_dir = state_dir.expanduser().resolve()
 
     t0 = time.perf_counter()
-    from rentaliq.local import persistence as persistence_mod
+    from rentaliq.local import state as persistence_mod
 
     persistence = persistence_mod.Persistence(state_dir)
     try:
@@ -186,11 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     from rentaliq.local import extensions
 
     endpoint = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
-    os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint  # extensions call the server itself over HTTP
-    if "endpoint" in inspect.signature(extensions.install).parameters:
-        extensions.install(state_dir, endpoint=endpoint)
-    else:
-        extensions.install(state_dir)
+    extensions.install(state_dir, endpoint)
     report: dict[str, Any] = {"services": 0, "seconds": 0.0, "ephemeral": args.ephemeral}
     if not args.ephemeral:
         persistence.install_hooks()
@@ -198,9 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             report = persistence.restore()
         except persistence_mod.StateFormatError as exc:
             _fail(EXIT_STATE, str(exc))
-    after_restore = getattr(extensions, "after_restore", None)
-    if callable(after_restore):
-        after_restore(state_dir)
+    extensions.after_restore()
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
     moto_app = dispatcher if args.ephemeral else persistence.middleware(dispatcher)
@@ -225,8 +218,6 @@ def main(argv: list[str] | None = None) -> int:
                         "last_services": st.last_services,
                         "failures": st.failures,
                         "files": st.files_written,
-                        "optimistic": st.optimistic,
-                        "retries": st.retries,
                         "lock_wait_seconds": round(st.lock_wait_seconds, 4),
                     },
                 }
@@ -258,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
 
     server_json = state_dir / "server.json"
-    persistence_mod._atomic_write(server_json, json.dumps(info).encode(), fsync=False)
+    persistence_mod.atomic_write(server_json, json.dumps(info).encode(), fsync=False)
     log.info(
         "serving on http://%s:%s (state %s; restored %s services in %.3fs; ready %.3fs after launch)",
         host,
@@ -278,12 +269,10 @@ def main(argv: list[str] | None = None) -> int:
             persistence.close(snapshot=not args.ephemeral)
             log.info("final snapshot written in %.3fs", time.perf_counter() - t1)
         finally:
-            before_stop = getattr(extensions, "before_stop", None)
-            if callable(before_stop):
-                try:
-                    before_stop(state_dir)
-                except Exception:
-                    log.exception("extensions.before_stop failed")
+            try:
+                extensions.before_stop()
+            except Exception:
+                log.exception("extensions.before_stop failed")
             with contextlib.suppress(Exception):
                 server_json.unlink()
     return 0

@@ -81,10 +81,10 @@ class NotDurable(RuntimeError):
 
 
 def _persistence() -> Any:
-    from rentaliq.local import persistence
+    from rentaliq.local import state
 
-    p = persistence.current()
-    if p is None or not getattr(p, "_hooks_installed", False):
+    p = state.current()
+    if p is None or not p.hooks_installed:
         return None  # an ephemeral server: nothing is saved, nothing to recover
     if p.closed:
         raise NotDurable("the local cloud is stopping; the operation resumes (rolls back) at the next start")

@@ -17,6 +17,8 @@ next deploy just works).
 
 from __future__ import annotations
 
+import contextlib
+
 import logging
 import threading
 from typing import Any
@@ -108,7 +110,11 @@ def _gate_api() -> None:
     original = CloudFormationResponse.call_action
 
     def call_action(self):
-        wait()
+        from rentaliq.local import state
+
+        p = state.current()
+        with p.released() if p is not None else contextlib.nullcontext():  # recovery commits: do not hold its lock
+            wait()
         return original(self)
 
     CloudFormationResponse.call_action = call_action
