@@ -54,3 +54,44 @@ def test_outputs_after_import_are_the_new_templates_and_a_rollback_restores_them
         _delete(cfn, stack)
         for name in (bucket, taken):
             s3.delete_bucket(Bucket=name)
+
+
+def _db_template(**changes) -> dict:
+    props = {"Engine": "postgres", "EngineVersion": "15.10", "DBInstanceClass": "db.t3.micro", "AllocatedStorage": "20",
+             "MasterUsername": "rentaliq_admin", "MasterUserPassword": "Passw0rd-long-enough", "DBName": "first",
+             "BackupRetentionPeriod": 7, "MultiAZ": False, "PreferredMaintenanceWindow": "sun:03:00-sun:04:00", **changes}
+    return {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Delete", "Properties": props}}}
+
+
+@pytest.mark.parametrize(("changes", "replacement", "recreation"), [
+    ({"BackupRetentionPeriod": 14}, "False", "Never"),
+    ({"MultiAZ": True}, "False", "Never"),
+    ({"PreferredMaintenanceWindow": "mon:03:00-mon:04:00"}, "False", "Never"),
+    ({"DBName": "second"}, "True", "Always"),
+])
+def test_database_change_set_reports_what_the_update_does(db_stack, changes, replacement, recreation) -> None:
+    """Properties conditional only for Aurora are modified in place on a standalone instance: the change set says
+    Replacement False (the deploy side refuses database replacements), and executing it keeps the instance."""
+    cfn, stack = db_stack
+    db = _changes(_change_set(cfn, stack, _db_template(**changes), "UPDATE"))["Db"]
+    [detail] = db["Details"]
+    assert (db["Replacement"], detail["Target"]["Name"], detail["Target"]["RequiresRecreation"]) == (replacement, *changes, recreation)
+
+
+@pytest.fixture(scope="module")
+def db_stack(target):
+    cfn = target.client("cloudformation")
+    stack = _name("dbcond")
+    assert _deploy(cfn, stack, _db_template())["StackStatus"] == "CREATE_COMPLETE"
+    yield cfn, stack
+    _delete(cfn, stack)
+
+
+def test_backup_retention_change_executes_in_place(db_stack, target) -> None:
+    cfn, stack = db_stack
+    rds = target.client("rds")
+    before = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Db")["StackResourceDetail"]["PhysicalResourceId"]
+    assert _deploy(cfn, stack, _db_template(BackupRetentionPeriod=14), "UPDATE")["StackStatus"] == "UPDATE_COMPLETE"
+    after = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Db")["StackResourceDetail"]["PhysicalResourceId"]
+    assert after == before
+    assert rds.describe_db_instances(DBInstanceIdentifier=after)["DBInstances"][0]["BackupRetentionPeriod"] == 14
