@@ -95,3 +95,69 @@ def test_backup_retention_change_executes_in_place(db_stack, target) -> None:
     after = cfn.describe_stack_resource(StackName=stack, LogicalResourceId="Db")["StackResourceDetail"]["PhysicalResourceId"]
     assert after == before
     assert rds.describe_db_instances(DBInstanceIdentifier=after)["DBInstances"][0]["BackupRetentionPeriod"] == 14
+
+
+def _tags(items: list[dict] | None) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in items or [] if not t["Key"].startswith("aws:")}
+
+
+def _network_template(bucket: str, *, vpc_tags: dict, flow_tags: dict, eip: dict | None = None, taken: str | None = None) -> dict:
+    resources: dict = {
+        "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.42.0.0/16", "Tags": [{"Key": k, "Value": v} for k, v in vpc_tags.items()]}},
+        "Logs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
+        "Flow": {"Type": "AWS::EC2::FlowLog", "Properties": {
+            "ResourceId": {"Ref": "Vpc"}, "ResourceType": "VPC", "TrafficType": "REJECT", "LogDestinationType": "s3",
+            "LogDestination": {"Fn::GetAtt": ["Logs", "Arn"]}, "Tags": [{"Key": k, "Value": v} for k, v in flow_tags.items()]}},
+        "Ip": {"Type": "AWS::EC2::EIP", "Properties": {"Domain": "vpc", **(eip or {"Tags": [{"Key": "Use", "Value": "nat"}]})}},
+    }
+    if taken:
+        resources["Taken"] = {"Type": "AWS::S3::Bucket", "DependsOn": ["Flow", "Vpc", "Ip"], "Properties": {"BucketName": taken}}
+    return {"Resources": resources}
+
+
+def test_tag_changes_update_in_place_and_a_rollback_restores_tags_exactly(target) -> None:
+    """FlowLog/EIP Tags update in place (AWS), as the change set says; a failed update that added a VPC tag and
+    changed the flow log's tags leaves both as they were; a property with no update path fails by name."""
+    cfn, ec2, s3 = target.client("cloudformation"), target.client("ec2"), target.client("s3")
+    stack, bucket, taken = _name("flowtags"), _name("flowtags-logs"), _name("flowtags-taken")
+    s3.create_bucket(Bucket=taken)
+    base = {"vpc_tags": {"Team": "data"}, "flow_tags": {"Team": "data"}}
+
+    def physical(logical_id: str) -> str:
+        return cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"]["PhysicalResourceId"]
+
+    def state() -> tuple[dict, dict, dict]:
+        vpc = ec2.describe_vpcs(VpcIds=[physical("Vpc")])["Vpcs"][0]
+        flow = ec2.describe_flow_logs(FlowLogIds=[physical("Flow")])["FlowLogs"][0]
+        address = ec2.describe_addresses(PublicIps=[physical("Ip")])["Addresses"][0]
+        return _tags(vpc.get("Tags")), _tags(flow.get("Tags")), _tags(address.get("Tags"))
+
+    try:
+        assert _deploy(cfn, stack, _network_template(bucket, **base))["StackStatus"] == "CREATE_COMPLETE"
+        flow_id, ip = physical("Flow"), physical("Ip")
+
+        retag = _network_template(bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"},
+                                  eip={"Tags": [{"Key": "Use", "Value": "egress"}]})
+        change_set = _change_set(cfn, stack, retag, "UPDATE")
+        assert {n: c["Replacement"] for n, c in _changes(change_set).items()} == {"Flow": "False", "Ip": "False"}
+        assert _execute(cfn, change_set)["StackStatus"] == "UPDATE_COMPLETE"
+        assert (physical("Flow"), physical("Ip")) == (flow_id, ip)  # the same flow log and address, retagged
+        assert state() == ({"Team": "data"}, {"Team": "platform"}, {"Use": "egress"})
+        assert len(ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [physical("Vpc")]}])["FlowLogs"]) == 1
+
+        # A failed update (a bucket name that is taken) after tagging: every tag back as it was, the added key gone.
+        failing = _network_template(bucket, vpc_tags={"Team": "data", "CostCenter": "42"}, flow_tags={"Owner": "ops"},
+                                    eip={"Tags": [{"Key": "Use", "Value": "egress"}]}, taken=taken)
+        assert _deploy(cfn, stack, failing, "UPDATE")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+        assert state() == ({"Team": "data"}, {"Team": "platform"}, {"Use": "egress"})
+
+        # A property the local cloud cannot update in place fails by name, and nothing is replaced.
+        unsupported = _network_template(bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"},
+                                        eip={"Tags": [{"Key": "Use", "Value": "egress"}], "PublicIpv4Pool": "amazon"})
+        assert _deploy(cfn, stack, unsupported, "UPDATE")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+        reasons = [e.get("ResourceStatusReason") or "" for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
+        assert any("cannot update PublicIpv4Pool of AWS::EC2::EIP in place" in r for r in reasons), reasons[:5]
+        assert physical("Ip") == ip
+    finally:
+        _delete(cfn, stack)
+        s3.delete_bucket(Bucket=taken)
