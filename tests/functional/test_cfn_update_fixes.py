@@ -161,3 +161,57 @@ def test_tag_changes_update_in_place_and_a_rollback_restores_tags_exactly(target
     finally:
         _delete(cfn, stack)
         s3.delete_bucket(Bucket=taken)
+
+
+def _service_template(tags: dict, roles: list[str], taken: str | None = None) -> dict:
+    tag_items = [{"Key": k, "Value": v} for k, v in tags.items()]
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
+    resources: dict = {
+        "RoleA": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust, "Tags": tag_items}},
+        "RoleB": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
+        "Read": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
+            "Roles": [{"Ref": r} for r in roles]}},
+        "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "not-printed", "Tags": tag_items}},
+        "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7, "Tags": tag_items}},
+    }
+    if taken:
+        resources["Taken"] = {"Type": "AWS::S3::Bucket", "DependsOn": list(resources), "Properties": {"BucketName": taken}}
+    return {"Resources": resources}
+
+
+def test_service_tags_roll_back_exactly_and_policy_roles_change_in_place(target) -> None:
+    cfn, iam, sm, logs, s3 = (target.client(s) for s in ("cloudformation", "iam", "secretsmanager", "logs", "s3"))
+    stack, taken = _name("svctags"), _name("svctags-taken")
+    s3.create_bucket(Bucket=taken)
+
+    def physical(logical_id: str) -> str:
+        return cfn.describe_stack_resource(StackName=stack, LogicalResourceId=logical_id)["StackResourceDetail"]["PhysicalResourceId"]
+
+    def state() -> tuple[dict, dict, dict]:
+        role = _tags(iam.list_role_tags(RoleName=physical("RoleA"))["Tags"])
+        secret = _tags(sm.describe_secret(SecretId=physical("Secret")).get("Tags"))
+        group = {k: v for k, v in logs.list_tags_log_group(logGroupName=physical("Logs"))["tags"].items() if not k.startswith("aws:")}
+        return role, secret, group
+
+    def attached(role_logical_id: str) -> list[str]:
+        return [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=physical(role_logical_id))["AttachedPolicies"]]
+
+    try:
+        assert _deploy(cfn, stack, _service_template({"Team": "data"}, ["RoleA"]))["StackStatus"] == "CREATE_COMPLETE"
+        policy = physical("Read")
+        assert state() == ({"Team": "data"}, {"Team": "data"}, {"Team": "data"})
+
+        failing = _service_template({"Team": "data", "CostCenter": "42"}, ["RoleA"], taken)
+        assert _deploy(cfn, stack, failing, "UPDATE")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+        assert state() == ({"Team": "data"}, {"Team": "data"}, {"Team": "data"})
+
+        # Roles of a managed policy are updatable (AWS): the same policy, attached to the new role, off the old one.
+        moved = _change_set(cfn, stack, _service_template({"Team": "data"}, ["RoleB"]), "UPDATE")
+        assert _changes(moved)["Read"]["Replacement"] == "False"
+        assert _execute(cfn, moved)["StackStatus"] == "UPDATE_COMPLETE"
+        assert physical("Read") == policy
+        assert (attached("RoleA"), attached("RoleB")) == ([], [policy])
+    finally:
+        _delete(cfn, stack)
+        s3.delete_bucket(Bucket=taken)
