@@ -74,9 +74,33 @@ def test_analysis_of_a_parameter_change_and_a_conditional_one() -> None:
     }}
     unchanged = analyse(template, {}, template, {"Multi": "false"})
     assert unchanged == {}
+    # MultiAZ is conditional only for Aurora: for this standalone instance the update is in place, and is reported so.
     changed = analyse(template, {}, template, {"Multi": "true"})["Db"]
-    assert changed.replacement == "Conditional"
-    assert [(d.change_source, d.causing_entity, d.target["RequiresRecreation"]) for d in changed.details] == [("ParameterReference", "Multi", "Conditionally")]
+    assert changed.replacement == "False"
+    assert [(d.change_source, d.causing_entity, d.target["RequiresRecreation"]) for d in changed.details] == [("ParameterReference", "Multi", "Never")]
+    # A conditional property without a known rule (Engine) stays Conditional, as AWS reports it.
+    engine_template = {"Parameters": {"Engine": {"Type": "String", "Default": "postgres"}}, "Resources": {
+        "Db": {"Type": "AWS::RDS::DBInstance", "Properties": {"Engine": {"Ref": "Engine"}}},
+    }}
+    engine_change = analyse(engine_template, {}, engine_template, {"Engine": "mysql"})["Db"]
+    assert (engine_change.replacement, engine_change.details[0].target["RequiresRecreation"]) == ("Conditional", "Conditionally")
+
+
+@pytest.mark.parametrize(("type_name", "prop", "old", "new", "replacement", "recreation"), [
+    ("AWS::RDS::DBInstance", "BackupRetentionPeriod", "7", "14", "False", "Never"),
+    ("AWS::RDS::DBInstance", "MultiAZ", False, True, "False", "Never"),
+    ("AWS::RDS::DBInstance", "PreferredMaintenanceWindow", "sun:03:00-sun:04:00", "mon:03:00-mon:04:00", "False", "Never"),
+    ("AWS::RDS::DBInstance", "DBName", "a", "b", "True", "Always"),
+    ("AWS::EC2::VPC", "InstanceTenancy", "dedicated", "default", "False", "Never"),
+    ("AWS::EC2::VPC", "InstanceTenancy", "default", "dedicated", "True", "Always"),
+])
+def test_report_uses_the_executed_rule(type_name, prop, old, new, replacement, recreation) -> None:
+    """The change set's Replacement is what the update executes (``schemas.must_replace``), for known values."""
+    before = {"Resources": {"R": {"Type": type_name, "Properties": {prop: old}}}}
+    after = {"Resources": {"R": {"Type": type_name, "Properties": {prop: new}}}}
+    change = analyse(before, {}, after, {})["R"]
+    assert (change.replacement, change.details[0].target["RequiresRecreation"]) == (replacement, recreation)
+    assert bool(schemas.must_replace(type_name, {prop: old}, {prop: new})) == (replacement == "True")
 
 
 # -- templates: YAML short forms, Fn::Cidr --------------------------------------------------------------------------

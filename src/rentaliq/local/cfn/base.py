@@ -127,19 +127,24 @@ class Provider:
         return []
 
     def requires_replacement(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
-        """Types without an in-place update are replaced on any change; others as AWS's schema rules say
-        (``schemas.must_replace``: the same rules the change sets report as ``Replacement``)."""
-        if type(self).update is Provider.update:
-            return True
+        """AWS's schema rules (``schemas.must_replace``), the same rules the change sets report as ``Replacement``:
+        a change the report calls in place is updated in place, never silently replaced."""
         from rentaliq.local.cfn.schemas import must_replace
 
         return bool(must_replace(self.type_name, old, new))
 
     def update(self, physical_id: str, old: dict[str, Any], new: dict[str, Any], ctx: Context) -> str:
-        """Default: replacement (create the new one, then delete the old), as CloudFormation does."""
-        new_id = self.create(new, ctx)
-        self.delete(physical_id, old, ctx)
-        return new_id
+        """In place (the engine has already decided it is no replacement). A type without an update path says so."""
+        self.in_place_only(old, new, frozenset())
+        return physical_id
+
+    def in_place_only(self, old: dict[str, Any], new: dict[str, Any], supported: frozenset[str]) -> None:
+        """Refuse, by name, a change of a property this provider cannot update in place (rather than replacing)."""
+        changed = sorted(p for p in set(old) | set(new) if p not in supported and old.get(p) != new.get(p))
+        if changed:
+            allowed = ", ".join(sorted(supported)) or "none"
+            raise ProviderError(f"The local cloud cannot update {', '.join(changed)} of {self.type_name} in place "
+                                f"(updatable here: {allowed}); change it in a new resource instead.")
 
     def delete(self, physical_id: str, props: dict[str, Any], ctx: Context) -> None:
         raise NotImplementedError
@@ -165,6 +170,13 @@ def exists(call: Any, *args: Any, **kwargs: Any) -> bool:
 
 def tag_list(props: dict[str, Any], key: str = "Key", value: str = "Value") -> list[dict[str, str]]:
     return [{key: t["Key"], value: t["Value"]} for t in props.get("Tags", [])]
+
+
+def removed_tag_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    """Tag keys the old properties had and the new ones drop: an update (or a rollback) must remove them, since
+    the services' tag-adding calls only add or overwrite."""
+    kept = {t["Key"] for t in new.get("Tags", [])}
+    return [t["Key"] for t in old.get("Tags", []) if t["Key"] not in kept]
 
 
 def as_json(document: Any) -> str:

@@ -1,25 +1,14 @@
-"""EC2 networking: the VPC, its subnets and routes, NAT, the S3 endpoint, flow logs and security groups."""
+"""EC2 networking: the VPC, its subnets and routes, NAT, the S3 endpoint and flow logs (security groups: :mod:`ec2_security`)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Context, Provider, as_bool, tag_list
-
-
-def _tag(ctx: Context, resource_id: str, props: dict[str, Any]) -> None:
-    tags = tag_list(props) + [
-        {"Key": "aws:cloudformation:stack-name", "Value": ctx.stack_name},
-        {"Key": "aws:cloudformation:logical-id", "Value": ctx.logical_id},
-    ]
-    ctx.client("ec2").create_tags(Resources=[resource_id], Tags=tags)
-
-
-def _spec(ctx: Context, resource_type: str, props: dict[str, Any]) -> list[dict[str, Any]]:
-    """Tags given with the create call itself: what a crash interrupts can still be found by them."""
-    return [{"ResourceType": resource_type, "Tags": tag_list(props) + ctx.cloudformation_tags()}]
+from rentaliq.local.cfn.base import AlreadyExists, Context, Provider, as_bool
+from rentaliq.local.cfn.ec2_security import SecurityGroup, SecurityGroupEgress, SecurityGroupIngress
+from rentaliq.local.cfn.ec2_tags import TagsInPlace, retag
+from rentaliq.local.cfn.ec2_tags import tag_specifications as _spec
 
 
 def _by_tags(ctx: Context, describe: str, collection: str, id_key: str) -> list[str]:
@@ -50,7 +39,7 @@ class Vpc(Provider):
         for attr in ("EnableDnsHostnames", "EnableDnsSupport"):
             if attr in new:
                 ctx.client("ec2").modify_vpc_attribute(VpcId=physical_id, **{attr: {"Value": as_bool(new[attr])}})
-        _tag(ctx, physical_id, new)
+        retag(ctx, physical_id, old, new)
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -89,7 +78,7 @@ class Subnet(Provider):
         if any(old.get(k) != new.get(k) for k in self.replace_on_change):
             return super().update(physical_id, old, new, ctx)
         ctx.client("ec2").modify_subnet_attribute(SubnetId=physical_id, MapPublicIpOnLaunch={"Value": as_bool(new.get("MapPublicIpOnLaunch", False))})
-        _tag(ctx, physical_id, new)
+        retag(ctx, physical_id, old, new)
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -103,7 +92,7 @@ class Subnet(Provider):
         return {"SubnetId": physical_id, "AvailabilityZone": subnet["AvailabilityZone"], "VpcId": subnet["VpcId"], "CidrBlock": subnet["CidrBlock"]}
 
 
-class RouteTable(Provider):
+class RouteTable(TagsInPlace, Provider):
     type_name = "AWS::EC2::RouteTable"
 
     def create(self, props, ctx):
@@ -157,12 +146,19 @@ class Route(Provider):
         ctx.client("ec2").create_route(**kwargs)
         return f"{props['RouteTableId']}|{props['DestinationCidrBlock']}"
 
+    def update(self, physical_id, old, new, ctx):
+        """Another target for the same destination: ReplaceRoute, in place (as AWS does)."""
+        self.in_place_only(old, new, frozenset(self.TARGETS))
+        ctx.client("ec2").replace_route(RouteTableId=new["RouteTableId"], DestinationCidrBlock=new["DestinationCidrBlock"],
+                                        **{k: new[k] for k in self.TARGETS if new.get(k)})
+        return physical_id
+
     def delete(self, physical_id, props, ctx):
         table_id, cidr = physical_id.split("|", 1)
         ctx.client("ec2").delete_route(RouteTableId=table_id, DestinationCidrBlock=cidr)
 
 
-class Eip(Provider):
+class Eip(TagsInPlace, Provider):
     type_name = "AWS::EC2::EIP"
 
     def create(self, props, ctx):
@@ -178,12 +174,15 @@ class Eip(Provider):
     def attributes(self, physical_id, props, ctx):
         return {"AllocationId": self._allocation_id(physical_id, ctx), "PublicIp": physical_id}
 
+    def tag_target(self, physical_id, ctx):
+        return self._allocation_id(physical_id, ctx)
+
     @staticmethod
     def _allocation_id(public_ip: str, ctx: Context) -> str:
         return ctx.client("ec2").describe_addresses(PublicIps=[public_ip])["Addresses"][0]["AllocationId"]
 
 
-class NatGateway(Provider):
+class NatGateway(TagsInPlace, Provider):
     type_name = "AWS::EC2::NatGateway"
 
     def create(self, props, ctx):
@@ -197,7 +196,7 @@ class NatGateway(Provider):
         ctx.client("ec2").delete_nat_gateway(NatGatewayId=physical_id)
 
 
-class InternetGateway(Provider):
+class InternetGateway(TagsInPlace, Provider):
     type_name = "AWS::EC2::InternetGateway"
 
     def create(self, props, ctx):
@@ -226,13 +225,40 @@ class VpcGatewayAttachment(Provider):
         ctx.client("ec2").attach_internet_gateway(InternetGatewayId=props["InternetGatewayId"], VpcId=props["VpcId"])
         return f"IGW|{props['VpcId']}|{props['InternetGatewayId']}"
 
+    def update(self, physical_id, old, new, ctx):
+        """Another internet gateway for the VPC: detach the old one, attach the new one."""
+        self.in_place_only(old, new, frozenset({"InternetGatewayId"}))
+        self.delete(physical_id, old, ctx)
+        return self.create(new, ctx)
+
     def delete(self, physical_id, props, ctx):
         _, vpc_id, igw_id = physical_id.split("|")
         ctx.client("ec2").detach_internet_gateway(InternetGatewayId=igw_id, VpcId=vpc_id)
 
 
-class VpcEndpoint(Provider):
+class VpcEndpoint(TagsInPlace, Provider):
     type_name = "AWS::EC2::VPCEndpoint"
+    updatable = frozenset({"Tags", "PolicyDocument", "RouteTableIds", "SubnetIds", "SecurityGroupIds", "PrivateDnsEnabled"})
+
+    def apply_in_place(self, physical_id, old, new, ctx):
+        """ModifyVpcEndpoint: the policy, and the route tables/subnets/security groups added and removed."""
+        kwargs: dict[str, Any] = {}
+        if old.get("PolicyDocument") != new.get("PolicyDocument"):
+            if "PolicyDocument" in new:
+                kwargs["PolicyDocument"] = new["PolicyDocument"] if isinstance(new["PolicyDocument"], str) else json.dumps(new["PolicyDocument"])
+            else:
+                kwargs["ResetPolicy"] = True
+        for key, (add, remove) in {"RouteTableIds": ("AddRouteTableIds", "RemoveRouteTableIds"), "SubnetIds": ("AddSubnetIds", "RemoveSubnetIds"),
+                                   "SecurityGroupIds": ("AddSecurityGroupIds", "RemoveSecurityGroupIds")}.items():
+            before, after = old.get(key) or [], new.get(key) or []
+            if added := [i for i in after if i not in before]:
+                kwargs[add] = added
+            if removed := [i for i in before if i not in after]:
+                kwargs[remove] = removed
+        if old.get("PrivateDnsEnabled") != new.get("PrivateDnsEnabled"):
+            kwargs["PrivateDnsEnabled"] = as_bool(new.get("PrivateDnsEnabled", False))
+        if kwargs:
+            ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=physical_id, **kwargs)
 
     def create(self, props, ctx):
         kwargs = {"VpcId": props["VpcId"], "ServiceName": props["ServiceName"], "VpcEndpointType": props.get("VpcEndpointType", "Gateway"),
@@ -251,7 +277,7 @@ class VpcEndpoint(Provider):
         return _by_tags(ctx, "describe_vpc_endpoints", "VpcEndpoints", "VpcEndpointId")
 
 
-class FlowLog(Provider):
+class FlowLog(TagsInPlace, Provider):
     type_name = "AWS::EC2::FlowLog"
 
     def create(self, props, ctx):
@@ -278,116 +304,6 @@ class FlowLog(Provider):
 
     def locate(self, props, ctx):
         return _by_tags(ctx, "describe_flow_logs", "FlowLogs", "FlowLogId")
-
-
-def _permission(rule: dict[str, Any], peer_key: str) -> dict[str, Any]:
-    """A CloudFormation SG rule as the EC2 API's IpPermission."""
-    permission: dict[str, Any] = {"IpProtocol": str(rule["IpProtocol"])}
-    if "FromPort" in rule:
-        permission["FromPort"] = int(rule["FromPort"])
-    if "ToPort" in rule:
-        permission["ToPort"] = int(rule["ToPort"])
-    description = {"Description": rule["Description"]} if rule.get("Description") else {}
-    if rule.get("CidrIp"):
-        permission["IpRanges"] = [{"CidrIp": rule["CidrIp"], **description}]
-    elif rule.get("CidrIpv6"):
-        permission["Ipv6Ranges"] = [{"CidrIpv6": rule["CidrIpv6"], **description}]
-    elif rule.get(peer_key):
-        permission["UserIdGroupPairs"] = [{"GroupId": rule[peer_key], **description}]
-    elif rule.get("DestinationPrefixListId") or rule.get("SourcePrefixListId"):
-        permission["PrefixListIds"] = [{"PrefixListId": rule.get("DestinationPrefixListId") or rule["SourcePrefixListId"], **description}]
-    return permission
-
-
-ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
-
-
-class SecurityGroup(Provider):
-    type_name = "AWS::EC2::SecurityGroup"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("GroupName") or ctx.generated_name(255)
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx), f"a security group with this name exists in {props['VpcId']}")
-
-    def locate(self, props, ctx):
-        filters = [{"Name": "vpc-id", "Values": [props["VpcId"]]}, {"Name": "group-name", "Values": [self.name(props, ctx)]}]
-        return [g["GroupId"] for g in ctx.client("ec2").describe_security_groups(Filters=filters)["SecurityGroups"]]
-
-    def create(self, props, ctx):
-        ec2 = ctx.client("ec2")
-        group_id = ec2.create_security_group(GroupName=self.name(props, ctx), Description=props["GroupDescription"], VpcId=props["VpcId"],
-                                             TagSpecifications=_spec(ctx, "security-group", props))["GroupId"]
-        self._apply_rules(group_id, {}, props, ctx)
-        return group_id
-
-    def update(self, physical_id, old, new, ctx):
-        if any(old.get(k) != new.get(k) for k in self.replace_on_change):
-            return super().update(physical_id, old, new, ctx)
-        self._apply_rules(physical_id, old, new, ctx)
-        _tag(ctx, physical_id, new)
-        return physical_id
-
-    @staticmethod
-    def _apply_rules(group_id: str, old: dict[str, Any], new: dict[str, Any], ctx: Context) -> None:
-        """Make the group's inline rules exactly the template's; no egress listed means allow-all, as on AWS."""
-        ec2 = ctx.client("ec2")
-        old_in = [_permission(r, "SourceSecurityGroupId") for r in old.get("SecurityGroupIngress", [])]
-        new_in = [_permission(r, "SourceSecurityGroupId") for r in new.get("SecurityGroupIngress", [])]
-        old_out = [_permission(r, "DestinationSecurityGroupId") for r in old.get("SecurityGroupEgress", [])] if old else [ALL_TRAFFIC]
-        new_out = [_permission(r, "DestinationSecurityGroupId") for r in new.get("SecurityGroupEgress", [])] or [ALL_TRAFFIC]
-        if old and not old.get("SecurityGroupEgress"):
-            old_out = [ALL_TRAFFIC]
-        if removed := [p for p in old_in if p not in new_in]:
-            ec2.revoke_security_group_ingress(GroupId=group_id, IpPermissions=removed)
-        if added := [p for p in new_in if p not in old_in]:
-            ec2.authorize_security_group_ingress(GroupId=group_id, IpPermissions=added)
-        if removed := [p for p in old_out if p not in new_out]:
-            ec2.revoke_security_group_egress(GroupId=group_id, IpPermissions=removed)
-        if added := [p for p in new_out if p not in old_out]:
-            ec2.authorize_security_group_egress(GroupId=group_id, IpPermissions=added)
-
-    def delete(self, physical_id, props, ctx):
-        ctx.client("ec2").delete_security_group(GroupId=physical_id)
-
-    def attributes(self, physical_id, props, ctx):
-        group = ctx.client("ec2").describe_security_groups(GroupIds=[physical_id])["SecurityGroups"][0]
-        return {"GroupId": physical_id, "VpcId": group.get("VpcId")}
-
-
-class _StandaloneRule(Provider):
-    direction: str
-    peer_key: str
-
-    def _id(self, props) -> str:
-        digest = hashlib.sha1(json.dumps(_permission(props, self.peer_key), sort_keys=True).encode()).hexdigest()[:12]
-        return f"{props['GroupId']}|{self.direction}|{digest}"
-
-    def create(self, props, ctx):
-        ec2 = ctx.client("ec2")
-        getattr(ec2, f"authorize_security_group_{self.direction}")(GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)])
-        return self._id(props)
-
-    def locate(self, props, ctx):
-        return [self._id(props)]  # revoking a rule that is not there fails as not found: fine
-
-    def delete(self, physical_id, props, ctx):
-        getattr(ctx.client("ec2"), f"revoke_security_group_{self.direction}")(
-            GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)]
-        )
-
-
-class SecurityGroupIngress(_StandaloneRule):
-    type_name = "AWS::EC2::SecurityGroupIngress"
-    direction, peer_key = "ingress", "SourceSecurityGroupId"
-
-
-class SecurityGroupEgress(_StandaloneRule):
-    type_name = "AWS::EC2::SecurityGroupEgress"
-    direction, peer_key = "egress", "DestinationSecurityGroupId"
 
 
 PROVIDERS = [Vpc, Subnet, RouteTable, SubnetRouteTableAssociation, Route, Eip, NatGateway, InternetGateway,

@@ -124,7 +124,7 @@ def run_update(backend: Any, stack: Any, op: Operation, template: Any, parameter
                 ops.update_resource(stack, op, logical_id, old)
             else:
                 ops.create_resource(stack, op, logical_id)
-        ops.resolve_outputs(stack)
+        ops.resolve_outputs(stack, new_template)  # the new template's outputs (stack.template is switched below)
     except Exception as error:  # noqa: BLE001
         rollback_update(backend, stack, op, _failure(error))
         return

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_json, exists, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_json, exists, removed_tag_keys, tag_list
 
 
 class Role(Provider):
@@ -54,6 +54,12 @@ class Role(Provider):
         iam = ctx.client("iam")
         iam.update_assume_role_policy(RoleName=physical_id, PolicyDocument=as_json(new["AssumeRolePolicyDocument"]))
         self._attach(physical_id, old, new, ctx)
+        if old.get("Description") != new.get("Description") or old.get("MaxSessionDuration") != new.get("MaxSessionDuration"):
+            iam.update_role(RoleName=physical_id, Description=new.get("Description", ""), MaxSessionDuration=int(new.get("MaxSessionDuration", 3600)))
+        if removed := removed_tag_keys(old, new):
+            iam.untag_role(RoleName=physical_id, TagKeys=removed)
+        if new.get("Tags") and new.get("Tags") != old.get("Tags"):
+            iam.tag_role(RoleName=physical_id, Tags=tag_list(new))
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -88,6 +94,18 @@ class Policy(Provider):
     def locate(self, props, ctx):
         return [props["PolicyName"]]
 
+    def update(self, physical_id, old, new, ctx):
+        """Every property updates in place: put the (new) document under the (new) name on the new principals,
+        then take the old one off where it is no longer wanted."""
+        self.create(new, ctx)
+        iam, name = ctx.client("iam"), new["PolicyName"]
+        for key, call, principal in (("Roles", "delete_role_policy", "RoleName"), ("Users", "delete_user_policy", "UserName"),
+                                     ("Groups", "delete_group_policy", "GroupName")):
+            for target in old.get(key, []):
+                if physical_id != name or target not in new.get(key, []):
+                    getattr(iam, call)(**{principal: target, "PolicyName": physical_id})
+        return name
+
     def delete(self, physical_id, props, ctx):
         iam = ctx.client("iam")
         for role in props.get("Roles", []):
@@ -116,9 +134,6 @@ class ManagedPolicy(Provider):
         arn = self._arn(props, ctx)
         return [arn] if exists(ctx.client("iam").get_policy, PolicyArn=arn) else []
 
-    def requires_replacement(self, old, new):
-        return super().requires_replacement(old, new) or old.get("Roles") != new.get("Roles")
-
     def create(self, props, ctx):
         iam = ctx.client("iam")
         kwargs = {"PolicyName": self.name(props, ctx), "PolicyDocument": as_json(props["PolicyDocument"]),
@@ -131,9 +146,14 @@ class ManagedPolicy(Provider):
         return arn
 
     def update(self, physical_id, old, new, ctx):
-        if any(old.get(k) != new.get(k) for k in self.replace_on_change) or old.get("Roles") != new.get("Roles"):
-            return super().update(physical_id, old, new, ctx)
+        self.in_place_only(old, new, frozenset({"PolicyDocument", "Roles"}))
         iam = ctx.client("iam")
+        for role in [r for r in old.get("Roles", []) if r not in new.get("Roles", [])]:
+            iam.detach_role_policy(RoleName=role, PolicyArn=physical_id)
+        for role in [r for r in new.get("Roles", []) if r not in old.get("Roles", [])]:
+            iam.attach_role_policy(RoleName=role, PolicyArn=physical_id)
+        if old.get("PolicyDocument") == new.get("PolicyDocument"):
+            return physical_id
         versions = iam.list_policy_versions(PolicyArn=physical_id)["Versions"]
         for version in versions:
             if not version["IsDefaultVersion"] and len(versions) >= 5:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, removed_tag_keys, tag_list
 
 _ALARM_PROPS = {
     "AlarmDescription": str, "MetricName": str, "Namespace": str, "Statistic": str, "ExtendedStatistic": str, "Period": int,
@@ -47,6 +47,9 @@ class Alarm(Provider):
         if old.get("AlarmName") != new.get("AlarmName"):
             return super().update(physical_id, old, new, ctx)
         self._put(physical_id, new, ctx)
+        if removed := removed_tag_keys(old, new):
+            arn = ctx.client("cloudwatch").describe_alarms(AlarmNames=[physical_id])["MetricAlarms"][0]["AlarmArn"]
+            ctx.client("cloudwatch").untag_resource(ResourceARN=arn, TagKeys=removed)
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -92,6 +95,11 @@ class LogGroup(Provider):
             logs.put_retention_policy(logGroupName=physical_id, retentionInDays=int(new["RetentionInDays"]))
         else:
             logs.delete_retention_policy(logGroupName=physical_id)
+        arn = f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{physical_id}"
+        if removed := removed_tag_keys(old, new):
+            logs.untag_resource(resourceArn=arn, tagKeys=removed)
+        if new.get("Tags") and new.get("Tags") != old.get("Tags"):
+            logs.tag_resource(resourceArn=arn, tags={t["Key"]: t["Value"] for t in new["Tags"]})
         return physical_id
 
     def delete(self, physical_id, props, ctx):

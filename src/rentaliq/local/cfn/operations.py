@@ -337,9 +337,12 @@ def undo_steps(stack: Any, op: Operation) -> list[str]:
     return failures
 
 
-def resolve_outputs(stack: Any) -> None:
-    """Outputs are read once, at the end of the operation (GetAtt reads the live resource)."""
-    output_map = stack._create_output_map()
+def resolve_outputs(stack: Any, template: dict[str, Any] | None = None) -> None:
+    """Outputs are read once, at the end of the operation (GetAtt reads the live resource). An update passes its
+    new template: the outputs are the new template's, resolved against the new resources (not the old template's)."""
+    from moto.cloudformation.parsing import OutputMap
+
+    output_map = stack._create_output_map() if template is None else OutputMap(stack.resource_map, template, stack.stack_id)
     for key in list(output_map):
         try:
             output_map[key]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, as_int, is_not_found, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
 
 
 def _listed(describe, key: str, **kwargs) -> bool:
@@ -15,6 +15,15 @@ def _listed(describe, key: str, **kwargs) -> bool:
         if is_not_found(error):
             return False
         raise
+
+
+def _retag(ctx, arn: str, old: dict[str, Any], new: dict[str, Any]) -> None:
+    """Make an RDS resource's tags the template's (removing the keys it dropped)."""
+    rds = ctx.client("rds")
+    if removed := removed_tag_keys(old, new):
+        rds.remove_tags_from_resource(ResourceName=arn, TagKeys=removed)
+    if new.get("Tags") and new.get("Tags") != old.get("Tags"):
+        rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
 
 
 class DbParameterGroup(Provider):
@@ -49,6 +58,7 @@ class DbParameterGroup(Provider):
         if any(old.get(k) != new.get(k) for k in self.replace_on_change):
             return super().update(physical_id, old, new, ctx)
         self._set(physical_id, new, ctx)
+        _retag(ctx, f"arn:aws:rds:{ctx.region}:{ctx.account_id}:pg:{physical_id}", old, new)
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -83,6 +93,7 @@ class DbSubnetGroup(Provider):
         ctx.client("rds").modify_db_subnet_group(
             DBSubnetGroupName=physical_id, DBSubnetGroupDescription=new["DBSubnetGroupDescription"], SubnetIds=new["SubnetIds"]
         )
+        _retag(ctx, f"arn:aws:rds:{ctx.region}:{ctx.account_id}:subgrp:{physical_id}", old, new)
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -191,7 +202,7 @@ class DbInstance(Provider):
             rds.modify_db_instance(DBInstanceIdentifier=physical_id, ApplyImmediately=True, **changes)
         if new.get("Tags") != old.get("Tags"):
             arn = rds.describe_db_instances(DBInstanceIdentifier=physical_id)["DBInstances"][0]["DBInstanceArn"]
-            rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
+            _retag(ctx, arn, old, new)
         return physical_id
 
     def delete(self, physical_id, props, ctx, *, final_snapshot: str | None = None):

@@ -123,7 +123,8 @@ def analyse(old_template: dict[str, Any], old_parameters: dict[str, Any], new_te
             type_rules = schemas.rules(type_name)
         except KeyError:
             continue
-        details = _details(type_rules, old.get("Properties") or {}, new.get("Properties") or {}, changed_parameters, changes)
+        details = _details(type_rules, old.get("Properties") or {}, new.get("Properties") or {}, changed_parameters, changes,
+                           (before, after))
         scope = sorted({d.target["Attribute"] for d in details})
         if old.get("Metadata") != new.get("Metadata"):
             scope.append("Metadata")
@@ -136,12 +137,41 @@ def analyse(old_template: dict[str, Any], old_parameters: dict[str, Any], new_te
     return changes
 
 
+class _Unknown(Exception):
+    """A value that depends on something other than parameters (GetAtt, Fn::*): known only when executing."""
+
+
+def _static(node: Any, parameters: dict[str, Any]) -> Any:
+    """``node`` with Refs to parameters replaced by their values; :class:`_Unknown` if any other intrinsic remains."""
+    if isinstance(node, dict):
+        if set(node) == {"Ref"} and node["Ref"] in parameters:
+            return parameters[node["Ref"]]
+        if any(key == "Ref" or key.startswith("Fn::") for key in node):
+            raise _Unknown
+        return {key: _static(value, parameters) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_static(item, parameters) for item in node]
+    return node
+
+
+def _recreation(type_rules: schemas.Rules, prop: str, old: dict[str, Any], new: dict[str, Any],
+                parameters: tuple[dict[str, Any], dict[str, Any]]) -> str:
+    """RequiresRecreation by the rule the update executes (``schemas.change_recreation``) when the old and new values
+    are known from the templates and parameters; the schema's static answer when they are not."""
+    try:
+        before, after = _static(old.get(prop), parameters[0]), _static(new.get(prop), parameters[1])
+    except _Unknown:
+        return type_rules.recreation(prop)
+    return schemas.change_recreation(type_rules.type_name, prop, {prop: before}, {prop: after})
+
+
 def _details(type_rules: schemas.Rules, old: dict[str, Any], new: dict[str, Any], changed_parameters: set[str],
-             changes: dict[str, ResourceChange]) -> list[Detail]:
+             changes: dict[str, ResourceChange], parameters: tuple[dict[str, Any], dict[str, Any]] = ({}, {})) -> list[Detail]:
     details: list[Detail] = []
     for prop in sorted(set(old) | set(new)):
         attribute = "Tags" if prop == type_rules.tag_property else "Properties"
-        target = {"Attribute": attribute, "Name": prop, "RequiresRecreation": "Never" if attribute == "Tags" else type_rules.recreation(prop)}
+        recreation = "Never" if attribute == "Tags" else _recreation(type_rules, prop, old, new, parameters)
+        target = {"Attribute": attribute, "Name": prop, "RequiresRecreation": recreation}
         if attribute == "Tags":
             target.pop("Name")
         if old.get(prop) != new.get(prop):

@@ -106,6 +106,8 @@ class Bucket(Provider):
             s3.put_bucket_logging(Bucket=name, BucketLoggingStatus={})
         if props.get("Tags"):  # aws:* tags are CloudFormation's own and refused from callers
             s3.put_bucket_tagging(Bucket=name, Tagging={"TagSet": tag_list(props)})
+        elif old.get("Tags"):  # an update (or rollback) that drops every tag
+            s3.delete_bucket_tagging(Bucket=name)
 
     def delete(self, physical_id, props, ctx):
         ctx.client("s3").delete_bucket(Bucket=physical_id)

@@ -110,6 +110,23 @@ def replaces_conditionally(type_name: str, prop: str, old: Any, new: Any) -> boo
     return True if rule is None else rule(old, new)
 
 
+def change_recreation(type_name: str, prop: str, old: dict[str, Any], new: dict[str, Any]) -> Recreation:
+    """What changing ``prop`` from ``old`` to ``new`` (resolved properties) does: the rule ``must_replace`` executes,
+    so a change set reports what the update will really do. A conditional property without a known rule stays
+    ``Conditionally`` (executed as a replacement: AWS may replace)."""
+    type_rules = rules(type_name)
+    if prop in type_rules.always:
+        return "Always"
+    nested = [path for path in type_rules.nested_always if path[0] == prop]
+    if nested:
+        return "Always" if any(_at(old, path) != _at(new, path) for path in nested) else "Never"
+    if prop in type_rules.conditional:
+        if (type_name, prop) not in _CONDITIONAL:
+            return "Conditionally"
+        return "Always" if replaces_conditionally(type_name, prop, old.get(prop), new.get(prop)) else "Never"
+    return "Never"
+
+
 def must_replace(type_name: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     """The changed properties (resolved values) that make this update a replacement on AWS; empty: in place."""
     type_rules = rules(type_name)

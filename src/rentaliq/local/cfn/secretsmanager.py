@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, is_not_found, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, is_not_found, removed_tag_keys, tag_list
 
 # CloudFormation's GenerateSecretString properties and the GetRandomPassword parameters they map to.
 _GENERATE_KEYS = ("PasswordLength", "ExcludeCharacters", "ExcludeLowercase", "ExcludeNumbers", "ExcludePunctuation",
@@ -73,6 +73,8 @@ class Secret(Provider):
             sm.put_secret_value(SecretId=physical_id, SecretString=new["SecretString"])
         if new.get("Description") != old.get("Description"):
             sm.update_secret(SecretId=physical_id, Description=new.get("Description", ""))
+        if removed := removed_tag_keys(old, new):
+            sm.untag_resource(SecretId=physical_id, TagKeys=removed)
         if new.get("Tags"):
             sm.tag_resource(SecretId=physical_id, Tags=tag_list(new))
         return physical_id
