@@ -116,4 +116,5 @@ def test_kill_during_commit_keeps_previous_or_new_state_whole(
     cloud.stop()
     _start(cloud, monkeypatch, None)
     assert cloud.client("s3").get_object(Bucket=BUCKET, Key="after.txt")["Body"].read() == b"after"
-    assert json.loads(cloud.client("secretsmanager").get_secret_value(SecretId=secret["ARN"], VersionId=secret["VersionId"])["SecretString"]) == {"password": "first"}
+    first = cloud.client("secretsmanager").get_secret_value(SecretId=secret["ARN"], VersionId=secret["VersionId"])
+    assert json.loads(first["SecretString"]) == {"password": "first"}

@@ -9,8 +9,15 @@ through the aliases below.  New snapshots name :mod:`rentaliq.local.state` modul
 from __future__ import annotations
 
 from rentaliq.local.state import (  # noqa: F401 - re-exported
-    FORMAT_VERSION, Persistence, PersistenceError, StateFormatError, StateLockedError, atomic_write,
-    check_state_dir, classify, current,
+    FORMAT_VERSION,
+    Persistence,
+    PersistenceError,
+    StateFormatError,
+    StateLockedError,
+    atomic_write,
+    check_state_dir,
+    classify,
+    current,
 )
 from rentaliq.local.state import reducers as _reducers
 from rentaliq.local.state import references as _references

@@ -116,8 +116,9 @@ class Supervisor:
 
         def show_recovery() -> None:
             log.warning("postgres server of RDS instance %s died; recovering", instance_id)
-            db.status = "rebooting"
-            rds_events.record(db, rds_events.SHUTDOWN, rds_events.RECOVERY_STARTED)
+            with rds_events.changing():
+                db.status = "rebooting"
+                rds_events.record(db, rds_events.SHUTDOWN, rds_events.RECOVERY_STARTED)
             rds_events.persist()
 
         try:
@@ -128,9 +129,10 @@ class Supervisor:
                 return True
             return False
         if restarted:
-            if db.status == "rebooting":
-                db.status = "available"
-            rds_events.record(db, rds_events.RECOVERY_COMPLETE, rds_events.RESTARTED)
+            with rds_events.changing():
+                if db.status == "rebooting":
+                    db.status = "available"
+                rds_events.record(db, rds_events.RECOVERY_COMPLETE, rds_events.RESTARTED)
             rds_events.persist()
             log.warning("postgres server of RDS instance %s recovered", instance_id)
         return restarted
@@ -138,6 +140,7 @@ class Supervisor:
     @staticmethod
     def _fail(db: Any, why: str) -> None:
         log.error("RDS instance %s failed: %s", db.db_instance_identifier, why)
-        db.status = "failed"
-        rds_events.record(db, rds_events.FAILED)
+        with rds_events.changing():
+            db.status = "failed"
+            rds_events.record(db, rds_events.FAILED)
         rds_events.persist()

@@ -20,7 +20,9 @@ so ``describe-events`` still lists them after a restart.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from moto.rds import models as rds_models
@@ -58,6 +60,20 @@ def record(db: Any, *event_types: str) -> None:
     """Append events for ``db`` to its backend's store, in order."""
     for event_type in event_types:
         db.add_event(event_type)
+
+
+@contextlib.contextmanager
+def changing() -> Iterator[None]:
+    """Change RDS state from the supervisor's thread as a request would (under the persistence shared lock), so a
+    concurrent commit never pickles it half-changed. Commit afterwards, outside the block: ``persist()``."""
+    from rentaliq.local import state
+
+    current = state.current()
+    if current is None:
+        yield
+        return
+    with current.changing():
+        yield
 
 
 def persist() -> None:

@@ -237,10 +237,10 @@ def main(argv: list[str] | None = None) -> int:
             if str(code).startswith("5"):
                 _report_server_error(f'{getattr(self, "command", "-")} {path} {code}')
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: Any) -> None:
             log.debug("http: " + format, *args)
 
-        def log_error(self, format: str, *args: Any) -> None:  # noqa: A002
+        def log_error(self, format: str, *args: Any) -> None:
             log.warning("http: " + format, *args)
 
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler, fd=sock.fileno())

@@ -18,7 +18,6 @@ next deploy just works).
 from __future__ import annotations
 
 import contextlib
-
 import logging
 import threading
 from typing import Any

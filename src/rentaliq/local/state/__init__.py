@@ -51,7 +51,12 @@ from __future__ import annotations
 
 from rentaliq.local.state.core import Persistence, current
 from rentaliq.local.state.layout import (
-    FORMAT_VERSION, PersistenceError, StateFormatError, StateLockedError, atomic_write, check_state_dir,
+    FORMAT_VERSION,
+    PersistenceError,
+    StateFormatError,
+    StateLockedError,
+    atomic_write,
+    check_state_dir,
 )
 from rentaliq.local.state.middleware import classify
 

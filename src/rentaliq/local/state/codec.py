@@ -178,7 +178,7 @@ def find_unpicklable(root: Any, session: Session, key: str, pkg: str) -> str:
         try:
             Pickler(io.BytesIO(), session, key, pkg).dump(o)
             return False
-        except Exception:
+        except Exception:  # noqa: BLE001 - any failure to pickle means: not picklable as it is
             return True
 
     path = "payload"

@@ -23,7 +23,14 @@ from rentaliq.local.state.blobs import BlobStore
 from rentaliq.local.state.commit import CommitStats
 from rentaliq.local.state.hooks import MotoHooks
 from rentaliq.local.state.layout import (
-    BLOBS_DIR, LOCK_FILE, SERVICES_DIR, PersistenceError, StateLockedError, empty_manifest, init_state_dir, read_manifest,
+    BLOBS_DIR,
+    LOCK_FILE,
+    SERVICES_DIR,
+    PersistenceError,
+    StateLockedError,
+    empty_manifest,
+    init_state_dir,
+    read_manifest,
 )
 from rentaliq.local.state.middleware import Middleware, RWLock
 from rentaliq.local.state.references import BackendNames, moto

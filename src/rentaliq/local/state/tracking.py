@@ -78,7 +78,7 @@ def paged_attrs_of(cls: type) -> tuple[str, ...]:
 
 
 def shard_id(loc: tuple[str, str, str, str]) -> str:
-    return hashlib.sha1(json.dumps(list(loc)).encode()).hexdigest()[:20]  # noqa: S324 (a name, not security)
+    return hashlib.sha1(json.dumps(list(loc)).encode()).hexdigest()[:20]
 
 
 def page_of(k: str, pages: int = PAGES) -> str:
