@@ -14,6 +14,7 @@ import pytest
 
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
+from tests.functional.rds_client import recording_client
 from tests.ports import free_port
 
 
@@ -88,3 +89,17 @@ def deployed(target, outdir):
 
     specs = [load_spec(e) for e in ("lab", "qa", "prod")]
     return {r.spec.name.value: r for r in up(target, specs, outdir)}
+
+
+@pytest.fixture
+def rds(cloud):
+    """An RDS client without retries that records every HTTP 5xx; a test that met one fails."""
+    client, server_errors = recording_client(cloud)
+    client.made = []
+    yield client
+    for name in client.made:
+        try:
+            client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
+        except client.exceptions.DBInstanceNotFoundFault:
+            pass
+    assert not server_errors, server_errors

@@ -7,10 +7,7 @@ A cloud of its own (free port, temp dir): these tests create and destroy PROD.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
@@ -22,22 +19,13 @@ from rentaliq.deploy.lifecycle import RetainedFound, up
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
-from tests.ports import free_port
+from tests.clouds import private_cloud
 
 
 @pytest.fixture(scope="module")
 def own_cloud():
-    from rentaliq.local.cloud import LocalCloud
-
-    home = Path(tempfile.mkdtemp(prefix="rentaliq-guarantees-", dir="/tmp"))
-    home.chmod(0o755)
-    instance = LocalCloud(state_dir=home / "state", port=free_port())
-    try:
-        instance.start(timeout=60)
+    with private_cloud("guarantees") as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

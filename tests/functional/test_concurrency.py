@@ -13,29 +13,14 @@ import pytest
 
 from rentaliq.deploy import stacks
 from rentaliq.deploy.locks import lock_path
+from tests.clouds import private_cloud
 
 
 @pytest.fixture(scope="module")
 def cloud():
     """A cloud of this module's own, where lab does not exist yet: the first `up` has a real create to do."""
-    import shutil
-    import socket
-    import tempfile
-
-    from rentaliq.local.cloud import LocalCloud
-
-    home = Path(tempfile.mkdtemp(prefix="rentaliq-concurrency-", dir="/tmp"))  # traversable by the postgres user
-    os.chmod(home, 0o755)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    instance = LocalCloud(state_dir=home / "state", port=port)
-    instance.start()
-    try:
+    with private_cloud("concurrency") as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 from collections.abc import Callable
@@ -28,8 +26,8 @@ from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
 from rentaliq.ops.verify import FAIL, verify
+from tests.clouds import private_cloud
 from tests.functional.test_local_cloud import _wait_dead
-from tests.ports import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +37,8 @@ INTERRUPTED = "interrupted: the local cloud stopped during this operation"
 
 @pytest.fixture(scope="module")
 def crash_cloud():
-    from rentaliq.local.cloud import LocalCloud
-
-    home = Path(tempfile.mkdtemp(prefix="rentaliq-crash-", dir="/tmp"))
-    home.chmod(0o755)
-    instance = LocalCloud(state_dir=home / "state", port=free_port())
-    try:
-        instance.start(timeout=60)
+    with private_cloud("crash") as instance:
         yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
+from tests.clouds import private_cloud
 
 BROKEN = {"Resources": {
     "Probe": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-states-probe"}},
@@ -24,7 +25,8 @@ BROKEN = {"Resources": {
 @pytest.fixture(scope="module")
 def cloud():
     """A cloud of this module's own: these tests break and destroy environments the session's deployed ones must keep."""
-    yield from private_cloud("states")
+    with private_cloud("states") as instance:
+        yield instance
 
 
 def _no_stack(target, name: str) -> None:
@@ -34,29 +36,6 @@ def _no_stack(target, name: str) -> None:
         cfn.delete_stack(StackName=name)
         cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert stacks.describe(target, name) is None
-
-
-def private_cloud(name: str):
-    import os
-    import shutil
-    import socket
-    import tempfile
-    from pathlib import Path
-
-    from rentaliq.local.cloud import LocalCloud
-
-    home = Path(tempfile.mkdtemp(prefix=f"rentaliq-{name}-", dir="/tmp"))  # traversable by the postgres user
-    os.chmod(home, 0o755)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    instance = LocalCloud(state_dir=home / "state", port=port)
-    instance.start()
-    try:
-        yield instance
-    finally:
-        instance.stop()
-        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

@@ -14,23 +14,7 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.functional.rds_client import recording_client
-
 PASSWORD = "fidelity-Pass_word1"
-
-
-@pytest.fixture
-def rds(cloud):
-    """An RDS client without retries that records every HTTP 5xx; a test that met one fails."""
-    client, server_errors = recording_client(cloud)
-    client.made = []
-    yield client
-    for name in client.made:
-        try:
-            client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
-        except client.exceptions.DBInstanceNotFoundFault:
-            pass
-    assert not server_errors, server_errors
 
 
 def create(rds, name, **extra):

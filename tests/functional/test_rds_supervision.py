@@ -77,19 +77,6 @@ def messages(rds, name) -> list[str]:
     return [e["Message"] for e in events]
 
 
-@pytest.fixture
-def rds(cloud):
-    client, server_errors = recording_client(cloud)
-    client.made = []
-    yield client
-    for name in client.made:
-        try:
-            client.delete_db_instance(DBInstanceIdentifier=name, SkipFinalSnapshot=True)
-        except client.exceptions.DBInstanceNotFoundFault:
-            pass
-    assert not server_errors, server_errors
-
-
 def test_killed_postmaster_is_restarted_with_its_data_and_events(rds, cloud):
     rds.made.append("supervised-db")
     db = create(rds, "supervised-db")

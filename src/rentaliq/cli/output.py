@@ -45,8 +45,5 @@ def known_error(error: BaseException) -> bool:
     from rentaliq.deploy.target import NotLoopback
     from rentaliq.environments import SpecError
 
-    return isinstance(error, (SpecError, UserError, EnvironmentLocked, NotLoopback))
+    return isinstance(error, (SpecError, EnvironmentLocked, NotLoopback))
 
-
-class UserError(RuntimeError):
-    """A failure the user can act on; its message is the whole story and never holds a secret."""

@@ -66,7 +66,8 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
         with psycopg.connect(host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"],
                              dbname=creds["dbname"], sslmode="require", connect_timeout=max(1, int(timeout))) as conn:
             row = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
-        assert row is not None  # pg_stat_ssl always has a row for the session's own backend
+        if row is None:  # pg_stat_ssl always has a row for the session's own backend
+            return False, "pg_stat_ssl has no row for this session"
         version, ssl = row
         return bool(ssl), f"PostgreSQL {version} at {creds['host']}:{creds['port']}, TLS {'on' if ssl else 'off'}"
     except psycopg.OperationalError as error:
