@@ -65,8 +65,13 @@ def run(env: str, *, queries: int = 10_000, rounds: int = 5, naive_requests: int
     db = Database(Secrets(RuntimeConfig(env=env)))
     creds = db.secrets.credentials()
     raw = psycopg.connect(
-        host=creds.host, port=creds.port, dbname=creds.dbname, user=creds.username, password=creds.password,
-        sslmode="require", autocommit=True,
+        host=creds.host,
+        port=creds.port,
+        dbname=creds.dbname,
+        user=creds.username,
+        password=creds.password,
+        sslmode="require",
+        autocommit=True,
     )
     try:
         for i in range(1000):  # warm both: prepared statements, the pool's connection, caches
@@ -77,7 +82,7 @@ def run(env: str, *, queries: int = 10_000, rounds: int = 5, naive_requests: int
             for r in range(rounds):
                 pool_s = raw_s = 0.0
                 for b in range(queries // BLOCK):
-                    for side in ((0, 1) if (r + b) % 2 == 0 else (1, 0)):
+                    for side in (0, 1) if (r + b) % 2 == 0 else (1, 0):
                         started = time.perf_counter()
                         if side == 0:
                             query = db.query
@@ -113,8 +118,13 @@ def run(env: str, *, queries: int = 10_000, rounds: int = 5, naive_requests: int
         for i in range(naive_requests):
             value = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
             with psycopg.connect(
-                host=value["host"], port=value["port"], dbname=value["dbname"], user=value["username"],
-                password=value["password"], sslmode="require", autocommit=True,
+                host=value["host"],
+                port=value["port"],
+                dbname=value["dbname"],
+                user=value["username"],
+                password=value["password"],
+                sslmode="require",
+                autocommit=True,
             ) as conn:
                 conn.execute(QUERY, (i,)).fetchall()
         naive_s = (time.perf_counter() - started) / naive_requests

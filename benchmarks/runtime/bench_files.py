@@ -47,7 +47,7 @@ def run(env: str, *, aws_cli: str, endpoint_url: str, aws_env: dict[str, str], w
             aws(str(tiny), f"s3://{bucket}/bench/tiny.txt")
             aws_tiny.append(time.perf_counter() - started)
         for r in range(rounds):
-            for side in (("ours", "aws") if r % 2 == 0 else ("aws", "ours")):
+            for side in ("ours", "aws") if r % 2 == 0 else ("aws", "ours"):
                 started = time.perf_counter()
                 if side == "ours":
                     files.upload("bench/ours.bin", src)
@@ -55,7 +55,7 @@ def run(env: str, *, aws_cli: str, endpoint_url: str, aws_env: dict[str, str], w
                 else:
                     aws(str(src), f"s3://{bucket}/bench/aws.bin")
                     aws_up.append(time.perf_counter() - started)
-            for side in (("aws", "ours") if r % 2 == 0 else ("ours", "aws")):
+            for side in ("aws", "ours") if r % 2 == 0 else ("ours", "aws"):
                 target = workdir / f"{side}.out"
                 target.unlink(missing_ok=True)
                 started = time.perf_counter()

@@ -58,7 +58,7 @@ def run(env: str, *, rounds: int = 5, cached_ops: int = 30_000, uncached_ops: in
     secrets.refresh(NAME)
     ours_calls, raw_calls = [], []
     for i in range(uncached_ops):
-        for side in ((0, 1) if i % 2 == 0 else (1, 0)):
+        for side in (0, 1) if i % 2 == 0 else (1, 0):
             started = time.perf_counter()
             if side == 0:
                 secrets.refresh(NAME)

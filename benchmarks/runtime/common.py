@@ -54,8 +54,7 @@ def report(results: list[Result]) -> str:
         target = "reported only" if r.target is None else f"target {r.op} {r.target:g}" + (f" (goal {r.goal:g})" if r.goal else "")
         verdict = "" if r.target is None else ("  ok" if r.ok else "  MISSED")
         lines.append(
-            f"{r.name:<{width}}  ours {fmt(r.ours, r.unit):>14}  {r.peer_name or 'peer'} {fmt(r.peer, r.unit):>14}  "
-            f"ratio {r.ratio:7.3f}  {target}{verdict}"
+            f"{r.name:<{width}}  ours {fmt(r.ours, r.unit):>14}  {r.peer_name or 'peer'} {fmt(r.peer, r.unit):>14}  ratio {r.ratio:7.3f}  {target}{verdict}"
         )
         if r.detail:
             lines.append(f"{'':<{width}}  {r.detail}")

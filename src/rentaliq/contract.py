@@ -97,12 +97,30 @@ class AlarmSpec:
 
 # The spec's high-CPU alarm plus low free storage and high connections; one period of monitoring.cpu_period_s.
 ALARMS = (
-    AlarmSpec("high-cpu", "CPUUtilization", "Average", "GreaterThanThreshold", lambda m: m.cpu_threshold_percent,
-              lambda m: f"Alert when CPU exceeds {m.cpu_threshold_percent:g}%"),
-    AlarmSpec("low-free-storage", "FreeStorageSpace", "Minimum", "LessThanThreshold", lambda m: m.free_storage_threshold_gib * GIB,
-              lambda m: f"Alert when free storage falls below {m.free_storage_threshold_gib:g} GiB"),
-    AlarmSpec("high-connections", "DatabaseConnections", "Maximum", "GreaterThanThreshold", lambda m: m.connections_threshold,
-              lambda m: f"Alert when connections exceed {m.connections_threshold}"),
+    AlarmSpec(
+        "high-cpu",
+        "CPUUtilization",
+        "Average",
+        "GreaterThanThreshold",
+        lambda m: m.cpu_threshold_percent,
+        lambda m: f"Alert when CPU exceeds {m.cpu_threshold_percent:g}%",
+    ),
+    AlarmSpec(
+        "low-free-storage",
+        "FreeStorageSpace",
+        "Minimum",
+        "LessThanThreshold",
+        lambda m: m.free_storage_threshold_gib * GIB,
+        lambda m: f"Alert when free storage falls below {m.free_storage_threshold_gib:g} GiB",
+    ),
+    AlarmSpec(
+        "high-connections",
+        "DatabaseConnections",
+        "Maximum",
+        "GreaterThanThreshold",
+        lambda m: m.connections_threshold,
+        lambda m: f"Alert when connections exceed {m.connections_threshold}",
+    ),
 )
 ALARM_NAMESPACE, ALARM_DIMENSION = "AWS/RDS", "DBInstanceIdentifier"
 ALARM_EVALUATION_PERIODS = 1

@@ -8,8 +8,14 @@ from botocore.config import Config
 
 def recording_client(cloud):
     """(client, server_errors): the list fills with "Operation: HTTP 5xx" for every server error answered."""
-    client = boto3.client("rds", endpoint_url=cloud.endpoint_url, region_name="us-east-1", aws_access_key_id="test",
-                          aws_secret_access_key="test", config=Config(retries={"total_max_attempts": 1}))
+    client = boto3.client(
+        "rds",
+        endpoint_url=cloud.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="test",
+        aws_secret_access_key="test",
+        config=Config(retries={"total_max_attempts": 1}),
+    )
     server_errors: list[str] = []
 
     def record(http_response, model, **_):

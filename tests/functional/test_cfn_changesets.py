@@ -72,11 +72,18 @@ def _bucket_template(bucket_name: str | None, *, policy: bool = True, tags: dict
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": {"Ref": "Files"},
-                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{
-                    "Effect": "Deny", "Principal": "*", "Action": "s3:*",
-                    "Resource": [{"Fn::GetAtt": ["Files", "Arn"]}, {"Fn::Sub": "${Files.Arn}/*"}],
-                    "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                }]},
+                "PolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Deny",
+                            "Principal": "*",
+                            "Action": "s3:*",
+                            "Resource": [{"Fn::GetAtt": ["Files", "Arn"]}, {"Fn::Sub": "${Files.Arn}/*"}],
+                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                        }
+                    ],
+                },
             },
         }
     return {"Resources": resources}
@@ -98,10 +105,13 @@ def test_bucket_rename_is_reported_as_replacement_and_replaces(target) -> None:
         changes = _changes(change_set)
         files = changes["Files"]
         assert (files["Action"], files["Replacement"], files["Scope"], files["PhysicalResourceId"]) == ("Modify", "True", ["Properties"], old_name)
-        assert files["Details"] == [{
-            "Target": {"Attribute": "Properties", "Name": "BucketName", "RequiresRecreation": "Always"},
-            "Evaluation": "Static", "ChangeSource": "DirectModification",
-        }]
+        assert files["Details"] == [
+            {
+                "Target": {"Attribute": "Properties", "Name": "BucketName", "RequiresRecreation": "Always"},
+                "Evaluation": "Static",
+                "ChangeSource": "DirectModification",
+            }
+        ]
         # The policy's template is unchanged, but it reaches the replaced bucket: AWS lists it.
         policy = changes["FilesPolicy"]
         assert policy["Action"] == "Modify" and policy["Replacement"] == "True"
@@ -127,10 +137,12 @@ def test_failed_update_after_a_replacement_keeps_the_original_and_its_data(targe
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]}
 
     def template(bucket: str, trust_policy) -> dict:
-        return {"Resources": {
-            "Files": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
-            "Reader": {"Type": "AWS::IAM::Role", "Properties": {"Description": {"Ref": "Files"}, "AssumeRolePolicyDocument": trust_policy}},
-        }}
+        return {
+            "Resources": {
+                "Files": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
+                "Reader": {"Type": "AWS::IAM::Role", "Properties": {"Description": {"Ref": "Files"}, "AssumeRolePolicyDocument": trust_policy}},
+            }
+        }
 
     _deploy(cfn, stack, template(first, trust))
     version = s3.put_object(Bucket=first, Key="kept.txt", Body=b"precious").get("VersionId")
@@ -165,9 +177,8 @@ def test_in_place_change_is_no_replacement(target) -> None:
 
 
 def _secret_template(description: str) -> dict:
-    props = {"Name": {"Ref": "Name"}, "Description": description, "SecretString": "{\"k\": \"v\"}"}
-    return {"Parameters": {"Name": {"Type": "String"}},
-            "Resources": {"Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": props}}}
+    props = {"Name": {"Ref": "Name"}, "Description": description, "SecretString": '{"k": "v"}'}
+    return {"Parameters": {"Name": {"Type": "String"}}, "Resources": {"Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": props}}}
 
 
 def test_parameter_driven_replacement(target) -> None:
@@ -179,8 +190,14 @@ def test_parameter_driven_replacement(target) -> None:
         change_set = _change_set(cfn, stack, _secret_template("one"), "UPDATE", parameters={"Name": second})
         secret = _changes(change_set)["Secret"]
         assert secret["Replacement"] == "True"
-        assert secret["Details"] == [{"Target": {"Attribute": "Properties", "Name": "Name", "RequiresRecreation": "Always"},
-                                      "Evaluation": "Static", "ChangeSource": "ParameterReference", "CausingEntity": "Name"}]
+        assert secret["Details"] == [
+            {
+                "Target": {"Attribute": "Properties", "Name": "Name", "RequiresRecreation": "Always"},
+                "Evaluation": "Static",
+                "ChangeSource": "ParameterReference",
+                "CausingEntity": "Name",
+            }
+        ]
         assert _execute(cfn, change_set)["StackStatus"] == "UPDATE_COMPLETE"
         assert sm.describe_secret(SecretId=second)["Description"] == "one"
         with pytest.raises(ClientError):
@@ -198,8 +215,15 @@ def test_db_name_change_is_a_replacement(target) -> None:
     stack = _name("dbrepl")
 
     def template(db_name: str, instance_class: str, identifier: str | None = None) -> dict:
-        props = {"Engine": "postgres", "EngineVersion": "15.10", "DBInstanceClass": instance_class, "AllocatedStorage": "20",
-                 "MasterUsername": "rentaliq_admin", "MasterUserPassword": "Passw0rd-long-enough", "DBName": db_name}
+        props = {
+            "Engine": "postgres",
+            "EngineVersion": "15.10",
+            "DBInstanceClass": instance_class,
+            "AllocatedStorage": "20",
+            "MasterUsername": "rentaliq_admin",
+            "MasterUserPassword": "Passw0rd-long-enough",
+            "DBName": db_name,
+        }
         if identifier:
             props["DBInstanceIdentifier"] = identifier
         return {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Delete", "Properties": props}}}
@@ -252,8 +276,12 @@ def test_import_existing_bucket_keeps_its_objects_then_updates_normally(target) 
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     versions = [s3.put_object(Bucket=bucket, Key="report.csv", Body=body)["VersionId"] for body in (b"v1", b"v2")]
     try:
-        change_set = _import(cfn, stack, _retained_bucket_template(bucket),
-                             [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}])
+        change_set = _import(
+            cfn,
+            stack,
+            _retained_bucket_template(bucket),
+            [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}],
+        )
         assert change_set["Status"] == "CREATE_COMPLETE" and change_set["ExecutionStatus"] == "AVAILABLE"
         assert cfn.describe_stacks(StackName=stack)["Stacks"][0]["StackStatus"] == "REVIEW_IN_PROGRESS"
         files = _changes(change_set)["Files"]
@@ -289,19 +317,45 @@ def test_import_secret_and_database_into_an_existing_stack(target) -> None:
     base = _retained_bucket_template(bucket)
     _deploy(cfn, stack, base)
     arn = sm.create_secret(Name=secret_name, SecretString='{"password": "kept"}')["ARN"]
-    rds.create_db_instance(DBInstanceIdentifier=db_id, Engine="postgres", EngineVersion="15.10", DBInstanceClass="db.t3.micro",
-                           AllocatedStorage=20, MasterUsername="rentaliq_admin", MasterUserPassword="Passw0rd-long-enough", DBName="kept")
+    rds.create_db_instance(
+        DBInstanceIdentifier=db_id,
+        Engine="postgres",
+        EngineVersion="15.10",
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage=20,
+        MasterUsername="rentaliq_admin",
+        MasterUserPassword="Passw0rd-long-enough",
+        DBName="kept",
+    )
     template = json.loads(json.dumps(base))
-    template["Resources"]["Secret"] = {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Retain",
-                                       "Properties": {"Name": secret_name, "Description": "imported"}}
-    template["Resources"]["Db"] = {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Retain", "Properties": {
-        "DBInstanceIdentifier": db_id, "Engine": "postgres", "EngineVersion": "15.10", "DBInstanceClass": "db.t3.micro",
-        "AllocatedStorage": "20", "MasterUsername": "rentaliq_admin", "DBName": "kept"}}
+    template["Resources"]["Secret"] = {
+        "Type": "AWS::SecretsManager::Secret",
+        "DeletionPolicy": "Retain",
+        "Properties": {"Name": secret_name, "Description": "imported"},
+    }
+    template["Resources"]["Db"] = {
+        "Type": "AWS::RDS::DBInstance",
+        "DeletionPolicy": "Retain",
+        "Properties": {
+            "DBInstanceIdentifier": db_id,
+            "Engine": "postgres",
+            "EngineVersion": "15.10",
+            "DBInstanceClass": "db.t3.micro",
+            "AllocatedStorage": "20",
+            "MasterUsername": "rentaliq_admin",
+            "DBName": "kept",
+        },
+    }
     try:
-        change_set = _import(cfn, stack, template, [
-            {"ResourceType": "AWS::SecretsManager::Secret", "LogicalResourceId": "Secret", "ResourceIdentifier": {"Id": arn}},
-            {"ResourceType": "AWS::RDS::DBInstance", "LogicalResourceId": "Db", "ResourceIdentifier": {"DBInstanceIdentifier": db_id}},
-        ])
+        change_set = _import(
+            cfn,
+            stack,
+            template,
+            [
+                {"ResourceType": "AWS::SecretsManager::Secret", "LogicalResourceId": "Secret", "ResourceIdentifier": {"Id": arn}},
+                {"ResourceType": "AWS::RDS::DBInstance", "LogicalResourceId": "Db", "ResourceIdentifier": {"DBInstanceIdentifier": db_id}},
+            ],
+        )
         assert {k: v["Action"] for k, v in _changes(change_set).items()} == {"Secret": "Import", "Db": "Import"}
         assert _execute(cfn, change_set)["StackStatus"] == "IMPORT_COMPLETE"
         physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]}
@@ -310,8 +364,18 @@ def test_import_secret_and_database_into_an_existing_stack(target) -> None:
         assert json.loads(sm.get_secret_value(SecretId=arn)["SecretString"]) == {"password": "kept"}
         assert "Description" not in sm.describe_secret(SecretId=arn)
         assert rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["DBName"] == "kept"
-        update = _change_set(cfn, stack, template | {"Resources": {**template["Resources"], "Secret": {
-            **template["Resources"]["Secret"], "Properties": {"Name": secret_name, "Description": "managed now"}}}}, "UPDATE")
+        update = _change_set(
+            cfn,
+            stack,
+            template
+            | {
+                "Resources": {
+                    **template["Resources"],
+                    "Secret": {**template["Resources"]["Secret"], "Properties": {"Name": secret_name, "Description": "managed now"}},
+                }
+            },
+            "UPDATE",
+        )
         assert _execute(cfn, update)["StackStatus"] == "UPDATE_COMPLETE"
         assert sm.describe_secret(SecretId=arn)["Description"] == "managed now"
     finally:
@@ -321,13 +385,16 @@ def test_import_secret_and_database_into_an_existing_stack(target) -> None:
         s3.delete_bucket(Bucket=bucket)
 
 
-@pytest.mark.parametrize(("case", "message"), [
-    ("no-deletion-policy", "The following resources to import [Files] must have DeletionPolicy attribute specified in the template."),
-    ("missing-bucket", "does not exist"),
-    ("unknown-logical-id", "The logical resource ids [Nope] provided in ResourcesToImport do not exist in the template."),
-    ("extra-resource", "You have modified resources [Extra] in your template that are not being imported."),
-    ("wrong-identifier", "AWS::S3::Bucket is identified by [BucketName]"),
-])
+@pytest.mark.parametrize(
+    ("case", "message"),
+    [
+        ("no-deletion-policy", "The following resources to import [Files] must have DeletionPolicy attribute specified in the template."),
+        ("missing-bucket", "does not exist"),
+        ("unknown-logical-id", "The logical resource ids [Nope] provided in ResourcesToImport do not exist in the template."),
+        ("extra-resource", "You have modified resources [Extra] in your template that are not being imported."),
+        ("wrong-identifier", "AWS::S3::Bucket is identified by [BucketName]"),
+    ],
+)
 def test_import_refusals(target, case: str, message: str) -> None:
     cfn, s3 = target.client("cloudformation"), target.client("s3")
     stack, bucket = _name("import-bad"), _name("import-bad")
@@ -364,8 +431,12 @@ def test_import_refuses_a_resource_of_another_stack(target) -> None:
     _deploy(cfn, owner, _retained_bucket_template(bucket))
     try:
         with pytest.raises(ClientError, match=f"{bucket} already exists in stack arn:aws:cloudformation"):
-            _import(cfn, thief, _retained_bucket_template(bucket),
-                    [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}])
+            _import(
+                cfn,
+                thief,
+                _retained_bucket_template(bucket),
+                [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}],
+            )
     finally:
         _delete(cfn, owner)
         s3.delete_bucket(Bucket=bucket)
@@ -431,8 +502,7 @@ def test_yaml_short_form_template_creates_the_stack(target, via: str) -> None:
     stack, prefix = _name("yaml"), _name("yaml")
     parameters = {"Env": "lab", "Prefix": prefix}
     if via == "create_stack":
-        cfn.create_stack(StackName=stack, TemplateBody=YAML_TEMPLATE,
-                         Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
+        cfn.create_stack(StackName=stack, TemplateBody=YAML_TEMPLATE, Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()])
         status = _settled(cfn, stack)["StackStatus"]
     else:
         status = _deploy(cfn, stack, YAML_TEMPLATE, parameters=parameters)["StackStatus"]
@@ -464,16 +534,30 @@ def test_malformed_yaml_is_a_template_format_error(target) -> None:
 def test_long_stack_name_keeps_the_logical_id_in_generated_names(target) -> None:
     cfn = target.client("cloudformation")
     stack = _name("a-very-long-stack-name-for-an-environment-that-someone-named-generously")[:128]
-    _deploy(cfn, stack, {"Resources": {"ArchiveBucket": {"Type": "AWS::S3::Bucket"},
-                                       "ReaderRole": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": {
-                                           "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"},
-                                                                                   "Action": "sts:AssumeRole"}]}}}}})
+    _deploy(
+        cfn,
+        stack,
+        {
+            "Resources": {
+                "ArchiveBucket": {"Type": "AWS::S3::Bucket"},
+                "ReaderRole": {
+                    "Type": "AWS::IAM::Role",
+                    "Properties": {
+                        "AssumeRolePolicyDocument": {
+                            "Version": "2012-10-17",
+                            "Statement": [{"Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}],
+                        }
+                    },
+                },
+            }
+        },
+    )
     try:
         physical = {r["LogicalResourceId"]: r["PhysicalResourceId"] for r in cfn.describe_stack_resources(StackName=stack)["StackResources"]}
         bucket, role = physical["ArchiveBucket"], physical["ReaderRole"]
         # The logical ids fit whole; the stack name takes the room they leave (63 - 13 - 1 - len(logical id)).
-        assert len(bucket) == 63 and bucket.startswith(stack[:63 - 14 - len("ArchiveBucket")].lower() + "-archivebucket-")
-        assert len(role) == 64 and role.startswith(stack[:64 - 14 - len("ReaderRole")] + "-ReaderRole-")
+        assert len(bucket) == 63 and bucket.startswith(stack[: 63 - 14 - len("ArchiveBucket")].lower() + "-archivebucket-")
+        assert len(role) == 64 and role.startswith(stack[: 64 - 14 - len("ReaderRole")] + "-ReaderRole-")
     finally:
         _delete(cfn, stack)
 
@@ -491,30 +575,43 @@ def test_no_echo_parameters_are_masked_but_reach_the_resources(target, cloud) ->
             "DefaultKey": {"Type": "String", "NoEcho": "true", "Default": default_key},
             "Owner": {"Type": "String"},
         },
-        "Resources": {"Keys": {"Type": "AWS::SecretsManager::Secret", "Properties": {
-            "Name": secret_name, "SecretString": {"Fn::Sub": '{"api_key": "${ApiKey}", "default_key": "${DefaultKey}", "owner": "${Owner}"}'},
-        }}},
+        "Resources": {
+            "Keys": {
+                "Type": "AWS::SecretsManager::Secret",
+                "Properties": {
+                    "Name": secret_name,
+                    "SecretString": {"Fn::Sub": '{"api_key": "${ApiKey}", "default_key": "${DefaultKey}", "owner": "${Owner}"}'},
+                },
+            }
+        },
     }
     change_set = _change_set(cfn, stack, template, "CREATE", {"ApiKey": api_key, "Owner": "platform"})
     shown = {p["ParameterKey"]: p["ParameterValue"] for p in change_set["Parameters"]}
     assert shown["ApiKey"] == "****" and shown["Owner"] == "platform"
     try:
         described = _execute(cfn, change_set)
-        assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == {
-            "ApiKey": "****", "DefaultKey": "****", "Owner": "platform"}
+        assert {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]} == {"ApiKey": "****", "DefaultKey": "****", "Owner": "platform"}
         value = json.loads(sm.get_secret_value(SecretId=secret_name)["SecretString"])
         assert value == {"api_key": api_key, "default_key": default_key, "owner": "platform"}
 
         # UsePreviousValue still passes the real value on: an update keeps the secret intact.
-        cfn.create_change_set(StackName=stack, ChangeSetName="keep", ChangeSetType="UPDATE", TemplateBody=json.dumps(template),
-                              Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}, {"ParameterKey": "Owner", "ParameterValue": "data"}])
+        cfn.create_change_set(
+            StackName=stack,
+            ChangeSetName="keep",
+            ChangeSetType="UPDATE",
+            TemplateBody=json.dumps(template),
+            Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}, {"ParameterKey": "Owner", "ParameterValue": "data"}],
+        )
         update = _wait(cfn, stack, "keep")
         assert {p["ParameterKey"]: p["ParameterValue"] for p in update["Parameters"]}["ApiKey"] == "****"
         assert _execute(cfn, update)["StackStatus"] == "UPDATE_COMPLETE"
         assert json.loads(sm.get_secret_value(SecretId=secret_name)["SecretString"])["api_key"] == api_key
 
-        answers = json.dumps(cfn.describe_stacks(StackName=stack), default=str) + json.dumps(
-            cfn.describe_stack_events(StackName=stack), default=str) + json.dumps(update, default=str)
+        answers = (
+            json.dumps(cfn.describe_stacks(StackName=stack), default=str)
+            + json.dumps(cfn.describe_stack_events(StackName=stack), default=str)
+            + json.dumps(update, default=str)
+        )
         assert api_key not in answers and default_key not in answers
         for log in cloud.state_dir.rglob("*.log"):
             text = log.read_text(errors="replace")

@@ -129,8 +129,12 @@ def test_a_secret_scheduled_for_deletion_fails_the_create_with_aws_message(local
     sm.create_secret(Name="rentaliq/probe/scheduled", SecretString="old")
     sm.delete_secret(SecretId="rentaliq/probe/scheduled", RecoveryWindowInDays=7)
     with pytest.raises(DeployError) as failed:
-        _deploy(local, "rentaliq-scheduled", tmp_path, {"S": {"Type": "AWS::SecretsManager::Secret",
-                                                               "Properties": {"Name": "rentaliq/probe/scheduled", "SecretString": "new"}}})
+        _deploy(
+            local,
+            "rentaliq-scheduled",
+            tmp_path,
+            {"S": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/probe/scheduled", "SecretString": "new"}}},
+        )
     [reason] = [e.reason for e in failed.value.events if e.logical_id == "S"]
     assert "rentaliq/probe/scheduled already exists" in reason
     assert "You can't create this secret because a secret with this name is already scheduled for deletion." in reason
@@ -143,9 +147,18 @@ def _secrets(n, prefix, value):
 
 def _database(identifier, policy="Delete"):
     """A real PostgreSQL server behind it: seconds to create, so an operation that adds one stays in progress a while."""
-    return {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": policy, "Properties": {
-        "DBInstanceIdentifier": identifier, "Engine": "postgres", "DBInstanceClass": "db.t3.micro", "AllocatedStorage": "20",
-        "MasterUsername": "rentaliq_admin", "MasterUserPassword": "Passw0rdPassw0rd"}}
+    return {
+        "Type": "AWS::RDS::DBInstance",
+        "DeletionPolicy": policy,
+        "Properties": {
+            "DBInstanceIdentifier": identifier,
+            "Engine": "postgres",
+            "DBInstanceClass": "db.t3.micro",
+            "AllocatedStorage": "20",
+            "MasterUsername": "rentaliq_admin",
+            "MasterUserPassword": "Passw0rdPassw0rd",
+        },
+    }
 
 
 def _create(cfn, stack_name, resources):
@@ -156,17 +169,20 @@ def _create(cfn, stack_name, resources):
 def test_two_concurrent_executes_the_second_is_refused_and_the_first_completes(local, tmp_path):
     cfn = local.client("cloudformation")
     _create(cfn, "rentaliq-race", _secrets(2, "rentaliq/race", "v0"))
-    bodies = {tag: json.dumps({"Resources": {**_secrets(12, "rentaliq/race", tag), "Db": _database(f"rentaliq-race-{tag}")}})
-              for tag in ("first", "second")}
-    ids = {tag: cfn.create_change_set(StackName="rentaliq-race", ChangeSetName=f"cs-{tag}", ChangeSetType="UPDATE", TemplateBody=body)["Id"]
-           for tag, body in bodies.items()}
+    bodies = {tag: json.dumps({"Resources": {**_secrets(12, "rentaliq/race", tag), "Db": _database(f"rentaliq-race-{tag}")}}) for tag in ("first", "second")}
+    ids = {
+        tag: cfn.create_change_set(StackName="rentaliq-race", ChangeSetName=f"cs-{tag}", ChangeSetType="UPDATE", TemplateBody=body)["Id"]
+        for tag, body in bodies.items()
+    }
     cfn.execute_change_set(ChangeSetName=ids["first"])
     with pytest.raises(ClientError) as refused:
         cfn.execute_change_set(ChangeSetName=ids["second"])
     stack_id = cfn.describe_stacks(StackName="rentaliq-race")["Stacks"][0]["StackId"]
     message = refused.value.response["Error"]["Message"]
-    assert message in (f"Stack:{stack_id} is in UPDATE_IN_PROGRESS state and can not be updated.",
-                       f"ChangeSet [{ids['second']}] cannot be executed in its current status of [OBSOLETE]")
+    assert message in (
+        f"Stack:{stack_id} is in UPDATE_IN_PROGRESS state and can not be updated.",
+        f"ChangeSet [{ids['second']}] cannot be executed in its current status of [OBSOLETE]",
+    )
     assert _wait_settled(cfn, "rentaliq-race") == "UPDATE_COMPLETE"
     # AWS deletes a stack's other change sets once one has executed: the second can never run later either.
     assert [s["ChangeSetId"] for s in cfn.list_change_sets(StackName="rentaliq-race")["Summaries"]] == [ids["first"]]
@@ -177,18 +193,23 @@ def test_two_concurrent_executes_the_second_is_refused_and_the_first_completes(l
     assert {sm.get_secret_value(SecretId=f"rentaliq/race/{i}")["SecretString"] for i in range(12)} == {"first"}
     rds = local.client("rds")
     assert [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"].startswith("rentaliq-race")] == [
-        "rentaliq-race-first"]
+        "rentaliq-race-first"
+    ]
 
 
 def test_an_operation_on_a_busy_stack_is_refused_with_aws_error(local, tmp_path):
     cfn = local.client("cloudformation")
     _create(cfn, "rentaliq-busy", _secrets(1, "rentaliq/busy", "v0"))
-    cfn.update_stack(StackName="rentaliq-busy",
-        TemplateBody=json.dumps({"Resources": {**_secrets(1, "rentaliq/busy", "v1"), "Db": _database("rentaliq-busy-db")}}))
+    cfn.update_stack(
+        StackName="rentaliq-busy", TemplateBody=json.dumps({"Resources": {**_secrets(1, "rentaliq/busy", "v1"), "Db": _database("rentaliq-busy-db")}})
+    )
     stack_id = cfn.describe_stacks(StackName="rentaliq-busy")["Stacks"][0]["StackId"]
-    for call in (lambda: cfn.delete_stack(StackName="rentaliq-busy"),
-                 lambda: cfn.create_change_set(StackName="rentaliq-busy", ChangeSetName="late", ChangeSetType="UPDATE",
-                                               TemplateBody=json.dumps({"Resources": _secrets(1, "rentaliq/busy", "v2")}))):
+    for call in (
+        lambda: cfn.delete_stack(StackName="rentaliq-busy"),
+        lambda: cfn.create_change_set(
+            StackName="rentaliq-busy", ChangeSetName="late", ChangeSetType="UPDATE", TemplateBody=json.dumps({"Resources": _secrets(1, "rentaliq/busy", "v2")})
+        ),
+    ):
         with pytest.raises(ClientError) as refused:
             call()
         assert refused.value.response["Error"]["Message"] == f"Stack:{stack_id} is in UPDATE_IN_PROGRESS state and can not be updated."
@@ -208,14 +229,18 @@ def test_a_failed_update_rolls_back_only_its_own_additions(local, tmp_path):
     s3, sm = local.client("s3"), local.client("secretsmanager")
     s3.create_bucket(Bucket="rentaliq-update-outsider")
     s3.put_object(Bucket="rentaliq-update-outsider", Key="k", Body=b"outsider")
-    base = {"Kept": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-update-kept"}},
-            "Value": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/update/value", "SecretString": "v1"}}}
+    base = {
+        "Kept": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-update-kept"}},
+        "Value": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/update/value", "SecretString": "v1"}},
+    }
     _deploy(local, "rentaliq-update", tmp_path, base)
     s3.put_object(Bucket="rentaliq-update-kept", Key="data", Body=b"stays")
-    changed = {**base,
-               "Value": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/update/value", "SecretString": "v2"}},
-               "Added": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-update-added"}},
-               "Collides": {"Type": "AWS::S3::Bucket", "DependsOn": ["Added", "Value"], "Properties": {"BucketName": "rentaliq-update-outsider"}}}
+    changed = {
+        **base,
+        "Value": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/update/value", "SecretString": "v2"}},
+        "Added": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-update-added"}},
+        "Collides": {"Type": "AWS::S3::Bucket", "DependsOn": ["Added", "Value"], "Properties": {"BucketName": "rentaliq-update-outsider"}},
+    }
     with pytest.raises(DeployError) as failed:
         _deploy(local, "rentaliq-update", tmp_path, changed, "changed.json")
     assert "UPDATE_ROLLBACK_COMPLETE" in str(failed.value)
@@ -276,25 +301,61 @@ def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
     make("Nat", "AWS::EC2::NatGateway", {"SubnetId": subnet, "AllocationId": allocation})
     make("Endpoint", "AWS::EC2::VPCEndpoint", {"VpcId": vpc, "ServiceName": "com.amazonaws.us-east-1.s3", "RouteTableIds": [table]})
     role = make("Role", "AWS::IAM::Role", {"AssumeRolePolicyDocument": trust})
-    make("Inline", "AWS::IAM::Policy", {"PolicyName": "rentaliq-locate-inline", "Roles": [role],
-                                        "PolicyDocument": {"Version": "2012-10-17",
-                                            "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+    make(
+        "Inline",
+        "AWS::IAM::Policy",
+        {
+            "PolicyName": "rentaliq-locate-inline",
+            "Roles": [role],
+            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]},
+        },
+    )
     logs = make("Logs", "AWS::Logs::LogGroup", {})
     role_arn = local.client("iam").get_role(RoleName=role)["Role"]["Arn"]
     make("Flow", "AWS::EC2::FlowLog", {"ResourceId": vpc, "ResourceType": "VPC", "LogGroupName": logs, "DeliverLogsPermissionArn": role_arn})
     group = make("Sg", "AWS::EC2::SecurityGroup", {"GroupDescription": "x", "VpcId": vpc})
     make("Ingress", "AWS::EC2::SecurityGroupIngress", {"GroupId": group, "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": "10.0.0.0/8"})
     bucket = make("Bucket", "AWS::S3::Bucket", {})
-    make("BucketPolicy", "AWS::S3::BucketPolicy", {"Bucket": bucket, "PolicyDocument": {"Version": "2012-10-17", "Statement": [
-        {"Effect": "Deny", "Principal": "*", "Action": "s3:*", "Resource": f"arn:aws:s3:::{bucket}/*",
-            "Condition": {"Bool": {"aws:SecureTransport": "false"}}}]}})
+    make(
+        "BucketPolicy",
+        "AWS::S3::BucketPolicy",
+        {
+            "Bucket": bucket,
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "s3:*",
+                        "Resource": f"arn:aws:s3:::{bucket}/*",
+                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+                    }
+                ],
+            },
+        },
+    )
     make("Secret", "AWS::SecretsManager::Secret", {"SecretString": "s"})
-    make("Managed", "AWS::IAM::ManagedPolicy", {"PolicyDocument": {"Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}})
+    make(
+        "Managed",
+        "AWS::IAM::ManagedPolicy",
+        {"PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "*"}]}},
+    )
     make("Params", "AWS::RDS::DBParameterGroup", {"Family": "postgres15", "Description": "x"})
     make("Subnets", "AWS::RDS::DBSubnetGroup", {"DBSubnetGroupDescription": "x", "SubnetIds": [subnet]})
-    make("Alarm", "AWS::CloudWatch::Alarm", {"MetricName": "CPUUtilization", "Namespace": "AWS/RDS", "Statistic": "Average", "Period": 60,
-                                             "EvaluationPeriods": 1, "Threshold": 80, "ComparisonOperator": "GreaterThanThreshold"})
+    make(
+        "Alarm",
+        "AWS::CloudWatch::Alarm",
+        {
+            "MetricName": "CPUUtilization",
+            "Namespace": "AWS/RDS",
+            "Statistic": "Average",
+            "Period": 60,
+            "EvaluationPeriods": 1,
+            "Threshold": 80,
+            "ComparisonOperator": "GreaterThanThreshold",
+        },
+    )
     # And a second create of a named one fails "already exists" instead of adopting it.
     with pytest.raises(Exception, match="already exists"):
         ctx = Context("123456789012", "us-east-1", "rentaliq-locate", "Role", stack_id=stack_id)
@@ -305,9 +366,13 @@ def test_use_previous_value_for_an_unknown_parameter_is_a_validation_error(local
     cfn = local.client("cloudformation")
     _create(cfn, "rentaliq-previous", _secrets(1, "rentaliq/previous", "v"))
     with pytest.raises(ClientError) as refused:
-        cfn.create_change_set(StackName="rentaliq-previous", ChangeSetName="p", ChangeSetType="UPDATE",
-                              TemplateBody=json.dumps({"Resources": _secrets(2, "rentaliq/previous", "v")}),
-                              Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}])
+        cfn.create_change_set(
+            StackName="rentaliq-previous",
+            ChangeSetName="p",
+            ChangeSetType="UPDATE",
+            TemplateBody=json.dumps({"Resources": _secrets(2, "rentaliq/previous", "v")}),
+            Parameters=[{"ParameterKey": "ApiKey", "UsePreviousValue": True}],
+        )
     assert refused.value.response["Error"]["Code"] == "ValidationError" and "ApiKey" in refused.value.response["Error"]["Message"]
 
 
@@ -322,7 +387,8 @@ def test_a_database_name_change_fails_once_with_aws_message_and_is_not_retried(l
     assert _wait_settled(cfn, "rentaliq-rename") == "UPDATE_ROLLBACK_COMPLETE"
     events = cfn.describe_stack_events(StackName="rentaliq-rename")["StackEvents"]
     failed = [e.get("ResourceStatusReason") for e in events if e["LogicalResourceId"] == "Db" and e["ResourceStatus"] == "UPDATE_FAILED"]
-    assert failed == ["CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-                      "Rename rentaliq-rename-db and update the stack again."]
+    assert failed == [
+        "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename rentaliq-rename-db and update the stack again."
+    ]
     [instance] = local.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-rename-db")["DBInstances"]
     assert instance["DBName"] == "first"

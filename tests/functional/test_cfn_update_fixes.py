@@ -26,8 +26,9 @@ def test_outputs_after_import_are_the_new_templates_and_a_rollback_restores_them
     s3.create_bucket(Bucket=taken)
     imported = {"Resources": {"Files": {"Type": "AWS::S3::Bucket", "DeletionPolicy": "Retain", "Properties": {"BucketName": bucket}}}}
     try:
-        change_set = _import(cfn, stack, imported,
-                             [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}])
+        change_set = _import(
+            cfn, stack, imported, [{"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "Files", "ResourceIdentifier": {"BucketName": bucket}}]
+        )
         assert _execute(cfn, change_set)["StackStatus"] == "IMPORT_COMPLETE"
         assert _outputs(cfn, stack) is None
 
@@ -57,18 +58,31 @@ def test_outputs_after_import_are_the_new_templates_and_a_rollback_restores_them
 
 
 def _db_template(**changes) -> dict:
-    props = {"Engine": "postgres", "EngineVersion": "15.10", "DBInstanceClass": "db.t3.micro", "AllocatedStorage": "20",
-             "MasterUsername": "rentaliq_admin", "MasterUserPassword": "Passw0rd-long-enough", "DBName": "first",
-             "BackupRetentionPeriod": 7, "MultiAZ": False, "PreferredMaintenanceWindow": "sun:03:00-sun:04:00", **changes}
+    props = {
+        "Engine": "postgres",
+        "EngineVersion": "15.10",
+        "DBInstanceClass": "db.t3.micro",
+        "AllocatedStorage": "20",
+        "MasterUsername": "rentaliq_admin",
+        "MasterUserPassword": "Passw0rd-long-enough",
+        "DBName": "first",
+        "BackupRetentionPeriod": 7,
+        "MultiAZ": False,
+        "PreferredMaintenanceWindow": "sun:03:00-sun:04:00",
+        **changes,
+    }
     return {"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "DeletionPolicy": "Delete", "Properties": props}}}
 
 
-@pytest.mark.parametrize(("changes", "replacement", "recreation"), [
-    ({"BackupRetentionPeriod": 14}, "False", "Never"),
-    ({"MultiAZ": True}, "False", "Never"),
-    ({"PreferredMaintenanceWindow": "mon:03:00-mon:04:00"}, "False", "Never"),
-    ({"DBName": "second"}, "True", "Always"),
-])
+@pytest.mark.parametrize(
+    ("changes", "replacement", "recreation"),
+    [
+        ({"BackupRetentionPeriod": 14}, "False", "Never"),
+        ({"MultiAZ": True}, "False", "Never"),
+        ({"PreferredMaintenanceWindow": "mon:03:00-mon:04:00"}, "False", "Never"),
+        ({"DBName": "second"}, "True", "Always"),
+    ],
+)
 def test_database_change_set_reports_what_the_update_does(db_stack, changes, replacement, recreation) -> None:
     """Properties conditional only for Aurora are modified in place on a standalone instance: the change set says
     Replacement False (the deploy side refuses database replacements), and executing it keeps the instance."""
@@ -105,9 +119,17 @@ def _network_template(bucket: str, *, vpc_tags: dict, flow_tags: dict, eip: dict
     resources: dict = {
         "Vpc": {"Type": "AWS::EC2::VPC", "Properties": {"CidrBlock": "10.42.0.0/16", "Tags": [{"Key": k, "Value": v} for k, v in vpc_tags.items()]}},
         "Logs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": bucket}},
-        "Flow": {"Type": "AWS::EC2::FlowLog", "Properties": {
-            "ResourceId": {"Ref": "Vpc"}, "ResourceType": "VPC", "TrafficType": "REJECT", "LogDestinationType": "s3",
-            "LogDestination": {"Fn::GetAtt": ["Logs", "Arn"]}, "Tags": [{"Key": k, "Value": v} for k, v in flow_tags.items()]}},
+        "Flow": {
+            "Type": "AWS::EC2::FlowLog",
+            "Properties": {
+                "ResourceId": {"Ref": "Vpc"},
+                "ResourceType": "VPC",
+                "TrafficType": "REJECT",
+                "LogDestinationType": "s3",
+                "LogDestination": {"Fn::GetAtt": ["Logs", "Arn"]},
+                "Tags": [{"Key": k, "Value": v} for k, v in flow_tags.items()],
+            },
+        },
         "Ip": {"Type": "AWS::EC2::EIP", "Properties": {"Domain": "vpc", **(eip or {"Tags": [{"Key": "Use", "Value": "nat"}]})}},
     }
     if taken:
@@ -136,8 +158,7 @@ def test_tag_changes_update_in_place_and_a_rollback_restores_tags_exactly(target
         assert _deploy(cfn, stack, _network_template(bucket, **base))["StackStatus"] == "CREATE_COMPLETE"
         flow_id, ip = physical("Flow"), physical("Ip")
 
-        retag = _network_template(bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"},
-                                  eip={"Tags": [{"Key": "Use", "Value": "egress"}]})
+        retag = _network_template(bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"}, eip={"Tags": [{"Key": "Use", "Value": "egress"}]})
         change_set = _change_set(cfn, stack, retag, "UPDATE")
         assert {n: c["Replacement"] for n, c in _changes(change_set).items()} == {"Flow": "False", "Ip": "False"}
         assert _execute(cfn, change_set)["StackStatus"] == "UPDATE_COMPLETE"
@@ -146,14 +167,16 @@ def test_tag_changes_update_in_place_and_a_rollback_restores_tags_exactly(target
         assert len(ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [physical("Vpc")]}])["FlowLogs"]) == 1
 
         # A failed update (a bucket name that is taken) after tagging: every tag back as it was, the added key gone.
-        failing = _network_template(bucket, vpc_tags={"Team": "data", "CostCenter": "42"}, flow_tags={"Owner": "ops"},
-                                    eip={"Tags": [{"Key": "Use", "Value": "egress"}]}, taken=taken)
+        failing = _network_template(
+            bucket, vpc_tags={"Team": "data", "CostCenter": "42"}, flow_tags={"Owner": "ops"}, eip={"Tags": [{"Key": "Use", "Value": "egress"}]}, taken=taken
+        )
         assert _deploy(cfn, stack, failing, "UPDATE")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
         assert state() == ({"Team": "data"}, {"Team": "platform"}, {"Use": "egress"})
 
         # A property the local cloud cannot update in place fails by name, and nothing is replaced.
-        unsupported = _network_template(bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"},
-                                        eip={"Tags": [{"Key": "Use", "Value": "egress"}], "PublicIpv4Pool": "amazon"})
+        unsupported = _network_template(
+            bucket, vpc_tags={"Team": "data"}, flow_tags={"Team": "platform"}, eip={"Tags": [{"Key": "Use", "Value": "egress"}], "PublicIpv4Pool": "amazon"}
+        )
         assert _deploy(cfn, stack, unsupported, "UPDATE")["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
         reasons = [e.get("ResourceStatusReason") or "" for e in cfn.describe_stack_events(StackName=stack)["StackEvents"]]
         assert any("cannot update PublicIpv4Pool of AWS::EC2::EIP in place" in r for r in reasons), reasons[:5]
@@ -169,9 +192,13 @@ def _service_template(tags: dict, roles: list[str], taken: str | None = None) ->
     resources: dict = {
         "RoleA": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust, "Tags": tag_items}},
         "RoleB": {"Type": "AWS::IAM::Role", "Properties": {"AssumeRolePolicyDocument": trust}},
-        "Read": {"Type": "AWS::IAM::ManagedPolicy", "Properties": {
-            "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
-            "Roles": [{"Ref": r} for r in roles]}},
+        "Read": {
+            "Type": "AWS::IAM::ManagedPolicy",
+            "Properties": {
+                "PolicyDocument": {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}]},
+                "Roles": [{"Ref": r} for r in roles],
+            },
+        },
         "Secret": {"Type": "AWS::SecretsManager::Secret", "Properties": {"SecretString": "not-printed", "Tags": tag_items}},
         "Logs": {"Type": "AWS::Logs::LogGroup", "Properties": {"RetentionInDays": 7, "Tags": tag_items}},
     }

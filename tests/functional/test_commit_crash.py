@@ -71,9 +71,7 @@ def _state_files_match_manifest(state: Path) -> None:
 
 
 @pytest.mark.parametrize("phase", ["files-written", "manifest-replaced"])
-def test_kill_during_commit_keeps_previous_or_new_state_whole(
-    cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, phase: str
-) -> None:
+def test_kill_during_commit_keeps_previous_or_new_state_whole(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
     # The state before: a secret with one version, a versioned bucket with one object.
     _start(cloud, monkeypatch, None)
     sm, s3 = cloud.client("secretsmanager"), cloud.client("s3")

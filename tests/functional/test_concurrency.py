@@ -53,8 +53,9 @@ def test_a_second_up_is_refused_while_the_first_runs_and_the_first_is_intact(clo
         assert first.poll() is None, first.communicate()
         time.sleep(0.05)
     started = time.monotonic()
-    second = subprocess.run([sys.executable, "-m", "rentaliq.cli", "up", "lab", "--outdir", str(outdir)],
-                            capture_output=True, text=True, env=cloud_env, timeout=120)
+    second = subprocess.run(
+        [sys.executable, "-m", "rentaliq.cli", "up", "lab", "--outdir", str(outdir)], capture_output=True, text=True, env=cloud_env, timeout=120
+    )
     refused_in = time.monotonic() - started
     out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err
@@ -64,10 +65,18 @@ def test_a_second_up_is_refused_while_the_first_runs_and_the_first_is_intact(clo
     assert stacks.describe(target, "rentaliq-lab")["StackStatus"] == "CREATE_COMPLETE"
     assert "✓ rentaliq-lab" in out
     # destroy is locked the same way, and the lock is free again once the first has finished
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
-        f"with hold(Path({str(cloud.state_dir)!r}), ['lab'], 'rentaliq deploy lab'):\n    print('held', flush=True); time.sleep(60)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
+                f"with hold(Path({str(cloud.state_dir)!r}), ['lab'], 'rentaliq deploy lab'):\n    print('held', flush=True); time.sleep(60)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         refused = subprocess.run([sys.executable, "-m", "rentaliq.cli", "destroy", "lab"], capture_output=True, text=True, env=cloud_env, timeout=120)
@@ -86,10 +95,13 @@ def test_concurrent_syntheses_with_different_configs_each_deploy_their_own_templ
         config = tmp_path / instance_class
         config.mkdir()
         (config / "lab.toml").write_text(f'[database]\ninstance_class = "{instance_class}"\n')
-        code = ("import sys; from pathlib import Path; from rentaliq.environments import load_spec; from rentaliq.infra.cache import templates\n"
-                f"print(templates([load_spec('lab')], Path({str(outdir)!r}))['rentaliq-lab'])")
-        runs[instance_class] = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                                env={**os.environ, "RENTALIQ_CONFIG_DIR": str(config)})
+        code = (
+            "import sys; from pathlib import Path; from rentaliq.environments import load_spec; from rentaliq.infra.cache import templates\n"
+            f"print(templates([load_spec('lab')], Path({str(outdir)!r}))['rentaliq-lab'])"
+        )
+        runs[instance_class] = subprocess.Popen(
+            [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "RENTALIQ_CONFIG_DIR": str(config)}
+        )
     for instance_class, run in runs.items():
         out, err = run.communicate(timeout=600)
         assert run.returncode == 0, err

@@ -56,8 +56,9 @@ def _impatient(cloud) -> Target:
     target = Target.local(cloud.endpoint_url)
     session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
     for service in ("cloudformation", "s3", "rds", "secretsmanager", "iam", "ec2"):
-        target._clients[service] = session.client(service, endpoint_url=cloud.endpoint_url,
-                                                  config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=30))
+        target._clients[service] = session.client(
+            service, endpoint_url=cloud.endpoint_url, config=Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=30)
+        )
     return target
 
 
@@ -119,8 +120,9 @@ def _orphans(target, cloud, env: str = "lab", *, retained_log_groups: bool = Fal
         "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v.get("IsDefault")],
         "addresses": [a["PublicIp"] for a in ec2.describe_addresses()["Addresses"]],
         "db_instances": [d["DBInstanceIdentifier"] for d in rds.describe_db_instances()["DBInstances"] if d["DBInstanceIdentifier"].startswith(prefix)],
-        "parameter_groups": [g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"]
-            if g["DBParameterGroupName"].startswith(prefix)],
+        "parameter_groups": [
+            g["DBParameterGroupName"] for g in rds.describe_db_parameter_groups()["DBParameterGroups"] if g["DBParameterGroupName"].startswith(prefix)
+        ],
         "postgres_dirs": sorted(p.name for p in (cloud.state_dir / "postgres").glob(f"{prefix}*")) if (cloud.state_dir / "postgres").exists() else [],
     }
     if not retained_log_groups:

@@ -15,11 +15,16 @@ from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
 from tests.clouds import private_cloud
 
-BROKEN = {"Resources": {
-    "Probe": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-states-probe"}},
-    "Broken": {"Type": "AWS::RDS::DBSubnetGroup", "DependsOn": "Probe",
-               "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]}},
-}}
+BROKEN = {
+    "Resources": {
+        "Probe": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-states-probe"}},
+        "Broken": {
+            "Type": "AWS::RDS::DBSubnetGroup",
+            "DependsOn": "Probe",
+            "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]},
+        },
+    }
+}
 
 
 @pytest.fixture(scope="module")
@@ -139,9 +144,15 @@ def test_a_stack_busy_with_another_operation_is_refused_with_one_line(target, cl
     """On AWS the stack status is the lock: CloudFormation's "is in X_IN_PROGRESS state" becomes one clear line."""
     from rentaliq.deploy.changesets import client_error
 
-    error = ClientError({"Error": {"Code": "ValidationError", "Message":
-                                   "Stack:arn:aws:cloudformation:us-east-1:1:stack/rentaliq-lab/x is in UPDATE_IN_PROGRESS state and can not be updated."}},
-                        "CreateChangeSet")
+    error = ClientError(
+        {
+            "Error": {
+                "Code": "ValidationError",
+                "Message": "Stack:arn:aws:cloudformation:us-east-1:1:stack/rentaliq-lab/x is in UPDATE_IN_PROGRESS state and can not be updated.",
+            }
+        },
+        "CreateChangeSet",
+    )
     message = str(client_error(error, load_spec("lab")))
     assert message.startswith("rentaliq-lab is UPDATE_IN_PROGRESS: another operation is running on it")
     assert "status lab`" in message
@@ -166,8 +177,7 @@ def prod_destroyed(target, cloud_env, outdir):
 def _objects(target) -> list[tuple[str, bytes]]:
     s3 = target.client("s3")
     listed = s3.list_object_versions(Bucket="rentaliq-prod-files", Prefix="lease.pdf")["Versions"]
-    return sorted((v["VersionId"], s3.get_object(Bucket="rentaliq-prod-files", Key="lease.pdf", VersionId=v["VersionId"])["Body"].read())
-                  for v in listed)
+    return sorted((v["VersionId"], s3.get_object(Bucket="rentaliq-prod-files", Key="lease.pdf", VersionId=v["VersionId"])["Body"].read()) for v in listed)
 
 
 @pytest.mark.slow
@@ -176,9 +186,13 @@ def test_up_after_a_destroy_names_what_was_retained_and_the_choices(prod_destroy
     result = rentaliq(cloud_env, "up", "prod", "--outdir", str(outdir))
     assert result.returncode == 1
     line = one_line_error(result)
-    for what in ("bucket rentaliq-prod-files", "bucket rentaliq-access-logs", "secret rentaliq/prod/api/keys (scheduled for deletion",
-                 "up prod --restore-retained",
-                     "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery"):
+    for what in (
+        "bucket rentaliq-prod-files",
+        "bucket rentaliq-access-logs",
+        "secret rentaliq/prod/api/keys (scheduled for deletion",
+        "up prod --restore-retained",
+        "rentaliq aws secretsmanager delete-secret --secret-id rentaliq/prod/db/credentials --force-delete-without-recovery",
+    ):
         assert what in line, line
     assert stacks.describe(target, "rentaliq-prod") is None  # nothing created, nothing touched
     assert _objects(target) == sorted(zip(versions, (b"v1", b"v2"), strict=True))
@@ -255,11 +269,21 @@ def test_a_failed_destroy_leaves_the_secrets_readable_and_says_what_to_run(targe
     spec = load_spec("qa")
     _no_stack(target, "rentaliq-qa")
     template = tmp_path / "qa.json"
-    template.write_text(json.dumps({"Resources": {
-        "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}},
-        "ApiKeys": {"Type": "AWS::SecretsManager::Secret", "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain",
-                    "Properties": {"Name": "rentaliq/qa/api/keys", "SecretString": "{\"api_key\": \"k\"}"}},
-    }}))
+    template.write_text(
+        json.dumps(
+            {
+                "Resources": {
+                    "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}},
+                    "ApiKeys": {
+                        "Type": "AWS::SecretsManager::Secret",
+                        "DeletionPolicy": "Retain",
+                        "UpdateReplacePolicy": "Retain",
+                        "Properties": {"Name": "rentaliq/qa/api/keys", "SecretString": '{"api_key": "k"}'},
+                    },
+                }
+            }
+        )
+    )
     deploy(target, spec, template)
     s3, sm = target.client("s3"), target.client("secretsmanager")
     s3.put_object(Bucket="rentaliq-qa-files", Key="late.txt", Body=b"written after the plan")

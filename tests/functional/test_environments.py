@@ -27,8 +27,9 @@ def rentaliq(cloud_env, *args, cwd=None):
 
 
 def connect(creds, **overrides):
-    params = dict(host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"], dbname=creds["dbname"],
-                  sslmode="require", connect_timeout=5)
+    params = dict(
+        host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"], dbname=creds["dbname"], sslmode="require", connect_timeout=5
+    )
     return psycopg.connect(**{**params, **overrides})
 
 
@@ -49,8 +50,7 @@ def test_the_live_database_matches_its_spec_and_a_lower_value_is_caught(deployed
     # The deploy side's contract: DeployedValues read from the real RDS API, compared before a change set.
     [db] = target.client("rds").describe_db_instances(DBInstanceIdentifier=f"rentaliq-{env}-db")["DBInstances"]
     spec, live = load_spec(env), DeployedValues.from_db_instance(db)
-    assert live == DeployedValues(spec.database.allocated_storage_gib, spec.database.max_allocated_storage_gib,
-                                  spec.database.backup_retention_days)
+    assert live == DeployedValues(spec.database.allocated_storage_gib, spec.database.max_allocated_storage_gib, spec.database.backup_retention_days)
     assert compare_with_deployed(spec, live) == []
     lower = {"allocated_storage_gib": 20, "max_allocated_storage_gib": 40, "backup_retention_days": 1}
     findings = compare_with_deployed(build_spec(env, {"database": lower}), live)
@@ -111,11 +111,20 @@ def _renamed(spec, stack_name):
 
 def test_a_failing_resource_rolls_back_and_reports_the_event(deployed, target, tmp_path):
     template = tmp_path / "bad.json"
-    template.write_text(json.dumps({"Resources": {
-        "Fine": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-rollback-probe"}},
-        "Broken": {"Type": "AWS::RDS::DBSubnetGroup", "DependsOn": "Fine",
-                   "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]}},
-    }}))
+    template.write_text(
+        json.dumps(
+            {
+                "Resources": {
+                    "Fine": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-rollback-probe"}},
+                    "Broken": {
+                        "Type": "AWS::RDS::DBSubnetGroup",
+                        "DependsOn": "Fine",
+                        "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]},
+                    },
+                }
+            }
+        )
+    )
     with pytest.raises(DeployError) as info:
         deploy(target, _renamed(load_spec("lab"), "rentaliq-rollback"), template)
     assert "ROLLBACK_COMPLETE" in str(info.value)
@@ -188,7 +197,8 @@ def test_destroying_lab_removes_everything(deployed, target, cloud_env, outdir):
     names = [s["Name"] for s in target.client("secretsmanager").list_secrets()["SecretList"]]
     assert not [n for n in names if n.startswith("rentaliq/lab/")]  # recovery window 0: gone at once
     assert not target.client("iam").list_policies(Scope="Local")["Policies"] or all(
-        p["PolicyName"] != naming.read_secrets_policy("lab") for p in target.client("iam").list_policies(Scope="Local")["Policies"])
+        p["PolicyName"] != naming.read_secrets_policy("lab") for p in target.client("iam").list_policies(Scope="Local")["Policies"]
+    )
     # Put LAB back for whatever runs after this test.
     from rentaliq.deploy.lifecycle import up
 

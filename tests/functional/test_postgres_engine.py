@@ -69,30 +69,22 @@ def pg_root() -> Iterator[Path]:
 @pytest.fixture(scope="module")
 def db(pg_root: Path) -> Instance:
     engine = PostgresEngine(pg_root)
-    endpoint = engine.create(
-        "db-main", master_username=MASTER, master_password="initial-Pa55word", dbname=DBNAME
-    )
+    endpoint = engine.create("db-main", master_username=MASTER, master_password="initial-Pa55word", dbname=DBNAME)
     return Instance(engine, "db-main", endpoint, "initial-Pa55word")
 
 
 def connect(endpoint: Endpoint, password: str, *, sslmode: str = "require", **extra: Any) -> psycopg.Connection:
     params: dict[str, Any] = {"user": MASTER, "dbname": DBNAME, "connect_timeout": 5, **extra}
-    return psycopg.connect(
-        host=endpoint.host, port=endpoint.port, password=password, sslmode=sslmode, autocommit=True, **params
-    )
+    return psycopg.connect(host=endpoint.host, port=endpoint.port, password=password, sslmode=sslmode, autocommit=True, **params)
 
 
 def test_master_connects_over_tls(db: Instance) -> None:
     with connect(db.endpoint, db.password) as conn:
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
-        owner = conn.execute(
-            "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
-        ).fetchone()
+        owner = conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()").fetchone()
         assert owner == (MASTER,)
         # RDS-like master: powerful, but not a superuser.
-        attrs = conn.execute(
-            "SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"
-        ).fetchone()
+        attrs = conn.execute("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user").fetchone()
         assert attrs == (False, True, True)
         conn.execute("CREATE TABLE tls_probe (id int)")
         conn.execute("DROP TABLE tls_probe")
@@ -121,12 +113,12 @@ def test_tcp_requires_a_password(db: Instance) -> None:
     with pytest.raises(psycopg.OperationalError, match=auth_failed(MASTER)):
         connect(db.endpoint, "wrong-password")
     with pytest.raises(psycopg.OperationalError, match=auth_failed(ADMIN_USER)):
-        psycopg.connect(host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres",
-                        password="wrong-password", sslmode="require", connect_timeout=5)
+        psycopg.connect(
+            host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres", password="wrong-password", sslmode="require", connect_timeout=5
+        )
     # No password at all: the server asked for one (a trusting server would have let us in).
     with pytest.raises(psycopg.OperationalError, match="fe_sendauth: no password supplied"):
-        psycopg.connect(host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres",
-                        password="", sslmode="require", connect_timeout=5)
+        psycopg.connect(host="127.0.0.1", port=db.endpoint.port, user=ADMIN_USER, dbname="postgres", password="", sslmode="require", connect_timeout=5)
 
 
 def test_force_ssl_rejects_plaintext_until_disabled(db: Instance) -> None:
@@ -173,9 +165,7 @@ def test_data_survives_stop_start_and_a_new_engine(db: Instance, pg_root: Path) 
         conn.execute("DROP TABLE survivors")
 
 
-def test_set_master_password_with_special_characters(
-    db: Instance, pg_root: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_set_master_password_with_special_characters(db: Instance, pg_root: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG, logger="rentaliq")
     old = db.password
     db.engine.set_master_password(db.instance_id, MASTER, TRICKY_PASSWORD)
@@ -185,9 +175,7 @@ def test_set_master_password_with_special_characters(
     with connect(db.endpoint, TRICKY_PASSWORD) as conn:
         assert conn.execute("SELECT current_user").fetchone() == (MASTER,)
         # Only a SCRAM verifier reached the server, so the plaintext is nowhere to be read back.
-        stored = conn.execute(
-            "SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s", (f"%{TRICKY_PASSWORD}%",)
-        ).fetchone()
+        stored = conn.execute("SELECT count(*) FROM pg_stat_statements WHERE query LIKE %s", (f"%{TRICKY_PASSWORD}%",)).fetchone()
         assert stored == (0,)
     assert TRICKY_PASSWORD not in caplog.text
     assert TRICKY_PASSWORD not in (pg_root / db.instance_id / "server.log").read_text(errors="replace")
@@ -220,13 +208,10 @@ def test_server_runs_as_the_unprivileged_server_user(db: Instance, pg_root: Path
 def test_lifecycle_explicit_port_conflict_and_delete(pg_root: Path, db: Instance) -> None:
     engine = PostgresEngine(pg_root)
     port = free_port()
-    endpoint = engine.create("db-aux", master_username="admin_user", master_password="Aux-Pa55",
-                             dbname=None, force_ssl=False, port=port)
+    endpoint = engine.create("db-aux", master_username="admin_user", master_password="Aux-Pa55", dbname=None, force_ssl=False, port=port)
     assert endpoint == Endpoint("127.0.0.1", port)
-    assert engine.create("db-aux", master_username="admin_user", master_password="ignored",
-                         dbname=None) == endpoint  # idempotent
-    with psycopg.connect(host="127.0.0.1", port=port, user="admin_user", password="Aux-Pa55",
-                         dbname="postgres", sslmode="disable", connect_timeout=5) as conn:
+    assert engine.create("db-aux", master_username="admin_user", master_password="ignored", dbname=None) == endpoint  # idempotent
+    with psycopg.connect(host="127.0.0.1", port=port, user="admin_user", password="Aux-Pa55", dbname="postgres", sslmode="disable", connect_timeout=5) as conn:
         assert conn.execute("SELECT current_user").fetchone() == ("admin_user",)
 
     with pytest.raises(PostgresEngineError, match="already used by another instance"):
@@ -275,9 +260,7 @@ def test_untraversable_parent_is_reported_not_chmodded() -> None:
     private = Path(tempfile.mkdtemp(prefix="rentaliq-pg-private-", dir="/tmp"))  # 0700, owned by root
     try:
         with pytest.raises(PostgresEngineError) as excinfo:
-            PostgresEngine(private / "postgres").create(
-                "db-x", master_username="u", master_password="p", dbname=None
-            )
+            PostgresEngine(private / "postgres").create("db-x", master_username="u", master_password="p", dbname=None)
         assert str(private) in str(excinfo.value) and "chmod o+x" in str(excinfo.value)
         assert private.stat().st_mode & 0o777 == 0o700
     finally:

@@ -11,8 +11,9 @@ PASSWORD = "first-Pass_word1"
 
 
 def connect(db, password, **overrides):
-    params = dict(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=password,
-                  dbname="appdb", sslmode="require", connect_timeout=5)
+    params = dict(
+        host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=password, dbname="appdb", sslmode="require", connect_timeout=5
+    )
     return psycopg.connect(**{**params, **overrides})
 
 
@@ -23,8 +24,16 @@ def describe(rds, name="api-made-db"):
 @pytest.fixture(scope="module")
 def rds(cloud):
     client, server_errors = recording_client(cloud)  # any HTTP 5xx fails the module
-    client.create_db_instance(DBInstanceIdentifier="api-made-db", DBInstanceClass="db.t3.micro", Engine="postgres", EngineVersion="15",
-                              MasterUsername="appadmin", MasterUserPassword=PASSWORD, DBName="appdb", AllocatedStorage=20)
+    client.create_db_instance(
+        DBInstanceIdentifier="api-made-db",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        EngineVersion="15",
+        MasterUsername="appadmin",
+        MasterUserPassword=PASSWORD,
+        DBName="appdb",
+        AllocatedStorage=20,
+    )
     yield client
     try:
         client.delete_db_instance(DBInstanceIdentifier="api-made-db", SkipFinalSnapshot=True)

@@ -18,8 +18,15 @@ PASSWORD = "fidelity-Pass_word1"
 
 
 def create(rds, name, **extra):
-    kwargs = dict(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", EngineVersion="15",
-                  MasterUsername="appadmin", DBName="appdb", AllocatedStorage=20)
+    kwargs = dict(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        EngineVersion="15",
+        MasterUsername="appadmin",
+        DBName="appdb",
+        AllocatedStorage=20,
+    )
     kwargs.update(extra if "ManageMasterUserPassword" in extra else {"MasterUserPassword": PASSWORD, **extra})
     rds.made.append(name.lower())
     return rds.create_db_instance(**kwargs)["DBInstance"]
@@ -30,8 +37,9 @@ def describe(rds, name):
 
 
 def connect(db, password=PASSWORD):
-    return psycopg.connect(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=password,
-                           dbname="appdb", sslmode="require", connect_timeout=5)
+    return psycopg.connect(
+        host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=password, dbname="appdb", sslmode="require", connect_timeout=5
+    )
 
 
 def servers_of(cloud) -> dict[str, bool]:
@@ -89,13 +97,17 @@ def test_managed_master_password_lives_in_secrets_manager_and_opens_the_database
 def test_a_stopped_instance_refuses_reboot_and_server_changes(rds, cloud):
     create(rds, "resting-db")
     rds.stop_db_instance(DBInstanceIdentifier="resting-db")
-    for call in (lambda: rds.reboot_db_instance(DBInstanceIdentifier="resting-db"),
-                 lambda: rds.modify_db_instance(DBInstanceIdentifier="resting-db", MasterUserPassword="other-Pass_word2",
-                                                ApplyImmediately=True)):
+    for call in (
+        lambda: rds.reboot_db_instance(DBInstanceIdentifier="resting-db"),
+        lambda: rds.modify_db_instance(DBInstanceIdentifier="resting-db", MasterUserPassword="other-Pass_word2", ApplyImmediately=True),
+    ):
         with pytest.raises(ClientError) as refused:
             call()
-        assert refused.value.response["Error"] == {**refused.value.response["Error"], "Code": "InvalidDBInstanceState",
-                                                   "Message": "Instance resting-db is not in available state."}
+        assert refused.value.response["Error"] == {
+            **refused.value.response["Error"],
+            "Code": "InvalidDBInstanceState",
+            "Message": "Instance resting-db is not in available state.",
+        }
     assert describe(rds, "resting-db")["DBInstanceStatus"] == "stopped" and servers_of(cloud)["resting-db"] is False
     rds.start_db_instance(DBInstanceIdentifier="resting-db")
     with connect(describe(rds, "resting-db")) as conn:  # the refused password change did not happen
@@ -175,9 +187,25 @@ def test_a_change_set_that_shrinks_storage_fails_and_rolls_back(rds, target):
     cfn = target.client("cloudformation")
 
     def template(size: int) -> str:
-        return json.dumps({"Resources": {"Db": {"Type": "AWS::RDS::DBInstance", "Properties": {
-            "DBInstanceIdentifier": "cfn-shrink-db", "Engine": "postgres", "EngineVersion": "15", "DBInstanceClass": "db.t3.micro",
-            "MasterUsername": "appadmin", "MasterUserPassword": PASSWORD, "AllocatedStorage": str(size), "DBName": "appdb"}}}})
+        return json.dumps(
+            {
+                "Resources": {
+                    "Db": {
+                        "Type": "AWS::RDS::DBInstance",
+                        "Properties": {
+                            "DBInstanceIdentifier": "cfn-shrink-db",
+                            "Engine": "postgres",
+                            "EngineVersion": "15",
+                            "DBInstanceClass": "db.t3.micro",
+                            "MasterUsername": "appadmin",
+                            "MasterUserPassword": PASSWORD,
+                            "AllocatedStorage": str(size),
+                            "DBName": "appdb",
+                        },
+                    }
+                }
+            }
+        )
 
     def settled(change_set: str | None = None) -> str:
         deadline = time.monotonic() + 120
@@ -198,13 +226,15 @@ def test_a_change_set_that_shrinks_storage_fails_and_rolls_back(rds, target):
         assert settled("shrink") == "CREATE_COMPLETE"
         cfn.execute_change_set(StackName="rds-fidelity-shrink", ChangeSetName="shrink")
         assert settled() == "UPDATE_ROLLBACK_COMPLETE"
-        reasons = [e.get("ResourceStatusReason", "") for e in cfn.describe_stack_events(StackName="rds-fidelity-shrink")["StackEvents"]
-                   if e["LogicalResourceId"] == "Db" and e["ResourceStatus"] == "UPDATE_FAILED"]
+        reasons = [
+            e.get("ResourceStatusReason", "")
+            for e in cfn.describe_stack_events(StackName="rds-fidelity-shrink")["StackEvents"]
+            if e["LogicalResourceId"] == "Db" and e["ResourceStatus"] == "UPDATE_FAILED"
+        ]
         assert reasons and reasons[0] == "Invalid storage size for engine name postgres and storage type gp2: 20"
         assert describe(rds, "cfn-shrink-db")["AllocatedStorage"] == 30
     finally:
         cfn.delete_stack(StackName="rds-fidelity-shrink")
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and rds.describe_db_instances(
-                Filters=[{"Name": "db-instance-id", "Values": ["cfn-shrink-db"]}])["DBInstances"]:
+        while time.monotonic() < deadline and rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["cfn-shrink-db"]}])["DBInstances"]:
             time.sleep(0.5)

@@ -30,14 +30,23 @@ def describe(rds, name):
 
 
 def create(rds, name):
-    rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", EngineVersion="15",
-                           MasterUsername="appadmin", MasterUserPassword=PASSWORD, DBName="appdb", AllocatedStorage=20)
+    rds.create_db_instance(
+        DBInstanceIdentifier=name,
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        EngineVersion="15",
+        MasterUsername="appadmin",
+        MasterUserPassword=PASSWORD,
+        DBName="appdb",
+        AllocatedStorage=20,
+    )
     return describe(rds, name)
 
 
 def connect(db, **overrides):
-    params = dict(host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=PASSWORD,
-                  dbname="appdb", sslmode="require", connect_timeout=5)
+    params = dict(
+        host=db["Endpoint"]["Address"], port=db["Endpoint"]["Port"], user="appadmin", password=PASSWORD, dbname="appdb", sslmode="require", connect_timeout=5
+    )
     return psycopg.connect(**{**params, **overrides})
 
 
@@ -134,9 +143,20 @@ def test_up_wait_fails_within_60s_with_the_server_log(rds, cloud, target):
     rds.made.append(name)
     db = create(rds, name)
     secrets = target.client("secretsmanager")
-    secrets.create_secret(Name=naming.secret_path(env, "db/credentials"), SecretString=json.dumps({
-        "username": "appadmin", "password": PASSWORD, "host": db["Endpoint"]["Address"], "port": db["Endpoint"]["Port"],
-        "dbname": "appdb", "engine": "postgres", "dbInstanceIdentifier": name}))
+    secrets.create_secret(
+        Name=naming.secret_path(env, "db/credentials"),
+        SecretString=json.dumps(
+            {
+                "username": "appadmin",
+                "password": PASSWORD,
+                "host": db["Endpoint"]["Address"],
+                "port": db["Endpoint"]["Port"],
+                "dbname": "appdb",
+                "engine": "postgres",
+                "dbInstanceIdentifier": name,
+            }
+        ),
+    )
     try:
         spec = SimpleNamespace(name=env)
         assert "TLS on" in wait_until_ready(target, spec)

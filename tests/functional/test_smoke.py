@@ -19,8 +19,9 @@ def secret_values(target, env):
     sm = target.client("secretsmanager")
     values = []
     for name in ("db/credentials", "api/keys"):
-        values += [v for v in json.loads(sm.get_secret_value(SecretId=f"rentaliq/{env}/{name}")["SecretString"]).values()
-                   if isinstance(v, str) and len(v) >= 16]
+        values += [
+            v for v in json.loads(sm.get_secret_value(SecretId=f"rentaliq/{env}/{name}")["SecretString"]).values() if isinstance(v, str) and len(v) >= 16
+        ]
     return values
 
 

@@ -16,14 +16,17 @@ pytestmark = pytest.mark.functional
 def test_storage_below_the_deployed_size_is_refused_and_shorter_retention_warned(deployed, target, outdir):
     rds = target.client("rds")
     live = rds.describe_db_instances(DBInstanceIdentifier=naming.db_instance_id("qa"))["DBInstances"][0]
-    smaller = build_spec("qa", {"database": {"allocated_storage_gib": live["AllocatedStorage"] - 10,
-                                             "backup_retention_days": live["BackupRetentionPeriod"] - 1}})
+    smaller = build_spec(
+        "qa", {"database": {"allocated_storage_gib": live["AllocatedStorage"] - 10, "backup_retention_days": live["BackupRetentionPeriod"] - 1}}
+    )
     path = templates([smaller], outdir)[smaller.stack_name]
     warnings: list[str] = []
-    for attempt in (lambda: diff(target, smaller, path, on_step=warnings.append),
-                    lambda: deploy(target, smaller, path, on_step=warnings.append)):
-        with pytest.raises(SpecBelowDeployed, match=rf"allocated_storage_gib={live['AllocatedStorage'] - 10} is lower than the deployed "
-                                                    rf"AllocatedStorage \({live['AllocatedStorage']} GiB\)"):
+    for attempt in (lambda: diff(target, smaller, path, on_step=warnings.append), lambda: deploy(target, smaller, path, on_step=warnings.append)):
+        with pytest.raises(
+            SpecBelowDeployed,
+            match=rf"allocated_storage_gib={live['AllocatedStorage'] - 10} is lower than the deployed "
+            rf"AllocatedStorage \({live['AllocatedStorage']} GiB\)",
+        ):
             attempt()
     assert any("backup_retention_days" in w and w.startswith("warning:") for w in warnings), warnings
     # Nothing ran: the live instance and the stack are as they were.

@@ -109,8 +109,19 @@ def test_an_alarm_with_another_threshold_fails_its_check(deployed, target):
     """The alarm table verify audits is the one the stacks are built from (contract.ALARMS)."""
     spec, cloudwatch, name = load_spec("qa"), target.client("cloudwatch"), naming.alarm("qa", "high-connections")
     alarm = cloudwatch.describe_alarms(AlarmNames=[name])["MetricAlarms"][0]
-    keys = ("AlarmName", "AlarmDescription", "MetricName", "Namespace", "Statistic", "Dimensions", "Period", "EvaluationPeriods",
-            "Threshold", "ComparisonOperator", "ActionsEnabled")
+    keys = (
+        "AlarmName",
+        "AlarmDescription",
+        "MetricName",
+        "Namespace",
+        "Statistic",
+        "Dimensions",
+        "Period",
+        "EvaluationPeriods",
+        "Threshold",
+        "ComparisonOperator",
+        "ActionsEnabled",
+    )
     original = {k: alarm[k] for k in keys if k in alarm}
     try:
         cloudwatch.put_metric_alarm(**{**original, "Threshold": original["Threshold"] + 7})
@@ -143,8 +154,10 @@ def test_credentials_that_no_longer_match_the_instance_fail(deployed, target):
         user_password, where = rest.rsplit("@", 1)
         return {**value, "DATABASE_URL": f"{prefix}://{user_password.split(':', 1)[0]}:not-the-password@{where}"}
 
-    with (secret_replaced(target, creds, lambda v: {**v, "port": str(v["port"] + 1), "dbInstanceIdentifier": "db-ABCDEF"}),
-          secret_replaced(target, conn, other_password)):
+    with (
+        secret_replaced(target, creds, lambda v: {**v, "port": str(v["port"] + 1), "dbInstanceIdentifier": "db-ABCDEF"}),
+        secret_replaced(target, conn, other_password),
+    ):
         checks = verify(target, spec)
         leaks = secret_values(target, "lab") + ["not-the-password"]
     failed = {c.name for c in failures(checks)}
@@ -177,9 +190,13 @@ def test_a_not_implemented_answer_for_an_operation_not_declared_is_a_failure(dep
             class Wrapped:
                 def __getattr__(self, name):
                     if name == "describe_db_parameters":
+
                         def refuse(**_):
-                            raise ClientError({"Error": {"Code": "NotImplemented", "Message": "not yet implemented"},
-                                               "ResponseMetadata": {"HTTPStatusCode": 501}}, "DescribeDBParameters")
+                            raise ClientError(
+                                {"Error": {"Code": "NotImplemented", "Message": "not yet implemented"}, "ResponseMetadata": {"HTTPStatusCode": 501}},
+                                "DescribeDBParameters",
+                            )
+
                         return refuse
                     return getattr(real, name)
 
@@ -221,9 +238,14 @@ def test_an_environment_that_is_not_there_fails_without_crashing(deployed, cloud
     """Nothing is deployed in us-west-2: every regional resource is reported missing."""
     spec = build_spec("lab", {"region": "us-west-2"})
     checks = verify(Target.local(cloud.endpoint_url, region="us-west-2"), spec)
-    for area, name in (("Stack", "stack exists"), ("RDS", "instance exists"), ("S3", f"{naming.files_bucket('lab')} region"),
-                       ("Secrets", f"{naming.secret_path('lab', 'api/keys')} exists"), ("EC2", f"{naming.vpc('lab')} exists"),
-                       ("CloudWatch", f"{naming.alarm('lab', 'high-cpu')} exists")):
+    for area, name in (
+        ("Stack", "stack exists"),
+        ("RDS", "instance exists"),
+        ("S3", f"{naming.files_bucket('lab')} region"),
+        ("Secrets", f"{naming.secret_path('lab', 'api/keys')} exists"),
+        ("EC2", f"{naming.vpc('lab')} exists"),
+        ("CloudWatch", f"{naming.alarm('lab', 'high-cpu')} exists"),
+    ):
         assert find(checks, area, name).status == FAIL
     assert not any(c.name.endswith("(audit error)") for c in checks)
 

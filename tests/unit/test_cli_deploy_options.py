@@ -8,8 +8,7 @@ import sys
 
 
 def rentaliq(*args, env=None):
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, timeout=120,
-                          env={**os.environ, **(env or {})})
+    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})})
 
 
 def test_an_unknown_allow_replacement_name_lists_the_allowed_ones(tmp_path):

@@ -12,11 +12,29 @@ import pytest
 from rentaliq.deploy import locks, replacements, retained, states
 
 ALL_STATUSES = [
-    "CREATE_IN_PROGRESS", "CREATE_FAILED", "CREATE_COMPLETE", "ROLLBACK_IN_PROGRESS", "ROLLBACK_FAILED", "ROLLBACK_COMPLETE",
-    "DELETE_IN_PROGRESS", "DELETE_FAILED", "DELETE_COMPLETE", "UPDATE_IN_PROGRESS", "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
-    "UPDATE_COMPLETE", "UPDATE_FAILED", "UPDATE_ROLLBACK_IN_PROGRESS", "UPDATE_ROLLBACK_FAILED",
-    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS", "UPDATE_ROLLBACK_COMPLETE", "REVIEW_IN_PROGRESS", "IMPORT_IN_PROGRESS",
-    "IMPORT_COMPLETE", "IMPORT_ROLLBACK_IN_PROGRESS", "IMPORT_ROLLBACK_FAILED", "IMPORT_ROLLBACK_COMPLETE",
+    "CREATE_IN_PROGRESS",
+    "CREATE_FAILED",
+    "CREATE_COMPLETE",
+    "ROLLBACK_IN_PROGRESS",
+    "ROLLBACK_FAILED",
+    "ROLLBACK_COMPLETE",
+    "DELETE_IN_PROGRESS",
+    "DELETE_FAILED",
+    "DELETE_COMPLETE",
+    "UPDATE_IN_PROGRESS",
+    "UPDATE_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_COMPLETE",
+    "UPDATE_FAILED",
+    "UPDATE_ROLLBACK_IN_PROGRESS",
+    "UPDATE_ROLLBACK_FAILED",
+    "UPDATE_ROLLBACK_COMPLETE_CLEANUP_IN_PROGRESS",
+    "UPDATE_ROLLBACK_COMPLETE",
+    "REVIEW_IN_PROGRESS",
+    "IMPORT_IN_PROGRESS",
+    "IMPORT_COMPLETE",
+    "IMPORT_ROLLBACK_IN_PROGRESS",
+    "IMPORT_ROLLBACK_FAILED",
+    "IMPORT_ROLLBACK_COMPLETE",
 ]
 
 
@@ -58,31 +76,43 @@ def test_a_working_or_absent_stack_is_never_cleaned(status):
 
 
 def _change_set(action, logical_id, kind, replacement, *details):
-    return {"Changes": [{"Type": "Resource", "ResourceChange": {
-        "Action": action, "LogicalResourceId": logical_id, "ResourceType": kind, "Replacement": replacement,
-        "Details": [{"Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": rec}} for name, rec in details]}}]}
+    return {
+        "Changes": [
+            {
+                "Type": "Resource",
+                "ResourceChange": {
+                    "Action": action,
+                    "LogicalResourceId": logical_id,
+                    "ResourceType": kind,
+                    "Replacement": replacement,
+                    "Details": [{"Target": {"Attribute": "Properties", "Name": name, "RequiresRecreation": rec}} for name, rec in details],
+                },
+            }
+        ]
+    }
 
 
-TEMPLATE = {"Resources": {
-    "Database": {"Type": "AWS::RDS::DBInstance", "Properties": {"DBInstanceIdentifier": "rentaliq-prod-db"}},
-    "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-prod-files"}},
-    "AccessLogs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-access-logs"}},
-    "ApiKeys": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/prod/api/keys",
-                                                                       "SecretString": {"Fn::Sub": "${ApiKey}"}}},
-    "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "x"}},
-}}
+TEMPLATE = {
+    "Resources": {
+        "Database": {"Type": "AWS::RDS::DBInstance", "Properties": {"DBInstanceIdentifier": "rentaliq-prod-db"}},
+        "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-prod-files"}},
+        "AccessLogs": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-access-logs"}},
+        "ApiKeys": {"Type": "AWS::SecretsManager::Secret", "Properties": {"Name": "rentaliq/prod/api/keys", "SecretString": {"Fn::Sub": "${ApiKey}"}}},
+        "Sg": {"Type": "AWS::EC2::SecurityGroup", "Properties": {"GroupDescription": "x"}},
+    }
+}
 
 
 def test_replacement_details_name_the_property_that_causes_it():
-    [change] = replacements.from_change_set(_change_set("Modify", "Database", "AWS::RDS::DBInstance", "True",
-                                                         ("DBName", "Always"), ("AllocatedStorage", "Never")))
+    [change] = replacements.from_change_set(
+        _change_set("Modify", "Database", "AWS::RDS::DBInstance", "True", ("DBName", "Always"), ("AllocatedStorage", "Never"))
+    )
     assert change.replaces and change.causes == ("Properties.DBName (always)",)
 
 
 def test_stateful_replacements_are_refused_unless_named():
     changes = replacements.from_change_set(_change_set("Modify", "Database", "AWS::RDS::DBInstance", "True", ("DBName", "Always")))
-    changes += replacements.from_change_set(_change_set("Modify", "AccessLogs", "AWS::S3::Bucket", "Conditional",
-                                                        ("BucketName", "Conditionally")))
+    changes += replacements.from_change_set(_change_set("Modify", "AccessLogs", "AWS::S3::Bucket", "Conditional", ("BucketName", "Conditionally")))
     changes += replacements.from_change_set(_change_set("Modify", "Sg", "AWS::EC2::SecurityGroup", "True", ("GroupDescription", "Always")))
     changes += replacements.from_change_set(_change_set("Modify", "FilesBucket", "AWS::S3::Bucket", "False"))
     blocked = replacements.guarded("prod", changes, TEMPLATE, set())
@@ -104,10 +134,12 @@ def test_import_plan_keeps_only_retained_resources_and_drops_dangling_references
     assert set(template["Resources"]) == {"FilesBucket", "ApiKeys"}
     assert all(r["DeletionPolicy"] == "Retain" for r in template["Resources"].values())
     assert "SecretString" not in template["Resources"]["ApiKeys"]["Properties"]  # refers to a parameter not in the import
-    assert {"ResourceType": "AWS::SecretsManager::Secret", "LogicalResourceId": "ApiKeys",
-            "ResourceIdentifier": {"Id": "arn:aws:secretsmanager:x"}} in to_import
-    assert {"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "FilesBucket",
-            "ResourceIdentifier": {"BucketName": "rentaliq-prod-files"}} in to_import
+    assert {
+        "ResourceType": "AWS::SecretsManager::Secret",
+        "LogicalResourceId": "ApiKeys",
+        "ResourceIdentifier": {"Id": "arn:aws:secretsmanager:x"},
+    } in to_import
+    assert {"ResourceType": "AWS::S3::Bucket", "LogicalResourceId": "FilesBucket", "ResourceIdentifier": {"BucketName": "rentaliq-prod-files"}} in to_import
 
 
 def test_snapshot_parameter_is_wired_and_kept_on_later_updates():
@@ -132,10 +164,18 @@ def test_refusal_names_both_choices():
 
 
 def test_a_second_holder_is_refused_at_once_with_the_holders_name(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import sys, time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
-        f"with hold(Path({str(tmp_path)!r}), ['lab'], 'rentaliq up lab'):\n    print('held', flush=True); time.sleep(30)")],
-        stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            (
+                "import sys, time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
+                f"with hold(Path({str(tmp_path)!r}), ['lab'], 'rentaliq up lab'):\n    print('held', flush=True); time.sleep(30)"
+            ),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "held"
         started = time.monotonic()
@@ -165,8 +205,7 @@ def test_hints_use_the_path_the_user_ran_when_rentaliq_is_not_on_path(tmp_path):
     script = os.path.join(os.path.dirname(sys.executable), "rentaliq")
     code = "from rentaliq.deploy.commands import command; print(command('psql', 'lab'))"
     env = {**os.environ, "PATH": "/usr/bin:/bin"}
-    out = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = [{script!r}]; {code}"], env=env, capture_output=True, text=True,
-                         cwd=tmp_path)
+    out = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = [{script!r}]; {code}"], env=env, capture_output=True, text=True, cwd=tmp_path)
     assert out.stdout.strip() == f"{script} psql lab"  # outside the project: the absolute path
     env["PATH"] = os.path.dirname(sys.executable) + ":/usr/bin:/bin"
     out = subprocess.run([sys.executable, "-c", f"import sys; sys.argv = [{script!r}]; {code}"], env=env, capture_output=True, text=True)

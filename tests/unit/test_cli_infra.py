@@ -9,8 +9,9 @@ import sys
 
 
 def rentaliq(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=300
+    )
 
 
 def test_envs_prints_the_comparison_table():

@@ -8,15 +8,57 @@ from rentaliq.environments import SpecError, build_spec, load_spec, load_specs
 
 # ARCHITECTURE.md, "Environment Comparison", written out by hand so a changed spec value fails here.
 TABLE = {
-    "lab": dict(instance_class="db.t3.micro", storage=20, max_storage=50, multi_az=False, retention=3, pi=False,
-                monitoring=0, deletion_protection=False, final_snapshot=False, logs=(), versioning=False,
-                access_logs=False, tiering=False, recovery=0, cost=(16, 18)),
-    "qa": dict(instance_class="db.t3.small", storage=50, max_storage=100, multi_az=False, retention=7, pi=True,
-               monitoring=0, deletion_protection=False, final_snapshot=False, logs=("postgresql", "upgrade"),
-               versioning=True, access_logs=False, tiering=False, recovery=7, cost=(32, 36)),
-    "prod": dict(instance_class="db.t3.medium", storage=100, max_storage=500, multi_az=True, retention=30, pi=True,
-                 monitoring=60, deletion_protection=True, final_snapshot=True, logs=("postgresql", "upgrade"),
-                 versioning=True, access_logs=True, tiering=True, recovery=30, cost=(123, 131)),
+    "lab": dict(
+        instance_class="db.t3.micro",
+        storage=20,
+        max_storage=50,
+        multi_az=False,
+        retention=3,
+        pi=False,
+        monitoring=0,
+        deletion_protection=False,
+        final_snapshot=False,
+        logs=(),
+        versioning=False,
+        access_logs=False,
+        tiering=False,
+        recovery=0,
+        cost=(16, 18),
+    ),
+    "qa": dict(
+        instance_class="db.t3.small",
+        storage=50,
+        max_storage=100,
+        multi_az=False,
+        retention=7,
+        pi=True,
+        monitoring=0,
+        deletion_protection=False,
+        final_snapshot=False,
+        logs=("postgresql", "upgrade"),
+        versioning=True,
+        access_logs=False,
+        tiering=False,
+        recovery=7,
+        cost=(32, 36),
+    ),
+    "prod": dict(
+        instance_class="db.t3.medium",
+        storage=100,
+        max_storage=500,
+        multi_az=True,
+        retention=30,
+        pi=True,
+        monitoring=60,
+        deletion_protection=True,
+        final_snapshot=True,
+        logs=("postgresql", "upgrade"),
+        versioning=True,
+        access_logs=True,
+        tiering=True,
+        recovery=30,
+        cost=(123, 131),
+    ),
 }
 
 
@@ -66,8 +108,12 @@ def test_nat_gateways_default_one_outside_prod_and_one_per_az_in_prod():
 
 def test_tags_follow_the_tagging_strategy():
     assert load_spec("prod").resource_tags() == {
-        "Project": "RentalIQ", "Environment": "prod", "ManagedBy": "CDK", "Owner": "Keith Perez",
-        "Application": "rentaliq", "Critical": "true",
+        "Project": "RentalIQ",
+        "Environment": "prod",
+        "ManagedBy": "CDK",
+        "Owner": "Keith Perez",
+        "Application": "rentaliq",
+        "Critical": "true",
     }
     assert "Critical" not in load_spec("lab").resource_tags()
     assert build_spec("qa", {"tags": {"cost_center": "CC-42"}}).resource_tags()["CostCenter"] == "CC-42"
@@ -152,11 +198,28 @@ def test_bad_override_files_report_every_environment(tmp_path):
 
 
 def test_existing_vpc_is_accepted_and_validated():
-    spec = build_spec("qa", {"network": {"existing": {"vpc_id": "vpc-0123456789abcdef0", "db_subnet_ids": ["subnet-a", "subnet-b"],
-                                                      "app_subnet_ids": ["subnet-c", "subnet-d"], "availability_zones": ["us-east-1a", "us-east-1b"]}}})
+    spec = build_spec(
+        "qa",
+        {
+            "network": {
+                "existing": {
+                    "vpc_id": "vpc-0123456789abcdef0",
+                    "db_subnet_ids": ["subnet-a", "subnet-b"],
+                    "app_subnet_ids": ["subnet-c", "subnet-d"],
+                    "availability_zones": ["us-east-1a", "us-east-1b"],
+                }
+            }
+        },
+    )
     assert spec.network.existing.vpc_id == "vpc-0123456789abcdef0"
-    [problem] = _problems("qa", {"network": {"existing": {"vpc_id": "my-vpc", "db_subnet_ids": ["a", "b"], "app_subnet_ids": ["c", "d"],
-                                                          "availability_zones": ["us-east-1a", "us-east-1b"]}}})
+    [problem] = _problems(
+        "qa",
+        {
+            "network": {
+                "existing": {"vpc_id": "my-vpc", "db_subnet_ids": ["a", "b"], "app_subnet_ids": ["c", "d"], "availability_zones": ["us-east-1a", "us-east-1b"]}
+            }
+        },
+    )
     assert "network.existing.vpc_id='my-vpc'" in problem
 
 

@@ -32,8 +32,9 @@ def test_shrinking_allocated_storage_is_an_error_aws_would_refuse():
     [finding] = compare_with_deployed(spec, DeployedValues(50, 100, 7))
     assert isinstance(finding, str) and isinstance(finding, Finding)
     assert (finding.severity, finding.field) == ("error", "database.allocated_storage_gib")
-    assert finding == ("qa: database.allocated_storage_gib=30 is lower than the deployed AllocatedStorage (50 GiB); "
-                       "AWS refuses to shrink storage: set 50 or more")
+    assert finding == (
+        "qa: database.allocated_storage_gib=30 is lower than the deployed AllocatedStorage (50 GiB); AWS refuses to shrink storage: set 50 or more"
+    )
 
 
 def test_storage_grown_by_autoscaling_counts_as_deployed():
@@ -46,9 +47,14 @@ def test_a_max_storage_below_the_deployed_storage_is_an_error():
     spec = build_spec("qa", {"database": {"allocated_storage_gib": 50, "max_allocated_storage_gib": 60}})
     findings = compare_with_deployed(spec, DeployedValues(70, 100, 7))
     assert [(f.severity, f.field) for f in findings] == [
-        ("error", "database.allocated_storage_gib"), ("error", "database.max_allocated_storage_gib"), ("warning", "database.max_allocated_storage_gib")]
-    assert findings[1] == ("qa: database.max_allocated_storage_gib=60 is lower than the deployed AllocatedStorage (70 GiB); "
-                           "AWS needs the maximum above the allocated storage: set more than 70")
+        ("error", "database.allocated_storage_gib"),
+        ("error", "database.max_allocated_storage_gib"),
+        ("warning", "database.max_allocated_storage_gib"),
+    ]
+    assert findings[1] == (
+        "qa: database.max_allocated_storage_gib=60 is lower than the deployed AllocatedStorage (70 GiB); "
+        "AWS needs the maximum above the allocated storage: set more than 70"
+    )
 
 
 def test_lower_max_storage_and_backup_retention_are_warnings():
@@ -56,10 +62,8 @@ def test_lower_max_storage_and_backup_retention_are_warnings():
     findings = compare_with_deployed(spec, DeployedValues(50, 100, 7))
     assert [f.severity for f in findings] == ["warning", "warning"]
     assert findings == [
-        "qa: database.max_allocated_storage_gib=80 is lower than the deployed MaxAllocatedStorage (100 GiB): "
-        "storage autoscaling will stop at 80 GiB",
-        "qa: database.backup_retention_days=3 is lower than the deployed BackupRetentionPeriod (7 days): "
-        "automated backups older than 3 days will be deleted",
+        "qa: database.max_allocated_storage_gib=80 is lower than the deployed MaxAllocatedStorage (100 GiB): storage autoscaling will stop at 80 GiB",
+        "qa: database.backup_retention_days=3 is lower than the deployed BackupRetentionPeriod (7 days): automated backups older than 3 days will be deleted",
     ]
 
 

@@ -20,8 +20,9 @@ def _problems(env, overrides):
 
 
 def rentaliq(*args, env=None, cwd=None):
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, cwd=cwd,
-                          env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, cwd=cwd, env={**os.environ, "COLUMNS": "200", **(env or {})}, timeout=120
+    )
 
 
 def one_line_error(result) -> str:
@@ -35,14 +36,16 @@ def one_line_error(result) -> str:
 # --- strict types: no "30" -> 30, no "yes" -> True -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("toml_line,problem", [
-    ('backup_retention_days = "30"',
-     "lab: database.backup_retention_days='30' is invalid; allowed: an integer (a TOML number, without quotes)"),
-    ('multi_az = "yes"', "lab: database.multi_az='yes' is invalid; allowed: true or false (a TOML boolean, without quotes)"),
-    ('deletion_protection = 1', "lab: database.deletion_protection=1 is invalid; allowed: true or false (a TOML boolean, without quotes)"),
-    ('port = 5432.0', "lab: database.port=5432.0 is invalid; allowed: an integer (a TOML number, without quotes)"),
-    ('instance_class = 3', "lab: database.instance_class=3 is invalid; allowed: a string (in quotes)"),
-])
+@pytest.mark.parametrize(
+    "toml_line,problem",
+    [
+        ('backup_retention_days = "30"', "lab: database.backup_retention_days='30' is invalid; allowed: an integer (a TOML number, without quotes)"),
+        ('multi_az = "yes"', "lab: database.multi_az='yes' is invalid; allowed: true or false (a TOML boolean, without quotes)"),
+        ("deletion_protection = 1", "lab: database.deletion_protection=1 is invalid; allowed: true or false (a TOML boolean, without quotes)"),
+        ("port = 5432.0", "lab: database.port=5432.0 is invalid; allowed: an integer (a TOML number, without quotes)"),
+        ("instance_class = 3", "lab: database.instance_class=3 is invalid; allowed: a string (in quotes)"),
+    ],
+)
 def test_a_value_of_the_wrong_type_in_a_file_is_rejected_not_coerced(tmp_path, toml_line, problem):
     (tmp_path / "lab.toml").write_text(f"[database]\n{toml_line}\n")
     with pytest.raises(SpecError) as info:
@@ -53,7 +56,8 @@ def test_a_value_of_the_wrong_type_in_a_file_is_rejected_not_coerced(tmp_path, t
 def test_a_number_field_takes_an_integer_but_not_a_string():
     assert build_spec("lab", {"monitoring": {"cpu_threshold_percent": 75}}).monitoring.cpu_threshold_percent == 75.0
     assert _problems("lab", {"monitoring": {"cpu_threshold_percent": "75"}}) == [
-        "lab: monitoring.cpu_threshold_percent='75' is invalid; allowed: a number (a TOML number, without quotes)"]
+        "lab: monitoring.cpu_threshold_percent='75' is invalid; allowed: a number (a TOML number, without quotes)"
+    ]
 
 
 @pytest.mark.parametrize("value", ["inf", "nan", "-inf"])
@@ -66,32 +70,34 @@ def test_toml_inf_and_nan_are_no_number(tmp_path, value):
 
 def test_a_list_field_takes_a_list_of_strings_only():
     assert _problems("lab", {"database": {"allowed_cidrs": "10.0.0.0/16"}}) == [
-        "lab: database.allowed_cidrs='10.0.0.0/16' is invalid; allowed: a list, e.g. [\"a\", \"b\"]"]
+        'lab: database.allowed_cidrs=\'10.0.0.0/16\' is invalid; allowed: a list, e.g. ["a", "b"]'
+    ]
     assert _problems("lab", {"database": {"cloudwatch_log_exports": ["postgresql", 7]}}) == [
-        "lab: database.cloudwatch_log_exports[1]=7 is invalid; allowed: a string (in quotes)"]
+        "lab: database.cloudwatch_log_exports[1]=7 is invalid; allowed: a string (in quotes)"
+    ]
 
 
 # --- allowed_cidrs: private IPv4 only ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "10.99.0.0/16", "172.16.0.0/12", "172.31.255.0/24", "192.168.1.0/24",
-                                  "100.64.0.0/10", "100.127.0.0/16"])
+@pytest.mark.parametrize("cidr", ["10.0.0.0/8", "10.99.0.0/16", "172.16.0.0/12", "172.31.255.0/24", "192.168.1.0/24", "100.64.0.0/10", "100.127.0.0/16"])
 def test_private_ranges_are_accepted(cidr):
     assert build_spec("lab", {"database": {"allowed_cidrs": [cidr]}}).database.allowed_cidrs == (cidr,)
 
 
-@pytest.mark.parametrize("cidr", ["8.8.8.0/24", "0.0.0.0/0", "172.32.0.0/16", "10.0.0.0/7", "100.128.0.0/16", "127.0.0.0/8",
-                                  "169.254.0.0/16", "192.0.2.0/24"])
+@pytest.mark.parametrize("cidr", ["8.8.8.0/24", "0.0.0.0/0", "172.32.0.0/16", "10.0.0.0/7", "100.128.0.0/16", "127.0.0.0/8", "169.254.0.0/16", "192.0.2.0/24"])
 def test_public_and_special_ranges_are_rejected_with_the_reason(cidr):
     assert _problems("lab", {"database": {"allowed_cidrs": ["10.1.0.0/16", cidr]}}) == [
         f"lab: database.allowed_cidrs[1]={cidr!r} is invalid; allowed: a private IPv4 range inside 10.0.0.0/8, 172.16.0.0/12, "
-        f"192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598); {cidr} is not private and the database is never open to the internet"]
+        f"192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598); {cidr} is not private and the database is never open to the internet"
+    ]
 
 
 @pytest.mark.parametrize("cidr", ["fd00::/8", "::/0", "2001:db8::/32"])
 def test_ipv6_is_rejected_with_the_reason(cidr):
     assert _problems("lab", {"database": {"allowed_cidrs": [cidr]}}) == [
-        f"lab: database.allowed_cidrs[0]={cidr!r} is invalid; allowed: an IPv4 CIDR block; IPv6 is not supported: the RDS security group rules are IPv4"]
+        f"lab: database.allowed_cidrs[0]={cidr!r} is invalid; allowed: an IPv4 CIDR block; IPv6 is not supported: the RDS security group rules are IPv4"
+    ]
 
 
 def test_host_bits_and_garbage_are_rejected():
@@ -103,8 +109,9 @@ def test_host_bits_and_garbage_are_rejected():
 def test_an_ipv6_cidr_in_a_file_is_one_line_from_the_cli(tmp_path):
     (tmp_path / "lab.toml").write_text('[database]\nallowed_cidrs = ["fd00::/8"]\n')
     line = one_line_error(rentaliq("envs", env={"RENTALIQ_CONFIG_DIR": str(tmp_path)}))
-    assert line == ("error: lab: database.allowed_cidrs[0]='fd00::/8' is invalid; allowed: an IPv4 CIDR block; "
-                    "IPv6 is not supported: the RDS security group rules are IPv4")
+    assert line == (
+        "error: lab: database.allowed_cidrs[0]='fd00::/8' is invalid; allowed: an IPv4 CIDR block; IPv6 is not supported: the RDS security group rules are IPv4"
+    )
 
 
 # --- every problem at once --------------------------------------------------------------------------------------
@@ -134,7 +141,8 @@ def test_a_cross_field_rule_still_runs_beside_a_type_error():
 def test_a_rule_reading_a_bad_value_is_skipped_not_crashed():
     # The rule comparing storage with max storage cannot judge "200"; the type error alone is reported.
     assert _problems("qa", {"database": {"allocated_storage_gib": "200"}}) == [
-        "qa: database.allocated_storage_gib='200' is invalid; allowed: an integer (a TOML number, without quotes)"]
+        "qa: database.allocated_storage_gib='200' is invalid; allowed: an integer (a TOML number, without quotes)"
+    ]
     assert _problems("lab", {"database": 5}) == ["lab: database=5 is invalid; allowed: a table, e.g. [database]"]
 
 
@@ -159,7 +167,8 @@ def test_a_missing_config_dir_is_an_error_naming_it(tmp_path, monkeypatch):
     with pytest.raises(SpecError) as info:
         load_spec("lab")
     assert info.value.problems == [
-        f"RENTALIQ_CONFIG_DIR={str(missing)!r} is not a directory; allowed: an existing directory holding {{env}}.toml files, or unset for ./config"]
+        f"RENTALIQ_CONFIG_DIR={str(missing)!r} is not a directory; allowed: an existing directory holding {{env}}.toml files, or unset for ./config"
+    ]
     (tmp_path / "a-file").write_text("")
     monkeypatch.setenv("RENTALIQ_CONFIG_DIR", str(tmp_path / "a-file"))
     with pytest.raises(SpecError, match="is not a directory"):
@@ -183,8 +192,8 @@ def test_no_config_dir_at_all_means_the_built_in_values(tmp_path, monkeypatch):
 
 def test_region_mars_1_is_rejected_in_one_line(tmp_path):
     assert _problems("lab", {"region": "mars-1"}) == [
-        "lab: region='mars-1' is invalid; allowed: an AWS region code such as us-east-1, eu-west-2 or ap-southeast-1 "
-        "(`aws ec2 describe-regions` lists them)"]
+        "lab: region='mars-1' is invalid; allowed: an AWS region code such as us-east-1, eu-west-2 or ap-southeast-1 (`aws ec2 describe-regions` lists them)"
+    ]
     (tmp_path / "lab.toml").write_text('region = "mars-1"\n')
     assert one_line_error(rentaliq("envs", env={"RENTALIQ_CONFIG_DIR": str(tmp_path)})).startswith("error: lab: region='mars-1' is invalid")
 
@@ -207,7 +216,8 @@ def test_every_region_botocore_knows_for_rds_is_accepted():
 def test_an_empty_owner_tag_is_rejected(owner):
     assert _problems("lab", {"tags": {"owner": owner}}) == [
         f"lab: tags.owner={owner!r} is invalid; allowed: a non-empty tag value (AWS tag values: up to 256 characters, "
-        "letters, digits, spaces and _ . : / = + - @)"]
+        "letters, digits, spaces and _ . : / = + - @)"
+    ]
 
 
 @pytest.mark.parametrize("field,value", [("owner", "x" * 257), ("owner", "Keith <ops>"), ("cost_center", "CC#42"), ("managed_by", "CDK; rm")])

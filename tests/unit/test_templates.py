@@ -24,14 +24,41 @@ PINNED_IDS = {
 }
 
 DB_ROWS = {
-    "lab": dict(DBInstanceClass="db.t3.micro", AllocatedStorage="20", MaxAllocatedStorage=50, MultiAZ=False, BackupRetentionPeriod=3,
-                EnablePerformanceInsights=False, DeletionProtection=False, ApplyImmediately=True),
-    "qa": dict(DBInstanceClass="db.t3.small", AllocatedStorage="50", MaxAllocatedStorage=100, MultiAZ=False, BackupRetentionPeriod=7,
-               EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=7, DeletionProtection=False, ApplyImmediately=False,
-               EnableCloudwatchLogsExports=["postgresql", "upgrade"]),
-    "prod": dict(DBInstanceClass="db.t3.medium", AllocatedStorage="100", MaxAllocatedStorage=500, MultiAZ=True, BackupRetentionPeriod=30,
-                 EnablePerformanceInsights=True, PerformanceInsightsRetentionPeriod=7, DeletionProtection=True, ApplyImmediately=False,
-                 MonitoringInterval=60, EnableCloudwatchLogsExports=["postgresql", "upgrade"]),
+    "lab": dict(
+        DBInstanceClass="db.t3.micro",
+        AllocatedStorage="20",
+        MaxAllocatedStorage=50,
+        MultiAZ=False,
+        BackupRetentionPeriod=3,
+        EnablePerformanceInsights=False,
+        DeletionProtection=False,
+        ApplyImmediately=True,
+    ),
+    "qa": dict(
+        DBInstanceClass="db.t3.small",
+        AllocatedStorage="50",
+        MaxAllocatedStorage=100,
+        MultiAZ=False,
+        BackupRetentionPeriod=7,
+        EnablePerformanceInsights=True,
+        PerformanceInsightsRetentionPeriod=7,
+        DeletionProtection=False,
+        ApplyImmediately=False,
+        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
+    ),
+    "prod": dict(
+        DBInstanceClass="db.t3.medium",
+        AllocatedStorage="100",
+        MaxAllocatedStorage=500,
+        MultiAZ=True,
+        BackupRetentionPeriod=30,
+        EnablePerformanceInsights=True,
+        PerformanceInsightsRetentionPeriod=7,
+        DeletionProtection=True,
+        ApplyImmediately=False,
+        MonitoringInterval=60,
+        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
+    ),
 }
 
 
@@ -135,16 +162,23 @@ def test_files_bucket(synthesized, env):
     lid, bucket = one(template, "AWS::S3::Bucket", BucketName=f"rentaliq-{env}-files")
     props = bucket["Properties"]
     assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
-    assert props["PublicAccessBlockConfiguration"] == {"BlockPublicAcls": True, "BlockPublicPolicy": True,
-        "IgnorePublicAcls": True, "RestrictPublicBuckets": True}
+    assert props["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
     assert ("VersioningConfiguration" in props) is (env != "lab")
     rules = {r["Id"]: r for r in props["LifecycleConfiguration"]["Rules"]}
     transitions = [(t["StorageClass"], t["TransitionInDays"]) for t in rules["transition-current"]["Transitions"]]
-    assert transitions == {
-        "lab": [("STANDARD_IA", 90), ("GLACIER", 180)],
-        "qa": [("STANDARD_IA", 90), ("GLACIER", 180)],
-        "prod": [("STANDARD_IA", 90), ("INTELLIGENT_TIERING", 180), ("GLACIER", 365)],
-    }[env]
+    assert (
+        transitions
+        == {
+            "lab": [("STANDARD_IA", 90), ("GLACIER", 180)],
+            "qa": [("STANDARD_IA", 90), ("GLACIER", 180)],
+            "prod": [("STANDARD_IA", 90), ("INTELLIGENT_TIERING", 180), ("GLACIER", 365)],
+        }[env]
+    )
     assert rules["transition-current"].get("ExpirationInDays") == (365 if env == "lab" else None)
     assert rules["abort-incomplete-multipart"]["AbortIncompleteMultipartUpload"] == {"DaysAfterInitiation": 7}
     assert ("expire-noncurrent" in rules) is (env != "lab")
@@ -187,7 +221,7 @@ def test_four_secrets_with_their_keys(synthesized, env):
     _, attachment = one(template, "AWS::SecretsManager::SecretTargetAttachment")
     assert attachment["Properties"] == {"SecretId": ref(cred_lid), "TargetId": ref("DatabaseInstanceAA8A5FDE"), "TargetType": "AWS::RDS::DBInstance"}
     conn = json.dumps(secrets[f"rentaliq/{env}/db/connection-string"][1]["Properties"]["SecretString"])
-    for fragment in ('DATABASE_URL', 'postgresql://rentaliq_admin:', 'sslmode=require', 'JDBC_URL', 'jdbc:postgresql://', '"Endpoint.Address"'):
+    for fragment in ("DATABASE_URL", "postgresql://rentaliq_admin:", "sslmode=require", "JDBC_URL", "jdbc:postgresql://", '"Endpoint.Address"'):
         assert fragment in conn
     api = json.dumps(secrets[f"rentaliq/{env}/api/keys"][1]["Properties"]["SecretString"])
     assert all(k in api for k in ("api_key", "jwt_secret", "encryption_key")) and all(k in api for k in ('"Ref": "ApiKey"', '"Ref": "JwtSecret"'))
@@ -215,7 +249,14 @@ def test_alarms(synthesized, env):
     _, cpu = one(template, "AWS::CloudWatch::Alarm", AlarmName=f"rentaliq-{env}-db-high-cpu")
     p = cpu["Properties"]
     assert (p["MetricName"], p["Namespace"], p["Statistic"], p["Period"], p["Threshold"], p["ComparisonOperator"], p["EvaluationPeriods"]) == (
-        "CPUUtilization", "AWS/RDS", "Average", 300, 80, "GreaterThanThreshold", 1)
+        "CPUUtilization",
+        "AWS/RDS",
+        "Average",
+        300,
+        80,
+        "GreaterThanThreshold",
+        1,
+    )
     assert p["Dimensions"] == [{"Name": "DBInstanceIdentifier", "Value": ref("DatabaseInstanceAA8A5FDE")}]
     one(template, "AWS::CloudWatch::Alarm", AlarmName=f"rentaliq-{env}-db-low-free-storage")
     one(template, "AWS::CloudWatch::Alarm", AlarmName=f"rentaliq-{env}-db-high-connections")
@@ -224,9 +265,21 @@ def test_alarms(synthesized, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_outputs(synthesized, env):
     outputs = set(synthesized[env]["Outputs"])
-    expected = {"DbEndpoint", "DbPort", "DbInstanceIdentifier", "FilesBucketName", "FilesBucketArn", "DbCredentialsSecretArn",
-                "DbConnectionStringSecretArn", "ApiKeysSecretArn", "S3ConfigSecretArn", "RdsSecurityGroupId", "AppSecurityGroupId",
-                "ReadSecretsPolicyArn", "VpcId"}
+    expected = {
+        "DbEndpoint",
+        "DbPort",
+        "DbInstanceIdentifier",
+        "FilesBucketName",
+        "FilesBucketArn",
+        "DbCredentialsSecretArn",
+        "DbConnectionStringSecretArn",
+        "ApiKeysSecretArn",
+        "S3ConfigSecretArn",
+        "RdsSecurityGroupId",
+        "AppSecurityGroupId",
+        "ReadSecretsPolicyArn",
+        "VpcId",
+    }
     assert outputs == expected | ({"AccessLogsBucketName", "AccessLogsBucketArn"} if env == "prod" else set())
 
 
@@ -236,7 +289,6 @@ def test_every_taggable_resource_carries_the_base_tags(synthesized, env):
     taggable = {lid for lid, r in resources.items() if is_taggable(r["Type"])}
     # Types the registry calls taggable: every one of them, not only those that already have a Tags property.
     assert {"AWS::RDS::DBInstance", "AWS::S3::Bucket", "AWS::SecretsManager::Secret", "AWS::EC2::VPC"} <= {resources[lid]["Type"] for lid in taggable}
-    untagged = sorted(f"{lid} ({resources[lid]['Type']})" for lid in taggable
-                      if not (BASE_TAGS | {"Environment": env}).items() <= tags(resources[lid]).items())
+    untagged = sorted(f"{lid} ({resources[lid]['Type']})" for lid in taggable if not (BASE_TAGS | {"Environment": env}).items() <= tags(resources[lid]).items())
     assert untagged == []
     assert ("Critical" in tags(one(synthesized[env], "AWS::S3::Bucket", BucketName=f"rentaliq-{env}-files")[1])) is (env == "prod")

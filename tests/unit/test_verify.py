@@ -120,8 +120,14 @@ def test_a_secret_value_is_not_in_the_repr_of_what_verify_read():
     assert "s3cr3t-value-123" not in repr(secret) and "rentaliq/lab/api/keys" in repr(secret)
 
 
-REFUSED_TOKEN = (403, "text/xml", ("<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
-                                   "<Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>"))
+REFUSED_TOKEN = (
+    403,
+    "text/xml",
+    (
+        "<ErrorResponse><Error><Type>Sender</Type><Code>InvalidClientTokenId</Code>"
+        "<Message>The security token included in the request is invalid.</Message></Error></ErrorResponse>"
+    ),
+)
 
 
 @pytest.mark.parametrize("bad_endpoint", [REFUSED_TOKEN], indirect=True)

@@ -18,8 +18,7 @@ from rentaliq.deploy.commands import command
 
 
 def register(app: typer.Typer) -> None:
-    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []},
-                add_help_option=False)(aws)
+    app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True, "help_option_names": []}, add_help_option=False)(aws)
 
 
 def _aws_binary() -> str | None:

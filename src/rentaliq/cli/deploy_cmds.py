@@ -87,6 +87,7 @@ def _step(progress: Status) -> Callable[[str], None]:
         progress.update(message)
         if not message.startswith(("synthesizing", "deploying", "waiting", "nothing")):
             err_console.print(message, highlight=False, soft_wrap=True)
+
     return report
 
 
@@ -112,16 +113,30 @@ def up(
     allowed = _allowed(allow_replacement, specs)
     tgt = resolve(target, specs[0], profile)
     # The command as given (exactly one of env / --all, checked above): what a rerun hint and the lock holder show.
-    argv = ["up", env or "--all", *(["--restore-retained"] if restore_retained else []),
-            *(f"--allow-replacement={name}" for name in sorted(allowed))]
+    argv = ["up", env or "--all", *(["--restore-retained"] if restore_retained else []), *(f"--allow-replacement={name}" for name in sorted(allowed))]
     envs = [s.name.value for s in specs]
     with err_console.status("starting") as progress:
-        results = _deploy_errors(lambda: _run_locked(tgt, envs, argv, lambda: run_up(
-            tgt, specs, outdir, _print_event, _step(progress), allow_replacement=allowed,
-            restore_retained=restore_retained)), tgt, command(*argv))
+        results = _deploy_errors(
+            lambda: _run_locked(
+                tgt, envs, argv, lambda: run_up(tgt, specs, outdir, _print_event, _step(progress), allow_replacement=allowed, restore_retained=restore_retained)
+            ),
+            tgt,
+            command(*argv),
+        )
     if json_out:
-        print_json([{"stack": r.spec.stack_name, "status": r.deploy.status, "changed": r.deploy.changed, "outputs": r.deploy.outputs,
-                     "database": r.database, "seconds": round(r.seconds, 2)} for r in results])
+        print_json(
+            [
+                {
+                    "stack": r.spec.stack_name,
+                    "status": r.deploy.status,
+                    "changed": r.deploy.changed,
+                    "outputs": r.deploy.outputs,
+                    "database": r.database,
+                    "seconds": round(r.seconds, 2),
+                }
+                for r in results
+            ]
+        )
         return
     for r in results:
         _summary(r, tgt)
@@ -131,8 +146,7 @@ def _allowed(names: list[str] | None, specs: list[EnvironmentSpec]) -> frozenset
     """The --allow-replacement names, each checked against the resources of the environments being deployed."""
     from rentaliq.deploy.replacements import short_names
 
-    known = sorted({n for spec in specs for n in short_names(spec.name.value).values()
-                    if spec.is_prod or not n.endswith("-access-logs")})
+    known = sorted({n for spec in specs for n in short_names(spec.name.value).values() if spec.is_prod or not n.endswith("-access-logs")})
     for name in names or ():
         if name not in known:
             fail(f"--allow-replacement {name!r} names no stateful resource here; allowed: {', '.join(known)}")
@@ -167,8 +181,9 @@ def _summary(result: UpResult, tgt: Target) -> None:
         console.print(f"    {cmd:<{width}}  # {why}", highlight=False, markup=False)
 
 
-def diff(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
-         json_out: JsonOpt = False) -> None:
+def diff(
+    env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"), json_out: JsonOpt = False
+) -> None:
     """Preview a deploy as a change set, resource by resource."""
     spec = _spec(env)
     from rentaliq.deploy.changesets import diff as run_diff
@@ -204,8 +219,14 @@ def change_lines(changes: list[Change], stack_name: str) -> list[str]:
     return lines
 
 
-def deploy(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"),
-           allow_replacement: AllowReplacementOpt = None, json_out: JsonOpt = False) -> None:
+def deploy(
+    env: EnvArg,
+    target: TargetOpt = TargetChoice.local,
+    profile: ProfileOpt = None,
+    outdir: OutdirOpt = Path("cdk.out"),
+    allow_replacement: AllowReplacementOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
     """Execute the change set, streaming stack events; on failure print the failing events (the stack rolls back)."""
     spec = _spec(env)
     from rentaliq.deploy.changesets import deploy as run_deploy
@@ -215,9 +236,16 @@ def deploy(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
     tgt = resolve(target, spec, profile)
     with err_console.status(f"deploying {spec.stack_name}") as progress:
         argv = ["deploy", env, *(f"--allow-replacement={name}" for name in sorted(allowed))]
-        result = _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: run_deploy(
-            tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=allowed,
-            on_step=_step(progress))), tgt, command(*argv))
+        result = _deploy_errors(
+            lambda: _run_locked(
+                tgt,
+                [env],
+                argv,
+                lambda: run_deploy(tgt, spec, templates([spec], outdir)[spec.stack_name], _print_event, allow_replacement=allowed, on_step=_step(progress)),
+            ),
+            tgt,
+            command(*argv),
+        )
     if json_out:
         print_json({"stack": result.stack_name, "status": result.status, "changed": result.changed, "outputs": result.outputs})
         return
@@ -239,8 +267,7 @@ def destroy(
     tgt = resolve(target, spec, profile)
     argv = ["destroy", env, *(["--confirm-prod"] if confirm_prod else []), *(["--empty-buckets"] if empty_buckets else [])]
     # Plan, check and delete under one lock: what was checked is what gets deleted.
-    _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: _destroy(tgt, spec, confirm_prod, empty_buckets, dry_run)),
-                   tgt, command(*argv))
+    _deploy_errors(lambda: _run_locked(tgt, [env], argv, lambda: _destroy(tgt, spec, confirm_prod, empty_buckets, dry_run)), tgt, command(*argv))
 
 
 def _destroy(tgt: Target, spec: EnvironmentSpec, confirm_prod: bool, empty_buckets: bool, dry_run: bool) -> None:
@@ -252,8 +279,10 @@ def _destroy(tgt: Target, spec: EnvironmentSpec, confirm_prod: bool, empty_bucke
         return
     console.print(f"destroy {spec.stack_name} ({plan.status}):", highlight=False)
     for name, window in plan.secrets.items():
-        console.print(f"  secret  {name}: " + ("deleted" if window == 0 else f"scheduled for deletion, recoverable for {window} days")
-                      + " once the stack is gone", highlight=False)
+        console.print(
+            f"  secret  {name}: " + ("deleted" if window == 0 else f"scheduled for deletion, recoverable for {window} days") + " once the stack is gone",
+            highlight=False,
+        )
     for bucket, count in plan.buckets_to_empty.items():
         console.print(f"  bucket  {bucket}: {count} object versions to delete", highlight=False)
     for bucket in plan.buckets_retained:
@@ -302,8 +331,7 @@ def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
     if json_out:
         print_json(result.__dict__)
         return
-    console.print(f"{result.stack_name}: {result.stack_status or 'not deployed'}"
-                  + (f" ({result.meaning})" if result.stack_status else ""), highlight=False)
+    console.print(f"{result.stack_name}: {result.stack_status or 'not deployed'}" + (f" ({result.meaning})" if result.stack_status else ""), highlight=False)
     if result.advice:
         console.print(f"  [yellow]{result.advice}[/]", highlight=False, soft_wrap=True)
     for failure in result.failures:
@@ -316,8 +344,12 @@ def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
         raise typer.Exit(1)
 
 
-def psql(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None,
-         args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments (after --)")] = None) -> None:
+def psql(
+    env: EnvArg,
+    target: TargetOpt = TargetChoice.local,
+    profile: ProfileOpt = None,
+    args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments (after --)")] = None,
+) -> None:
     """Open psql on the environment's database; the password goes through the environment, never argv or output."""
     spec = _spec(env)
     from rentaliq.deploy.database import credentials
@@ -325,7 +357,15 @@ def psql(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOp
     if not shutil.which("psql"):
         fail("psql not found on PATH; install it with: apt-get install postgresql-client-15")
     creds = credentials(resolve(target, spec, profile), spec)
-    child_env = {**os.environ, "PGPASSWORD": creds["password"], "PGSSLMODE": "require", "PGHOST": creds["host"], "PGPORT": str(creds["port"]),
-                 "PGUSER": creds["username"], "PGDATABASE": creds["dbname"], "PGAPPNAME": f"rentaliq-psql-{env}"}
+    child_env = {
+        **os.environ,
+        "PGPASSWORD": creds["password"],
+        "PGSSLMODE": "require",
+        "PGHOST": creds["host"],
+        "PGPORT": str(creds["port"]),
+        "PGUSER": creds["username"],
+        "PGDATABASE": creds["dbname"],
+        "PGAPPNAME": f"rentaliq-psql-{env}",
+    }
     sys.stdout.flush()
     os.execvpe("psql", ["psql", *(args or [])], child_env)

@@ -25,9 +25,16 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output")
 OutdirOpt = Annotated[Path, typer.Option(help="Cloud assembly directory")]
 DryRunOpt = Annotated[bool, typer.Option("--dry-run", help="Show what would happen; change nothing")]
 ConfirmProdOpt = Annotated[bool, typer.Option("--confirm-prod", help="Required for production actions")]
-AllowReplacementOpt = Annotated[list[str] | None, typer.Option(
-    "--allow-replacement", metavar="ENV-RESOURCE",
-    help="Let the deploy replace this stateful resource (its data is lost): ENV-database, ENV-files, prod-access-logs, "
-         "ENV-db-credentials, ENV-db-connection-string, ENV-api-keys, ENV-s3-config. Repeatable.")]
-RestoreRetainedOpt = Annotated[bool, typer.Option(
-    "--restore-retained", help="Bring back what a previous destroy retained: secrets, buckets (imported), the database from its final snapshot")]
+AllowReplacementOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--allow-replacement",
+        metavar="ENV-RESOURCE",
+        help="Let the deploy replace this stateful resource (its data is lost): ENV-database, ENV-files, prod-access-logs, "
+        "ENV-db-credentials, ENV-db-connection-string, ENV-api-keys, ENV-s3-config. Repeatable.",
+    ),
+]
+RestoreRetainedOpt = Annotated[
+    bool,
+    typer.Option("--restore-retained", help="Bring back what a previous destroy retained: secrets, buckets (imported), the database from its final snapshot"),
+]

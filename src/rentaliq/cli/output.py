@@ -46,4 +46,3 @@ def known_error(error: BaseException) -> bool:
     from rentaliq.environments import SpecError
 
     return isinstance(error, (SpecError, EnvironmentLocked, NotLoopback))
-

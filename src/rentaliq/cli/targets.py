@@ -29,8 +29,10 @@ def resolve(target: TargetChoice, spec: EnvironmentSpec, profile: str | None = N
             if not start:
                 from rentaliq.deploy.commands import command
 
-                fail(f"the local cloud is not running at {cloud.endpoint_url}; start it with `{command('local', 'start')}` "
-                     f"(or `{command('up', spec.name.value)}`)")
+                fail(
+                    f"the local cloud is not running at {cloud.endpoint_url}; start it with `{command('local', 'start')}` "
+                    f"(or `{command('up', spec.name.value)}`)"
+                )
             from rentaliq.cli.output import err_console
 
             with err_console.status("starting the local cloud"):

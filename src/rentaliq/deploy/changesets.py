@@ -98,24 +98,33 @@ def clean_never_created(
         raise client_error(error, spec) from None
     status = follow_stack(target, stack["StackId"], seen, on_event, timeout=3600)
     if status != "DELETE_COMPLETE":
-        raise DeployError(f"{spec.stack_name}: deleting the failed stack ended {status}; see `aws cloudformation describe-stack-events "
-                          f"--stack-name {stack['StackId']}`")
+        raise DeployError(
+            f"{spec.stack_name}: deleting the failed stack ended {status}; see `aws cloudformation describe-stack-events --stack-name {stack['StackId']}`"
+        )
     return None
 
 
-def _create_change_set(target: Target, spec: EnvironmentSpec, body: str, stack: dict[str, Any] | None,
-                       extra_parameters: list[dict[str, Any]] | None = None, known_keys: dict[str, str] | None = None,
-                       ) -> tuple[str, str, list[Change], dict[str, Any]]:
+def _create_change_set(
+    target: Target,
+    spec: EnvironmentSpec,
+    body: str,
+    stack: dict[str, Any] | None,
+    extra_parameters: list[dict[str, Any]] | None = None,
+    known_keys: dict[str, str] | None = None,
+) -> tuple[str, str, list[Change], dict[str, Any]]:
     """Returns (change set id, type, changes, description); raises DeployError with the reason when it cannot be made."""
     cfn = target.client("cloudformation")
     change_set_type = "UPDATE" if stack and stack["StackStatus"] != "REVIEW_IN_PROGRESS" else "CREATE"
     name = f"rentaliq-{int(time.time() * 1000)}"
     try:
         created = cfn.create_change_set(
-            StackName=spec.stack_name, ChangeSetName=name, ChangeSetType=change_set_type, TemplateBody=body,
-            Parameters=api_key_parameters(change_set_type == "UPDATE", {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])},
-                                          known_keys)
-            + (extra_parameters or []), Capabilities=CAPABILITIES,
+            StackName=spec.stack_name,
+            ChangeSetName=name,
+            ChangeSetType=change_set_type,
+            TemplateBody=body,
+            Parameters=api_key_parameters(change_set_type == "UPDATE", {p["ParameterKey"] for p in (stack or {}).get("Parameters", [])}, known_keys)
+            + (extra_parameters or []),
+            Capabilities=CAPABILITIES,
             Tags=[{"Key": k, "Value": v} for k, v in spec.resource_tags().items()],
         )
     except ClientError as error:
@@ -188,9 +197,18 @@ def _deployed_template(template_path: Path, stack: dict[str, Any] | None, restor
     return json.dumps(template, separators=(",", ":")), extra_parameters
 
 
-def deploy(target: Target, spec: EnvironmentSpec, template_path: Path, on_event: OnEvent | None = None, timeout: float = 3600,
-           *, allow_replacement: frozenset[str] = frozenset(), on_step: OnStep = lambda message: None,
-           restore_snapshot: str | None = None, known_keys: dict[str, str] | None = None) -> DeployResult:
+def deploy(
+    target: Target,
+    spec: EnvironmentSpec,
+    template_path: Path,
+    on_event: OnEvent | None = None,
+    timeout: float = 3600,
+    *,
+    allow_replacement: frozenset[str] = frozenset(),
+    on_step: OnStep = lambda message: None,
+    restore_snapshot: str | None = None,
+    known_keys: dict[str, str] | None = None,
+) -> DeployResult:
     """Execute a change set and stream its events; on failure raise DeployError with the failing events.
 
     `restore_snapshot`: create the database from this snapshot (see `retained`); a stack restored once keeps it.

@@ -28,9 +28,17 @@ PROGRESS_EVERY = 30.0
 LOG_LINES = 8
 # RDS states an instance does not leave without someone acting (RDS User Guide, "Viewing DB instance status").
 STUCK_STATES = {
-    "failed", "stopped", "stopping", "storage-full", "inaccessible-encryption-credentials",
-    "incompatible-network", "incompatible-option-group", "incompatible-parameters", "incompatible-restore",
-    "insufficient-capacity", "restore-error",
+    "failed",
+    "stopped",
+    "stopping",
+    "storage-full",
+    "inaccessible-encryption-credentials",
+    "incompatible-network",
+    "incompatible-option-group",
+    "incompatible-parameters",
+    "incompatible-restore",
+    "insufficient-capacity",
+    "restore-error",
 }
 _HEALTH_PATH = "/_rentaliq/health"  # rentaliq.local.server.HEALTH_PATH, without importing the server
 
@@ -41,8 +49,10 @@ def _next_step(target: Target, status: str | None, instance_id: str) -> str:
 
     if status == "failed":
         if target.is_local:
-            return (f"; fix the cause shown in the log, then restart the local cloud (`{command('local', 'stop')}` and "
-                    f"`{command('local', 'start')}`), which starts the server again")
+            return (
+                f"; fix the cause shown in the log, then restart the local cloud (`{command('local', 'stop')}` and "
+                f"`{command('local', 'start')}`), which starts the server again"
+            )
         return "; RDS cannot recover a failed instance: restore it from a backup (point-in-time or snapshot)"
     if status == "stopped":
         return f"; start it: `{target.aws_cli} rds start-db-instance --db-instance-identifier {instance_id}`"
@@ -63,8 +73,15 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
     """(accepts TLS connections, detail). The detail never contains the password."""
     try:
         creds = credentials(target, spec)
-        with psycopg.connect(host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"],
-                             dbname=creds["dbname"], sslmode="require", connect_timeout=max(1, int(timeout))) as conn:
+        with psycopg.connect(
+            host=creds["host"],
+            port=creds["port"],
+            user=creds["username"],
+            password=creds["password"],
+            dbname=creds["dbname"],
+            sslmode="require",
+            connect_timeout=max(1, int(timeout)),
+        ) as conn:
             row = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
         if row is None:  # pg_stat_ssl always has a row for the session's own backend
             return False, "pg_stat_ssl has no row for this session"
@@ -85,8 +102,7 @@ def instance_status(target: Target, instance_id: str) -> str | None:
         return None
 
 
-def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | None = None,
-                     progress: Callable[[str], None] | None = None) -> str:
+def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | None = None, progress: Callable[[str], None] | None = None) -> str:
     """Wait until the environment's database takes TLS connections; the detail of the first good connection.
 
     Raises DatabaseNotReady when RDS shows a state the instance cannot leave by itself, or at the deadline
@@ -105,8 +121,10 @@ def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | Non
         now = time.monotonic()
         if status in STUCK_STATES or now >= deadline:
             why = f"is {status}" if status in STUCK_STATES else f"did not accept TLS connections within {timeout:.0f}s"
-            raise DatabaseNotReady(f"{instance_id} {why} (RDS status: {status or 'unknown'}; last error: {detail}); "
-                                   f"last server log lines: {server_log_tail(target, instance_id)}{_next_step(target, status, instance_id)}")
+            raise DatabaseNotReady(
+                f"{instance_id} {why} (RDS status: {status or 'unknown'}; last error: {detail}); "
+                f"last server log lines: {server_log_tail(target, instance_id)}{_next_step(target, status, instance_id)}"
+            )
         if progress is not None and now >= next_report:
             progress(f"still waiting for {instance_id} ({status or 'unknown'}, {now - started:.0f}s of {timeout:.0f}s): {detail}")
             next_report = now + PROGRESS_EVERY
@@ -119,8 +137,11 @@ def server_log_tail(target: Target, instance_id: str, lines: int = LOG_LINES) ->
         raw = _local_log(target, instance_id) if target.is_local else _aws_log(target, instance_id)
     except Exception as error:  # noqa: BLE001 - the log is a help, never the reason to fail differently
         return f"(server log unavailable: {type(error).__name__})"
-    kept = [("(line withheld: may contain a password)" if "password" in line.lower() and "authentication" not in line.lower()
-             else line.strip()) for line in raw.splitlines() if line.strip()][-lines:]
+    kept = [
+        ("(line withheld: may contain a password)" if "password" in line.lower() and "authentication" not in line.lower() else line.strip())
+        for line in raw.splitlines()
+        if line.strip()
+    ][-lines:]
     return " | ".join(kept) if kept else "(server log is empty)"
 
 

@@ -184,8 +184,11 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
         status = follow_stack(target, stack_id, seen, on_event, timeout=3600)
         if status != "DELETE_COMPLETE":
             failing = [e for e in stacks.events(target, stack_id) if e.event_id not in before and e.failed]
-            raise DeployError(f"{spec.stack_name}: delete failed, stack is {status}; its secrets were left in place, the "
-                              f"environment still works. Fix the failing resource, then run `{command('destroy', spec.name.value)}` again", failing)
+            raise DeployError(
+                f"{spec.stack_name}: delete failed, stack is {status}; its secrets were left in place, the "
+                f"environment still works. Fix the failing resource, then run `{command('destroy', spec.name.value)}` again",
+                failing,
+            )
     for name, window in destroy_plan.secrets.items():
         _delete_secret(target, name, window)
     return "DELETE_COMPLETE"

@@ -30,8 +30,9 @@ class UpResult:
     seconds: float
 
 
-def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore: bool, on_event: OnEvent | None,
-             on_step: OnStep) -> tuple[str | None, dict[str, str] | None]:
+def _restore(
+    target: Target, spec: EnvironmentSpec, template_path: Path, restore: bool, on_event: OnEvent | None, on_step: OnStep
+) -> tuple[str | None, dict[str, str] | None]:
     """Before creating a stack: stop on retained data, or bring it back.
 
     Returns (the snapshot to restore the database from, the restored API keys to keep as parameters).
@@ -50,8 +51,10 @@ def _restore(target: Target, spec: EnvironmentSpec, template_path: Path, restore
         raise RetainedFound(retained.refusal(spec, found, target.aws_cli))  # names what was found itself
     on_step(f"{spec.stack_name}: found " + ", ".join(found.describe()))
     if not restore:
-        on_step(f"creating {spec.stack_name} with a new, empty database; `{command('up', spec.name.value, '--restore-retained')}` "
-                f"would restore it from {found.snapshot} instead")
+        on_step(
+            f"creating {spec.stack_name} with a new, empty database; `{command('up', spec.name.value, '--restore-retained')}` "
+            f"would restore it from {found.snapshot} instead"
+        )
         return None, None
     retained.restore_secrets(target, found)
     import_template, to_import = retained.import_plan(json.loads(template_path.read_text()), found)
@@ -78,12 +81,21 @@ def _finish_interrupted_restore(target: Target, spec: EnvironmentSpec, stack: di
         raise RetainedFound(
             f"{spec.stack_name} holds restored resources but no database yet (a restore was interrupted); finish it from "
             f"{snapshot} with `{command('up', spec.name.value, '--restore-retained')}`, or delete the snapshot "
-            f"(`{target.aws_cli} rds delete-db-snapshot --db-snapshot-identifier {snapshot}`) to create an empty database")
+            f"(`{target.aws_cli} rds delete-db-snapshot --db-snapshot-identifier {snapshot}`) to create an empty database"
+        )
     return snapshot, retained.api_key_values(target, spec)
 
 
-def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnEvent | None = None,
-       on_step: OnStep = lambda message: None, *, allow_replacement: frozenset[str] = frozenset(), restore_retained: bool = False) -> list[UpResult]:
+def up(
+    target: Target,
+    specs: list[EnvironmentSpec],
+    outdir: Path,
+    on_event: OnEvent | None = None,
+    on_step: OnStep = lambda message: None,
+    *,
+    allow_replacement: frozenset[str] = frozenset(),
+    restore_retained: bool = False,
+) -> list[UpResult]:
     """Synthesize what changed, deploy each stack, and wait until each database takes TLS connections."""
     from rentaliq.deploy.changesets import check_state
 
@@ -96,8 +108,9 @@ def up(target: Target, specs: list[EnvironmentSpec], outdir: Path, on_event: OnE
         started = time.monotonic()
         snapshot, keys = _restore(target, spec, paths[spec.stack_name], restore_retained, on_event, on_step)
         on_step(f"deploying {spec.stack_name}")
-        result = deploy(target, spec, paths[spec.stack_name], on_event, allow_replacement=allow_replacement, on_step=on_step,
-                        restore_snapshot=snapshot, known_keys=keys)
+        result = deploy(
+            target, spec, paths[spec.stack_name], on_event, allow_replacement=allow_replacement, on_step=on_step, restore_snapshot=snapshot, known_keys=keys
+        )
         on_step(f"waiting for {naming.db_instance_id(spec.name)}")
         results.append(UpResult(spec, result, wait_until_ready(target, spec, progress=on_step), time.monotonic() - started))
     return results

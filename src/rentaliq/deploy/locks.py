@@ -57,8 +57,9 @@ def hold(state_dir: Path | None, envs: list[str], what: str) -> Iterator[None]:
             except BlockingIOError:
                 holder = _holder(fd)
                 os.close(fd)
-                raise EnvironmentLocked(f"environment {env} is busy: {holder} is working on it; wait for it to finish "
-                                        f"(`{command('status', env)}` shows the stack)") from None
+                raise EnvironmentLocked(
+                    f"environment {env} is busy: {holder} is working on it; wait for it to finish (`{command('status', env)}` shows the stack)"
+                ) from None
             os.ftruncate(fd, 0)
             os.pwrite(fd, json.dumps({"pid": os.getpid(), "command": what, "started": time.time()}).encode(), 0)
             fds.append(fd)

@@ -14,6 +14,7 @@ def api_key_parameters(stack_exists: bool, existing: set[str] | None = None, kno
     `existing` (the stack's parameter keys) matters after an IMPORT: that stack has no API key parameters yet.
     `known` (parameter -> value) are keys to keep, read back from a restored secret; any other is generated once.
     """
+
     def fresh(name: str) -> dict[str, Any]:
         return {"ParameterKey": name, "ParameterValue": (known or {}).get(name) or secrets.token_urlsafe(48)}
 

@@ -48,15 +48,22 @@ def from_change_set(described: dict[str, Any]) -> list[Change]:
                 text = f"{where} ({recreation.lower()})"
                 if text not in causes:
                     causes.append(text)
-        changes.append(Change(rc.get("Action", "?"), rc.get("LogicalResourceId", "?"), rc.get("ResourceType", "?"),
-                              rc.get("Replacement"), tuple(causes), rc.get("PhysicalResourceId")))
+        changes.append(
+            Change(
+                rc.get("Action", "?"),
+                rc.get("LogicalResourceId", "?"),
+                rc.get("ResourceType", "?"),
+                rc.get("Replacement"),
+                tuple(causes),
+                rc.get("PhysicalResourceId"),
+            )
+        )
     return changes
 
 
 def short_names(env: str) -> dict[str, str]:
     """Physical name -> short name, for every stateful resource an environment can have."""
-    names = {naming.db_instance_id(env): f"{env}-database", naming.files_bucket(env): f"{env}-files",
-             naming.access_logs_bucket(): f"{env}-access-logs"}
+    names = {naming.db_instance_id(env): f"{env}-database", naming.files_bucket(env): f"{env}-files", naming.access_logs_bucket(): f"{env}-access-logs"}
     for secret in naming.SECRET_NAMES:
         names[naming.secret_path(env, secret)] = f"{env}-{secret.replace('/', '-')}"
     return names
@@ -101,5 +108,7 @@ def refusal(stack_name: str, blocked: list[tuple[str, Change]]) -> str:
         cause = f" because of {', '.join(change.causes)}" if change.causes else ""
         parts.append(f"{how} {name} ({change.resource_type} {change.logical_id}){cause}")
     flags = " ".join(f"--allow-replacement {name}" for name, _ in blocked)
-    return (f"refusing to deploy {stack_name}: it {'; '.join(parts)}, creating a new, empty resource and deleting the old one "
-            f"with its data; nothing was executed. To accept, pass {flags}")
+    return (
+        f"refusing to deploy {stack_name}: it {'; '.join(parts)}, creating a new, empty resource and deleting the old one "
+        f"with its data; nothing was executed. To accept, pass {flags}"
+    )

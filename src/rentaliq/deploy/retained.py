@@ -89,14 +89,17 @@ def find(target: Target, spec: EnvironmentSpec) -> Retained:
 
 def refusal(spec: EnvironmentSpec, found: Retained, aws: str = "aws") -> str:
     env = spec.name.value
-    force = "; ".join(f"{aws} secretsmanager delete-secret --secret-id {n} --force-delete-without-recovery"
-                      for n in [*found.secrets_deleted, *found.secrets_live])
+    force = "; ".join(
+        f"{aws} secretsmanager delete-secret --secret-id {n} --force-delete-without-recovery" for n in [*found.secrets_deleted, *found.secrets_live]
+    )
     choices = [f"`{command('up', env, '--restore-retained')}` to bring them back into the new stack"]
     empty = [f"`{force}`"] if force else []
     empty += [f"delete the bucket{'s' if len(found.buckets) > 1 else ''} {', '.join(found.buckets)} (with every object version)"] if found.buckets else []
     choices.append("or start empty: " + " and ".join(empty))
-    return (f"{spec.stack_name} does not exist, but resources it would create exist outside any stack (kept by a previous "
-            f"destroy, or left by a failed run): {', '.join(found.describe())}; a create would fail on them. Run " + " ".join(choices))
+    return (
+        f"{spec.stack_name} does not exist, but resources it would create exist outside any stack (kept by a previous "
+        f"destroy, or left by a failed run): {', '.join(found.describe())}; a create would fail on them. Run " + " ".join(choices)
+    )
 
 
 def restore_secrets(target: Target, found: Retained) -> None:
@@ -112,8 +115,7 @@ def api_key_values(target: Target, spec: EnvironmentSpec) -> dict[str, str]:
     from rentaliq.contract import API_KEY_PARAMETERS
 
     try:
-        values = json.loads(target.client("secretsmanager").get_secret_value(
-            SecretId=naming.secret_path(spec.name.value, "api/keys"))["SecretString"])
+        values = json.loads(target.client("secretsmanager").get_secret_value(SecretId=naming.secret_path(spec.name.value, "api/keys"))["SecretString"])
     except (ClientError, ValueError):
         return {}
     return {parameter: values[key] for key, parameter in API_KEY_PARAMETERS.items() if isinstance(values.get(key), str)}
@@ -159,8 +161,7 @@ def import_plan(template: dict[str, Any], found: Retained) -> tuple[dict[str, An
     import_template: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {}}
     for logical_id, resource in resources.items():
         props = {k: v for k, v in resource.get("Properties", {}).items() if _refs(v) <= kept}
-        import_template["Resources"][logical_id] = {"Type": resource["Type"], "DeletionPolicy": "Retain",
-                                                    "UpdateReplacePolicy": "Retain", "Properties": props}
+        import_template["Resources"][logical_id] = {"Type": resource["Type"], "DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain", "Properties": props}
     return import_template, to_import
 
 
@@ -168,7 +169,10 @@ def with_snapshot_parameter(template: dict[str, Any]) -> dict[str, Any]:
     """The template with `RestoreDbSnapshot` wired into every DBInstance (empty value: a normal create)."""
     result = copy.deepcopy(template)
     result.setdefault("Parameters", {})[SNAPSHOT_PARAMETER] = {
-        "Type": "String", "Default": "", "Description": "Final snapshot the database was restored from (keep on updates)"}
+        "Type": "String",
+        "Default": "",
+        "Description": "Final snapshot the database was restored from (keep on updates)",
+    }
     result.setdefault("Conditions", {})["RestoringDbSnapshot"] = {"Fn::Not": [{"Fn::Equals": [{"Ref": SNAPSHOT_PARAMETER}, ""]}]}
     for resource in result.get("Resources", {}).values():
         if resource.get("Type") == "AWS::RDS::DBInstance":

@@ -49,7 +49,6 @@ def events(target: Target, stack_name: str) -> list[StackEvent]:
             return []
         raise
     return sorted(
-        (StackEvent(e["Timestamp"], e["LogicalResourceId"], e["ResourceType"], e["ResourceStatus"], e.get("ResourceStatusReason"), e["EventId"])
-         for e in raw),
+        (StackEvent(e["Timestamp"], e["LogicalResourceId"], e["ResourceType"], e["ResourceStatus"], e.get("ResourceStatusReason"), e["EventId"]) for e in raw),
         key=lambda e: e.timestamp,
     )

@@ -78,8 +78,7 @@ def clean_before_create(status: str | None) -> bool:
 
 
 def in_progress_message(stack_name: str, status: str, env: str) -> str:
-    return (f"{stack_name} is {status}: another operation is running on it; wait for it to finish "
-            f"or watch it with `{command('status', env)}`")
+    return f"{stack_name} is {status}: another operation is running on it; wait for it to finish or watch it with `{command('status', env)}`"
 
 
 def blocker(status: str | None, action: Action, stack_name: str, env: str, aws: str = "aws") -> str | None:
@@ -91,12 +90,15 @@ def blocker(status: str | None, action: Action, stack_name: str, env: str, aws: 
     if k is Kind.IN_PROGRESS:
         return in_progress_message(stack_name, status or "", env)
     if k is Kind.UPDATE_ROLLBACK_FAILED and action != "destroy":
-        return (f"{stack_name} is UPDATE_ROLLBACK_FAILED ({MEANING['UPDATE_ROLLBACK_FAILED']}); fix the resource named in "
-                f"`{command('status', env)}`, then run `{aws} cloudformation continue-update-rollback --stack-name {stack_name}` "
-                f"(or destroy it: `{command('destroy', env)}`)")
+        return (
+            f"{stack_name} is UPDATE_ROLLBACK_FAILED ({MEANING['UPDATE_ROLLBACK_FAILED']}); fix the resource named in "
+            f"`{command('status', env)}`, then run `{aws} cloudformation continue-update-rollback --stack-name {stack_name}` "
+            f"(or destroy it: `{command('destroy', env)}`)"
+        )
     if k is Kind.DELETE_FAILED and action != "destroy":
-        return (f"{stack_name} is DELETE_FAILED ({MEANING['DELETE_FAILED']}); CloudFormation cannot update it: "
-                f"finish the delete with `{command('destroy', env)}`")
+        return (
+            f"{stack_name} is DELETE_FAILED ({MEANING['DELETE_FAILED']}); CloudFormation cannot update it: finish the delete with `{command('destroy', env)}`"
+        )
     return None
 
 

@@ -28,8 +28,10 @@ def require_loopback(endpoint_url: str) -> None:
         raise NotLoopback(f"local cloud endpoint {endpoint_url}: cannot resolve {host!r} ({error.strerror}); it must be loopback") from None
     outside = sorted(a for a in addresses if not ipaddress.ip_address(a.split("%")[0]).is_loopback)
     if outside or not addresses:
-        raise NotLoopback(f"refusing --target local: endpoint {endpoint_url} resolves to {', '.join(outside) or 'nothing'}, "
-                          f"not loopback; the local cloud only listens on 127.0.0.1")
+        raise NotLoopback(
+            f"refusing --target local: endpoint {endpoint_url} resolves to {', '.join(outside) or 'nothing'}, "
+            f"not loopback; the local cloud only listens on 127.0.0.1"
+        )
 
 
 @dataclass

@@ -25,7 +25,8 @@ class Access(Construct):
             description=f"Read the rentaliq/{env}/* secrets (GetSecretValue, DescribeSecret)",
             statements=[iam.PolicyStatement(sid="ReadEnvironmentSecrets", actions=list(READ_SECRET_ACTIONS), resources=[resource])],
         )
-        acknowledge(self.read_secrets_policy,
+        acknowledge(
+            self.read_secrets_policy,
             id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:{naming.secrets_prefix(env)}*]",
             reason="Spec: resource rentaliq/{env}/*; the wildcard covers the random ARN suffix and this environment's secrets only.",
         )

@@ -21,7 +21,10 @@ def acknowledge(construct: IConstruct, *, id: str, reason: str) -> None:
 
 def acknowledge_secret(secret: IConstruct, rotation_reason: str) -> None:
     """The findings every RentalIQ secret shares: the spec's AWS-managed key, and no scheduled rotation."""
-    acknowledge(secret, id="HIPAA.Security-SecretsManagerUsingKMSKey",
-        reason="Spec: Secrets Manager encrypts with AWS-managed keys; customer-managed KMS keys are a Phase 2 item.")
+    acknowledge(
+        secret,
+        id="HIPAA.Security-SecretsManagerUsingKMSKey",
+        reason="Spec: Secrets Manager encrypts with AWS-managed keys; customer-managed KMS keys are a Phase 2 item.",
+    )
     for rule in ("AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"):
         acknowledge(secret, id=rule, reason=rotation_reason)

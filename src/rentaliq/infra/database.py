@@ -26,7 +26,6 @@ PASSWORD_EXCLUDED_CHARACTERS = " %+~`#$&*()|[]{}:;<>?!'/@\"\\=,^"
 REMOVAL_POLICIES = {"Delete": RemovalPolicy.DESTROY, "Snapshot": RemovalPolicy.SNAPSHOT}
 
 
-
 def _insights_retention(days: int) -> rds.PerformanceInsightRetention:
     """CDK names retentions (DEFAULT = 7 days, MONTHS_n = 31*n days, LONG_TERM = 731 days); the spec counts days."""
     if days == 7:
@@ -94,9 +93,7 @@ class Database(Construct):
             preferred_maintenance_window=db.maintenance_window,
             auto_minor_version_upgrade=db.auto_minor_version_upgrade,
             enable_performance_insights=db.performance_insights,
-            performance_insight_retention=(
-                _insights_retention(db.performance_insights_retention_days) if db.performance_insights else None
-            ),
+            performance_insight_retention=(_insights_retention(db.performance_insights_retention_days) if db.performance_insights else None),
             monitoring_interval=Duration.seconds(db.enhanced_monitoring_interval_s) if self.monitoring_role else None,
             monitoring_role=self.monitoring_role,
             cloudwatch_logs_exports=list(db.cloudwatch_log_exports) or None,
@@ -123,7 +120,9 @@ class Database(Construct):
             description="Lets RDS publish enhanced monitoring metrics to CloudWatch Logs",
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(ENHANCED_MONITORING_POLICY)],
         )
-        acknowledge(role, id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{ENHANCED_MONITORING_POLICY}]",
+        acknowledge(
+            role,
+            id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{ENHANCED_MONITORING_POLICY}]",
             reason="AWS's purpose-built policy for RDS enhanced monitoring, kept current by AWS.",
         )
         return role
@@ -144,6 +143,8 @@ class Database(Construct):
             ack(id="HIPAA.Security-RDSEnhancedMonitoringEnabled", reason="Spec: enhanced monitoring is PROD-only.")
         for export in ("postgresql", "upgrade"):
             if export not in db.cloudwatch_log_exports:
-                ack(id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
-                    reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.")
+                ack(
+                    id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
+                    reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.",
+                )
         acknowledge_secret(self.credentials, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them.")

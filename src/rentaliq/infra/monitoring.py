@@ -39,5 +39,8 @@ class Monitoring(Construct):
             for alarm in (ALARMS if mon.alarms else ())
         ]
         for alarm in self.alarms:
-            acknowledge(alarm, id="HIPAA.Security-CloudWatchAlarmAction",
-                reason="Spec: recommended alarms with no action; notification routing (SNS) is a Phase 2 item.")
+            acknowledge(
+                alarm,
+                id="HIPAA.Security-CloudWatchAlarmAction",
+                reason="Spec: recommended alarms with no action; notification routing (SNS) is a Phase 2 item.",
+            )

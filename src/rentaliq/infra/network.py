@@ -57,19 +57,24 @@ class Network(Construct):
             # A custom resource (a Lambda) would be needed to strip the default SG; nothing uses it.
             restrict_default_security_group=False,
         )
-        log_group = logs.LogGroup(
-            self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy(spec)
-        )
+        log_group = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy(spec))
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
-        acknowledge(vpc, id="HIPAA.Security-VPCDefaultSecurityGroupClosed",
+        acknowledge(
+            vpc,
+            id="HIPAA.Security-VPCDefaultSecurityGroupClosed",
             reason="The default security group is attached to nothing; closing it needs a Lambda-backed custom resource.",
         )
         for subnet in vpc.public_subnets:
             for rule in ("HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled", "HIPAA.Security-VPCNoUnrestrictedRouteToIGW"):
                 acknowledge(subnet, id=rule, reason="Public subnets hold only the NAT gateways; databases and apps live in private subnets.")
-        acknowledge(vpc.node.find_child("FlowLog"), id="HIPAA.Security-IAMNoInlinePolicy",
-            reason="CDK's flow-log role carries the one inline policy that lets VPC Flow Logs write its log group.")
-        acknowledge(log_group, id="HIPAA.Security-CloudWatchLogGroupEncrypted",
+        acknowledge(
+            vpc.node.find_child("FlowLog"),
+            id="HIPAA.Security-IAMNoInlinePolicy",
+            reason="CDK's flow-log role carries the one inline policy that lets VPC Flow Logs write its log group.",
+        )
+        acknowledge(
+            log_group,
+            id="HIPAA.Security-CloudWatchLogGroupEncrypted",
             reason="Flow logs hold no customer data; CloudWatch Logs encrypts at rest with its own keys (spec: AWS-managed keys).",
         )
         return vpc
@@ -99,10 +104,11 @@ class Network(Construct):
         app_sg.connections.allow_to(rds_sg, ec2.Port.tcp(port), f"{POSTGRES_PORT_DESCRIPTION} to the RDS SG")
         for cidr in spec.database.allowed_cidrs:
             rds_sg.add_ingress_rule(ec2.Peer.ipv4(cidr), ec2.Port.tcp(port), f"{POSTGRES_PORT_DESCRIPTION} from {cidr}")
-        acknowledge(app_sg, id="AwsSolutions-EC23",
+        acknowledge(
+            app_sg,
+            id="AwsSolutions-EC23",
             reason="Spec: the application SG accepts HTTPS (443) and HTTP (80) from the internet.",
         )
         for rule in ("HIPAA.Security-RestrictedCommonPorts", "HIPAA.Security-RestrictedSSH"):
             acknowledge(app_sg, id=rule, reason="Only 80 and 443 are open to the internet, as the spec requires; SSH is closed.")
         return rds_sg, app_sg
-

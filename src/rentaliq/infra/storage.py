@@ -75,8 +75,7 @@ class Storage(Construct):
             for rule in ("AwsSolutions-S1", "HIPAA.Security-S3BucketLoggingEnabled"):
                 acknowledge(self.files_bucket, id=rule, reason=f"Spec: S3 access logs are PROD-only; {env.upper()} skips them for cost.")
         if not storage.versioning:
-            acknowledge(self.files_bucket, id="HIPAA.Security-S3BucketVersioningEnabled", reason=f"Spec: versioning is off in {env.upper()} (cost savings)."
-            )
+            acknowledge(self.files_bucket, id="HIPAA.Security-S3BucketVersioningEnabled", reason=f"Spec: versioning is off in {env.upper()} (cost savings).")
         self._acknowledge_common(self.files_bucket)
 
     def _access_logs_bucket(self, spec: EnvironmentSpec) -> s3.Bucket:

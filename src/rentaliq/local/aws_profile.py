@@ -23,15 +23,16 @@ from pathlib import Path
 
 PROFILE = "rentaliq-local"
 # Every service the stacks, the deployer, verify and the runtime call (botocore service ids, snake_case keys).
-SERVICES = ("cloudformation", "s3", "s3api", "secretsmanager", "rds", "iam", "ec2", "cloudwatch", "logs", "kms", "sts", "sns",
-            "ssm", "events")
+SERVICES = ("cloudformation", "s3", "s3api", "secretsmanager", "rds", "iam", "ec2", "cloudwatch", "logs", "kms", "sts", "sns", "ssm", "events")
 
 
 def config_text(endpoint_url: str, region: str) -> str:
     services = "".join(f"{name} =\n  endpoint_url = {endpoint_url}\n" for name in SERVICES if name != "s3api")
-    return (f"[profile {PROFILE}]\nregion = {region}\noutput = json\nendpoint_url = {endpoint_url}\nservices = {PROFILE}\n"
-            f"aws_access_key_id = test\naws_secret_access_key = test\ns3 =\n  addressing_style = path\n\n"
-            f"[services {PROFILE}]\n{services}")
+    return (
+        f"[profile {PROFILE}]\nregion = {region}\noutput = json\nendpoint_url = {endpoint_url}\nservices = {PROFILE}\n"
+        f"aws_access_key_id = test\naws_secret_access_key = test\ns3 =\n  addressing_style = path\n\n"
+        f"[services {PROFILE}]\n{services}"
+    )
 
 
 def real_aws(exclude: Path | None = None) -> str | None:
@@ -48,12 +49,16 @@ def write(state_dir: Path, endpoint_url: str, region: str) -> tuple[Path, Path, 
     folder = state_dir / "aws"
     bin_dir = folder / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
-    files = {folder / "config": config_text(endpoint_url, region),
-             folder / "credentials": f"[{PROFILE}]\naws_access_key_id = test\naws_secret_access_key = test\n"}
+    files = {
+        folder / "config": config_text(endpoint_url, region),
+        folder / "credentials": f"[{PROFILE}]\naws_access_key_id = test\naws_secret_access_key = test\n",
+    }
     binary = real_aws(exclude=bin_dir)
     if binary:
-        files[bin_dir / "aws"] = (f"#!/bin/sh\n# Written by `rentaliq local env`: every aws command goes to the local cloud.\n"
-                                  f"exec {shlex.quote(binary)} --endpoint-url {shlex.quote(endpoint_url)} \"$@\"\n")
+        files[bin_dir / "aws"] = (
+            f"#!/bin/sh\n# Written by `rentaliq local env`: every aws command goes to the local cloud.\n"
+            f'exec {shlex.quote(binary)} --endpoint-url {shlex.quote(endpoint_url)} "$@"\n'
+        )
     for path, text in files.items():
         partial = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         partial.write_text(text)

@@ -220,10 +220,7 @@ class LocalCloud:
             rc = proc.poll()
             if rc is None:
                 self._terminate(proc.pid, 5)
-                raise LocalCloudError(
-                    f"local cloud did not answer on {self.endpoint_url} within {timeout:.0f}s; "
-                    f"last lines of {log_path}:\n{self._log_tail()}"
-                )
+                raise LocalCloudError(f"local cloud did not answer on {self.endpoint_url} within {timeout:.0f}s; last lines of {log_path}:\n{self._log_tail()}")
             with contextlib.suppress(OSError):
                 self._path(PID_FILE).unlink()
             tail = self._log_tail()
@@ -280,10 +277,7 @@ class LocalCloud:
         return False
 
     def _port_message(self) -> str:
-        return (
-            f"port {self.port} on {self.host} is already in use by another process; "
-            f"choose another port for every command with {PORT_ENV}=<port>"
-        )
+        return f"port {self.port} on {self.host} is already in use by another process; choose another port for every command with {PORT_ENV}=<port>"
 
     def _check_port_free(self) -> None:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
@@ -358,10 +352,8 @@ class LocalCloud:
     def export_lines(self) -> str:
         # A real session token left in the shell would pair with the test keys: drop it. The aws wrapper goes first
         # on PATH (see rentaliq.local.aws_profile for why awscli v1 needs it).
-        lines = "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_PROFILE\n" + "".join(
-            f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
+        lines = "unset AWS_SESSION_TOKEN AWS_SECURITY_TOKEN AWS_DEFAULT_PROFILE\n" + "".join(f"export {k}={shlex.quote(v)}\n" for k, v in self.env().items())
         return lines + f'export PATH={shlex.quote(str(self.state_dir / "aws" / "bin"))}:"$PATH"\n'
-
 
     def client(self, service: str, region: str = DEFAULT_REGION) -> Any:
         """A boto3 client for the local cloud, with fake credentials. Ignores ``AWS_PROFILE``
@@ -373,9 +365,7 @@ class LocalCloud:
 
         core = botocore.session.Session()
         core.get_component("config_store").set_config_provider("profile", ConstantProvider(None))
-        session = boto3.session.Session(
-            botocore_session=core, aws_access_key_id="test", aws_secret_access_key="test", region_name=region
-        )
+        session = boto3.session.Session(botocore_session=core, aws_access_key_id="test", aws_secret_access_key="test", region_name=region)
         return session.client(
             service,
             endpoint_url=self.endpoint_url,

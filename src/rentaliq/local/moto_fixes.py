@@ -40,9 +40,7 @@ def install() -> None:
     def init(self, backend, **kwargs):
         original_init(self, backend, **kwargs)
         self.enable_performance_insights = bool(kwargs.get("enable_performance_insights") or False)
-        self.performance_insights_retention_period = kwargs.get("performance_insights_retention_period") or (
-            7 if self.enable_performance_insights else None
-        )
+        self.performance_insights_retention_period = kwargs.get("performance_insights_retention_period") or (7 if self.enable_performance_insights else None)
 
     rds_models.DBInstance.__init__ = init
     rds_models.DBInstance.performance_insights_enabled = property(lambda self: getattr(self, "enable_performance_insights", False))
@@ -121,7 +119,10 @@ def install_intelligent_tiering() -> None:
 
     namespace = 'xmlns="http://s3.amazonaws.com/doc/2006-03-01/"'
     original_get, original_put, original_delete = (
-        s3_responses.S3Response._bucket_response_get, s3_responses.S3Response._bucket_response_put, s3_responses.S3Response._bucket_response_delete)
+        s3_responses.S3Response._bucket_response_get,
+        s3_responses.S3Response._bucket_response_put,
+        s3_responses.S3Response._bucket_response_delete,
+    )
 
     def first(value):
         return value[0] if isinstance(value, list) else value
@@ -136,9 +137,13 @@ def install_intelligent_tiering() -> None:
                 raise NoSuchConfiguration()
             return 200, {}, stored[config_id].replace("<IntelligentTieringConfiguration>", f"<IntelligentTieringConfiguration {namespace}>", 1)
         body = "".join(stored.values())
-        return 200, {}, (
-            f"<ListBucketIntelligentTieringConfigurationsOutput {namespace}><IsTruncated>false</IsTruncated>"
-            f"{body}</ListBucketIntelligentTieringConfigurationsOutput>"
+        return (
+            200,
+            {},
+            (
+                f"<ListBucketIntelligentTieringConfigurationsOutput {namespace}><IsTruncated>false</IsTruncated>"
+                f"{body}</ListBucketIntelligentTieringConfigurationsOutput>"
+            ),
         )
 
     def put(self, request, bucket_name, querystring):

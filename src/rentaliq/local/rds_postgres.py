@@ -216,8 +216,7 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
     try:
         if db_kwargs.get("master_user_password"):
             engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
-        elif (db_kwargs.get("manage_master_user_password") or db_kwargs.get("rotate_master_user_password")) and (
-                password := rds_rules.managed_password(db)):
+        elif (db_kwargs.get("manage_master_user_password") or db_kwargs.get("rotate_master_user_password")) and (password := rds_rules.managed_password(db)):
             engine().set_master_password(new_id, db.master_username, password)
         if "db_parameter_group_name" in db_kwargs:
             engine().set_force_ssl(new_id, _force_ssl(backend, db))
@@ -228,8 +227,13 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
 def _touches_server(db: Any, db_kwargs: Any) -> bool:
     """Changes the local server must carry out, which need it running (the others are RDS metadata)."""
     renamed = str(db_kwargs.get("new_db_instance_identifier") or db.db_instance_identifier).lower() != db.db_instance_identifier
-    return bool(renamed or db_kwargs.get("master_user_password") or db_kwargs.get("manage_master_user_password")
-                or db_kwargs.get("rotate_master_user_password") or "db_parameter_group_name" in db_kwargs)
+    return bool(
+        renamed
+        or db_kwargs.get("master_user_password")
+        or db_kwargs.get("manage_master_user_password")
+        or db_kwargs.get("rotate_master_user_password")
+        or "db_parameter_group_name" in db_kwargs
+    )
 
 
 def _watch_parameter_groups() -> None:

@@ -36,7 +36,7 @@ _INSTANCE_METHODS = (
     "start_db_instance",
     "delete_db_instance",
 )
-_PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits + string.punctuation if c not in '/"@\'\\`')
+_PASSWORD_ALPHABET = "".join(c for c in string.ascii_letters + string.digits + string.punctuation if c not in "/\"@'\\`")
 _PASSWORD_LENGTH = 28
 
 _installed = False
@@ -124,8 +124,13 @@ def _random_managed_password() -> None:
     def rotate_secret(self) -> None:
         # RDS rotates a managed master password itself (no Lambda): a new random password becomes AWSCURRENT.
         self._status = "rotating"
-        self.secretsmanager.put_secret_value(self.secret.arn, secret_string=self._generate_secret_string(), secret_binary=None,
-                                             client_request_token=str(uuid.uuid4()), version_stages=["AWSCURRENT"])
+        self.secretsmanager.put_secret_value(
+            self.secret.arn,
+            secret_string=self._generate_secret_string(),
+            secret_binary=None,
+            client_request_token=str(uuid.uuid4()),
+            version_stages=["AWSCURRENT"],
+        )
 
     rds_models.MasterUserSecret._generate_secret_string = generate_secret_string
     rds_models.MasterUserSecret.rotate_secret = rotate_secret

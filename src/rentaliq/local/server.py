@@ -76,9 +76,7 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="port (default $RENTALIQ_LOCAL_PORT or 4566)")
     parser.add_argument("--state-dir", type=Path, default=None, help="state directory (default: see rentaliq.local.cloud)")
-    parser.add_argument(
-        "--allow-remote", action="store_true", help="allow binding a non-loopback address (exposes test credentials' cloud)"
-    )
+    parser.add_argument("--allow-remote", action="store_true", help="allow binding a non-loopback address (exposes test credentials' cloud)")
     parser.add_argument("--log-level", default=os.environ.get("RENTALIQ_LOCAL_LOG_LEVEL", "INFO"))
     parser.add_argument(
         "--ephemeral",
@@ -100,8 +98,7 @@ def _bind(host: str, port: int) -> socket.socket:
         if exc.errno in (98, 48):  # EADDRINUSE (Linux, macOS)
             _fail(
                 EXIT_PORT,
-                f"port {port} on {host} is already in use by another process; "
-                "choose another port (RENTALIQ_LOCAL_PORT=<port> or --port <port>)",
+                f"port {port} on {host} is already in use by another process; choose another port (RENTALIQ_LOCAL_PORT=<port> or --port <port>)",
             )
         _fail(EXIT_PORT, f"cannot listen on {host}:{port}: {exc.strerror}")
     sock.set_inheritable(False)
@@ -119,9 +116,7 @@ def _setup_logging(state_dir: Path, level: str) -> logging.Logger:
     access = logging.getLogger("rentaliq.local.access")
     access.propagate = False
     access.setLevel(logging.INFO)
-    handler = logging.handlers.RotatingFileHandler(
-        state_dir / "access.log", maxBytes=5 * 1024 * 1024, backupCount=2, encoding="utf-8"
-    )
+    handler = logging.handlers.RotatingFileHandler(state_dir / "access.log", maxBytes=5 * 1024 * 1024, backupCount=2, encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
     access.addHandler(handler)
     return access
@@ -231,11 +226,9 @@ def main(argv: list[str] | None = None) -> int:
             path = getattr(self, "path", "?").split("?", 1)[0]
             t0 = getattr(self, "environ", {}).get("rentaliq.t0")
             ms = f"{(time.perf_counter() - t0) * 1000:.1f}ms" if t0 else "-"
-            access_log.info(
-                '%s "%s %s" %s %s %s', self.address_string(), getattr(self, "command", "-"), path, code, size, ms
-            )
+            access_log.info('%s "%s %s" %s %s %s', self.address_string(), getattr(self, "command", "-"), path, code, size, ms)
             if str(code).startswith("5"):
-                _report_server_error(f'{getattr(self, "command", "-")} {path} {code}')
+                _report_server_error(f"{getattr(self, 'command', '-')} {path} {code}")
 
         def log_message(self, format: str, *args: Any) -> None:
             log.debug("http: " + format, *args)

@@ -57,9 +57,9 @@ def scratch_round_trip(database: Database, table: str | None = None) -> RoundTri
 
     def work(conn: psycopg.Connection) -> str | None:
         if table is None:
-            conn.execute(sql.SQL(
-                "CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP"
-            ).format(ident))
+            conn.execute(
+                sql.SQL("CREATE TEMPORARY TABLE {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now()) ON COMMIT DROP").format(ident)
+            )
         else:
             conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (token text PRIMARY KEY, written_at timestamptz NOT NULL DEFAULT now())").format(ident))
         conn.execute(sql.SQL("INSERT INTO {} (token) VALUES (%s)").format(ident), (token,))

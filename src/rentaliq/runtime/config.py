@@ -120,8 +120,15 @@ def _config_problems(c: RuntimeConfig) -> list[str]:
         bad("sslmode", ", ".join(_SSLMODES) + " or None (TLS cannot be turned off)")
     if c.sslmode in ("verify-ca", "verify-full") and not c.ca_bundle:
         bad("sslmode", "require unless ca_bundle is set (verification needs the CA bundle)")
-    for name in ("connect_timeout_s", "pool_timeout_s", "pool_max_idle_s", "pool_max_lifetime_s",
-        "pool_check_idle_s", "retry_base_delay_s", "retry_max_delay_s"):
+    for name in (
+        "connect_timeout_s",
+        "pool_timeout_s",
+        "pool_max_idle_s",
+        "pool_max_lifetime_s",
+        "pool_check_idle_s",
+        "retry_base_delay_s",
+        "retry_max_delay_s",
+    ):
         number(name, minimum=0)
     number("pool_min_size", minimum=0, integer=True)
     number("pool_max_size", minimum=1, integer=True)

@@ -98,8 +98,9 @@ def versions_of(key: str, pages: Iterable[Mapping[str, Any]]) -> list[ObjectVers
     for page in pages:
         for item in page.get("Versions", []):
             if item["Key"] == key:
-                out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False,
-                                         int(item["Size"]), item.get("ETag"), item.get("LastModified")))
+                out.append(
+                    ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), False, int(item["Size"]), item.get("ETag"), item.get("LastModified"))
+                )
         for item in page.get("DeleteMarkers", []):
             if item["Key"] == key:
                 out.append(ObjectVersion(key, item["VersionId"], bool(item.get("IsLatest")), True, None, None, item.get("LastModified")))
@@ -107,12 +108,23 @@ def versions_of(key: str, pages: Iterable[Mapping[str, Any]]) -> list[ObjectVers
     return out
 
 
-def upload_result(bucket: str, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None,
-                  checksum_type: str | None, *, verified: bool) -> UploadResult:
+def upload_result(
+    bucket: str, key: str, size: int, response: Mapping[str, Any], ctype: str, checksum: str | None, checksum_type: str | None, *, verified: bool
+) -> UploadResult:
     """What S3 answered for a write, as a result; S3 must report the encryption it applied (every write asks for it)."""
     sse = response.get("ServerSideEncryption")
     if not sse:
         raise EncryptionMissing(f"s3://{bucket}/{key}: S3 reported no server-side encryption for the object just written")
-    return UploadResult(bucket=bucket, key=key, size=size, etag=response.get("ETag"), version_id=response.get("VersionId"),
-                        server_side_encryption=sse, sse_kms_key_id=response.get("SSEKMSKeyId"), content_type=ctype,
-                        checksum_crc32=checksum, checksum_type=checksum_type, checksum_verified=verified)
+    return UploadResult(
+        bucket=bucket,
+        key=key,
+        size=size,
+        etag=response.get("ETag"),
+        version_id=response.get("VersionId"),
+        server_side_encryption=sse,
+        sse_kms_key_id=response.get("SSEKMSKeyId"),
+        content_type=ctype,
+        checksum_crc32=checksum,
+        checksum_type=checksum_type,
+        checksum_verified=verified,
+    )

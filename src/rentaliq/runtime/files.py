@@ -85,7 +85,6 @@ __all__ = [
 Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", BinaryIO]
 
 
-
 class Files:
     """The environment's file bucket.  ``client`` is an optional boto3 S3 client (else one is made)."""
 
@@ -278,8 +277,16 @@ class Files:
             raise ChecksumMismatch(f"s3://{self.bucket}/{key}: {problem}; the object was removed")
         verified = stored is not None and stored.algorithm == "CRC32"
         display = stored.display if stored is not None else None
-        return upload_result(self.bucket, key, ours.size, head, extra["ContentType"], display,
-            "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE", verified=verified)
+        return upload_result(
+            self.bucket,
+            key,
+            ours.size,
+            head,
+            extra["ContentType"],
+            display,
+            "FULL_OBJECT" if stored and stored.parts is None else "COMPOSITE",
+            verified=verified,
+        )
 
     def _remove_bad_upload(self, key: str, version_id: str | None) -> None:
         args = {"VersionId": version_id} if version_id and version_id != "null" else {}

@@ -76,9 +76,7 @@ class Secrets:
     AWS and on the local cloud.
     """
 
-    def __init__(
-        self, config: RuntimeConfig | None = None, *, client: Any | None = None, clock: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, config: RuntimeConfig | None = None, *, client: Any | None = None, clock: Callable[[], float] = time.monotonic) -> None:
         """``clock`` is the monotonic clock the TTLs count on (injectable, so tests move time instead of sleeping)."""
         self._now = clock
         self.config = config if config is not None else RuntimeConfig()
@@ -265,5 +263,3 @@ def _parse(response: Mapping[str, Any], name: str, secret_id: str) -> dict[str, 
     if not isinstance(data, dict):
         raise InvalidSecret(f"secret {name!r} ({secret_id}) is not a JSON object", name=name, secret_id=secret_id)
     return data
-
-

@@ -17,9 +17,7 @@ from importlib import resources
 PRIVATE_RANGES = tuple(ipaddress.IPv4Network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10"))
 
 _CIDR_ALLOWED = "IPv4 CIDR blocks such as 10.0.0.0/16 (network address, no host bits)"
-_PRIVATE_ALLOWED = (
-    "a private IPv4 range inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598)"
-)
+_PRIVATE_ALLOWED = "a private IPv4 range inside 10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16 (RFC 1918) or 100.64.0.0/10 (RFC 6598)"
 
 
 def private_cidr_problem(cidr: str) -> str | None:
@@ -44,12 +42,7 @@ def known_regions() -> frozenset[str]:
     session machinery (a quarter of a second).
     """
     data = json.loads((resources.files("botocore") / "data" / "partitions.json").read_text())
-    return frozenset(
-        region
-        for partition in data["partitions"]
-        for region in partition["regions"]
-        if re.match(partition["regionRegex"], region)
-    )
+    return frozenset(region for partition in data["partitions"] for region in partition["regions"] if re.match(partition["regionRegex"], region))
 
 
 def region_problem(region: str) -> str | None:

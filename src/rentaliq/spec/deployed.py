@@ -77,12 +77,40 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
             found.append(Finding(message, severity, f"database.{field}"))
 
     live_storage = deployed.allocated_storage_gib
-    lower("allocated_storage_gib", db.allocated_storage_gib, live_storage, "AllocatedStorage", "GiB", "error",
-          f"; AWS refuses to shrink storage: set {live_storage} or more")
-    lower("max_allocated_storage_gib", db.max_allocated_storage_gib, live_storage, "AllocatedStorage", "GiB", "error",
-          f"; AWS needs the maximum above the allocated storage: set more than {live_storage}")
-    lower("max_allocated_storage_gib", db.max_allocated_storage_gib, deployed.max_allocated_storage_gib, "MaxAllocatedStorage", "GiB",
-          "warning", f": storage autoscaling will stop at {db.max_allocated_storage_gib} GiB")
-    lower("backup_retention_days", db.backup_retention_days, deployed.backup_retention_days, "BackupRetentionPeriod", "days",
-          "warning", f": automated backups older than {db.backup_retention_days} days will be deleted")
+    lower(
+        "allocated_storage_gib",
+        db.allocated_storage_gib,
+        live_storage,
+        "AllocatedStorage",
+        "GiB",
+        "error",
+        f"; AWS refuses to shrink storage: set {live_storage} or more",
+    )
+    lower(
+        "max_allocated_storage_gib",
+        db.max_allocated_storage_gib,
+        live_storage,
+        "AllocatedStorage",
+        "GiB",
+        "error",
+        f"; AWS needs the maximum above the allocated storage: set more than {live_storage}",
+    )
+    lower(
+        "max_allocated_storage_gib",
+        db.max_allocated_storage_gib,
+        deployed.max_allocated_storage_gib,
+        "MaxAllocatedStorage",
+        "GiB",
+        "warning",
+        f": storage autoscaling will stop at {db.max_allocated_storage_gib} GiB",
+    )
+    lower(
+        "backup_retention_days",
+        db.backup_retention_days,
+        deployed.backup_retention_days,
+        "BackupRetentionPeriod",
+        "days",
+        "warning",
+        f": automated backups older than {db.backup_retention_days} days will be deleted",
+    )
     return found

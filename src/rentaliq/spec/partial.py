@@ -73,4 +73,3 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
     if get_origin(annotation) in (Union, types.UnionType):
         return next((m for m in map(_model_in, get_args(annotation)) if m is not None), None)
     return None
-

@@ -250,8 +250,7 @@ def _region(spec: EnvironmentSpec) -> Iterator[Problem]:
 
 @rule("tags.owner", "tags.managed_by", "tags.cost_center")
 def _tag_values(spec: EnvironmentSpec) -> Iterator[Problem]:
-    for field, value, required in (("owner", spec.tags.owner, True), ("managed_by", spec.tags.managed_by, True),
-                                   ("cost_center", spec.tags.cost_center, False)):
+    for field, value, required in (("owner", spec.tags.owner, True), ("managed_by", spec.tags.managed_by, True), ("cost_center", spec.tags.cost_center, False)):
         allowed = None if value is None else aws.tag_value_problem(value, required=required)
         if allowed:
             yield f"tags.{field}", value, allowed

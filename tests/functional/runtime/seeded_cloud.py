@@ -86,9 +86,7 @@ class SeededCloud:
     def start(self, *, db_instance: str = naming.db_instance_id("lab")) -> SeededCloud:
         self._start_moto()
         self.db_instance = db_instance
-        self.db_endpoint = self.engine.create(
-            db_instance, master_username=MASTER_USERNAME, master_password=self.password, dbname=DBNAME, force_ssl=True
-        )
+        self.db_endpoint = self.engine.create(db_instance, master_username=MASTER_USERNAME, master_password=self.password, dbname=DBNAME, force_ssl=True)
         return self
 
     def stop(self) -> None:
@@ -180,9 +178,7 @@ class SeededCloud:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
         s3.put_bucket_encryption(
             Bucket=bucket,
-            ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]
-            },
+            ServerSideEncryptionConfiguration={"Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}, "BucketKeyEnabled": False}]},
         )
         if versioned:
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -191,9 +191,7 @@ def test_presigned_urls(files: Files) -> None:
 
     url = files.presigned_url("rt/uploaded.txt", method="PUT", expires_in=60)
     assert "x-amz-server-side-encryption" in url  # the encryption header is part of the signature
-    request = urllib.request.Request(
-        url, data=b"via url", method="PUT", headers={"x-amz-server-side-encryption": "AES256", "Content-Type": "text/plain"}
-    )
+    request = urllib.request.Request(url, data=b"via url", method="PUT", headers={"x-amz-server-side-encryption": "AES256", "Content-Type": "text/plain"})
     with urllib.request.urlopen(request) as response:
         assert response.status == 200
     info = files.head("rt/uploaded.txt")

@@ -232,8 +232,12 @@ def test_access_denied_names_the_secret_and_the_permission() -> None:
 def test_malformed_secret_is_reported_without_its_value() -> None:
     client = boto3.client("secretsmanager", region_name=REGION, aws_access_key_id="x", aws_secret_access_key="y")
     body = "not json: hunter2-very-secret"
-    response = {"ARN": "arn:aws:secretsmanager:eu-west-3:123456789012:secret:rentaliq/lab/api/keys-AbCdEf",
-        "Name": "rentaliq/lab/api/keys", "VersionId": "v" * 32, "SecretString": body}
+    response = {
+        "ARN": "arn:aws:secretsmanager:eu-west-3:123456789012:secret:rentaliq/lab/api/keys-AbCdEf",
+        "Name": "rentaliq/lab/api/keys",
+        "VersionId": "v" * 32,
+        "SecretString": body,
+    }
     with Stubber(client) as stub:
         stub.add_response("get_secret_value", response, {"SecretId": "rentaliq/lab/api/keys"})
         with pytest.raises(InvalidSecret) as info:

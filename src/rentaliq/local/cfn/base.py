@@ -81,12 +81,10 @@ class Context:
 
     def cloudformation_tags(self) -> list[dict[str, str]]:
         """The tags CloudFormation puts on what it creates; given at create time, so a crash cannot leave an untagged one."""
-        tags = [{"Key": "aws:cloudformation:stack-name", "Value": self.stack_name},
-                {"Key": "aws:cloudformation:logical-id", "Value": self.logical_id}]
+        tags = [{"Key": "aws:cloudformation:stack-name", "Value": self.stack_name}, {"Key": "aws:cloudformation:logical-id", "Value": self.logical_id}]
         if self.stack_id:
             tags.append({"Key": "aws:cloudformation:stack-id", "Value": self.stack_id})
         return tags
-
 
 
 class _CreateOnly:
@@ -143,8 +141,10 @@ class Provider:
         changed = sorted(p for p in set(old) | set(new) if p not in supported and old.get(p) != new.get(p))
         if changed:
             allowed = ", ".join(sorted(supported)) or "none"
-            raise ProviderError(f"The local cloud cannot update {', '.join(changed)} of {self.type_name} in place "
-                                f"(updatable here: {allowed}); change it in a new resource instead.")
+            raise ProviderError(
+                f"The local cloud cannot update {', '.join(changed)} of {self.type_name} in place "
+                f"(updatable here: {allowed}); change it in a new resource instead."
+            )
 
     def delete(self, physical_id: str, props: dict[str, Any], ctx: Context) -> None:
         raise NotImplementedError

@@ -15,8 +15,7 @@ def _by_tags(ctx: Context, describe: str, collection: str, id_key: str) -> list[
     """Ids of resources this stack's logical id created (its CloudFormation tags)."""
     if not ctx.stack_id:
         return []
-    filters = [{"Name": "tag:aws:cloudformation:stack-id", "Values": [ctx.stack_id]},
-               {"Name": "tag:aws:cloudformation:logical-id", "Values": [ctx.logical_id]}]
+    filters = [{"Name": "tag:aws:cloudformation:stack-id", "Values": [ctx.stack_id]}, {"Name": "tag:aws:cloudformation:logical-id", "Values": [ctx.logical_id]}]
     found = getattr(ctx.client("ec2"), describe)(Filters=filters)[collection]
     return [item[id_key] for item in found if item.get("State") not in ("deleted", "deleting")]
 
@@ -26,8 +25,9 @@ class Vpc(Provider):
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        vpc_id = ec2.create_vpc(CidrBlock=props["CidrBlock"], InstanceTenancy=props.get("InstanceTenancy", "default"),
-                                TagSpecifications=_spec(ctx, "vpc", props))["Vpc"]["VpcId"]
+        vpc_id = ec2.create_vpc(
+            CidrBlock=props["CidrBlock"], InstanceTenancy=props.get("InstanceTenancy", "default"), TagSpecifications=_spec(ctx, "vpc", props)
+        )["Vpc"]["VpcId"]
         for attr in ("EnableDnsHostnames", "EnableDnsSupport"):
             if attr in props:
                 ec2.modify_vpc_attribute(VpcId=vpc_id, **{attr: {"Value": as_bool(props[attr])}})
@@ -149,8 +149,9 @@ class Route(Provider):
     def update(self, physical_id, old, new, ctx):
         """Another target for the same destination: ReplaceRoute, in place (as AWS does)."""
         self.in_place_only(old, new, frozenset(self.TARGETS))
-        ctx.client("ec2").replace_route(RouteTableId=new["RouteTableId"], DestinationCidrBlock=new["DestinationCidrBlock"],
-                                        **{k: new[k] for k in self.TARGETS if new.get(k)})
+        ctx.client("ec2").replace_route(
+            RouteTableId=new["RouteTableId"], DestinationCidrBlock=new["DestinationCidrBlock"], **{k: new[k] for k in self.TARGETS if new.get(k)}
+        )
         return physical_id
 
     def delete(self, physical_id, props, ctx):
@@ -186,8 +187,9 @@ class NatGateway(TagsInPlace, Provider):
     type_name = "AWS::EC2::NatGateway"
 
     def create(self, props, ctx):
-        return ctx.client("ec2").create_nat_gateway(SubnetId=props["SubnetId"], AllocationId=props["AllocationId"],
-                                                    TagSpecifications=_spec(ctx, "natgateway", props))["NatGateway"]["NatGatewayId"]
+        return ctx.client("ec2").create_nat_gateway(
+            SubnetId=props["SubnetId"], AllocationId=props["AllocationId"], TagSpecifications=_spec(ctx, "natgateway", props)
+        )["NatGateway"]["NatGatewayId"]
 
     def locate(self, props, ctx):
         return _by_tags(ctx, "describe_nat_gateways", "NatGateways", "NatGatewayId")
@@ -248,8 +250,11 @@ class VpcEndpoint(TagsInPlace, Provider):
                 kwargs["PolicyDocument"] = new["PolicyDocument"] if isinstance(new["PolicyDocument"], str) else json.dumps(new["PolicyDocument"])
             else:
                 kwargs["ResetPolicy"] = True
-        for key, (add, remove) in {"RouteTableIds": ("AddRouteTableIds", "RemoveRouteTableIds"), "SubnetIds": ("AddSubnetIds", "RemoveSubnetIds"),
-                                   "SecurityGroupIds": ("AddSecurityGroupIds", "RemoveSecurityGroupIds")}.items():
+        for key, (add, remove) in {
+            "RouteTableIds": ("AddRouteTableIds", "RemoveRouteTableIds"),
+            "SubnetIds": ("AddSubnetIds", "RemoveSubnetIds"),
+            "SecurityGroupIds": ("AddSecurityGroupIds", "RemoveSecurityGroupIds"),
+        }.items():
             before, after = old.get(key) or [], new.get(key) or []
             if added := [i for i in after if i not in before]:
                 kwargs[add] = added
@@ -261,8 +266,12 @@ class VpcEndpoint(TagsInPlace, Provider):
             ctx.client("ec2").modify_vpc_endpoint(VpcEndpointId=physical_id, **kwargs)
 
     def create(self, props, ctx):
-        kwargs = {"VpcId": props["VpcId"], "ServiceName": props["ServiceName"], "VpcEndpointType": props.get("VpcEndpointType", "Gateway"),
-                  "TagSpecifications": _spec(ctx, "vpc-endpoint", props)}
+        kwargs = {
+            "VpcId": props["VpcId"],
+            "ServiceName": props["ServiceName"],
+            "VpcEndpointType": props.get("VpcEndpointType", "Gateway"),
+            "TagSpecifications": _spec(ctx, "vpc-endpoint", props),
+        }
         for key in ("RouteTableIds", "SubnetIds", "SecurityGroupIds"):
             if props.get(key):
                 kwargs[key] = props[key]
@@ -306,5 +315,19 @@ class FlowLog(TagsInPlace, Provider):
         return _by_tags(ctx, "describe_flow_logs", "FlowLogs", "FlowLogId")
 
 
-PROVIDERS = [Vpc, Subnet, RouteTable, SubnetRouteTableAssociation, Route, Eip, NatGateway, InternetGateway,
-             VpcGatewayAttachment, VpcEndpoint, FlowLog, SecurityGroup, SecurityGroupIngress, SecurityGroupEgress]
+PROVIDERS = [
+    Vpc,
+    Subnet,
+    RouteTable,
+    SubnetRouteTableAssociation,
+    Route,
+    Eip,
+    NatGateway,
+    InternetGateway,
+    VpcGatewayAttachment,
+    VpcEndpoint,
+    FlowLog,
+    SecurityGroup,
+    SecurityGroupIngress,
+    SecurityGroupEgress,
+]

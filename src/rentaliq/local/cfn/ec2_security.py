@@ -50,8 +50,9 @@ class SecurityGroup(Provider):
 
     def create(self, props, ctx):
         ec2 = ctx.client("ec2")
-        group_id = ec2.create_security_group(GroupName=self.name(props, ctx), Description=props["GroupDescription"], VpcId=props["VpcId"],
-                                             TagSpecifications=_spec(ctx, "security-group", props))["GroupId"]
+        group_id = ec2.create_security_group(
+            GroupName=self.name(props, ctx), Description=props["GroupDescription"], VpcId=props["VpcId"], TagSpecifications=_spec(ctx, "security-group", props)
+        )["GroupId"]
         self._apply_rules(group_id, {}, props, ctx)
         return group_id
 
@@ -106,16 +107,15 @@ class _StandaloneRule(Provider):
         """Only the description changes in place (UpdateSecurityGroupRuleDescriptions*); the rule's id follows it."""
         self.in_place_only(old, new, frozenset({"Description"}))
         getattr(ctx.client("ec2"), f"update_security_group_rule_descriptions_{self.direction}")(
-            GroupId=new["GroupId"], IpPermissions=[_permission(new, self.peer_key)])
+            GroupId=new["GroupId"], IpPermissions=[_permission(new, self.peer_key)]
+        )
         return self._id(new)
 
     def locate(self, props, ctx):
         return [self._id(props)]  # revoking a rule that is not there fails as not found: fine
 
     def delete(self, physical_id, props, ctx):
-        getattr(ctx.client("ec2"), f"revoke_security_group_{self.direction}")(
-            GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)]
-        )
+        getattr(ctx.client("ec2"), f"revoke_security_group_{self.direction}")(GroupId=props["GroupId"], IpPermissions=[_permission(props, self.peer_key)])
 
 
 class SecurityGroupIngress(_StandaloneRule):

@@ -27,9 +27,7 @@ from rentaliq.local.cfn.base import Context, Provider, is_not_found
 
 log = logging.getLogger(__name__)
 
-REGISTRY: dict[str, Provider] = {
-    cls.type_name: cls() for module in (ec2, s3, secretsmanager, rds, iam, monitoring) for cls in module.PROVIDERS
-}
+REGISTRY: dict[str, Provider] = {cls.type_name: cls() for module in (ec2, s3, secretsmanager, rds, iam, monitoring) for cls in module.PROVIDERS}
 SUPPORTED_TYPES = tuple(sorted(REGISTRY))
 
 
@@ -43,8 +41,14 @@ def _event(stack, logical_id: str, physical_id: str | None, type_name: str, stat
         return
     stack.events.append(
         cfn_models.Event(
-            stack_id=stack.stack_id, stack_name=stack.name, logical_resource_id=logical_id, physical_resource_id=physical_id or "",
-            resource_type=type_name, resource_status=status, resource_status_reason=reason, resource_properties=None,
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_resource_id=logical_id,
+            physical_resource_id=physical_id or "",
+            resource_type=type_name,
+            resource_status=status,
+            resource_status_reason=reason,
+            resource_properties=None,
         )
     )
 
@@ -59,8 +63,18 @@ class LocalResource(CloudFormationModel):
 
     type_name = "RentalIQ::Local::Resource"
 
-    def __init__(self, *, physical_id: str, props: dict[str, Any], resource_json: dict[str, Any], account_id: str, region: str,
-                 stack_id: str, stack_name: str, logical_id: str):
+    def __init__(
+        self,
+        *,
+        physical_id: str,
+        props: dict[str, Any],
+        resource_json: dict[str, Any],
+        account_id: str,
+        region: str,
+        stack_id: str,
+        stack_name: str,
+        logical_id: str,
+    ):
         self.physical_id = physical_id
         self.props = props
         self.deletion_policy = resource_json.get("DeletionPolicy", "Delete")
@@ -115,8 +129,16 @@ class LocalResource(CloudFormationModel):
             _event(stack, logical_id, None, cls.type_name, "CREATE_FAILED", _reason(error))
             raise
         _event(stack, logical_id, physical_id, cls.type_name, "CREATE_COMPLETE")
-        return cls(physical_id=physical_id, props=props, resource_json=cloudformation_json, account_id=account_id, region=region_name,
-                   stack_id=kwargs["StackId"], stack_name=ctx.stack_name, logical_id=logical_id)
+        return cls(
+            physical_id=physical_id,
+            props=props,
+            resource_json=cloudformation_json,
+            account_id=account_id,
+            region=region_name,
+            stack_id=kwargs["StackId"],
+            stack_name=ctx.stack_name,
+            logical_id=logical_id,
+        )
 
     @classmethod
     def update_from_cloudformation_json(cls, original_resource, new_resource_name, cloudformation_json, account_id, region_name):
@@ -130,8 +152,16 @@ class LocalResource(CloudFormationModel):
             _event(stack, original_resource.logical_resource_id, original_resource.physical_id, cls.type_name, "UPDATE_FAILED", _reason(error))
             raise
         _event(stack, original_resource.logical_resource_id, physical_id, cls.type_name, "UPDATE_COMPLETE")
-        return cls(physical_id=physical_id, props=new_props, resource_json=cloudformation_json, account_id=account_id, region=region_name,
-                   stack_id=original_resource.stack_id, stack_name=original_resource.stack_name, logical_id=original_resource.logical_resource_id)
+        return cls(
+            physical_id=physical_id,
+            props=new_props,
+            resource_json=cloudformation_json,
+            account_id=account_id,
+            region=region_name,
+            stack_id=original_resource.stack_id,
+            stack_name=original_resource.stack_name,
+            logical_id=original_resource.logical_resource_id,
+        )
 
     def delete(self, account_id: str, region_name: str) -> None:
         stack = _stack(account_id, region_name, self.stack_id)
@@ -180,8 +210,7 @@ def resource_class_from_type(resource_type: str):
 
 
 def unsupported_message(types: list[str]) -> str:
-    return (f"Template format error: Unrecognized resource types: [{', '.join(types)}]. "
-            f"The RentalIQ local cloud can create: {', '.join(SUPPORTED_TYPES)}")
+    return f"Template format error: Unrecognized resource types: [{', '.join(types)}]. The RentalIQ local cloud can create: {', '.join(SUPPORTED_TYPES)}"
 
 
 def check_template_types(template: str | dict) -> None:

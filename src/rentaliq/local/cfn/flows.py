@@ -102,10 +102,15 @@ def run_update(backend: Any, stack: Any, op: Operation, template: Any, parameter
         with changing():
             stack._add_stack_event("UPDATE_IN_PROGRESS", resource_status_reason="User Initiated")
             op.previous = {
-                "template": stack.template, "parameters": dict(stack.parameters or {}), "input": dict(resource_map.input_parameters or {}),
-                "resolved": dict(resource_map.resolved_parameters), "map_template": resource_map._template,
-                "json_map": dict(resource_map._resource_json_map), "parsed": dict(resource_map._parsed_resources),
-                "order": ops.order(resource_map), "output_map": stack.output_map,
+                "template": stack.template,
+                "parameters": dict(stack.parameters or {}),
+                "input": dict(resource_map.input_parameters or {}),
+                "resolved": dict(resource_map.resolved_parameters),
+                "map_template": resource_map._template,
+                "json_map": dict(resource_map._resource_json_map),
+                "parsed": dict(resource_map._parsed_resources),
+                "order": ops.order(resource_map),
+                "output_map": stack.output_map,
             }
         commit()
         new_template = stack.parse_template(template) if isinstance(template, str) else template
@@ -144,8 +149,11 @@ def cleanup_update(backend: Any, stack: Any, op: Operation) -> None:
     """Delete what the new template no longer has and what was replaced; a failure here does not fail the update."""
     engine = _engine()
     previous = (op.previous or {}).get("parsed", {})
-    removed = [previous[name] for name in reversed((op.previous or {}).get("order", []))
-               if name not in stack.resource_map._resource_json_map and isinstance(previous.get(name), engine.LocalResource)]
+    removed = [
+        previous[name]
+        for name in reversed((op.previous or {}).get("order", []))
+        if name not in stack.resource_map._resource_json_map and isinstance(previous.get(name), engine.LocalResource)
+    ]
     for resource in op.replaced:
         current = stack.resource_map._parsed_resources.get(resource.logical_resource_id)
         if current is not None and current is not resource:  # superseded by a new physical resource

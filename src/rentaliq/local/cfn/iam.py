@@ -99,8 +99,11 @@ class Policy(Provider):
         then take the old one off where it is no longer wanted."""
         self.create(new, ctx)
         iam, name = ctx.client("iam"), new["PolicyName"]
-        for key, call, principal in (("Roles", "delete_role_policy", "RoleName"), ("Users", "delete_user_policy", "UserName"),
-                                     ("Groups", "delete_group_policy", "GroupName")):
+        for key, call, principal in (
+            ("Roles", "delete_role_policy", "RoleName"),
+            ("Users", "delete_user_policy", "UserName"),
+            ("Groups", "delete_group_policy", "GroupName"),
+        ):
             for target in old.get(key, []):
                 if physical_id != name or target not in new.get(key, []):
                     getattr(iam, call)(**{principal: target, "PolicyName": physical_id})
@@ -136,8 +139,7 @@ class ManagedPolicy(Provider):
 
     def create(self, props, ctx):
         iam = ctx.client("iam")
-        kwargs = {"PolicyName": self.name(props, ctx), "PolicyDocument": as_json(props["PolicyDocument"]),
-                  "Path": props.get("Path", "/")}
+        kwargs = {"PolicyName": self.name(props, ctx), "PolicyDocument": as_json(props["PolicyDocument"]), "Path": props.get("Path", "/")}
         if props.get("Description"):
             kwargs["Description"] = props["Description"]
         arn = iam.create_policy(**kwargs)["Policy"]["Arn"]

@@ -61,21 +61,20 @@ def validate(backend, stack, template: dict[str, Any], items: list[dict[str, Any
         _fail(f"The logical resource ids [{', '.join(map(str, missing))}] provided in ResourcesToImport do not exist in the template.")
     unsupported = sorted({i["ResourceType"] for i in items if i.get("ResourceType") not in _READERS})
     if unsupported:
-        _fail(f"The following resource types [{', '.join(unsupported)}] are not supported for resource import by the local cloud; "
-              f"importable: {', '.join(IMPORTABLE_TYPES)}")
+        _fail(
+            f"The following resource types [{', '.join(unsupported)}] are not supported for resource import by the local cloud; "
+            f"importable: {', '.join(IMPORTABLE_TYPES)}"
+        )
     for item in items:
         declared = resources[item["LogicalResourceId"]].get("Type")
         if declared != item["ResourceType"]:
-            _fail(f"The resource type {item['ResourceType']} of {item['LogicalResourceId']} in ResourcesToImport does not match "
-                  f"the template's {declared}.")
+            _fail(f"The resource type {item['ResourceType']} of {item['LogicalResourceId']} in ResourcesToImport does not match the template's {declared}.")
         key = _key(item["ResourceType"])
         if set(_identifier(item)) != {key}:
-            _fail(f"Invalid ResourceIdentifier {_identifier(item)} for {item['LogicalResourceId']}: "
-                  f"{item['ResourceType']} is identified by [{key}].")
+            _fail(f"Invalid ResourceIdentifier {_identifier(item)} for {item['LogicalResourceId']}: {item['ResourceType']} is identified by [{key}].")
         given = (resources[item["LogicalResourceId"]].get("Properties") or {}).get(key)
         if isinstance(given, str) and given != _identifier(item)[key]:
-            _fail(f"The {key} {given!r} of {item['LogicalResourceId']} in the template does not match the ResourceIdentifier "
-                  f"{_identifier(item)[key]!r}.")
+            _fail(f"The {key} {given!r} of {item['LogicalResourceId']} in the template does not match the ResourceIdentifier {_identifier(item)[key]!r}.")
     no_policy = [i["LogicalResourceId"] for i in items if "DeletionPolicy" not in resources[i["LogicalResourceId"]]]
     if no_policy:
         _fail(f"The following resources to import [{', '.join(no_policy)}] must have DeletionPolicy attribute specified in the template.")
@@ -85,12 +84,12 @@ def validate(backend, stack, template: dict[str, Any], items: list[dict[str, Any
         _fail(f"The logical resource ids [{', '.join(sorted(already))}] provided in ResourcesToImport are already in the stack.")
     old = (stack.template_dict if stack is not None and isinstance(stack.template_dict, dict) else {}) or {}
     old_resources = old.get("Resources") or {}
-    others = sorted(
-        name for name in set(resources) | set(old_resources) if name not in imported and resources.get(name) != old_resources.get(name)
-    )
+    others = sorted(name for name in set(resources) | set(old_resources) if name not in imported and resources.get(name) != old_resources.get(name))
     if others:
-        _fail(f"You have modified resources [{', '.join(others)}] in your template that are not being imported. "
-              "Update, create or delete operations cannot be executed during import operations.")
+        _fail(
+            f"You have modified resources [{', '.join(others)}] in your template that are not being imported. "
+            "Update, create or delete operations cannot be executed during import operations."
+        )
     if template.get("Outputs") != old.get("Outputs") and template.get("Outputs"):
         _fail("As part of the import operation, you cannot modify or add [Outputs]")
     return _locate(backend, items)
@@ -106,8 +105,10 @@ def _locate(backend, items: list[dict[str, Any]]) -> dict[str, str]:
         try:
             physical[item["LogicalResourceId"]] = read(value, ctx)
         except Exception:  # noqa: BLE001 - any "not found" answer of the service
-            _fail(f"Resource {item['LogicalResourceId']} of type {item['ResourceType']} with identifier {{{key}={value}}} "
-                  f"does not exist; only existing resources can be imported.")
+            _fail(
+                f"Resource {item['LogicalResourceId']} of type {item['ResourceType']} with identifier {{{key}={value}}} "
+                f"does not exist; only existing resources can be imported."
+            )
         for other in backend.stacks.values():
             for resource in getattr(other.resource_map, "_parsed_resources", {}).values():
                 same_type = getattr(resource, "type_name", None) == item["ResourceType"]
@@ -118,8 +119,9 @@ def _locate(backend, items: list[dict[str, Any]]) -> dict[str, str]:
 
 def describe(change_set) -> list[ResourceChange]:
     return [
-        ResourceChange(action="Import", logical_resource_id=name, resource_type=change_set.template_dict["Resources"][name]["Type"],
-                       physical_resource_id=physical_id)
+        ResourceChange(
+            action="Import", logical_resource_id=name, resource_type=change_set.template_dict["Resources"][name]["Type"], physical_resource_id=physical_id
+        )
         for name, physical_id in change_set.import_physical_ids.items()
     ]
 
@@ -146,8 +148,14 @@ def execute(backend, change_set) -> None:
         engine._event(stack, name, physical_id, resource_json["Type"], "IMPORT_IN_PROGRESS", "Resource import started.")
         resource_class = engine.resource_class_from_type(resource_json["Type"])
         adopted[name] = resource_class(
-            physical_id=physical_id, props={}, resource_json=resource_json, account_id=stack.account_id, region=stack.region_name,
-            stack_id=stack.stack_id, stack_name=stack.name, logical_id=name,
+            physical_id=physical_id,
+            props={},
+            resource_json=resource_json,
+            account_id=stack.account_id,
+            region=stack.region_name,
+            stack_id=stack.stack_id,
+            stack_name=stack.name,
+            logical_id=name,
         )
         resource_map._parsed_resources[name] = adopted[name]
     resource_map._resource_json_map = {**resource_map._resource_json_map, **{n: template["Resources"][n] for n in adopted}}
@@ -210,9 +218,15 @@ def install() -> None:
         physical = validate(self, stack, template_dict, items)
         if stack is None:
             stack = cfn_models.Stack(
-                stack_id=generate_stack_id(stack_name, self.region_name, self.account_id), name=stack_name, template={},
-                parameters=parameters, account_id=self.account_id, region_name=self.region_name,
-                notification_arns=kwargs.get("notification_arns"), tags=kwargs.get("tags"), role_arn=kwargs.get("role_arn"),
+                stack_id=generate_stack_id(stack_name, self.region_name, self.account_id),
+                name=stack_name,
+                template={},
+                parameters=parameters,
+                account_id=self.account_id,
+                region_name=self.region_name,
+                notification_arns=kwargs.get("notification_arns"),
+                tags=kwargs.get("tags"),
+                role_arn=kwargs.get("role_arn"),
             )
             self.stacks[stack.stack_id] = stack
             stack.status = "REVIEW_IN_PROGRESS"
@@ -221,9 +235,16 @@ def install() -> None:
         change_set.import_physical_ids = physical
         change_set_id = cfn_models.generate_changeset_id(change_set_name, self.region_name, self.account_id)
         change_set.__init__(  # type: ignore[misc]
-            change_set_type="IMPORT", change_set_id=change_set_id, change_set_name=change_set_name, stack=stack, template=template,
-            parameters=parameters, description=description, notification_arns=kwargs.get("notification_arns"),
-            tags=kwargs.get("tags"), role_arn=kwargs.get("role_arn"),
+            change_set_type="IMPORT",
+            change_set_id=change_set_id,
+            change_set_name=change_set_name,
+            stack=stack,
+            template=template,
+            parameters=parameters,
+            description=description,
+            notification_arns=kwargs.get("notification_arns"),
+            tags=kwargs.get("tags"),
+            role_arn=kwargs.get("role_arn"),
         )
         change_set.status, change_set.execution_status = "CREATE_COMPLETE", "AVAILABLE"
         self.change_sets[change_set_id] = change_set

@@ -7,9 +7,22 @@ from typing import Any
 from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, removed_tag_keys, tag_list
 
 _ALARM_PROPS = {
-    "AlarmDescription": str, "MetricName": str, "Namespace": str, "Statistic": str, "ExtendedStatistic": str, "Period": int,
-    "EvaluationPeriods": int, "DatapointsToAlarm": int, "Threshold": float, "ComparisonOperator": str, "TreatMissingData": str,
-    "Unit": str, "ActionsEnabled": as_bool, "AlarmActions": list, "OKActions": list, "InsufficientDataActions": list,
+    "AlarmDescription": str,
+    "MetricName": str,
+    "Namespace": str,
+    "Statistic": str,
+    "ExtendedStatistic": str,
+    "Period": int,
+    "EvaluationPeriods": int,
+    "DatapointsToAlarm": int,
+    "Threshold": float,
+    "ComparisonOperator": str,
+    "TreatMissingData": str,
+    "Unit": str,
+    "ActionsEnabled": as_bool,
+    "AlarmActions": list,
+    "OKActions": list,
+    "InsufficientDataActions": list,
 }
 
 

@@ -134,8 +134,7 @@ def claim(backend: Any, stack: Any, kind: str, change_set: Any = None) -> Operat
     with _CLAIM:
         if change_set is not None and change_set.execution_status != "AVAILABLE":
             _check_idle(stack, kind)
-            raise InvalidChangeSetStatus(
-                f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{change_set.execution_status}]")
+            raise InvalidChangeSetStatus(f"ChangeSet [{change_set.change_set_id}] cannot be executed in its current status of [{change_set.execution_status}]")
         _check_idle(stack, kind)
         if change_set is not None:
             for other in backend.change_sets.values():  # AWS: the stack's other change sets no longer apply
@@ -187,8 +186,15 @@ def _ctx(stack: Any, logical_id: str, suffix: str | None = None) -> Context:
 
 def _resource(stack: Any, logical_id: str, type_name: str, physical_id: str, props: dict[str, Any], resource_json: dict[str, Any]) -> Any:
     return _engine()._CLASSES[type_name](
-        physical_id=physical_id, props=props, resource_json=resource_json, account_id=stack.account_id, region=stack.region_name,
-        stack_id=stack.stack_id, stack_name=stack.name, logical_id=logical_id)
+        physical_id=physical_id,
+        props=props,
+        resource_json=resource_json,
+        account_id=stack.account_id,
+        region=stack.region_name,
+        stack_id=stack.stack_id,
+        stack_name=stack.name,
+        logical_id=logical_id,
+    )
 
 
 def _resolve(resource_map: Any, logical_id: str) -> dict[str, Any] | None:
@@ -209,8 +215,13 @@ def _collided(error: BaseException) -> bool:
     return isinstance(error, AlreadyExists) or any(code in error_code(error) for code in _COLLISION_CODES)
 
 
-def create_resource(stack: Any, op: Operation, logical_id: str, statuses: tuple[str, str, str] = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED"),
-                    reason: str | None = None) -> Any:
+def create_resource(
+    stack: Any,
+    op: Operation,
+    logical_id: str,
+    statuses: tuple[str, str, str] = ("CREATE_IN_PROGRESS", "CREATE_COMPLETE", "CREATE_FAILED"),
+    reason: str | None = None,
+) -> Any:
     """Create one resource: check it does not exist, record the step, call the provider, record the result."""
     engine, resource_map = _engine(), stack.resource_map
     type_name = resource_map._resource_json_map[logical_id].get("Type", "?")
@@ -267,12 +278,19 @@ def update_resource(stack: Any, op: Operation, logical_id: str, old: Any) -> Non
     if provider is None or new_json.get("Type") != old.type_name or provider.requires_replacement(old.props, new_props):
         name_property = getattr(provider, "name_property", None)
         if name_property and new_props.get(name_property) and new_props.get(name_property) == old.props.get(name_property):
-            reason = (f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-                      f"Rename {new_props[name_property]} and update the stack again.")
+            reason = (
+                f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
+                f"Rename {new_props[name_property]} and update the stack again."
+            )
             _event(stack, logical_id, old.physical_id, old.type_name, "UPDATE_FAILED", reason)
             raise ResourceFailed(logical_id, reason)
-        create_resource(stack, op, logical_id, ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED"),
-                        "Requested update requires the creation of a new physical resource; hence creating one.")
+        create_resource(
+            stack,
+            op,
+            logical_id,
+            ("UPDATE_IN_PROGRESS", "UPDATE_COMPLETE", "UPDATE_FAILED"),
+            "Requested update requires the creation of a new physical resource; hence creating one.",
+        )
         with changing():
             op.replaced.append(old)
         return
@@ -316,8 +334,11 @@ def undo_steps(stack: Any, op: Operation) -> list[str]:
     for step in reversed(op.steps):
         try:
             if step.action == "create" and not step.collided:
-                ids = [step.physical_id] if step.physical_id else [
-                    i for i in engine.REGISTRY[step.type_name].locate(step.props, _ctx(stack, step.logical_id, step.suffix)) if i not in known]
+                ids = (
+                    [step.physical_id]
+                    if step.physical_id
+                    else [i for i in engine.REGISTRY[step.type_name].locate(step.props, _ctx(stack, step.logical_id, step.suffix)) if i not in known]
+                )
                 for physical_id in ids:
                     delete_resource(_resource(stack, step.logical_id, step.type_name, physical_id, step.props, {"Properties": step.props}), force=True)
             elif step.action == "update" and step.logical_id in previous:
@@ -331,8 +352,7 @@ def undo_steps(stack: Any, op: Operation) -> list[str]:
             log.warning("stack %s: undoing %s %s failed: %s", stack.name, step.action, step.logical_id, reason)
             if step.done or step.action == "create":
                 failures.append(f"{step.logical_id}: {reason}")
-                _event(stack, step.logical_id, step.physical_id, step.type_name,
-                       "DELETE_FAILED" if step.action == "create" else "UPDATE_FAILED", reason)
+                _event(stack, step.logical_id, step.physical_id, step.type_name, "DELETE_FAILED" if step.action == "create" else "UPDATE_FAILED", reason)
         commit()
     return failures
 

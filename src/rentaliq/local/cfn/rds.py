@@ -134,10 +134,22 @@ _CREATE_ONLY = {
     "EnableCloudwatchLogsExports": ("EnableCloudwatchLogsExports", list),
 }
 # What RestoreDBInstanceFromDBSnapshot itself takes; the rest of a restored instance's properties are modified after.
-_RESTORE_PROPS = frozenset({
-    "DBInstanceClass", "Port", "MultiAZ", "PubliclyAccessible", "AutoMinorVersionUpgrade", "DBSubnetGroupName", "StorageType",
-    "VPCSecurityGroups", "DBParameterGroupName", "DeletionProtection", "CopyTagsToSnapshot", "EnableCloudwatchLogsExports",
-})
+_RESTORE_PROPS = frozenset(
+    {
+        "DBInstanceClass",
+        "Port",
+        "MultiAZ",
+        "PubliclyAccessible",
+        "AutoMinorVersionUpgrade",
+        "DBSubnetGroupName",
+        "StorageType",
+        "VPCSecurityGroups",
+        "DBParameterGroupName",
+        "DeletionProtection",
+        "CopyTagsToSnapshot",
+        "EnableCloudwatchLogsExports",
+    }
+)
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
@@ -184,7 +196,8 @@ class DbInstance(Provider):
         name = self.name(props, ctx)
         rds = ctx.client("rds")
         rds.restore_db_instance_from_db_snapshot(
-            DBInstanceIdentifier=name, DBSnapshotIdentifier=props["DBSnapshotIdentifier"], Tags=tag_list(props), **at_restore)
+            DBInstanceIdentifier=name, DBSnapshotIdentifier=props["DBSnapshotIdentifier"], Tags=tag_list(props), **at_restore
+        )
         afterwards = {api: convert(props[key]) for key, (api, convert) in _INSTANCE_PROPS.items() if key in props and key not in _RESTORE_PROPS}
         if afterwards:
             rds.modify_db_instance(DBInstanceIdentifier=name, ApplyImmediately=True, **afterwards)

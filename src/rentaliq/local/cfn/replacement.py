@@ -90,7 +90,7 @@ def dependency_order(resources: dict[str, Any]) -> list[str]:
         if name in order or name not in resources or name in trail:
             return
         depends = resources[name].get("DependsOn", [])
-        for dependency in ([depends] if isinstance(depends, str) else depends):
+        for dependency in [depends] if isinstance(depends, str) else depends:
             visit(dependency, trail | {name})
         for _, dependency, _ in _references(resources[name].get("Properties", {})):
             visit(dependency, trail | {name})
@@ -101,8 +101,13 @@ def dependency_order(resources: dict[str, Any]) -> list[str]:
     return order
 
 
-def analyse(old_template: dict[str, Any], old_parameters: dict[str, Any], new_template: dict[str, Any],
-            new_parameters: dict[str, Any], physical_ids: dict[str, str] | None = None) -> dict[str, ResourceChange]:
+def analyse(
+    old_template: dict[str, Any],
+    old_parameters: dict[str, Any],
+    new_template: dict[str, Any],
+    new_parameters: dict[str, Any],
+    physical_ids: dict[str, str] | None = None,
+) -> dict[str, ResourceChange]:
     """The Modify changes between two templates, with AWS's replacement details, in dependency order.
 
     ``*_parameters`` are the given parameter values (defaults are filled in from each template).
@@ -123,16 +128,20 @@ def analyse(old_template: dict[str, Any], old_parameters: dict[str, Any], new_te
             type_rules = schemas.rules(type_name)
         except KeyError:
             continue
-        details = _details(type_rules, old.get("Properties") or {}, new.get("Properties") or {}, changed_parameters, changes,
-                           (before, after))
+        details = _details(type_rules, old.get("Properties") or {}, new.get("Properties") or {}, changed_parameters, changes, (before, after))
         scope = sorted({d.target["Attribute"] for d in details})
         if old.get("Metadata") != new.get("Metadata"):
             scope.append("Metadata")
         if not scope and old == new:
             continue
         changes[name] = ResourceChange(
-            action="Modify", logical_resource_id=name, resource_type=type_name, physical_resource_id=physical_ids.get(name),
-            replacement=_replacement(details), scope=sorted(set(scope)), details=details,
+            action="Modify",
+            logical_resource_id=name,
+            resource_type=type_name,
+            physical_resource_id=physical_ids.get(name),
+            replacement=_replacement(details),
+            scope=sorted(set(scope)),
+            details=details,
         )
     return changes
 
@@ -154,8 +163,7 @@ def _static(node: Any, parameters: dict[str, Any]) -> Any:
     return node
 
 
-def _recreation(type_rules: schemas.Rules, prop: str, old: dict[str, Any], new: dict[str, Any],
-                parameters: tuple[dict[str, Any], dict[str, Any]]) -> str:
+def _recreation(type_rules: schemas.Rules, prop: str, old: dict[str, Any], new: dict[str, Any], parameters: tuple[dict[str, Any], dict[str, Any]]) -> str:
     """RequiresRecreation by the rule the update executes (``schemas.change_recreation``) when the old and new values
     are known from the templates and parameters; the schema's static answer when they are not."""
     try:
@@ -165,8 +173,14 @@ def _recreation(type_rules: schemas.Rules, prop: str, old: dict[str, Any], new: 
     return schemas.change_recreation(type_rules.type_name, prop, {prop: before}, {prop: after})
 
 
-def _details(type_rules: schemas.Rules, old: dict[str, Any], new: dict[str, Any], changed_parameters: set[str],
-             changes: dict[str, ResourceChange], parameters: tuple[dict[str, Any], dict[str, Any]] = ({}, {})) -> list[Detail]:
+def _details(
+    type_rules: schemas.Rules,
+    old: dict[str, Any],
+    new: dict[str, Any],
+    changed_parameters: set[str],
+    changes: dict[str, ResourceChange],
+    parameters: tuple[dict[str, Any], dict[str, Any]] = ({}, {}),
+) -> list[Detail]:
     details: list[Detail] = []
     for prop in sorted(set(old) | set(new)):
         attribute = "Tags" if prop == type_rules.tag_property else "Properties"
@@ -229,8 +243,9 @@ def describe(change_set) -> list[ResourceChange]:
     changes += modify.values()
     for name, resource in old_resources.items():
         if name not in (change_set.template_dict.get("Resources") or {}):
-            changes.append(ResourceChange(action="Remove", logical_resource_id=name, resource_type=resource.get("Type", ""),
-                                          physical_resource_id=physical_ids.get(name)))
+            changes.append(
+                ResourceChange(action="Remove", logical_resource_id=name, resource_type=resource.get("Type", ""), physical_resource_id=physical_ids.get(name))
+            )
     return changes
 
 
@@ -251,8 +266,7 @@ def install(registry: dict[str, Provider]) -> None:
     def build_resource_diff(self, other_template: dict[str, Any], parameters: dict[str, Any] | None = None) -> dict[str, Any]:
         """moto's Add/Modify/Remove, plus resources reaching a replaced one through Ref/GetAtt, in dependency order."""
         actions = original_build_resource_diff(self, other_template, parameters)
-        old_template = {"Parameters": self._template.get("Parameters", {}) if isinstance(self._template, dict) else {},
-                        "Resources": self._resource_json_map}
+        old_template = {"Parameters": self._template.get("Parameters", {}) if isinstance(self._template, dict) else {}, "Resources": self._resource_json_map}
         given = parameters if parameters is not None else dict(self.input_parameters)
         modified = analyse(old_template, dict(self.input_parameters), other_template, given)
         names = set(actions["Modify"]) | {name for name, change in modified.items() if change.details}

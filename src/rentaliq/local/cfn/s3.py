@@ -68,8 +68,10 @@ class Bucket(Provider):
             s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=props["OwnershipControls"])
         if "BucketEncryption" in props:
             rules = [
-                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
-                    **({"BucketKeyEnabled": as_bool(rule["BucketKeyEnabled"])} if "BucketKeyEnabled" in rule else {})}
+                {
+                    "ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"],
+                    **({"BucketKeyEnabled": as_bool(rule["BucketKeyEnabled"])} if "BucketKeyEnabled" in rule else {}),
+                }
                 for rule in props["BucketEncryption"]["ServerSideEncryptionConfiguration"]
             ]
             s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules})

@@ -89,10 +89,17 @@ _CONDITIONAL: dict[tuple[str, str], Callable[[Any, Any], bool]] = {
     ("AWS::EC2::VPC", "InstanceTenancy"): lambda old, new: (new or "default") != "default",
     ("AWS::EC2::Subnet", "Ipv6CidrBlock"): _IN_PLACE,
     # Conditional for Aurora members and read replicas only; a standalone instance is modified in place.
-    **{("AWS::RDS::DBInstance", p): _IN_PLACE for p in (
-        "AutoMinorVersionUpgrade", "BackupRetentionPeriod", "DBParameterGroupName", "MultiAZ", "PreferredMaintenanceWindow",
-        "PerformanceInsightsKMSKeyId",
-    )},
+    **{
+        ("AWS::RDS::DBInstance", p): _IN_PLACE
+        for p in (
+            "AutoMinorVersionUpgrade",
+            "BackupRetentionPeriod",
+            "DBParameterGroupName",
+            "MultiAZ",
+            "PreferredMaintenanceWindow",
+            "PerformanceInsightsKMSKeyId",
+        )
+    },
     # Removing AvailabilityZone (letting RDS choose) keeps the instance; naming another one moves it.
     ("AWS::RDS::DBInstance", "AvailabilityZone"): lambda old, new: new is not None,
 }
@@ -132,10 +139,7 @@ def must_replace(type_name: str, old: dict[str, Any], new: dict[str, Any]) -> li
     type_rules = rules(type_name)
     causes = [p for p in sorted(type_rules.always) if old.get(p) != new.get(p)]
     causes += ["/".join(path) for path in type_rules.nested_always if _at(old, path) != _at(new, path)]
-    causes += [
-        p for p in sorted(type_rules.conditional)
-        if old.get(p) != new.get(p) and replaces_conditionally(type_name, p, old.get(p), new.get(p))
-    ]
+    causes += [p for p in sorted(type_rules.conditional) if old.get(p) != new.get(p) and replaces_conditionally(type_name, p, old.get(p), new.get(p))]
     return causes
 
 

@@ -8,8 +8,16 @@ from typing import Any
 from rentaliq.local.cfn.base import AlreadyExists, Provider, is_not_found, removed_tag_keys, tag_list
 
 # CloudFormation's GenerateSecretString properties and the GetRandomPassword parameters they map to.
-_GENERATE_KEYS = ("PasswordLength", "ExcludeCharacters", "ExcludeLowercase", "ExcludeNumbers", "ExcludePunctuation",
-                  "ExcludeUppercase", "IncludeSpace", "RequireEachIncludedType")
+_GENERATE_KEYS = (
+    "PasswordLength",
+    "ExcludeCharacters",
+    "ExcludeLowercase",
+    "ExcludeNumbers",
+    "ExcludePunctuation",
+    "ExcludeUppercase",
+    "IncludeSpace",
+    "RequireEachIncludedType",
+)
 
 
 class Secret(Provider):

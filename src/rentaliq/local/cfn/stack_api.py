@@ -42,20 +42,39 @@ def install(check_template_types: Callable[[Any], None]) -> None:
             ops._check_idle(existing, "UPDATE")
         if change_set_type == "CREATE" and existing is not None:
             if existing.status != "REVIEW_IN_PROGRESS" or getattr(existing, "rentaliq_operation", None) is not None:
-                raise AlreadyExistsException(
-                    f"Stack [{stack_name}] already exists and cannot be created again with the changeSet [{change_set_name}].")
+                raise AlreadyExistsException(f"Stack [{stack_name}] already exists and cannot be created again with the changeSet [{change_set_name}].")
             _forget(self, existing)  # a fresh review stack instead of a second one of the same name
         return original_create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs)
 
-    def create_stack(self, name, template, parameters, notification_arns=None, tags=None, role_arn=None,
-                     enable_termination_protection=False, timeout_in_mins=None, stack_policy_body=None):
+    def create_stack(
+        self,
+        name,
+        template,
+        parameters,
+        notification_arns=None,
+        tags=None,
+        role_arn=None,
+        enable_termination_protection=False,
+        timeout_in_mins=None,
+        stack_policy_body=None,
+    ):
         check_template_types(template)
         if _by_name(self, name) is not None:
             raise AlreadyExistsException(f"Stack [{name}] already exists")
         stack = cfn_models.Stack(
-            stack_id=generate_stack_id(name, self.region_name, self.account_id), name=name, template={}, parameters=parameters,
-            account_id=self.account_id, region_name=self.region_name, notification_arns=notification_arns, tags=tags, role_arn=role_arn,
-            enable_termination_protection=enable_termination_protection, timeout_in_mins=timeout_in_mins, stack_policy_body=stack_policy_body)
+            stack_id=generate_stack_id(name, self.region_name, self.account_id),
+            name=name,
+            template={},
+            parameters=parameters,
+            account_id=self.account_id,
+            region_name=self.region_name,
+            notification_arns=notification_arns,
+            tags=tags,
+            role_arn=role_arn,
+            enable_termination_protection=enable_termination_protection,
+            timeout_in_mins=timeout_in_mins,
+            stack_policy_body=stack_policy_body,
+        )
         self.stacks[stack.stack_id] = stack
         operation = ops.claim(self, stack, "CREATE")
         ops.start(name, lambda: flows.run_create(self, stack, operation, template, parameters))
@@ -128,8 +147,10 @@ def _check_previous_values() -> None:
             previous = stack.stack_parameters if stack is not None else {}
             for param in self._get_param("Parameters", []):
                 if param.get("UsePreviousValue", False) and param["ParameterKey"] not in previous:
-                    raise ValidationError(message=f"Invalid input for parameter key {param['ParameterKey']}. "
-                                                  "Cannot specify usePreviousValue as true for a parameter key not in the previous template")
+                    raise ValidationError(
+                        message=f"Invalid input for parameter key {param['ParameterKey']}. "
+                        "Cannot specify usePreviousValue as true for a parameter key not in the previous template"
+                    )
         return original(self)
 
     CloudFormationResponse.create_change_set = create_change_set
@@ -175,5 +196,4 @@ def _guard_lazy_maps() -> None:
         return original_output(self, key)
 
     parsing.OutputMap.__getitem__ = output
-    cfn_models.Stack.stack_resources = property(
-        lambda self: [r for r in self.resource_map._parsed_resources.values() if isinstance(r, CloudFormationModel)])
+    cfn_models.Stack.stack_resources = property(lambda self: [r for r in self.resource_map._parsed_resources.values() if isinstance(r, CloudFormationModel)])

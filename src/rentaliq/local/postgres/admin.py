@@ -33,9 +33,7 @@ def pg_error(exc: psycopg.Error) -> str:
 
 def verifier(conn: psycopg.Connection, username: str, password: str) -> str:
     """Hash client-side (libpq PQencryptPasswordConn, as psql's \\password does)."""
-    return conn.pgconn.encrypt_password(password.encode("utf-8"), username.encode("utf-8"), b"scram-sha-256").decode(
-        "ascii"
-    )
+    return conn.pgconn.encrypt_password(password.encode("utf-8"), username.encode("utf-8"), b"scram-sha-256").decode("ascii")
 
 
 @contextmanager
@@ -59,9 +57,7 @@ def admin_connection(inst: Path, instance_id: str, port: int, dbname: str = "pos
             autocommit=True,
         )
     except psycopg.Error as exc:
-        raise PostgresEngineError(
-            f"postgres instance {instance_id!r}: admin connection to {HOST}:{port} failed: {pg_error(exc)}"
-        ) from None
+        raise PostgresEngineError(f"postgres instance {instance_id!r}: admin connection to {HOST}:{port} failed: {pg_error(exc)}") from None
     try:
         yield conn
     finally:
@@ -91,13 +87,9 @@ def bootstrap(conn: psycopg.Connection, username: str, password: str, dbname: st
     if dbname is None:
         return
     if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone():
-        conn.execute(
-            sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(username))
-        )
+        conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(sql.Identifier(dbname), sql.Identifier(username)))
     else:
-        conn.execute(
-            sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(username))
-        )
+        conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(sql.Identifier(dbname), sql.Identifier(username)))
 
 
 def set_password(conn: psycopg.Connection, instance_id: str, username: str, password: str) -> None:
@@ -106,15 +98,9 @@ def set_password(conn: psycopg.Connection, instance_id: str, username: str, pass
         exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (username,)).fetchone()
         if exists is None:
             raise PostgresEngineError(f"postgres instance {instance_id!r}: role {username!r} does not exist")
-        conn.execute(
-            sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(
-                sql.Identifier(username), sql.Literal(verifier(conn, username, password))
-            )
-        )
+        conn.execute(sql.SQL("ALTER ROLE {} WITH PASSWORD {}").format(sql.Identifier(username), sql.Literal(verifier(conn, username, password))))
     except psycopg.Error as exc:
-        raise PostgresEngineError(
-            f"postgres instance {instance_id!r}: cannot change the password of {username!r}: {pg_error(exc)}"
-        ) from None
+        raise PostgresEngineError(f"postgres instance {instance_id!r}: cannot change the password of {username!r}: {pg_error(exc)}") from None
 
 
 def reload(inst: Path, instance_id: str, port: int) -> None:

@@ -20,8 +20,7 @@ PG_BIN_ENV = "RENTALIQ_PG_BIN"
 _DEFAULT_PG_BIN = Path(f"/usr/lib/postgresql/{PG_MAJOR}/bin")
 _REQUIRED_BINARIES = ("initdb", "pg_ctl", "postgres")
 INSTALL_HINT = (
-    f"install the server with `apt-get install postgresql-{PG_MAJOR}` (Debian/Ubuntu) "
-    f"or set {PG_BIN_ENV} to the directory holding initdb, pg_ctl and postgres"
+    f"install the server with `apt-get install postgresql-{PG_MAJOR}` (Debian/Ubuntu) or set {PG_BIN_ENV} to the directory holding initdb, pg_ctl and postgres"
 )
 
 
@@ -39,9 +38,7 @@ def find_pg_bin() -> Path:
     pg_config = shutil.which("pg_config")
     if pg_config:
         with suppress(OSError, subprocess.SubprocessError):
-            out = subprocess.run(
-                [pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False
-            )
+            out = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True, timeout=10, check=False)
             if out.returncode == 0 and out.stdout.strip():
                 candidates.append(Path(out.stdout.strip()))
     on_path = shutil.which("initdb")
@@ -54,9 +51,7 @@ def find_pg_bin() -> Path:
             return _check_bin_dir(candidate, str(candidate))
         except PostgresNotInstalled as exc:
             problems.append(str(exc).split(";")[0])
-    raise PostgresNotInstalled(
-        f"PostgreSQL {PG_MAJOR} server binaries not found ({', '.join(problems)}); {INSTALL_HINT}"
-    )
+    raise PostgresNotInstalled(f"PostgreSQL {PG_MAJOR} server binaries not found ({', '.join(problems)}); {INSTALL_HINT}")
 
 
 def _check_bin_dir(bin_dir: Path, label: str) -> Path:
@@ -77,7 +72,5 @@ def _check_bin_dir(bin_dir: Path, label: str) -> Path:
     if not match:
         raise PostgresNotInstalled(f"{label}: unrecognised `postgres --version` output; {INSTALL_HINT}")
     if int(match.group(1)) != PG_MAJOR:
-        raise PostgresNotInstalled(
-            f"{label}: is PostgreSQL {match.group(1)}, RDS instances need {PG_MAJOR}; {INSTALL_HINT}"
-        )
+        raise PostgresNotInstalled(f"{label}: is PostgreSQL {match.group(1)}, RDS instances need {PG_MAJOR}; {INSTALL_HINT}")
     return bin_dir

@@ -104,9 +104,7 @@ class PostgresEngine:
                 self._destroy_locked(instance_id)
             started = time.monotonic()
             try:
-                endpoint = self._create_locked(
-                    instance_id, master_username, master_password, dbname, force_ssl, port
-                )
+                endpoint = self._create_locked(instance_id, master_username, master_password, dbname, force_ssl, port)
             except BaseException:
                 with suppress(Exception):
                     self._destroy_locked(instance_id)
@@ -191,9 +189,7 @@ class PostgresEngine:
                     return True
                 except (PostgresEngineError, OSError) as exc:  # OSError: e.g. its data directory is gone
                     if attempt == attempts:
-                        raise PostgresEngineError(
-                            f"postgres instance {instance_id!r} did not come back: {exc}"
-                        ) from None
+                        raise PostgresEngineError(f"postgres instance {instance_id!r} did not come back: {exc}") from None
                     time.sleep(1)
         return False
 
@@ -313,9 +309,7 @@ class PostgresEngine:
             with self._admin_connection(meta) as conn:
                 admin.bootstrap(conn, master_username, master_password, dbname)
         except psycopg.Error as exc:
-            raise PostgresEngineError(
-                f"postgres instance {instance_id!r}: cannot create master user/database: {admin.pg_error(exc)}"
-            ) from None
+            raise PostgresEngineError(f"postgres instance {instance_id!r}: cannot create master user/database: {admin.pg_error(exc)}") from None
         self._dirs.write(replace(meta, ready=True))
         return Endpoint(HOST, meta.port)
 

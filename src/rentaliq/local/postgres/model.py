@@ -88,9 +88,7 @@ def is_instance_id(instance_id: str) -> bool:
 def check_instance_id(instance_id: str) -> None:
     """It becomes a directory name: refuse anything that could escape root_dir."""
     if not is_instance_id(instance_id):
-        raise PostgresEngineError(
-            f"invalid DB instance identifier {instance_id!r}: 1-63 letters, digits or hyphens, starting with a letter"
-        )
+        raise PostgresEngineError(f"invalid DB instance identifier {instance_id!r}: 1-63 letters, digits or hyphens, starting with a letter")
 
 
 def check_password(instance_id: str, password: str) -> None:

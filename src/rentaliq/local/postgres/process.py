@@ -100,13 +100,9 @@ def choose_port(instance_id: str, requested: int | None, claimed: set[int]) -> i
     """The requested port if free, else a random free one in PORT_RANGE not ``claimed`` by another instance."""
     if requested is not None:
         if requested in claimed:
-            raise PostgresEngineError(
-                f"postgres instance {instance_id!r}: port {requested} is already used by another instance"
-            )
+            raise PostgresEngineError(f"postgres instance {instance_id!r}: port {requested} is already used by another instance")
         if not port_bindable(requested):
-            raise PostgresEngineError(
-                f"postgres instance {instance_id!r}: port {requested} is already in use on {HOST}"
-            )
+            raise PostgresEngineError(f"postgres instance {instance_id!r}: port {requested} is already in use on {HOST}")
         return requested
     rng = random.SystemRandom()
     for _ in range(200):
@@ -257,16 +253,12 @@ class ServerOS:
                 extra_groups=extra_groups,
             )
         except subprocess.TimeoutExpired:
-            raise PostgresEngineError(
-                f"postgres instance {instance_id!r}: {what} timed out after {timeout:.0f}s; "
-                f"server log tail: {log_tail(log)}"
-            ) from None
+            raise PostgresEngineError(f"postgres instance {instance_id!r}: {what} timed out after {timeout:.0f}s; server log tail: {log_tail(log)}") from None
         except OSError as exc:
             raise PostgresEngineError(f"postgres instance {instance_id!r}: cannot run {argv[0]}: {exc}") from None
         if check and result.returncode != 0:
             raise PostgresEngineError(
-                f"postgres instance {instance_id!r}: {what} failed (exit {result.returncode}): "
-                f"{one_line(result.stderr or result.stdout)[-500:]}"
+                f"postgres instance {instance_id!r}: {what} failed (exit {result.returncode}): {one_line(result.stderr or result.stdout)[-500:]}"
             )
         return result
 
@@ -280,10 +272,13 @@ def pg_ctl_start(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path
         [
             str(pg_bin / "pg_ctl"),
             "start",
-            "-D", str(inst / "data"),
-            "-l", str(log),
+            "-D",
+            str(inst / "data"),
+            "-l",
+            str(log),
             "-w",
-            "-t", str(START_TIMEOUT_S),
+            "-t",
+            str(START_TIMEOUT_S),
             "-s",
         ],
         log=log,
@@ -292,9 +287,7 @@ def pg_ctl_start(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path
     )
     if result.returncode != 0:
         raise PostgresEngineError(
-            f"postgres instance {instance_id!r}: server did not start on {HOST}:{port} "
-            f"(pg_ctl exit {result.returncode}); "
-            f"server log tail: {log_tail(log)}"
+            f"postgres instance {instance_id!r}: server did not start on {HOST}:{port} (pg_ctl exit {result.returncode}); server log tail: {log_tail(log)}"
         )
 
 
@@ -308,10 +301,13 @@ def pg_ctl_stop(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path,
         [
             str(pg_bin / "pg_ctl"),
             "stop",
-            "-D", str(data),
-            "-m", mode,
+            "-D",
+            str(data),
+            "-m",
+            mode,
             "-w",
-            "-t", str(STOP_TIMEOUT_S),
+            "-t",
+            str(STOP_TIMEOUT_S),
             "-s",
         ],
         log=log,
@@ -320,10 +316,7 @@ def pg_ctl_stop(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path,
     )
     if result.returncode != 0 and postmaster_pid(data) is not None:
         why = one_line(result.stderr or result.stdout) or f"pg_ctl exit {result.returncode}"
-        raise PostgresEngineError(
-            f"postgres instance {instance_id!r}: server did not stop ({why}); "
-            f"server log tail: {log_tail(log)}"
-        )
+        raise PostgresEngineError(f"postgres instance {instance_id!r}: server did not stop ({why}); server log tail: {log_tail(log)}")
 
 
 def initdb(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, admin_password: str) -> None:
@@ -336,8 +329,10 @@ def initdb(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, admi
             "initdb",
             [
                 str(pg_bin / "initdb"),
-                "-D", str(inst / "data"),
-                "-U", ADMIN_USER,
+                "-D",
+                str(inst / "data"),
+                "-U",
+                ADMIN_USER,
                 f"--pwfile={pwfile}",
                 "--auth-local=peer",
                 "--auth-host=scram-sha-256",

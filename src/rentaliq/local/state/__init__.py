@@ -61,6 +61,13 @@ from rentaliq.local.state.layout import (
 from rentaliq.local.state.middleware import classify
 
 __all__ = [
-    "FORMAT_VERSION", "Persistence", "PersistenceError", "StateFormatError", "StateLockedError", "atomic_write",
-    "check_state_dir", "classify", "current",
+    "FORMAT_VERSION",
+    "Persistence",
+    "PersistenceError",
+    "StateFormatError",
+    "StateLockedError",
+    "atomic_write",
+    "check_state_dir",
+    "classify",
+    "current",
 ]

@@ -137,9 +137,7 @@ def check_state_dir(state_dir: Path) -> None:
         rec = json.loads(fmt.read_text())
         name, version, moto, py = rec["format"], int(rec["version"]), rec.get("moto"), rec.get("python")
     except (ValueError, KeyError, TypeError, OSError) as exc:
-        raise StateFormatError(
-            f"state dir {state_dir} has an unreadable {FORMAT_FILE} file ({exc}); move it aside to start fresh"
-        ) from None
+        raise StateFormatError(f"state dir {state_dir} has an unreadable {FORMAT_FILE} file ({exc}); move it aside to start fresh") from None
     if name != FORMAT_NAME or version != FORMAT_VERSION:
         raise StateFormatError(
             f"state dir {state_dir} uses state format {name!s} v{version}, but this RentalIQ reads "
@@ -186,17 +184,13 @@ def read_manifest(state_dir: Path) -> dict[str, Any]:
     except ValueError as exc:
         raise StateFormatError(f"{mpath} is not valid JSON ({exc}); the state dir is damaged") from None
     if manifest.get("format") != FORMAT_VERSION:
-        raise StateFormatError(
-            f"{mpath} has format {manifest.get('format')!r}, expected {FORMAT_VERSION}; move the state dir aside"
-        )
+        raise StateFormatError(f"{mpath} has format {manifest.get('format')!r}, expected {FORMAT_VERSION}; move the state dir aside")
     return manifest
 
 
 def write_manifest(state_dir: Path, manifest: dict[str, Any], *, fsync: bool) -> None:
     """The commit point: after this rename the new generation's files are the state."""
-    atomic_write(
-        state_dir / MANIFEST_FILE, json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(), fsync=fsync
-    )
+    atomic_write(state_dir / MANIFEST_FILE, json.dumps(manifest, separators=(",", ":"), sort_keys=True).encode(), fsync=fsync)
 
 
 def manifest_files(manifest: dict[str, Any]) -> set[str]:

@@ -27,7 +27,18 @@ if TYPE_CHECKING:
     from rentaliq.local.state.core import Persistence
 
 READ_ACTION_PREFIXES = (
-    "Describe", "List", "Get", "BatchGet", "Head", "Search", "Lookup", "Query", "Scan", "Validate", "Estimate", "Simulate",
+    "Describe",
+    "List",
+    "Get",
+    "BatchGet",
+    "Head",
+    "Search",
+    "Lookup",
+    "Query",
+    "Scan",
+    "Validate",
+    "Estimate",
+    "Simulate",
 )
 MOTO_API_READ_PATHS = frozenset(
     {
@@ -163,10 +174,7 @@ def _persistence_failed(start_response: Any, exc: Exception) -> list[bytes]:
     what = str(exc) if isinstance(exc, PersistenceError) else type(exc).__name__
     msg = f"RentalIQ local cloud could not persist this change ({what}); see server.log in the state dir"
     msg = msg.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    body = (
-        "<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code>"
-        f"<Message>{msg}</Message></Error></ErrorResponse>"
-    ).encode()
+    body = (f"<ErrorResponse><Error><Type>Receiver</Type><Code>InternalFailure</Code><Message>{msg}</Message></Error></ErrorResponse>").encode()
     start_response("500 Internal Server Error", [("Content-Type", "text/xml"), ("Content-Length", str(len(body)))])
     return [body]
 

@@ -90,13 +90,17 @@ def reduce_function(fn: Any) -> Any:
         return NotImplemented  # importable: pickled by reference
     cells = tuple(_cell_value(c) for c in fn.__closure__) if fn.__closure__ else None
     return make_function, (
-        marshal.dumps(fn.__code__), fn.__module__, fn.__name__, qn, fn.__defaults__, fn.__kwdefaults__, cells,
+        marshal.dumps(fn.__code__),
+        fn.__module__,
+        fn.__name__,
+        qn,
+        fn.__defaults__,
+        fn.__kwdefaults__,
+        cells,
     )
 
 
-def make_function(
-    code: bytes, module: str, name: str, qualname: str, defaults: Any, kwdefaults: Any, cells: Any
-) -> Any:
+def make_function(code: bytes, module: str, name: str, qualname: str, defaults: Any, kwdefaults: Any, cells: Any) -> Any:
     mod = importlib.import_module(module) if module else None
     closure = None
     if cells is not None:

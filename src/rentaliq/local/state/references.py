@@ -42,8 +42,11 @@ def moto() -> Any:
         from moto.s3.models import FakeKey
 
         _moto = SimpleNamespace(
-            BackendDict=BackendDict, AccountSpecificBackend=AccountSpecificBackend, BaseBackend=BaseBackend,
-            BaseModel=BaseModel, FakeKey=FakeKey,
+            BackendDict=BackendDict,
+            AccountSpecificBackend=AccountSpecificBackend,
+            BaseBackend=BaseBackend,
+            BaseModel=BaseModel,
+            FakeKey=FakeKey,
         )
     return _moto
 

@@ -248,8 +248,16 @@ def _tracked_collection(key: str, acct: str, region: str, be: Any, attr: str) ->
     return tracked_coll, False
 
 
-def _dump(p: Persistence, key: str, pkg: str, session: Session, obj: Any, shard_roots: dict[int, tuple[str, str, str, str]],
-          own_root: Any, root_override: dict[str, Any] | None) -> tuple[bytes, dict[str, Any]]:
+def _dump(
+    p: Persistence,
+    key: str,
+    pkg: str,
+    session: Session,
+    obj: Any,
+    shard_roots: dict[int, tuple[str, str, str, str]],
+    own_root: Any,
+    root_override: dict[str, Any] | None,
+) -> tuple[bytes, dict[str, Any]]:
     buf = io.BytesIO()
     pickler = Pickler(buf, session, key, pkg, p.blobs, shard_roots, own_root, root_override)
     try:

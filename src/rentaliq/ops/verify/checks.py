@@ -70,8 +70,9 @@ class Recorder:
         shown = {k: v for k, v in actual.items() if k in expected or k in TAG_KEYS_WE_MANAGE}
         wrong = sorted(k for k in expected if actual.get(k) != expected[k])
         extra = sorted(k for k in shown if k not in expected)
-        detail = "; ".join(part for part in (f"missing or different: {', '.join(wrong)}" if wrong else "",
-                                             f"unexpected: {', '.join(extra)}" if extra else "") if part)
+        detail = "; ".join(
+            part for part in (f"missing or different: {', '.join(wrong)}" if wrong else "", f"unexpected: {', '.join(extra)}" if extra else "") if part
+        )
         self.add(area, f"{name} tags", dict(sorted(expected.items())), dict(sorted(shown.items())), ok=not wrong and not extra, detail=detail)
 
     def in_area_order(self) -> list[Check]:

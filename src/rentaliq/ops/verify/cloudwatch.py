@@ -26,8 +26,13 @@ def check(audit: Audit) -> None:
         add(CLOUDWATCH, f"{name} statistic", spec_alarm.statistic, alarm.get("Statistic"))
         add(CLOUDWATCH, f"{name} period (s)", mon.cpu_period_s, alarm.get("Period"))
         threshold = spec_alarm.threshold(mon)
-        add(CLOUDWATCH, f"{name} threshold", threshold, alarm.get("Threshold"),
-            ok=alarm.get("Threshold") is not None and abs(float(alarm["Threshold"]) - float(threshold)) < 1e-6)
+        add(
+            CLOUDWATCH,
+            f"{name} threshold",
+            threshold,
+            alarm.get("Threshold"),
+            ok=alarm.get("Threshold") is not None and abs(float(alarm["Threshold"]) - float(threshold)) < 1e-6,
+        )
         add(CLOUDWATCH, f"{name} comparison", spec_alarm.comparison, alarm.get("ComparisonOperator"))
         add(CLOUDWATCH, f"{name} evaluation periods", ALARM_EVALUATION_PERIODS, alarm.get("EvaluationPeriods"))
         dims = {d["Name"]: d["Value"] for d in alarm.get("Dimensions", [])}

@@ -37,8 +37,7 @@ def read_network(audit: Audit) -> Network:
     if existing is None:
         name = naming.vpc(env)
         with audit.read.section(EC2, "vpc"):
-            vpcs = tuple(audit.read.paginate(EC2, f"{name} exists", name, "ec2", "describe_vpcs", "Vpcs",
-                                             Filters=[{"Name": "tag:Name", "Values": [name]}]))
+            vpcs = tuple(audit.read.paginate(EC2, f"{name} exists", name, "ec2", "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:Name", "Values": [name]}]))
             vpc_id = vpcs[0]["VpcId"] if len(vpcs) == 1 else None
     groups: dict[str, Mapping[str, Any] | None] = {}
     for name in (naming.rds_security_group(env), naming.app_security_group(env)):
@@ -81,8 +80,11 @@ def _vpc(audit: Audit, network: Network) -> None:
     with read.section(EC2, "endpoints"):
         endpoints = read.paginate(EC2, f"{name} S3 gateway endpoint", "present", "ec2", "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
         s3_service = f"com.amazonaws.{audit.spec.region}.s3"
-        gateways = [e for e in endpoints if e.get("VpcEndpointType") == "Gateway" and e.get("ServiceName") == s3_service
-                    and e.get("State", "available").lower() in ("available", "pending")]
+        gateways = [
+            e
+            for e in endpoints
+            if e.get("VpcEndpointType") == "Gateway" and e.get("ServiceName") == s3_service and e.get("State", "available").lower() in ("available", "pending")
+        ]
         add(EC2, f"{name} S3 gateway endpoint", s3_service, gateways[0]["ServiceName"] if gateways else None)
 
 
@@ -103,9 +105,19 @@ def _security_groups(audit: Audit, network: Network) -> None:
     public = [sg_rule(p, ANYWHERE) for p in APP_PUBLIC_PORTS]
     if app_sg:
         add(EC2, f"{app_name} ingress", sorted(public), sg_rules(app_sg.get("IpPermissions", [])))
-        add(EC2, f"{app_name} egress", sorted([*public, sg_rule(port, rds_id)]), sg_rules(app_sg.get("IpPermissionsEgress", [])),
-            detail=f"{rds_id} is {rds_name}")
+        add(
+            EC2,
+            f"{app_name} egress",
+            sorted([*public, sg_rule(port, rds_id)]),
+            sg_rules(app_sg.get("IpPermissionsEgress", [])),
+            detail=f"{rds_id} is {rds_name}",
+        )
     if rds_sg:
-        add(EC2, f"{rds_name} ingress", sorted([sg_rule(port, app_id), *(sg_rule(port, c) for c in audit.db.allowed_cidrs)]),
-            sg_rules(rds_sg.get("IpPermissions", [])), detail=f"{app_id} is {app_name}")
+        add(
+            EC2,
+            f"{rds_name} ingress",
+            sorted([sg_rule(port, app_id), *(sg_rule(port, c) for c in audit.db.allowed_cidrs)]),
+            sg_rules(rds_sg.get("IpPermissions", [])),
+            detail=f"{app_id} is {app_name}",
+        )
         add(EC2, f"{rds_name} egress", [sg_rule(None, ANYWHERE)], sg_rules(rds_sg.get("IpPermissionsEgress", [])))

@@ -29,15 +29,21 @@ def _read_secrets_policy(audit: Audit) -> str | None:
         return None
     policy = match[0]
     account = policy["Arn"].split(":")[4]
-    version = read.call(IAM, f"{name} document", "readable", "iam", "get_policy_version",
-                        PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    version = read.call(IAM, f"{name} document", "readable", "iam", "get_policy_version", PolicyArn=policy["Arn"], VersionId=policy["DefaultVersionId"])[
+        "PolicyVersion"
+    ]
     found = statements(policy_document(version.get("Document")))
     allow = [s for s in found if s.get("Effect") == "Allow"]
     actions = sorted({a for s in allow for a in as_list(s.get("Action"))})
     resources = sorted({r for s in allow for r in as_list(s.get("Resource"))})
     odd = [s for s in found if s.get("Effect") != "Allow" or "NotAction" in s or "NotResource" in s or "Condition" in s]
-    add(IAM, f"{name} actions", sorted(READ_SECRET_ACTIONS), actions,
-        detail=f"{len(odd)} statement(s) with Deny, NotAction, NotResource or Condition" if odd else "")
+    add(
+        IAM,
+        f"{name} actions",
+        sorted(READ_SECRET_ACTIONS),
+        actions,
+        detail=f"{len(odd)} statement(s) with Deny, NotAction, NotResource or Condition" if odd else "",
+    )
     resource = secrets_arn_pattern(audit.partition, audit.spec.region, account, naming.secrets_prefix(audit.env))
     add(IAM, f"{name} resources", [resource], resources)
     return str(policy["Arn"])
@@ -48,8 +54,7 @@ def _monitoring_role(audit: Audit, instance: Instance | None) -> None:
     role = read.call(IAM, f"{name} exists", name, "iam", "get_role", RoleName=name)["Role"]
     add(IAM, f"{name} exists", name, role.get("RoleName"))
     trust = statements(policy_document(role.get("AssumeRolePolicyDocument")))
-    services = sorted({p for s in trust if s.get("Effect") == "Allow" and "sts:AssumeRole" in as_list(s.get("Action"))
-                       for p in principals(s, "Service")})
+    services = sorted({p for s in trust if s.get("Effect") == "Allow" and "sts:AssumeRole" in as_list(s.get("Action")) for p in principals(s, "Service")})
     add(IAM, f"{name} trusted by", [MONITORING_PRINCIPAL], services)
     attached = read.paginate(IAM, f"{name} managed policies", None, "iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name)
     arns = sorted(p["PolicyArn"] for p in attached)

@@ -43,13 +43,23 @@ def check(audit: Audit, network: Network) -> Instance | None:
     add(RDS, "backup retention (days)", db.backup_retention_days, inst.get("BackupRetentionPeriod"))
     add(RDS, "backup window (UTC)", db.backup_window, inst.get("PreferredBackupWindow"))
     maintenance = inst.get("PreferredMaintenanceWindow")
-    add(RDS, "maintenance window (UTC)", db.maintenance_window, maintenance,
-        ok=isinstance(maintenance, str) and maintenance.lower() == db.maintenance_window.lower())
+    add(
+        RDS,
+        "maintenance window (UTC)",
+        db.maintenance_window,
+        maintenance,
+        ok=isinstance(maintenance, str) and maintenance.lower() == db.maintenance_window.lower(),
+    )
     add(RDS, "engine", ENGINE, inst.get("Engine"))
     version = str(inst.get("EngineVersion", ""))
-    add(RDS, "engine version", db.engine_version, version or None,
+    add(
+        RDS,
+        "engine version",
+        db.engine_version,
+        version or None,
         ok=version == db.engine_version or version.startswith(db.engine_version + "."),
-        detail="" if "." in db.engine_version else f"any {db.engine_version}.x")
+        detail="" if "." in db.engine_version else f"any {db.engine_version}.x",
+    )
     add(RDS, "Performance Insights", db.performance_insights, bool(inst.get("PerformanceInsightsEnabled")))
     if db.performance_insights:
         add(RDS, "Performance Insights retention (days)", db.performance_insights_retention_days, inst.get("PerformanceInsightsRetentionPeriod"))
@@ -91,8 +101,9 @@ def _security_groups(audit: Audit, inst: dict[str, Any], network: Network) -> No
     group = network.groups[name]
     attached = sorted(g["VpcSecurityGroupId"] for g in inst.get("VpcSecurityGroups", []) if g.get("Status", "active") == "active")
     expected = [group["GroupId"]] if group else [name]
-    audit.record.add(RDS, "security groups", expected, attached, ok=group is not None and attached == expected,
-                     detail=f"{name}" + ("" if group else " not found"))
+    audit.record.add(
+        RDS, "security groups", expected, attached, ok=group is not None and attached == expected, detail=f"{name}" + ("" if group else " not found")
+    )
 
 
 def _parameters(audit: Audit, inst: dict[str, Any]) -> None:

@@ -26,8 +26,15 @@ from rentaliq.ops.verify.documents import as_list, partition
 API_ERRORS = (ClientError, BotoCoreError, ResponseParserError)
 UNREACHABLE = (EndpointConnectionError, NoCredentialsError)
 # Answers that say nothing about the environment, only that the caller's credentials don't work: stop at once.
-CREDENTIAL_ERRORS = ("ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
-                     "AuthFailure", "SignatureDoesNotMatch", "InvalidAccessKeyId")
+CREDENTIAL_ERRORS = (
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "InvalidClientTokenId",
+    "UnrecognizedClientException",
+    "AuthFailure",
+    "SignatureDoesNotMatch",
+    "InvalidAccessKeyId",
+)
 
 
 class Recorded(Exception):

@@ -36,8 +36,13 @@ def check(audit: Audit) -> None:
     with read.section(S3, "logging"):
         logs = naming.access_logs_bucket() if storage.access_logs else None
         enabled = read.call(S3, f"{bucket} access logging", logs, "s3", "get_bucket_logging", Bucket=bucket).get("LoggingEnabled")
-        add(S3, f"{bucket} access logging target", logs, enabled.get("TargetBucket") if enabled else None,
-            detail=f"prefix {enabled.get('TargetPrefix', '')!r}" if enabled else "")
+        add(
+            S3,
+            f"{bucket} access logging target",
+            logs,
+            enabled.get("TargetBucket") if enabled else None,
+            detail=f"prefix {enabled.get('TargetPrefix', '')!r}" if enabled else "",
+        )
     if storage.access_logs:
         logs = naming.access_logs_bucket()
         with read.section(S3, "access logs bucket"):
@@ -57,8 +62,10 @@ def _bucket_common(audit: Audit, bucket: str, tags: dict[str, str]) -> bool:
         add(S3, f"{bucket} region", audit.spec.region, location or "us-east-1")  # S3 reports us-east-1 as no constraint
     with read.section(S3, "encryption"):
         rules = read.call(S3, f"{bucket} default encryption", SSE_S3, "s3", "get_bucket_encryption", Bucket=bucket)
-        algorithms = sorted({r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm")
-                             for r in rules.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])} - {None})
+        algorithms = sorted(
+            {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])}
+            - {None}
+        )
         add(S3, f"{bucket} default encryption", SSE_S3, ", ".join(algorithms) or None)
     with read.section(S3, "public access block"):
         block = read.call(S3, f"{bucket} public access block", "all four on", "s3", "get_public_access_block", Bucket=bucket)
@@ -82,18 +89,24 @@ def _tls_policy(audit: Audit, bucket: str) -> None:
     name, expected = f"{bucket} policy denies non-TLS", "Deny s3:* when aws:SecureTransport is false"
     arn = f"arn:{audit.partition}:s3:::{bucket}"
     found = any(
-        st.get("Effect") == "Deny" and str((st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
-        and "s3:*" in as_list(st.get("Action")) and "*" in principals(st, "AWS") and {arn, f"{arn}/*"} <= set(as_list(st.get("Resource")))
-        for st in _bucket_policy(audit, bucket, name, expected))
+        st.get("Effect") == "Deny"
+        and str((st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false"
+        and "s3:*" in as_list(st.get("Action"))
+        and "*" in principals(st, "AWS")
+        and {arn, f"{arn}/*"} <= set(as_list(st.get("Resource")))
+        for st in _bucket_policy(audit, bucket, name, expected)
+    )
     audit.record.add(S3, name, expected, expected if found else "no such statement", ok=found)
 
 
 def _log_delivery_policy(audit: Audit, logs: str, source: str) -> None:
     name, expected = f"{logs} policy allows log delivery", f"Allow {LOG_DELIVERY_PRINCIPAL} s3:PutObject"
     found = any(
-        st.get("Effect") == "Allow" and LOG_DELIVERY_PRINCIPAL in principals(st, "Service")
+        st.get("Effect") == "Allow"
+        and LOG_DELIVERY_PRINCIPAL in principals(st, "Service")
         and any(a in ("s3:PutObject", "s3:*") for a in as_list(st.get("Action")))
-        for st in _bucket_policy(audit, logs, name, expected))
+        for st in _bucket_policy(audit, logs, name, expected)
+    )
     audit.record.add(S3, name, expected, expected if found else "no such statement", ok=found, detail=f"for {source}")
 
 
@@ -122,8 +135,7 @@ def _lifecycle(audit: Audit, bucket: str) -> None:
     add(S3, f"{bucket} lifecycle transitions", _show(sorted(expected)), _show(transitions))
     current = {r["Expiration"]["Days"] for r in whole if (r.get("Expiration") or {}).get("Days")}
     add(S3, f"{bucket} lifecycle expiry of current objects (days)", life.expire_current_after_days, _days(current))
-    noncurrent = {r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in whole
-                  if (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")}
+    noncurrent = {r["NoncurrentVersionExpiration"]["NoncurrentDays"] for r in whole if (r.get("NoncurrentVersionExpiration") or {}).get("NoncurrentDays")}
     add(S3, f"{bucket} lifecycle expiry of old versions (days)", life.expire_noncurrent_after_days, _days(noncurrent))
     aborts = {r["AbortIncompleteMultipartUpload"]["DaysAfterInitiation"] for r in whole if r.get("AbortIncompleteMultipartUpload")}
     add(S3, f"{bucket} lifecycle abort incomplete uploads (days)", life.abort_incomplete_multipart_after_days, _days(aborts))
@@ -132,10 +144,15 @@ def _lifecycle(audit: Audit, bucket: str) -> None:
 def _intelligent_tiering(audit: Audit, bucket: str) -> None:
     storage = audit.spec.storage
     name = f"{bucket} intelligent-tiering archive tiers"
-    expected = ({"ARCHIVE_ACCESS": storage.archive_access_after_days, "DEEP_ARCHIVE_ACCESS": storage.deep_archive_access_after_days}
-                if storage.intelligent_tiering else None)
-    configs = audit.read.call(S3, name, expected, "s3", "list_bucket_intelligent_tiering_configurations", Bucket=bucket).get(
-        "IntelligentTieringConfigurationList") or []
+    expected = (
+        {"ARCHIVE_ACCESS": storage.archive_access_after_days, "DEEP_ARCHIVE_ACCESS": storage.deep_archive_access_after_days}
+        if storage.intelligent_tiering
+        else None
+    )
+    configs = (
+        audit.read.call(S3, name, expected, "s3", "list_bucket_intelligent_tiering_configurations", Bucket=bucket).get("IntelligentTieringConfigurationList")
+        or []
+    )
     enabled = [c for c in configs if c.get("Status") == "Enabled" and not c.get("Filter")]
     tiers = {t["AccessTier"]: t["Days"] for c in enabled for t in c.get("Tierings", [])} or None
     audit.record.add(S3, name, expected, tiers, detail=", ".join(c.get("Id", "") for c in configs))

@@ -58,8 +58,14 @@ def _read(audit: Audit, logical: str) -> Secret:
     path, read, add = naming.secret_path(audit.env, logical), audit.read, audit.record.add
     desc = read.call(SECRETS, f"{path} exists", path, "secretsmanager", "describe_secret", SecretId=path)
     deleted = desc.get("DeletedDate")
-    add(SECRETS, f"{path} exists", path, desc.get("Name"), ok=desc.get("Name") == path and not deleted,
-        detail=f"scheduled for deletion on {deleted}" if deleted else "")
+    add(
+        SECRETS,
+        f"{path} exists",
+        path,
+        desc.get("Name"),
+        ok=desc.get("Name") == path and not deleted,
+        detail=f"scheduled for deletion on {deleted}" if deleted else "",
+    )
     audit.record.tags(SECRETS, path, audit.spec.resource_tags(), desc.get("Tags"))
     keys = sorted(SECRET_KEYS[logical])
     try:
@@ -83,8 +89,13 @@ def _credentials(audit: Audit, creds: Secret, instance: Instance | None) -> None
         add(SECRETS, f"{path} host", instance.endpoint.get("Address"), value.get("host"), detail="the instance's endpoint address")
         add(SECRETS, f"{path} port", instance.endpoint.get("Port"), value.get("port"), detail="the instance's endpoint port")
     port = value.get("port")
-    add(SECRETS, f"{path} port is a number", "number", type(port).__name__ if port is not None else None,
-        ok=isinstance(port, int) and not isinstance(port, bool))
+    add(
+        SECRETS,
+        f"{path} port is a number",
+        "number",
+        type(port).__name__ if port is not None else None,
+        ok=isinstance(port, int) and not isinstance(port, bool),
+    )
     add(SECRETS, f"{path} dbInstanceIdentifier", naming.db_instance_id(audit.env), value.get("dbInstanceIdentifier"))
     add(SECRETS, f"{path} engine", ENGINE, value.get("engine"))
     add(SECRETS, f"{path} username", db.master_username, value.get("username"))
@@ -116,8 +127,7 @@ def _connection_string(audit: Audit, conn: Secret, creds: Secret | None, instanc
             add(SECRETS, f"{path} {key} user", db.master_username, unquote(parts.username) if parts.username else None)
             if creds is not None and creds.value is not None:
                 same = parts.password is not None and unquote(parts.password) == creds.value.get("password")
-                add(SECRETS, f"{path} {key} password", "matches db/credentials", "matches" if same else "differs", ok=same,
-                    detail="percent-decoded")
+                add(SECRETS, f"{path} {key} password", "matches db/credentials", "matches" if same else "differs", ok=same, detail="percent-decoded")
         else:
             clean = not (parts.username or parts.password or "password" in query or "user" in query)
             add(SECRETS, f"{path} {key} holds no credentials", "no credentials", "no credentials" if clean else "credentials", ok=clean)
@@ -128,4 +138,3 @@ def _s3_config(audit: Audit, config: Secret) -> None:
     add(SECRETS, f"{path} bucket_name", bucket, value.get("bucket_name"))
     add(SECRETS, f"{path} bucket_arn", f"arn:{audit.partition}:s3:::{bucket}", value.get("bucket_arn"))
     add(SECRETS, f"{path} region", audit.spec.region, value.get("region"))
-

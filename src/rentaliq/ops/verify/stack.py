@@ -42,8 +42,11 @@ def check(audit: Audit) -> Mapping[str, str | None] | None:
         # database.final_snapshot is a CloudFormation DeletionPolicy: only the stack's template holds it.
         check_name, expected = "database deletion policy (final snapshot)", database_deletion_policy(audit.db.final_snapshot)
         resources = read.paginate(STACK, check_name, expected, "cloudformation", "list_stack_resources", "StackResourceSummaries", StackName=name)
-        logical = [r["LogicalResourceId"] for r in resources
-                   if r.get("ResourceType") == "AWS::RDS::DBInstance" and r.get("PhysicalResourceId") == naming.db_instance_id(audit.env)]
+        logical = [
+            r["LogicalResourceId"]
+            for r in resources
+            if r.get("ResourceType") == "AWS::RDS::DBInstance" and r.get("PhysicalResourceId") == naming.db_instance_id(audit.env)
+        ]
         body = read.call(STACK, check_name, expected, "cloudformation", "get_template", StackName=name)["TemplateBody"]
         template = json.loads(body) if isinstance(body, str) else body
         actual = deletion_policy(template.get("Resources", {}).get(logical[0], {})) if logical else None
