@@ -20,7 +20,6 @@ from moto.cloudformation import models as cfn_models
 from moto.cloudformation import parsing
 from moto.cloudformation.exceptions import ValidationError
 from moto.cloudformation.responses import CloudFormationResponse
-from moto.cloudformation.utils import generate_stack_id
 
 from rentaliq.local.cfn import schemas
 from rentaliq.local.cfn.base import Context
@@ -205,7 +204,8 @@ def install() -> None:
     def create_change_set(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs):
         if change_set_type != "IMPORT":
             return backend_create(self, stack_name, change_set_name, template, parameters, description, change_set_type, *args, **kwargs)
-        from rentaliq.local.cfn import engine
+        from rentaliq.local.cfn import engine, stack_api
+        from rentaliq.local.cfn import operations as ops
 
         items = _RESOURCES_TO_IMPORT.get() or []
         if not items:
@@ -213,22 +213,12 @@ def install() -> None:
         engine.check_template_types(template)
         template_dict = cfn_models.Stack.parse_template(template)
         stack = next((s for s in self.stacks.values() if s.name == stack_name), None)
-        if stack is not None and stack.status.endswith("_IN_PROGRESS") and stack.status != "REVIEW_IN_PROGRESS":
-            _fail(f"Stack:{stack.stack_id} is in {stack.status} state and can not be updated.")
+        if stack is not None:
+            ops._check_idle(stack, "IMPORT")  # one operation per stack, as for any other change set
         physical = validate(self, stack, template_dict, items)
         if stack is None:
-            stack = cfn_models.Stack(
-                stack_id=generate_stack_id(stack_name, self.region_name, self.account_id),
-                name=stack_name,
-                template={},
-                parameters=parameters,
-                account_id=self.account_id,
-                region_name=self.region_name,
-                notification_arns=kwargs.get("notification_arns"),
-                tags=kwargs.get("tags"),
-                role_arn=kwargs.get("role_arn"),
-            )
-            self.stacks[stack.stack_id] = stack
+            options = {k: kwargs.get(k) for k in ("notification_arns", "tags", "role_arn")}
+            stack = stack_api.new_stack(self, stack_name, parameters, **options)
             stack.status = "REVIEW_IN_PROGRESS"
             stack._add_stack_event("REVIEW_IN_PROGRESS", resource_status_reason="User Initiated")
         change_set = cfn_models.ChangeSet.__new__(cfn_models.ChangeSet)

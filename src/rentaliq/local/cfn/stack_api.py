@@ -31,6 +31,21 @@ class ChangeSetNotFound(CloudFormationError):
     code = "ChangeSetNotFound"
 
 
+def new_stack(backend: Any, name: str, parameters: Any, **options: Any) -> Any:
+    """A stack registered under a fresh id (CreateStack, or the review stack of a CREATE/IMPORT change set)."""
+    stack = cfn_models.Stack(
+        stack_id=generate_stack_id(name, backend.region_name, backend.account_id),
+        name=name,
+        template={},
+        parameters=parameters,
+        account_id=backend.account_id,
+        region_name=backend.region_name,
+        **options,
+    )
+    backend.stacks[stack.stack_id] = stack
+    return stack
+
+
 def install(check_template_types: Callable[[Any], None]) -> None:
     backend_cls = cfn_models.CloudFormationBackend
     original_create_change_set = backend_cls.create_change_set
@@ -61,13 +76,10 @@ def install(check_template_types: Callable[[Any], None]) -> None:
         check_template_types(template)
         if _by_name(self, name) is not None:
             raise AlreadyExistsException(f"Stack [{name}] already exists")
-        stack = cfn_models.Stack(
-            stack_id=generate_stack_id(name, self.region_name, self.account_id),
-            name=name,
-            template={},
-            parameters=parameters,
-            account_id=self.account_id,
-            region_name=self.region_name,
+        stack = new_stack(
+            self,
+            name,
+            parameters,
             notification_arns=notification_arns,
             tags=tags,
             role_arn=role_arn,
@@ -75,7 +87,6 @@ def install(check_template_types: Callable[[Any], None]) -> None:
             timeout_in_mins=timeout_in_mins,
             stack_policy_body=stack_policy_body,
         )
-        self.stacks[stack.stack_id] = stack
         operation = ops.claim(self, stack, "CREATE")
         ops.start(name, lambda: flows.run_create(self, stack, operation, template, parameters))
         return stack
