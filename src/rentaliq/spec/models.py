@@ -29,7 +29,7 @@ class EnvName(StrEnum):
 ENV_NAMES: tuple[str, ...] = tuple(e.value for e in EnvName)
 
 # RDS for PostgreSQL 15 instance classes we accept. A typo here would otherwise surface as a failed
-# deploy minutes later; the cost table (rentaliq.cost) prices the same list.
+# deploy minutes later.
 INSTANCE_CLASSES: tuple[str, ...] = tuple(
     f"db.{family}.{size}"
     for family, sizes in {
