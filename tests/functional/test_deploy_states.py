@@ -201,7 +201,7 @@ def test_up_after_a_destroy_names_what_was_retained_and_the_choices(prod_destroy
 @pytest.mark.slow
 def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_destroyed, target, cloud_env, outdir):
     versions, keys = prod_destroyed
-    snapshots = target.client("rds").describe_db_snapshots(DBInstanceIdentifier="rentaliq-prod-db")["DBSnapshots"]
+    snapshots = target.client("rds").describe_db_snapshots(DBInstanceIdentifier="rentaliq-prod-db", SnapshotType="manual")["DBSnapshots"]
     result = rentaliq(cloud_env, "up", "prod", "--restore-retained", "--outdir", str(outdir))
     assert result.returncode == 0, result.stderr
     assert _objects(target) == sorted(zip(versions, (b"v1", b"v2"), strict=True))  # every version kept
@@ -225,6 +225,9 @@ def test_a_restore_cut_off_after_its_import_is_finished_never_replaced_by_an_emp
     from rentaliq.deploy.lifecycle import _restore
 
     spec = load_spec("prod")
+    if stacks.describe(target, "rentaliq-prod"):  # restored by the test before: destroy it again, as the runbook says
+        for args in (("protection", "off", "prod", "--confirm-prod"), ("destroy", "prod", "--confirm-prod")):
+            assert rentaliq(cloud_env, *args).returncode == 0
     snapshot, _ = _restore(target, spec, templates([spec], outdir)[spec.stack_name], True, None, lambda message: None)
     assert snapshot and stacks.describe(target, "rentaliq-prod")["StackStatus"] == "IMPORT_COMPLETE"
     result = rentaliq(cloud_env, "up", "prod", "--outdir", str(outdir))

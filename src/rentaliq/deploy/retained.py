@@ -81,7 +81,8 @@ def find(target: Target, spec: EnvironmentSpec) -> Retained:
         snapshots = rds.describe_db_snapshots(DBInstanceIdentifier=naming.db_instance_id(env))["DBSnapshots"]
     except ClientError:
         snapshots = []
-    available = [s for s in snapshots if s.get("Status", "available") == "available"]
+    # A final snapshot is a manual one; automated (`rds:`) snapshots go with the instance they belong to.
+    available = [s for s in snapshots if s.get("Status", "available") == "available" and s.get("SnapshotType", "manual") == "manual"]
     if available:
         found.snapshot = max(available, key=lambda s: s.get("SnapshotCreateTime") or 0)["DBSnapshotIdentifier"]
     return found
