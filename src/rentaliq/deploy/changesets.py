@@ -274,4 +274,4 @@ def follow_stack(target: Target, stack_name: str, seen: set[str], on_event: OnEv
             return status
         if time.monotonic() > deadline:
             raise DeployError(f"{stack_name}: still {status} after {timeout:.0f}s")
-        time.sleep(2)
+        time.sleep(0.5 if target.is_local else 2)  # a local operation settles in seconds; AWS in minutes
