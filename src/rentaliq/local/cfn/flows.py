@@ -75,13 +75,18 @@ def _failure(error: BaseException) -> str:
     return _engine()._reason(error)
 
 
-def rollback_create(backend: Any, stack: Any, op: Operation, reason: str) -> None:
-    log.warning("stack %s: create failed (%s); rolling back", stack.name, reason)
+def _undo(stack: Any, op: Operation, status: str, reason: str) -> list[str]:
+    """Enter the rollback status (saved first, so a crash now resumes the rollback) and undo the operation's own steps."""
+    log.warning("stack %s: %s failed (%s); rolling back", stack.name, op.kind.lower(), reason)
     with changing():
-        stack.status = "ROLLBACK_IN_PROGRESS"
-        stack._add_stack_event("ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
+        stack.status = status
+        stack._add_stack_event(status, resource_status_reason=reason)
     commit()
-    failures = ops.undo_steps(stack, op)
+    return ops.undo_steps(stack, op)
+
+
+def rollback_create(backend: Any, stack: Any, op: Operation, reason: str) -> None:
+    failures = _undo(stack, op, "ROLLBACK_IN_PROGRESS", reason)
     with changing():
         resource_map = stack.resource_map
         kept = {k: v for k, v in resource_map._parsed_resources.items() if not isinstance(v, _engine().LocalResource)}
@@ -173,12 +178,7 @@ def cleanup_update(backend: Any, stack: Any, op: Operation) -> None:
 
 
 def rollback_update(backend: Any, stack: Any, op: Operation, reason: str) -> None:
-    log.warning("stack %s: update failed (%s); rolling back", stack.name, reason)
-    with changing():
-        stack.status = "UPDATE_ROLLBACK_IN_PROGRESS"
-        stack._add_stack_event("UPDATE_ROLLBACK_IN_PROGRESS", resource_status_reason=reason)
-    commit()
-    failures = ops.undo_steps(stack, op)
+    failures = _undo(stack, op, "UPDATE_ROLLBACK_IN_PROGRESS", reason)
     previous = op.previous
     with changing():
         if previous is not None:
