@@ -146,7 +146,7 @@ def _allowed(names: list[str] | None, specs: list[EnvironmentSpec]) -> frozenset
     """The --allow-replacement names, each checked against the resources of the environments being deployed."""
     from rentaliq.deploy.replacements import short_names
 
-    known = sorted({n for spec in specs for n in short_names(spec.name.value).values() if spec.is_prod or not n.endswith("-access-logs")})
+    known = sorted({n for spec in specs for n in short_names(spec.name.value).values() if spec.storage.access_logs or not n.endswith("-access-logs")})
     for name in names or ():
         if name not in known:
             fail(f"--allow-replacement {name!r} names no stateful resource here; allowed: {', '.join(known)}")

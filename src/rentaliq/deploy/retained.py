@@ -63,7 +63,7 @@ def find(target: Target, spec: EnvironmentSpec) -> Retained:
     """What a previous destroy of `spec`'s environment left behind (call only when its stack does not exist)."""
     env, found = spec.name.value, Retained()
     s3, sm, rds = target.client("s3"), target.client("secretsmanager"), target.client("rds")
-    buckets = [naming.files_bucket(env)] + ([naming.access_logs_bucket()] if spec.is_prod else [])
+    buckets = [naming.files_bucket(env)] + ([naming.access_logs_bucket()] if spec.storage.access_logs else [])
     for bucket in buckets:
         try:
             s3.head_bucket(Bucket=bucket)
