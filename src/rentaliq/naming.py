@@ -87,3 +87,13 @@ def secret_path(env: str, logical_name: str) -> str:
 
 def secrets_prefix(env: str) -> str:
     return f"{PROJECT}/{env}/"
+
+
+def restored_db_instance(env: str, minute_stamp: str) -> str:
+    """``rentaliq-prod-db-restored-202511081430``: a restore always makes a new instance, named by when it was asked for."""
+    return resource_name(env, "db", f"restored-{minute_stamp}")
+
+
+def db_replica(env: str, number: int = 1) -> str:
+    """``rentaliq-prod-db-replica``, then ``-replica-2``, ``-replica-3`` ... for further read replicas."""
+    return resource_name(env, "db", "replica" if number == 1 else f"replica-{number}")

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rentaliq.cli import aws_cmds, deploy_cmds, infra_cmds, smoke_cmds, verify_cmds
+from rentaliq.cli import aws_cmds, deploy_cmds, infra_cmds, recovery_cmds, smoke_cmds, verify_cmds
 from rentaliq.cli.local_cmds import local_app
 from rentaliq.cli.output import fail
 
@@ -21,6 +21,7 @@ infra_cmds.register(app)
 deploy_cmds.register(app)
 verify_cmds.register(app)
 smoke_cmds.register(app)
+recovery_cmds.register(app)
 aws_cmds.register(app)
 app.add_typer(local_app, name="local")
 
