@@ -125,6 +125,14 @@ ALARMS = (
 ALARM_NAMESPACE, ALARM_DIMENSION = "AWS/RDS", "DBInstanceIdentifier"
 ALARM_EVALUATION_PERIODS = 1
 
+# A restore's cutover (`rentaliq restore ENV --cutover`) points the environment's DB secrets at another instance:
+# these tags on the secrets say so, for `status` and `verify` to show it as a deliberate deviation, and the
+# staging label marks the version the first cutover replaced (what `--rollback-cutover` writes back).
+CUTOVER_TAG = "rentaliq:cutover"
+CUTOVER_SINCE_TAG = "rentaliq:cutover-since"
+CUTOVER_STAGE = "RENTALIQ_PRE_CUTOVER"
+CUTOVER_SECRETS = ("db/credentials", "db/connection-string")
+
 # Stack statuses that mean the last operation succeeded and the stack is at rest.
 STABLE_STACK_STATUSES = frozenset({"CREATE_COMPLETE", "UPDATE_COMPLETE", "IMPORT_COMPLETE"})
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+from rich.markup import escape
 
 from rentaliq import naming
 from rentaliq.cli.options import AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt, RestoreRetainedOpt
@@ -338,6 +339,8 @@ def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
         console.print(f"  [red]{failure}[/]", highlight=False, soft_wrap=True)
     for key, value in result.outputs.items():
         console.print(f"  {key:<28} {value}", highlight=False)
+    if result.cutover:
+        console.print(f"  [bold yellow]{escape(result.cutover)}[/]", highlight=False, soft_wrap=True)
     mark = "[green]accepts TLS connections[/]" if result.database_ready else "[red]not reachable[/]"
     console.print(f"  database: {mark} ({result.database_detail})", highlight=False)
     if result.stack_status is None or not result.database_ready:

@@ -14,7 +14,12 @@ from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
 from rentaliq.environments import SpecError, load_spec
 
-RESULT = {"pass": ("pass", "green"), "fail": ("FAIL", "bold red"), "not-checkable": ("not checkable here", "yellow")}
+RESULT = {
+    "pass": ("pass", "green"),
+    "fail": ("FAIL", "bold red"),
+    "not-checkable": ("not checkable here", "yellow"),
+    "deviation": ("DELIBERATE DEVIATION", "bold yellow"),
+}
 
 
 def register(app: typer.Typer) -> None:
@@ -61,6 +66,8 @@ def verify(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
         fail(str(error))
     counts = summary(checks)
     line = f"{counts['passed']} passed, {counts['failed']} failed, {counts['not_checkable']} not checkable"
+    if counts["deviations"]:
+        line += f", {counts['deviations']} deliberate deviation(s): see DELIBERATE DEVIATION above"
     if json_out:
         print_json({"environment": spec.name.value, "target": tgt.name, "checks": [c.to_dict() for c in checks], "summary": counts})
     else:
@@ -71,7 +78,7 @@ def verify(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
             label, style = RESULT[c.status]
             table.add_row(c.area, Text(c.name), Text(_show(c.expected)), Text(_show(c.actual)), Text(label, style=style), Text(c.detail))
         console.print(table)
-        style = "bold red" if counts["failed"] else "green"
+        style = "bold red" if counts["failed"] else "bold yellow" if counts["deviations"] else "green"
         console.print(Text(f"{spec.stack_name}: {line}", style=style))
     if counts["failed"]:
         raise typer.Exit(1)

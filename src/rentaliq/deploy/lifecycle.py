@@ -126,6 +126,7 @@ class EnvironmentStatus:
     database_ready: bool = False
     database_detail: str = ""
     failures: list[str] = field(default_factory=list)
+    cutover: str | None = None  # a restore's cutover of the DB secrets, as one line (rentaliq.ops.recovery.cutover)
 
 
 def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
@@ -148,4 +149,9 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
         ready, detail = check_connection(target, spec)
     else:  # never created, or mid-create: its secret may lack the endpoint, so there is nothing to connect to
         ready, detail = False, f"no database endpoint yet (stack {code})"
-    return EnvironmentStatus(spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures)
+    from rentaliq.ops.recovery.cutover import active
+
+    cut = active(target, spec.name.value)
+    return EnvironmentStatus(
+        spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures, cut.describe() if cut else None
+    )

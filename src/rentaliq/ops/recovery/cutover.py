@@ -29,6 +29,7 @@ import psycopg
 from botocore.exceptions import ClientError
 
 from rentaliq import naming
+from rentaliq.contract import CUTOVER_SECRETS, CUTOVER_SINCE_TAG, CUTOVER_STAGE, CUTOVER_TAG
 from rentaliq.deploy.commands import command
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
@@ -37,10 +38,7 @@ from rentaliq.ops.recovery.errors import RecoveryError, from_aws
 from rentaliq.ops.recovery.instances import LiveInstance
 from rentaliq.ops.recovery.times import utc
 
-SECRETS = ("db/credentials", "db/connection-string")
-TAG_INSTANCE = "rentaliq:cutover"
-TAG_SINCE = "rentaliq:cutover-since"
-STAGE = "RENTALIQ_PRE_CUTOVER"
+SECRETS, TAG_INSTANCE, TAG_SINCE, STAGE = CUTOVER_SECRETS, CUTOVER_TAG, CUTOVER_SINCE_TAG, CUTOVER_STAGE
 CURRENT, PREVIOUS = "AWSCURRENT", "AWSPREVIOUS"
 
 

@@ -10,6 +10,9 @@ Statuses:
 - ``pass``: the live value is what the spec says;
 - ``fail``: it differs, the resource is missing, or it could not be read (an HTTP 500 or an answer that
   does not parse included; the detail says why);
+- ``deviation``: it differs on purpose, by an operator's recorded action (a restore's cutover of the DB
+  secrets); the detail says which and how to undo it. Counted apart; the secrets are then checked against
+  the instance they were cut over to.
 - ``not-checkable``: the check needs an operation the local cloud declares unimplemented
   (contract.LOCAL_UNIMPLEMENTED_OPERATIONS); the detail names it. Never a pass, and never anything else.
 
@@ -31,6 +34,7 @@ from rentaliq.ops.verify import cloudwatch, ec2, iam, rds, s3, secrets, stack
 from rentaliq.ops.verify.checks import (
     AREAS,
     CLOUDWATCH,
+    DEVIATION,
     EC2,
     FAIL,
     IAM,
@@ -48,7 +52,7 @@ from rentaliq.ops.verify.checks import (
 )
 from rentaliq.ops.verify.reader import Audit, Reader
 
-__all__ = ["AREAS", "FAIL", "NOT_CHECKABLE", "PASS", "Check", "Status", "VerifyError", "summary", "verify"]
+__all__ = ["AREAS", "DEVIATION", "FAIL", "NOT_CHECKABLE", "PASS", "Check", "Status", "VerifyError", "summary", "verify"]
 
 
 def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[str] = LOCAL_UNIMPLEMENTED_OPERATIONS) -> list[Check]:

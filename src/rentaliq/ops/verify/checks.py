@@ -11,10 +11,11 @@ from typing import Any, Literal
 
 from rentaliq.ops.verify.documents import tag_map
 
-Status = Literal["pass", "fail", "not-checkable"]
+Status = Literal["pass", "fail", "not-checkable", "deviation"]
 PASS: Status = "pass"
 FAIL: Status = "fail"
 NOT_CHECKABLE: Status = "not-checkable"
+DEVIATION: Status = "deviation"  # differs from the spec on purpose, by an operator's recorded action (a restore's cutover)
 
 # Areas, in the order the audit reports them.
 STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH = "Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch"
@@ -42,6 +43,7 @@ def summary(checks: list[Check]) -> dict[str, int]:
         "passed": sum(c.status == PASS for c in checks),
         "failed": sum(c.status == FAIL for c in checks),
         "not_checkable": sum(c.status == NOT_CHECKABLE for c in checks),
+        "deviations": sum(c.status == DEVIATION for c in checks),
     }
 
 
@@ -63,6 +65,10 @@ class Recorder:
 
     def not_checkable(self, area: str, name: str, expected: Any, reason: str) -> None:
         self.checks.append(Check(area, name, expected, None, NOT_CHECKABLE, reason))
+
+    def deviation(self, area: str, name: str, expected: Any, actual: Any, detail: str) -> None:
+        """A deliberate, recorded difference: shown on its own line and counted apart, neither a pass nor a failure."""
+        self.checks.append(Check(area, name, expected, actual, DEVIATION, detail))
 
     def tags(self, area: str, name: str, expected: dict[str, str], tag_list: list[dict[str, str]] | None) -> None:
         """Every expected tag with its value, and none of the tags we manage beyond those."""

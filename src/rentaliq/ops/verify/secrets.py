@@ -1,6 +1,9 @@
 """Secrets area: the four secrets exist with their tags and JSON keys (DESIGN.md "Secrets", contract.SECRET_KEYS),
 and their values agree with the live instance, with each other and with the spec.
 
+During a restore's cutover (CUTOVER_TAG on the DB secrets) the audit records one ``deviation`` check, and
+the DB secrets must then match the instance they were pointed at.
+
 A secret value never leaves this module: it is kept out of every repr and every check, which says only
 ``matches`` or ``differs`` (and, for an unreadable secret, names no value).
 """
@@ -15,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from rentaliq import naming
-from rentaliq.contract import SECRET_KEYS, SSLMODE
+from rentaliq.contract import CUTOVER_TAG, SECRET_KEYS, SSLMODE
 from rentaliq.ops.verify.checks import SECRETS
 from rentaliq.ops.verify.rds import ENGINE, Instance
 from rentaliq.ops.verify.reader import Audit, Recorded
@@ -28,6 +31,7 @@ class Secret:
     path: str
     arn: str
     value: Mapping[str, Any] | None = field(repr=False)
+    cutover: str | None = None  # the instance a restore's cutover pointed this secret at (its CUTOVER_TAG)
 
 
 def check(audit: Audit, instance: Instance | None) -> Mapping[str, str]:
@@ -37,10 +41,15 @@ def check(audit: Audit, instance: Instance | None) -> Mapping[str, str]:
         with read.section(SECRETS, logical):
             found[logical] = _read(audit, logical)
     values = {logical: secret for logical, secret in found.items() if secret.value is not None}
+    cut = next((secret.cutover for secret in found.values() if secret.cutover), None)
+    if cut is not None:  # the secrets are checked against the instance they were deliberately pointed at
+        instance = None
+        with read.section(SECRETS, "cutover"):
+            instance = _cutover(audit, cut)
     creds, conn, keys = values.get("db/credentials"), values.get("db/connection-string"), values.get("api/keys")
     with read.section(SECRETS, "credentials"):
         if creds is not None:
-            _credentials(audit, creds, instance)
+            _credentials(audit, creds, instance, cut or naming.db_instance_id(audit.env))
     with read.section(SECRETS, "connection string"):
         if conn is not None:
             _connection_string(audit, conn, creds, instance)
@@ -52,6 +61,23 @@ def check(audit: Audit, instance: Instance | None) -> Mapping[str, str]:
         if "s3/config" in values:
             _s3_config(audit, values["s3/config"])
     return MappingProxyType({logical: secret.arn for logical, secret in found.items() if secret.arn})
+
+
+def _cutover(audit: Audit, cut: str) -> Instance:
+    """Record the cutover as a deliberate deviation; the instance it points at, which the secrets must match."""
+    from rentaliq.deploy.commands import command
+
+    env = audit.env
+    audit.record.deviation(
+        SECRETS,
+        "DB secrets point at the environment's instance",
+        naming.db_instance_id(env),
+        cut,
+        detail=f"deliberate: cut over by `restore --cutover` ({CUTOVER_TAG} tag); undo with `{command('restore', env, '--rollback-cutover')}`",
+    )
+    found = audit.read.call(SECRETS, "cutover instance exists", cut, "rds", "describe_db_instances", DBInstanceIdentifier=cut)["DBInstances"]
+    audit.record.add(SECRETS, "cutover instance exists", cut, found[0]["DBInstanceIdentifier"] if found else None)
+    return Instance(found[0].get("Endpoint") or {} if found else {}, None)
 
 
 def _read(audit: Audit, logical: str) -> Secret:
@@ -80,10 +106,11 @@ def _read(audit: Audit, logical: str) -> Secret:
         add(SECRETS, f"{path} keys", keys, None, ok=False, detail="the secret is not a JSON object")
         return Secret(path, desc.get("ARN", ""), None)
     add(SECRETS, f"{path} keys", keys, sorted(value))
-    return Secret(path, desc.get("ARN", ""), MappingProxyType(value))
+    cutover = next((t.get("Value") for t in desc.get("Tags") or [] if t.get("Key") == CUTOVER_TAG), None)
+    return Secret(path, desc.get("ARN", ""), MappingProxyType(value), cutover)
 
 
-def _credentials(audit: Audit, creds: Secret, instance: Instance | None) -> None:
+def _credentials(audit: Audit, creds: Secret, instance: Instance | None, instance_id: str) -> None:
     path, db, add, value = creds.path, audit.db, audit.record.add, creds.value or {}
     if instance is not None:
         add(SECRETS, f"{path} host", instance.endpoint.get("Address"), value.get("host"), detail="the instance's endpoint address")
@@ -96,7 +123,7 @@ def _credentials(audit: Audit, creds: Secret, instance: Instance | None) -> None
         type(port).__name__ if port is not None else None,
         ok=isinstance(port, int) and not isinstance(port, bool),
     )
-    add(SECRETS, f"{path} dbInstanceIdentifier", naming.db_instance_id(audit.env), value.get("dbInstanceIdentifier"))
+    add(SECRETS, f"{path} dbInstanceIdentifier", instance_id, value.get("dbInstanceIdentifier"))
     add(SECRETS, f"{path} engine", ENGINE, value.get("engine"))
     add(SECRETS, f"{path} username", db.master_username, value.get("username"))
     add(SECRETS, f"{path} dbname", db.database_name, value.get("dbname"))
