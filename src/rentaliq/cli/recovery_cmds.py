@@ -78,6 +78,10 @@ def _progress(run: Callable[[Callable[[str], None]], T], start: str) -> T:
         return run(report)
 
 
+def _delete_hint(tgt: Target, identifier: str) -> str:
+    return f"{tgt.aws_cli} rds delete-db-instance --db-instance-identifier {identifier} --skip-final-snapshot"
+
+
 def _endpoint(instance: LiveInstance) -> str:
     return f"{instance.identifier} → {instance.endpoint}"
 
@@ -135,7 +139,9 @@ def restore(
     snapshot: Annotated[str | None, typer.Option("--snapshot", metavar="ID", help="Restore this snapshot (see `rentaliq backups ENV`)")] = None,
     to_time: Annotated[str | None, typer.Option("--to-time", metavar="T", help="Point in time, ISO 8601 (UTC unless an offset is given)")] = None,
     latest: Annotated[bool, typer.Option("--latest", help="The latest restorable time")] = False,
-    as_name: Annotated[str | None, typer.Option("--as", metavar="NAME", help="Name of the new instance (default rentaliq-ENV-db-restored-YYYYMMDDHHMM)")] = None,
+    as_name: Annotated[
+        str | None, typer.Option("--as", metavar="NAME", help="Name of the new instance (default rentaliq-ENV-db-restored-YYYYMMDDHHMM)")
+    ] = None,
     cutover: Annotated[bool, typer.Option("--cutover", help="Then point the environment's DB secrets at the restored instance")] = False,
     rollback_cutover: Annotated[bool, typer.Option("--rollback-cutover", help="Put the secrets back to what the cutover replaced")] = False,
     confirm_prod: ConfirmProdOpt = False,
@@ -177,9 +183,11 @@ def restore(
     restored = _guarded(lambda: _locked(tgt, env, argv, lambda: _progress(run, f"restoring to {planned.new_instance}")))
     console.print(f"[green]✓[/] restored {_endpoint(restored)} ({restored.status})", highlight=False)
     if cutover:
-        console.print(f"  the secrets of {env} now point at {restored.identifier}; undo with `{command('restore', env, '--rollback-cutover')}`", highlight=False)
+        console.print(
+            f"  the secrets of {env} now point at {restored.identifier}; undo with `{command('restore', env, '--rollback-cutover')}`", highlight=False
+        )
     else:
-        console.print(f"  {planned.source_instance} is untouched; delete the copy when done: `{tgt.aws_cli} rds delete-db-instance --db-instance-identifier {restored.identifier} --skip-final-snapshot`", highlight=False)
+        console.print(f"  {planned.source_instance} is untouched; delete the copy when done: `{_delete_hint(tgt, restored.identifier)}`", highlight=False)
 
 
 def _rollback(spec: EnvironmentSpec, target: TargetChoice, profile: str | None, confirm_prod: bool, dry_run: bool) -> None:
@@ -192,15 +200,16 @@ def _rollback(spec: EnvironmentSpec, target: TargetChoice, profile: str | None, 
     state = _guarded(lambda: c.active(tgt, env))
     if state is None:
         fail(f"no cutover to roll back: the secrets of {env} point at {naming.db_instance_id(env)}")
-    _show_plan([f"rollback {env}: {', '.join(state.secrets)} back to their values before the cutover (pointing at {naming.db_instance_id(env)}); {state.instance} is left running"])
+    back = f"back to their values before the cutover (pointing at {naming.db_instance_id(env)})"
+    _show_plan([f"rollback {env}: {', '.join(state.secrets)} {back}; {state.instance} is left running"])
     _guarded(lambda: require_prod_confirmation(spec, confirm_prod, "roll back the cutover"))
     if dry_run:
         console.print("dry run: nothing changed", highlight=False)
         return
     _guarded(lambda: _locked(tgt, env, ["restore", env, "--rollback-cutover"], lambda: _progress(lambda report: c.rollback(tgt, spec, report), "rolling back")))
     console.print(
-        f"[green]✓[/] the secrets of {env} point at {naming.db_instance_id(env)} again; {state.instance} still runs: delete it when done "
-        f"(`{tgt.aws_cli} rds delete-db-instance --db-instance-identifier {state.instance} --skip-final-snapshot`)",
+        f"[green]✓[/] the secrets of {env} point at {naming.db_instance_id(env)} again; {state.instance} still runs: "
+        f"delete it when done (`{_delete_hint(tgt, state.instance)}`)",
         highlight=False,
     )
 
@@ -228,11 +237,16 @@ def replica(
     if dry_run:
         console.print("dry run: nothing changed", highlight=False)
         return
-    result = _guarded(lambda: _locked(tgt, env, ["replica", action, env], lambda: _progress(lambda report: replicas.run(tgt, planned, report), f"replica {action}")))
+    result = _guarded(
+        lambda: _locked(tgt, env, ["replica", action, env], lambda: _progress(lambda report: replicas.run(tgt, planned, report), f"replica {action}"))
+    )
     if result is None:
         console.print(f"[green]✓[/] read replica {planned.replica} deleted", highlight=False)
     else:
-        console.print(f"[green]✓[/] {_endpoint(result)} ({'read replica of ' + result.replica_source if result.replica_source else 'independent, writable'})", highlight=False)
+        console.print(
+            f"[green]✓[/] {_endpoint(result)} ({'read replica of ' + result.replica_source if result.replica_source else 'independent, writable'})",
+            highlight=False,
+        )
 
 
 def scale(
@@ -261,8 +275,14 @@ def scale(
     if now:
         console.print(f"[green]✓[/] {result.identifier} is {result.instance_class} with {result.allocated_storage} GiB ({result.status})", highlight=False)
     else:
-        pending = ", ".join(f"{k} {v}" for k, v in result.pending.items()) or "none reported"
-        console.print(f"[green]✓[/] {result.identifier}: pending until the maintenance window {result.maintenance_window}: {pending}", highlight=False)
+        pending = ", ".join(f"{k} {v}" for k, v in result.pending.items())
+        if pending:
+            console.print(f"[green]✓[/] {result.identifier}: pending until the maintenance window {result.maintenance_window}: {pending}", highlight=False)
+        else:
+            console.print(
+                f"[yellow]![/] {result.identifier}: RDS reports nothing pending; it is {result.instance_class} with {result.allocated_storage} GiB",
+                highlight=False,
+            )
 
 
 def failover(
@@ -284,5 +304,7 @@ def failover(
     if dry_run:
         console.print("dry run: nothing changed", highlight=False)
         return
-    result = _guarded(lambda: _locked(tgt, env, ["failover", env], lambda: _progress(lambda report: f.run(tgt, planned, report), f"failing over {planned.instance}")))
+    result = _guarded(
+        lambda: _locked(tgt, env, ["failover", env], lambda: _progress(lambda report: f.run(tgt, planned, report), f"failing over {planned.instance}"))
+    )
     console.print(f"[green]✓[/] {_endpoint(result)} ({result.status}, zone {planned.availability_zone} → {result.availability_zone})", highlight=False)

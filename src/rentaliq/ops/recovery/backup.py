@@ -56,4 +56,3 @@ def take(target: Target, backup: BackupPlan, progress: waits.Progress) -> Snapsh
         progress(f"creating snapshot {name} of {backup.instance}")
         return Snapshot.from_api(waits.snapshot_available(target, name, progress))
     raise RecoveryError(f"every manual snapshot name for {backup.env} like {backup.snapshot} is taken; delete old ones first")
-

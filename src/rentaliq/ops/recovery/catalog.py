@@ -68,7 +68,7 @@ class Catalog:
 
 
 def _snapshots(target: Target, instance: str) -> list[Snapshot]:
-    rds, found = target.client("rds"), []
+    rds, found = target.client("rds"), list[Snapshot]()
     for kind in ("automated", "manual"):
         for page in rds.get_paginator("describe_db_snapshots").paginate(DBInstanceIdentifier=instance, SnapshotType=kind):
             found.extend(Snapshot.from_api(s) for s in page.get("DBSnapshots", []))

@@ -128,7 +128,9 @@ def prepare(target: Target, spec: EnvironmentSpec, instance: LiveInstance, progr
     if problem is None:
         progress(f"{instance.identifier} accepts the environment's credentials over TLS")
     elif target.is_local or "password authentication failed" in problem:
-        raise RecoveryError(f"{instance.identifier} does not accept the credentials of {naming.secret_path(env, 'db/credentials')}: {problem}; secrets not changed")
+        raise RecoveryError(
+            f"{instance.identifier} does not accept the credentials of {naming.secret_path(env, 'db/credentials')}: {problem}; secrets not changed"
+        )
     else:  # on AWS the instance sits in private subnets: this machine may not reach it
         progress(f"could not reach {instance.identifier} from here to try a login ({problem}); RDS reports it available")
 

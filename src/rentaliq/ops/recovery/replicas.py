@@ -8,7 +8,6 @@ an instance that is no longer a replica. Without NAME they take the environment'
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
@@ -56,8 +55,8 @@ def plan(target: Target, spec: EnvironmentSpec, action: str, name: str | None) -
             raise RecoveryError(f"{primary.identifier} keeps no automated backups (BackupRetentionPeriod 0); RDS needs them to create a read replica")
         tags = {**spec.resource_tags(), **BACKUP_TAG}
         return ReplicaPlan(env, action, primary.identifier, replica, primary.instance_class, primary.security_groups, tuple(sorted(tags.items())))
-    replica = _existing(target, primary, name)
-    return ReplicaPlan(env, action, primary.identifier, replica.identifier, replica.instance_class, replica.security_groups)
+    existing = _existing(target, primary, name)
+    return ReplicaPlan(env, action, primary.identifier, existing.identifier, existing.instance_class, existing.security_groups)
 
 
 def _free_name(target: Target, env: str) -> str:
@@ -75,6 +74,8 @@ def _existing(target: Target, primary: LiveInstance, name: str | None) -> LiveIn
             raise RecoveryError(f"give the replica's NAME: {primary.identifier} has {len(primary.replicas)} read replicas ({listing})")
         name = primary.replicas[0]
     identifier = names.instance_identifier(name, "NAME")
+    if identifier == primary.identifier:
+        raise RecoveryError(f"refusing: {identifier} is the environment's primary, not a read replica; replicas: {', '.join(primary.replicas) or 'none'}")
     replica = describe(target, identifier)
     if replica is None:
         raise RecoveryError(f"NAME {identifier}: no such DB instance; replicas of {primary.identifier}: {', '.join(primary.replicas) or 'none'}")
@@ -114,10 +115,5 @@ def run(target: Target, replica_plan: ReplicaPlan, progress: waits.Progress) -> 
 
 
 def _promoted(target: Target, identifier: str, progress: waits.Progress) -> LiveInstance:
-    """A promotion goes available → modifying → rebooting → available: wait until it no longer names a source."""
-    while True:
-        instance = waits.instance_available(target, identifier, progress)
-        if instance.replica_source is None:
-            return instance
-        progress(f"waiting for {identifier}: still a replica of {instance.replica_source}")
-        time.sleep(0.5 if target.is_local else 15.0)
+    """A promotion goes available → modifying → rebooting → available: done once it no longer names a source."""
+    return waits.instance_available(target, identifier, progress, until=lambda i: f"still a replica of {i.replica_source}" if i.replica_source else None)

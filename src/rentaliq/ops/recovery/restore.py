@@ -94,9 +94,15 @@ def plan(target: Target, spec: EnvironmentSpec, source: Source, name: str | None
     if source.snapshot:
         snap = catalog.snapshot(target, env, source.snapshot)
         if snap.instance != live.identifier:
-            raise RecoveryError(f"--snapshot {snap.identifier} is a snapshot of {snap.instance or 'another instance'}, not of {live.identifier}; restore only the environment's own data into it")
+            raise RecoveryError(
+                f"--snapshot {snap.identifier} is a snapshot of {snap.instance or 'another instance'}, not of {live.identifier}; "
+                "restore only the environment's own data into it"
+            )
         if snap.status != "available":
-            raise RecoveryError(f"--snapshot {snap.identifier} is {snap.status}, not available yet; wait for it (`{target.aws_cli} rds describe-db-snapshots --db-snapshot-identifier {snap.identifier}`)")
+            raise RecoveryError(
+                f"--snapshot {snap.identifier} is {snap.status}, not available yet; wait for it "
+                f"(`{target.aws_cli} rds describe-db-snapshots --db-snapshot-identifier {snap.identifier}`)"
+            )
     else:
         _check_point_in_time(target, live, source, now or datetime.now(UTC))
     tags = {**spec.resource_tags(), **BACKUP_TAG, RESTORED_FROM_TAG: source.tag(live.identifier)}

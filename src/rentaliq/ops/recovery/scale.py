@@ -19,8 +19,7 @@ from rentaliq.ops.recovery.errors import RecoveryError, from_aws
 from rentaliq.ops.recovery.instances import LiveInstance, environment_instance
 from rentaliq.spec.models import INSTANCE_CLASSES
 
-# PendingModifiedValues keys for what scale changes.
-PENDING_KEYS = {"class": "DBInstanceClass", "storage": "AllocatedStorage"}
+MAX_STORAGE_GIB = 65536  # RDS for PostgreSQL, gp2/gp3/io1
 
 
 @dataclass(frozen=True)
@@ -59,9 +58,11 @@ def plan(target: Target, spec: EnvironmentSpec, instance_class: str | None, stor
     if instance_class is None and storage_gib is None:
         raise RecoveryError("give --class C and/or --storage GIB")
     if instance_class is not None and instance_class not in INSTANCE_CLASSES:
-        raise RecoveryError(f"--class {instance_class!r} is not an RDS PostgreSQL instance class; allowed: e.g. db.t3.micro, db.t3.medium, db.m6g.large, db.r6g.xlarge")
-    if storage_gib is not None and not 20 <= storage_gib <= 65536:
-        raise RecoveryError(f"--storage {storage_gib} is out of range; allowed: 20 to 65536 GiB")
+        raise RecoveryError(
+            f"--class {instance_class!r} is not an RDS PostgreSQL instance class; allowed: e.g. db.t3.micro, db.t3.medium, db.m6g.large, db.r6g.xlarge"
+        )
+    if storage_gib is not None and storage_gib > MAX_STORAGE_GIB:
+        raise RecoveryError(f"--storage {storage_gib} is out of range; allowed: up to {MAX_STORAGE_GIB} GiB, and no less than the instance has")
     live = environment_instance(target, env)
     if storage_gib is not None and storage_gib < live.allocated_storage:
         raise RecoveryError(f"refusing --storage {storage_gib}: {live.identifier} has {live.allocated_storage} GiB and storage can only grow")
@@ -70,7 +71,18 @@ def plan(target: Target, spec: EnvironmentSpec, instance_class: str | None, stor
     if new_class is None and new_storage is None:
         raise RecoveryError(f"nothing to change: {live.identifier} is already {live.instance_class} with {live.allocated_storage} GiB")
     db = spec.database
-    return ScalePlan(env, live.identifier, live.instance_class, live.allocated_storage, new_class, new_storage, now, live.maintenance_window, db.instance_class, db.allocated_storage_gib)
+    return ScalePlan(
+        env,
+        live.identifier,
+        live.instance_class,
+        live.allocated_storage,
+        new_class,
+        new_storage,
+        now,
+        live.maintenance_window,
+        db.instance_class,
+        db.allocated_storage_gib,
+    )
 
 
 def run(target: Target, scale: ScalePlan, progress: waits.Progress) -> LiveInstance:

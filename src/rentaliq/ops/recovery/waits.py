@@ -46,9 +46,16 @@ def _poll(target: Target, what: str, read: Callable[[], tuple[bool, str]], progr
 
 
 def instance_available(
-    target: Target, identifier: str, progress: Progress, *, settled: tuple[str, ...] = (), timeout: float | None = None
+    target: Target,
+    identifier: str,
+    progress: Progress,
+    *,
+    settled: tuple[str, ...] = (),
+    until: Callable[[LiveInstance], str | None] | None = None,
+    timeout: float | None = None,
 ) -> LiveInstance:
-    """Wait until the instance is ``available`` and none of ``settled`` is still in PendingModifiedValues."""
+    """Wait until the instance is ``available``, none of ``settled`` is still in PendingModifiedValues, and
+    ``until`` (what is still awaited, or None) has nothing left."""
     found: dict[str, LiveInstance] = {}
 
     def read() -> tuple[bool, str]:
@@ -60,8 +67,9 @@ def instance_available(
         if instance.status in STUCK_STATES:
             raise RecoveryError(f"{identifier} is {instance.status}: it will not become available by itself; see `{target.aws_cli} rds describe-events`")
         pending = [key for key in settled if key in instance.pending]
-        status = instance.status + (f", pending {', '.join(pending)}" if pending else "")
-        return instance.status == "available" and not pending, status
+        awaited = until(instance) if until else None
+        status = instance.status + (f", pending {', '.join(pending)}" if pending else "") + (f", {awaited}" if awaited else "")
+        return instance.status == "available" and not pending and awaited is None, status
 
     _poll(target, identifier, read, progress, timeout, f"{target.aws_cli} rds describe-db-instances --db-instance-identifier {identifier}")
     return found["last"]
