@@ -121,6 +121,7 @@ def test_hba_with_force_ssl_rejects_plaintext_before_accepting_tls() -> None:
         ["local", "all", "all", "scram-sha-256"],
         ["hostnossl", "all", "all", "127.0.0.1/32", "reject"],
         ["hostssl", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+        ["hostssl", "replication", "rdsadmin", "127.0.0.1/32", "scram-sha-256"],
     ]
 
 

@@ -133,7 +133,9 @@ class ArchiveOps:
                 else:
                     conn.execute("SELECT txid_current()")  # the marker: a commit record after `now`
                     switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
-                    xmin, xmax = conn.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint, pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
+                    xmin, xmax = conn.execute(
+                        "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s"
+                    ).fetchone()
                     self._wait_archived(meta.instance_id, Path(meta.archive) / switched)
                     state = ArchiveState(latest_restorable=now.isoformat(), last_marker=now.isoformat(), next_xid=xmax, quiet=xmin == xmax)
             self._os.write(archive / STATE_FILE, json.dumps(asdict(state)) + "\n", 0o644, server_owned=False)

@@ -273,7 +273,8 @@ class PhysicalCopies:
         inst = self._dirs.path(meta.instance_id)
         while True:
             if self._dirs.pid(meta.instance_id) is None:
-                raise PostgresEngineError(f"postgres instance {meta.instance_id!r}: server stopped during recovery; server log tail: {log_tail(inst / 'server.log')}")
+                tail = log_tail(inst / "server.log")
+                raise PostgresEngineError(f"postgres instance {meta.instance_id!r}: server stopped during recovery; server log tail: {tail}")
             try:
                 with self._admin_connection(meta) as conn:
                     row = conn.execute("SELECT pg_is_in_recovery()").fetchone()
