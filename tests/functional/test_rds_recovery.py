@@ -222,3 +222,40 @@ def test_modify_class_restarts_now_or_waits_for_the_window(rds) -> None:
     assert db["PendingModifiedValues"] == {"DBInstanceClass": "db.t3.medium", "AllocatedStorage": 30}
     with connect(rds, "scaled") as conn:
         assert conn.execute("SHOW max_connections").fetchone() == ("901",)
+
+
+def test_multi_az_failover_promotes_the_standby_behind_the_same_endpoint(rds) -> None:
+    rds.create_db_instance(
+        DBInstanceIdentifier="multi-az",
+        DBInstanceClass="db.t3.micro",
+        Engine="postgres",
+        MasterUsername="master",
+        MasterUserPassword=PASSWORD,
+        DBName="app",
+        AllocatedStorage=20,
+        MultiAZ=True,
+        AvailabilityZone="us-east-1a",
+    )
+    rds.made.append("multi-az")
+    before = wait_for(rds, "multi-az")
+    assert before["SecondaryAvailabilityZone"] == "us-east-1b"
+    add(rds, "multi-az", *[f"committed-{n}" for n in range(50)])
+
+    rds.reboot_db_instance(DBInstanceIdentifier="multi-az", ForceFailover=True)
+
+    after = wait_for(rds, "multi-az")
+    assert after["Endpoint"] == before["Endpoint"]
+    assert (after["AvailabilityZone"], after["SecondaryAvailabilityZone"]) == ("us-east-1b", "us-east-1a")
+    assert notes(rds, "multi-az") == [f"committed-{n}" for n in range(50)]
+    add(rds, "multi-az", "after-failover")  # the promoted standby takes writes
+    messages = [e["Message"] for e in rds.describe_events(SourceIdentifier="multi-az", SourceType="db-instance")["Events"]]
+    assert any("failover" in m and "started" in m for m in messages) and any("failover" in m and "complete" in m for m in messages)
+
+    rds.reboot_db_instance(DBInstanceIdentifier="multi-az", ForceFailover=True)  # and back: the old primary is the new standby
+    assert notes(rds, "multi-az")[-1] == "after-failover"
+
+
+def test_failover_of_a_single_az_instance_is_refused(rds) -> None:
+    make(rds, "single-az", retention=0)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*not Multi-AZ"):
+        rds.reboot_db_instance(DBInstanceIdentifier="single-az", ForceFailover=True)

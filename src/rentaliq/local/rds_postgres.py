@@ -19,7 +19,7 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_classes, rds_events, rds_modifications, rds_recovery, rds_rules
+from rentaliq.local import postgres_supervisor, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
 from rentaliq.local.rds_backup_schedule import BackupSchedule
 
@@ -65,8 +65,10 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
     db._rentaliq_endpoint = rds_recovery.make_server(backend, db, fresh)
     try:
         rds_recovery.after_bind(backend, db)
+        rds_multi_az.after_bind(db)
     except PostgresEngineError:
         engine().delete(db.db_instance_identifier)
+        engine().remove_standby(db.db_instance_identifier)
         raise
 
 
@@ -212,6 +214,7 @@ def install(state_dir: Path) -> None:
 
     _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
     rds_recovery.install(state_dir)  # after the hooks above, so its wrappers see bound instances
+    rds_multi_az.install()
     _schedule = BackupSchedule()
 
 

@@ -51,11 +51,12 @@ from rentaliq.local.postgres.process import (
     pg_ctl_start,
     pg_ctl_stop,
 )
+from rentaliq.local.postgres.standby import MultiAZ
 
 logger = logging.getLogger(__name__)
 
 
-class PostgresEngine(PhysicalCopies, ArchiveOps):
+class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
     """One real PostgreSQL server per RDS instance, all under root_dir (e.g. <state>/postgres/<instance-id>/).
 
     Thread-safe within one process (moto serves requests from threads); two
