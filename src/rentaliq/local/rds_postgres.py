@@ -251,7 +251,7 @@ def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> N
         elif before["retention"] > 0 and retention == 0:
             rds_recovery.stop_backups(backend, db)
         if db.db_instance_class != before["class"]:
-            rds_modifications.restart_for_class(db)
+            rds_modifications.restart_for_class(backend, db)
     except PostgresEngineError as error:
         raise _refuse(db, "apply the modification", error) from None
 
