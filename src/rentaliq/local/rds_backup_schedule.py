@@ -4,8 +4,8 @@ RDS archives transaction logs about every five minutes and takes a daily snapsho
 backup window, keeping ``BackupRetentionPeriod`` days. This thread does the same for every local
 instance with retention > 0, every ``RENTALIQ_LOCAL_ARCHIVE_SECONDS`` (default 30, so the latest
 restorable time is never more than a minute behind): it finishes and archives the current WAL segment,
-takes a base backup when the newest is older than ``RENTALIQ_LOCAL_BASE_BACKUP_SECONDS`` (default one
-day) and prunes what fell out of the retention window. Pending instance modifications are applied when
+takes a base backup daily in the instance's backup window (or every ``RENTALIQ_LOCAL_BASE_BACKUP_SECONDS``
+when set) and prunes what fell out of the retention window. Pending instance modifications are applied when
 the maintenance window opens. Stopped and busy instances are skipped, as RDS skips them.
 """
 
@@ -61,7 +61,7 @@ class BackupSchedule:
                 log.exception("automated backup pass failed")
 
     def run_once(self, now: datetime.datetime) -> None:
-        base_every = datetime.timedelta(seconds=_seconds(_BASE_BACKUP_ENV, 86400))
+        base_every = datetime.timedelta(seconds=_seconds(_BASE_BACKUP_ENV, 86400)) if _BASE_BACKUP_ENV in os.environ else None
         changed = False
         for backend, db in _local_instances():
             if self._stop.is_set():
@@ -74,7 +74,7 @@ class BackupSchedule:
                 if not rds_recovery.wants_backups(db) or db.is_replica:
                     continue
                 newest = base_backups(rds_recovery.archive_of(db))
-                if not newest or now - newest[-1].taken_at >= base_every:
+                if not newest or base_backup_due(db.preferred_backup_window, newest[-1].taken_at, now, base_every):
                     with rds_events.changing():
                         rds_recovery.take_base_backup(backend, db)
                         rds_recovery.prune(backend, db, now)
@@ -84,6 +84,29 @@ class BackupSchedule:
                 log.warning("automated backup of %s failed: %s", db.db_instance_identifier, error)
         if changed:
             rds_events.persist()
+
+
+def base_backup_due(window: str | None, newest: datetime.datetime, now: datetime.datetime, every: datetime.timedelta | None) -> bool:
+    """Daily in the backup window (``03:00-04:00``), as RDS takes it; every ``every`` when that is set (tests).
+
+    A day whose window passed with the local cloud stopped gets its backup at the first pass after the
+    window, so the restore window never goes more than a day without a base backup.
+    """
+    if every is not None:
+        return now - newest >= every
+    start = _window_start(window, now)
+    if start > now:
+        start -= datetime.timedelta(days=1)
+    return newest < start
+
+
+def _window_start(window: str | None, now: datetime.datetime) -> datetime.datetime:
+    """Today's start of a daily ``HH:MM-HH:MM`` window (03:00 UTC, the spec's, when unset or unreadable)."""
+    try:
+        hour, minute = (int(part) for part in str(window).split("-", 1)[0].split(":"))
+    except ValueError:
+        hour, minute = 3, 0
+    return now.replace(hour=hour, minute=minute, second=0, microsecond=0)
 
 
 def _local_instances() -> list[tuple[Any, Any]]:

@@ -19,15 +19,14 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
+from rentaliq.local import postgres_supervisor, rds_backup_schedule, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
-from rentaliq.local.rds_backup_schedule import BackupSchedule
 
 log = logging.getLogger(__name__)
 
 _engine: PostgresEngine | None = None
 _supervisor: postgres_supervisor.Supervisor | None = None
-_schedule: BackupSchedule | None = None
+_schedule: rds_backup_schedule.BackupSchedule | None = None
 
 
 def engine() -> PostgresEngine:
@@ -215,7 +214,7 @@ def install(state_dir: Path) -> None:
     _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
     rds_recovery.install(state_dir)  # after the hooks above, so its wrappers see bound instances
     rds_multi_az.install()
-    _schedule = BackupSchedule()
+    _schedule = rds_backup_schedule.BackupSchedule()
 
 
 def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> None:
