@@ -61,7 +61,7 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
             max_connections=rds_classes.max_connections(db.db_instance_class),
         )
 
-    db._rentaliq_endpoint = rds_recovery.make_server(backend, db, fresh)
+    endpoint = rds_recovery.make_server(backend, db, fresh)
     try:
         rds_recovery.after_bind(backend, db)
         rds_multi_az.after_bind(db)
@@ -69,6 +69,7 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
         engine().delete(db.db_instance_identifier)
         engine().remove_standby(db.db_instance_identifier)
         raise
+    db._rentaliq_endpoint = endpoint  # bound only now: the supervisor and the backup schedule leave it alone until then
 
 
 def _local_endpoint(db: Any) -> Endpoint | None:

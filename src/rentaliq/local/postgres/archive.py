@@ -36,7 +36,7 @@ from rentaliq.local.postgres.model import Endpoint, PostgresEngineError
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
-_ARCHIVED_TIMEOUT_S = 60
+_ARCHIVED_TIMEOUT_S = 30
 
 
 def utc(text: str) -> datetime.datetime:
@@ -116,13 +116,17 @@ class ArchiveOps:
         info = self.snapshot(instance_id, dest)
         return BaseBackup(dest, info)
 
-    def archive_tick(self, instance_id: str) -> datetime.datetime | None:
+    def archive_tick(self, instance_id: str, *, when_idle: bool = False) -> datetime.datetime | None:
         """Make everything committed so far restorable; the new latest restorable time, None when not archiving.
 
         The instance lock is held for the SQL only, not while the archiver copies: a slow or failing
-        archive must not hold up a stop, a snapshot or a delete of the instance.
+        archive must not hold up a stop, a snapshot or a delete of the instance. ``when_idle`` (the
+        schedule's passes) skips an instance whose lock is taken, by a snapshot say, rather than wait.
         """
-        with self._lock(instance_id):
+        lock = self._lock(instance_id)
+        if not lock.acquire(blocking=not when_idle):
+            return None
+        try:
             meta = self._dirs.require(instance_id)
             if meta.archive is None or self._dirs.pid(instance_id) is None:
                 return None
@@ -142,6 +146,8 @@ class ArchiveOps:
                         "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s"
                     ).fetchone()
                     state = ArchiveState(latest_restorable=now.isoformat(), last_marker=now.isoformat(), next_xid=xmax, quiet=xmin == xmax)
+        finally:
+            lock.release()
         if switched is not None:
             self._wait_archived(instance_id, Path(meta.archive) / switched)
         with self._lock(instance_id):
