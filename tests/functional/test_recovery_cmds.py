@@ -188,6 +188,7 @@ def test_restore_refuses_in_one_line_and_creates_nothing(deployed, target, cloud
     assert "not a valid DB instance identifier" in one_line_error(cli(cloud_env, "restore", "lab", "--latest", "--as", "two--hyphens"))
     rds = target.client("rds")
     rds.create_db_snapshot(DBInstanceIdentifier="rentaliq-qa-db", DBSnapshotIdentifier="qa-snapshot-for-lab")
+    rds.get_waiter("db_snapshot_available").wait(DBSnapshotIdentifier="qa-snapshot-for-lab", WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     try:
         line = one_line_error(cli(cloud_env, "restore", "lab", "--snapshot", "qa-snapshot-for-lab"))
         assert "is a snapshot of rentaliq-qa-db, not of rentaliq-lab-db" in line

@@ -98,5 +98,14 @@ def run(target: Target, scale: ScalePlan, progress: waits.Progress) -> LiveInsta
         raise from_aws(error, scale.env, f"scaling {scale.instance}") from None
     if not scale.now:
         return LiveInstance.from_api(db)
-    settled = tuple(key for key, new in (("DBInstanceClass", scale.new_class), ("AllocatedStorage", scale.new_storage)) if new)
-    return waits.instance_available(target, scale.instance, progress, settled=settled)
+    return waits.instance_available(target, scale.instance, progress, until=lambda live: _not_yet(scale, live))
+
+
+def _not_yet(scale: ScalePlan, live: LiveInstance) -> str | None:
+    """What of the change is not applied yet (RDS shows the old class until the restart is done), or None."""
+    missing = []
+    if scale.new_class and live.instance_class != scale.new_class:
+        missing.append(f"class still {live.instance_class}")
+    if scale.new_storage and live.allocated_storage < scale.new_storage:
+        missing.append(f"storage still {live.allocated_storage} GiB")
+    return ", ".join(missing) or None

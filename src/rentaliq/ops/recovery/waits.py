@@ -45,11 +45,6 @@ def _poll(target: Target, what: str, read: Callable[[], tuple[bool, str]], progr
         time.sleep(poll)
 
 
-def _current(instance: LiveInstance, key: str) -> object:
-    """The applied value a PendingModifiedValues key stands for (a pending value equal to it leaves nothing to wait for)."""
-    return {"DBInstanceClass": instance.instance_class, "AllocatedStorage": instance.allocated_storage}.get(key, object())
-
-
 def instance_available(
     target: Target,
     identifier: str,
@@ -71,7 +66,7 @@ def instance_available(
         instance = found["last"] = LiveInstance.from_api(db)
         if instance.status in STUCK_STATES:
             raise RecoveryError(f"{identifier} is {instance.status}: it will not become available by itself; see `{target.aws_cli} rds describe-events`")
-        pending = [key for key in settled if key in instance.pending and instance.pending[key] != _current(instance, key)]
+        pending = [key for key in settled if key in instance.pending]
         awaited = until(instance) if until else None
         status = instance.status + (f", pending {', '.join(pending)}" if pending else "") + (f", {awaited}" if awaited else "")
         return instance.status == "available" and not pending and awaited is None, status
