@@ -35,7 +35,7 @@ def from_aws(error: ClientError, env: str, doing: str) -> RecoveryError:
     """``doing: Code: message; hint``: AWS's own words (they never hold a secret value), on one line."""
     code = error_code(error)
     message = " ".join(str(error.response.get("Error", {}).get("Message", "")).split())[:400]
-    hint = _HINTS.get(code, "").format(backups=command("backups", env), status=command("status", env))
+    hint = _HINTS.get(code, "").format(backups=command("backups", env), status=command("status", env)) if env else ""
     return RecoveryError(f"{doing}: {code}: {message}" + (f"; {hint}" if hint else ""))
 
 
