@@ -168,3 +168,13 @@ def test_bad_arguments_are_refused_in_one_line_before_any_call(args, needle):
     assert "Traceback" not in result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and needle in errors[0], result.stderr
+
+
+def test_a_deviation_is_counted_apart_never_as_a_pass_or_a_failure():
+    from rentaliq.ops.verify.checks import DEVIATION, Recorder, summary
+
+    record = Recorder()
+    record.add("Secrets", "a", 1, 1)
+    record.deviation("Secrets", "DB secrets point at the environment's instance", "rentaliq-qa-db", "qa-copy", detail="deliberate")
+    assert [c.status for c in record.checks] == ["pass", DEVIATION]
+    assert summary(record.checks) == {"passed": 1, "failed": 0, "not_checkable": 0, "deviations": 1}
