@@ -130,8 +130,8 @@ def backups(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profil
         console.print("  no snapshots", highlight=False)
     for s in found.snapshots:
         created = utc(s.created) if s.created else "—"
-        progress = f" {s.percent}%" if s.percent is not None and s.status != "available" else ""
-        console.print(f"  {s.kind:<9} {s.identifier:<48} {s.status}{progress:<5} {created}  {s.allocated_gib} GiB", highlight=False)
+        state = s.status + (f" {s.percent}%" if s.percent is not None and s.status != "available" else "")
+        console.print(f"  {s.kind:<9} {s.identifier:<48} {state:<14} {created}  {s.allocated_gib} GiB", highlight=False)
 
 
 def restore(
