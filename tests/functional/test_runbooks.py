@@ -17,7 +17,7 @@ import time
 import psycopg
 import pytest
 
-from tests.functional.test_rds_recovery import wait_for, wait_snapshot
+from tests.functional.test_rds_recovery import wait_for, wait_restorable, wait_snapshot
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 
@@ -120,10 +120,7 @@ def test_point_in_time_restore_as_the_runbook_writes_it(prod, cloud_env) -> None
     restore_time = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(1.1)
     write(rds, creds, "after-the-restore-time")
-    deadline = time.monotonic() + 30
-    while rds.describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]["LatestRestorableTime"].strftime("%Y-%m-%dT%H:%M:%SZ") <= restore_time:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_restorable(rds, DB, datetime.datetime.fromisoformat(restore_time.replace("Z", "+00:00")) + datetime.timedelta(seconds=1))
 
     ok(aws(cloud_env, *command, "--restore-time", restore_time))
     wait_for(rds, RESTORED)
