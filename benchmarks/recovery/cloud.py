@@ -136,6 +136,9 @@ def private_bench(archive_seconds: float, keep: bool = False) -> Iterator[Bench]
             print(f"state kept in {home}")
         else:
             shutil.rmtree(home, ignore_errors=True)
+            if home.exists():  # a late write of the stopping server; once more
+                time.sleep(1)
+                shutil.rmtree(home, ignore_errors=True)
 
 
 class FirstConnection:

@@ -101,7 +101,8 @@ class CopyBench:
             size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])
             target = conn.execute("SELECT clock_timestamp()").fetchone()[0]
         rows = self.scale * 100_000
-        self.figures.append(Figure("load (pgbench -i), for scale", load, detail=f"database {size / 2**30:.2f} GiB, {wal / 2**30:.2f} GiB of WAL since the base backups"))
+        detail = f"database {size / 2**30:.2f} GiB, {wal / 2**30:.2f} GiB of WAL since the base backups"
+        self.figures.append(Figure("load (pgbench -i), for scale", load, detail=detail))
         self._pitr(target, rows, wal)
         self._snapshot_and_restore(inst, port, rows, size)
         return self.figures
@@ -141,7 +142,8 @@ class CopyBench:
                 peer,
                 "base backup copy + recovery_target_time replay",
                 1.5,
-                detail=f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS; by hand: copy {copy:.2f} s, start+replay {replay:.2f} s; ours: API answered {api:.2f} s, available {available:.2f} s",
+                detail=f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS; by hand: copy {copy:.2f} s, "
+                f"start+replay {replay:.2f} s; ours: API answered {api:.2f} s, available {available:.2f} s",
             )
         )
 
@@ -192,5 +194,12 @@ class CopyBench:
         b.delete("bench-restored")
         b.rds.delete_db_snapshot(DBSnapshotIdentifier="bench-snap")
         self.figures.append(
-            Figure("restore from snapshot", ours_restore, peer_restore, "cp -a + pg_ctl start", 1.5, detail=f"until a TLS connection; by hand: copy {copy:.2f} s, start {peer_restore - copy:.2f} s; ours: available {available:.2f} s")
+            Figure(
+                "restore from snapshot",
+                ours_restore,
+                peer_restore,
+                "cp -a + pg_ctl start",
+                1.5,
+                detail=f"until a TLS connection; by hand: copy {copy:.2f} s, start {peer_restore - copy:.2f} s; ours: available {available:.2f} s",
+            )
         )

@@ -28,7 +28,8 @@ ENV = "lab"
 
 
 def _publish_secrets(b: Bench, port: int) -> None:
-    creds = {"username": MASTER, "password": PASSWORD, "engine": "postgres", "host": "127.0.0.1", "port": port, "dbname": DBNAME, "dbInstanceIdentifier": INSTANCE}
+    creds = {"username": MASTER, "password": PASSWORD, "engine": "postgres", "host": "127.0.0.1", "port": port, "dbname": DBNAME}
+    creds["dbInstanceIdentifier"] = INSTANCE
     url = f"postgresql://{MASTER}:{quote(PASSWORD, safe='')}@127.0.0.1:{port}/{DBNAME}?sslmode=require"
     values = {
         "db/credentials": creds,
@@ -86,6 +87,7 @@ def run(b: Bench, settle_s: float = 3.0) -> list[Figure]:
     for name, value in {**b.cloud.env(write_profile=False), "RENTALIQ_ENV": ENV}.items():
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # one warning per refused connect otherwise
     retries = _RetryCounter()
     logging.getLogger("rentaliq.runtime.database").addHandler(retries)
     logging.getLogger("rentaliq.runtime.database").setLevel(logging.INFO)

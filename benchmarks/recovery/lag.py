@@ -60,7 +60,8 @@ def run(b: Bench, seconds: int, clients: int = 4) -> list[Figure]:
                 f"replica lag p99, {name}",
                 percentile(values, 0.99),
                 target=1.0,
-                detail=f"p50 {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms, {len(values)} samples; pgbench {clients} clients, {tps} tps",
+                detail=f"p50 {statistics.median(values) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms, {len(values)} samples; "
+                f"pgbench {clients} clients, {tps} tps",
             )
         )
     return figures

@@ -60,8 +60,11 @@ def main(argv: list[str] | None = None) -> int:
     if not parts <= {"copies", "lag", "failover"} or ("lag" in parts and "copies" not in parts):
         parser.error(f"--only {args.only!r}: choose from copies, lag, failover (lag needs copies)")
     scale = max(1, round(gib * 1024 / MIB_PER_SCALE))
-    print(f"recovery benchmarks: {gib:g} GiB (pgbench scale {scale}), {os.cpu_count()} CPUs, {platform.node()}, "
-          f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC", flush=True)
+    print(
+        f"recovery benchmarks: {gib:g} GiB (pgbench scale {scale}), {os.cpu_count()} CPUs, {platform.node()}, "
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC",
+        flush=True,
+    )
     started = time.perf_counter()
     figures: list[Figure] = []
     with private_bench(archive_seconds=1.0, keep=args.keep_state) as bench:
