@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,10 +44,19 @@ class Figure:
         return value is not None and value <= self.target
 
 
-def _timed(action) -> float:
+def _timed(action: Callable[[], object]) -> float:
     started = time.perf_counter()
     action()
     return time.perf_counter() - started
+
+
+def _mean(values: Iterable[float]) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def _list(values: Iterable[float]) -> str:
+    return ", ".join(f"{v:.2f}" for v in values) + " s"
 
 
 def _count(port: int) -> int:
@@ -118,34 +128,51 @@ class CopyBench:
         hand.server_dir(archive_copy)
         hand.run_as_server(["cp", "-a", f"{b.archive_wal(SOURCE)}/.", f"{archive_copy}/"])  # untimed: the peer's own archive
 
-        data = self.work / "pitr-data"
-        copy = _timed(lambda: hand.copy(self.work / "pitr-base", data))
-        hand.prepare_pitr(data, archive_copy, target.isoformat())
-        replay = self._hand_start(data, rows)
-        peer = copy + replay
-        shutil.rmtree(data)
+        def by_hand() -> tuple[float, float]:
+            data = self.work / "pitr-data"
+            copy = _timed(lambda: hand.copy(self.work / "pitr-base", data))
+            hand.prepare_pitr(data, archive_copy, target.isoformat())
+            replay = self._hand_start(data, rows)
+            shutil.rmtree(data)
+            return copy + replay, replay
 
-        with FirstConnection(b.instances, "bench-pitr", writable=True) as first:
-            started = time.perf_counter()
-            b.rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier="bench-pitr", RestoreTime=target)
-            api = time.perf_counter() - started
-            b.wait_available("bench-pitr")
-            wait_tls(b.port("bench-pitr"))
-            available = time.perf_counter() - started
-        ours = (first.at or started + available) - started
-        assert _count(b.port("bench-pitr")) == rows, "the point-in-time restore does not hold the rows"
-        b.delete("bench-pitr")
+        def ours(name: str) -> tuple[float, float, float]:
+            restore = lambda: b.rds.restore_db_instance_to_point_in_time(  # noqa: E731
+                SourceDBInstanceIdentifier=SOURCE, TargetDBInstanceIdentifier=name, RestoreTime=target
+            )
+            return self._timed_restore(name, restore, rows, writable=True)
+
+        # Alternating (by hand, ours, ours, by hand): this machine's load changes from minute to minute.
+        peer_runs = [by_hand()]
+        ours_runs = [ours("bench-pitr-1"), ours("bench-pitr-2")]
+        peer_runs.append(by_hand())
         self.figures.append(
             Figure(
                 "point-in-time restore",
-                ours,
-                peer,
+                _mean(r[0] for r in ours_runs),
+                _mean(r[0] for r in peer_runs),
                 "base backup copy + recovery_target_time replay",
                 1.5,
-                detail=f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS; by hand: copy {copy:.2f} s, "
-                f"start+replay {replay:.2f} s; ours: API answered {api:.2f} s, available {available:.2f} s",
+                detail=f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS; mean of 2 each: ours {_list(r[0] for r in ours_runs)}, "
+                f"by hand {_list(r[0] for r in peer_runs)} (start+replay {_list(r[1] for r in peer_runs)}); "
+                f"ours available after {_list(r[2] for r in ours_runs)}",
             )
         )
+
+    def _timed_restore(self, name: str, restore: Callable[[], object], rows: int, *, writable: bool = False) -> tuple[float, float, float]:
+        """(first TLS connection [out of recovery], API answer, available), then checks the rows and deletes."""
+        b = self.b
+        with FirstConnection(b.instances, name, writable=writable) as first:
+            started = time.perf_counter()
+            restore()
+            api = time.perf_counter() - started
+            b.wait_available(name)
+            wait_tls(b.port(name))
+            available = time.perf_counter() - started
+        connected = (first.at or started + available) - started
+        assert _count(b.port(name)) == rows, f"{name} does not hold the rows"
+        b.delete(name)
+        return connected, api, available
 
     def _snapshot_and_restore(self, inst: Path, port: int, rows: int, size: int) -> None:
         b = self.b
@@ -161,11 +188,11 @@ class CopyBench:
         # The first backup after the load pays its checkpoint's writes: an untimed one goes first, then
         # the two alternate (ours, peer, peer, ours) so neither always runs on a warmer cache.
         peer_backup()
-        ours_runs, peer_runs = [_timed(lambda: snapshot("bench-snap-1"))], []
-        peer_runs += [_timed(peer_backup), _timed(peer_backup)]
+        snap_ours = [_timed(lambda: snapshot("bench-snap-1"))]
+        snap_peer = [_timed(peer_backup), _timed(peer_backup)]
         b.rds.delete_db_snapshot(DBSnapshotIdentifier="bench-snap-1")
-        ours_runs.append(_timed(lambda: snapshot("bench-snap")))
-        ours, peer = sum(ours_runs) / 2, sum(peer_runs) / 2
+        snap_ours.append(_timed(lambda: snapshot("bench-snap")))
+        ours, peer = _mean(snap_ours), _mean(snap_peer)
         self.figures.append(
             Figure(
                 f"snapshot of {size / 2**30:.2f} GiB",
@@ -173,33 +200,34 @@ class CopyBench:
                 peer,
                 "pg_basebackup",
                 1.5,
-                detail=f"mean of 2 each; ours {', '.join(f'{x:.2f}' for x in ours_runs)} s; peer {', '.join(f'{x:.2f}' for x in peer_runs)} s",
+                detail=f"mean of 2 each; ours {_list(snap_ours)}; by hand {_list(snap_peer)}",
             )
         )
 
-        data = self.work / "snap-data"
-        copy = _timed(lambda: hand.copy(self.work / "snap-base", data))
-        peer_restore = copy + self._hand_start(data, rows)
-        shutil.rmtree(data)
-        shutil.rmtree(self.work / "snap-base")
+        def by_hand() -> tuple[float, float]:
+            data = self.work / "snap-data"
+            copy = _timed(lambda: hand.copy(self.work / "snap-base", data))
+            start = self._hand_start(data, rows)
+            shutil.rmtree(data)
+            return copy + start, copy
 
-        with FirstConnection(b.instances, "bench-restored") as first:
-            started = time.perf_counter()
-            b.rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier="bench-restored", DBSnapshotIdentifier="bench-snap")
-            b.wait_available("bench-restored")
-            wait_tls(b.port("bench-restored"))
-            available = time.perf_counter() - started
-        ours_restore = (first.at or started + available) - started
-        assert _count(b.port("bench-restored")) == rows, "the restore does not hold the rows"
-        b.delete("bench-restored")
+        def ours(name: str) -> tuple[float, float, float]:
+            restore = lambda: b.rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier="bench-snap")  # noqa: E731
+            return self._timed_restore(name, restore, rows)
+
+        peer_runs = [by_hand()]
+        ours_runs = [ours("bench-restored-1"), ours("bench-restored-2")]
+        peer_runs.append(by_hand())
+        shutil.rmtree(self.work / "snap-base")
         b.rds.delete_db_snapshot(DBSnapshotIdentifier="bench-snap")
         self.figures.append(
             Figure(
                 "restore from snapshot",
-                ours_restore,
-                peer_restore,
+                _mean(r[0] for r in ours_runs),
+                _mean(r[0] for r in peer_runs),
                 "cp -a + pg_ctl start",
                 1.5,
-                detail=f"until a TLS connection; by hand: copy {copy:.2f} s, start {peer_restore - copy:.2f} s; ours: available {available:.2f} s",
+                detail=f"until a TLS connection; mean of 2 each: ours {_list(r[0] for r in ours_runs)}, by hand {_list(r[0] for r in peer_runs)} "
+                f"(copy {_list(r[1] for r in peer_runs)}); ours available after {_list(r[2] for r in ours_runs)}",
             )
         )

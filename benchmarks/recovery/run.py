@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             copies.stop_hand_servers()
     print()
     print(table(figures))
-    print(f"total {time.perf_counter() - started:.0f} s")
+    print(f"total {time.perf_counter() - started:.0f} s, load average now {os.getloadavg()[0]:.1f}")
     if args.json:
         print(json.dumps([{**f.__dict__, "ratio": f.ratio, "ok": f.ok} for f in figures], indent=2, default=str))
     return 0 if all(f.ok for f in figures) else 1
