@@ -8,6 +8,7 @@ stop/start; a point-in-time restore after the restart still finds its base backu
 
 from __future__ import annotations
 
+import datetime
 import os
 import signal
 import time
@@ -17,7 +18,8 @@ import pytest
 from botocore.config import Config
 
 from tests.clouds import private_cloud
-from tests.functional.test_rds_recovery import PASSWORD, add, notes, wait_for, wait_snapshot
+from tests.functional.test_local_cloud import _wait_dead
+from tests.functional.test_rds_recovery import add, create, notes, wait_for, wait_restorable, wait_snapshot
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 
@@ -36,10 +38,7 @@ def client(cloud):
 def kill_and_restart(cloud) -> None:
     pid = cloud.status().pid
     os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while os.path.exists(f"/proc/{pid}") and open(f"/proc/{pid}/stat").read().split()[2] != "Z":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    _wait_dead(pid)
     cloud.start(timeout=90)
 
 
@@ -54,16 +53,7 @@ def test_snapshots_backups_and_replicas_survive_kill_9_and_stop_start(monkeypatc
     monkeypatch.setenv("RENTALIQ_LOCAL_ARCHIVE_SECONDS", "1")
     with private_cloud("rds-crash") as cloud:
         rds = client(cloud)
-        rds.create_db_instance(
-            DBInstanceIdentifier="crashy",
-            DBInstanceClass="db.t3.micro",
-            Engine="postgres",
-            MasterUsername="master",
-            MasterUserPassword=PASSWORD,
-            DBName="app",
-            AllocatedStorage=20,
-            BackupRetentionPeriod=1,
-        )
+        create(rds, "crashy")
         add(rds, "crashy", *[f"row-{n}" for n in range(200)])
         rds.create_db_instance_read_replica(DBInstanceIdentifier="crashy-replica", SourceDBInstanceIdentifier="crashy")
         wait_for(rds, "crashy-replica")
@@ -85,7 +75,7 @@ def test_snapshots_backups_and_replicas_survive_kill_9_and_stop_start(monkeypatc
         wait_for(rds, "from-mid-copy")
         assert notes(rds, "from-mid-copy") == [f"row-{n}" for n in range(200)]
 
-        time.sleep(1.5)  # the archive tick (1 s in tests) after the last write
+        wait_restorable(rds, "crashy", datetime.datetime.now(datetime.UTC))
         rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="crashy", TargetDBInstanceIdentifier="crashy-latest", UseLatestRestorableTime=True)
         wait_for(rds, "crashy-latest")
         assert notes(rds, "crashy-latest")[-2:] == ["after-kill", "after-stop-start"]

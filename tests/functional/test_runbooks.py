@@ -17,7 +17,7 @@ import time
 import psycopg
 import pytest
 
-from tests.functional.test_rds_recovery import wait_for, wait_snapshot
+from tests.functional.test_rds_recovery import wait_for, wait_restorable, wait_snapshot
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
 
@@ -120,10 +120,7 @@ def test_point_in_time_restore_as_the_runbook_writes_it(prod, cloud_env) -> None
     restore_time = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     time.sleep(1.1)
     write(rds, creds, "after-the-restore-time")
-    deadline = time.monotonic() + 30
-    while rds.describe_db_instances(DBInstanceIdentifier=DB)["DBInstances"][0]["LatestRestorableTime"].strftime("%Y-%m-%dT%H:%M:%SZ") <= restore_time:
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
+    wait_restorable(rds, DB, datetime.datetime.fromisoformat(restore_time.replace("Z", "+00:00")) + datetime.timedelta(seconds=1))
 
     ok(aws(cloud_env, *command, "--restore-time", restore_time))
     wait_for(rds, RESTORED)
@@ -159,3 +156,17 @@ def test_vertical_scaling_and_read_replica(prod, cloud_env, deployed) -> None:
             pass
         rds.modify_db_instance(DBInstanceIdentifier=DB, DBInstanceClass=spec_class, ApplyImmediately=True)
     assert wait_for(rds, DB)["DBInstanceClass"] == spec_class
+
+
+def test_s3_version_restore_as_the_runbook_writes_it(deployed, target, cloud_env) -> None:
+    s3 = target.client("s3")
+    bucket, key = "rentaliq-prod-files", "path/to/file.txt"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=b"the good version", ServerSideEncryption="aws:kms")["VersionId"]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"an accidental overwrite", ServerSideEncryption="aws:kms")
+
+    listed = ok(aws(cloud_env, "s3api", "list-object-versions", "--bucket", bucket, "--prefix", key))
+    assert first in [v["VersionId"] for v in listed["Versions"]]
+    ok(aws(cloud_env, "s3api", "copy-object", "--bucket", bucket, "--copy-source", f"{bucket}/{key}?versionId={first}", "--key", key))
+
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"the good version"
+    assert len(s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 3  # history kept

@@ -19,7 +19,18 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_backup_schedule, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
+from rentaliq.local import (
+    postgres_supervisor,
+    rds_backup_schedule,
+    rds_classes,
+    rds_events,
+    rds_modifications,
+    rds_multi_az,
+    rds_recovery,
+    rds_replicas,
+    rds_rules,
+    rds_snapshots,
+)
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
 
 log = logging.getLogger(__name__)
@@ -174,7 +185,7 @@ def install(state_dir: Path) -> None:
     def deleted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
             try:
-                rds_recovery.promote_replicas_of(backend, db)
+                rds_replicas.promote_replicas_of(backend, db)
                 engine().delete(db.db_instance_identifier)
                 rds_recovery.forget_archive(db)
             except PostgresEngineError as error:
@@ -297,7 +308,7 @@ def after_restore() -> None:
     if _supervisor is not None:
         _supervisor.settle()
         _supervisor.start()
-    rds_recovery.resume_snapshots()
+    rds_snapshots.resume()
     if _schedule is not None:
         _schedule.start()
 

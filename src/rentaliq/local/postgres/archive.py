@@ -141,10 +141,12 @@ class ArchiveOps:
                     state = replace(state, latest_restorable=now.isoformat())
                 else:
                     conn.execute("SELECT txid_current()")  # the marker: a commit record after `now`
-                    switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+                    # Read before the switch: a transaction that commits after this snapshot either was running
+                    # (not quiet) or takes a new xid (xmax moves), so an idle tick never claims an unarchived commit.
                     xmin, xmax = conn.execute(
                         "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s"
                     ).fetchone()
+                    switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
                     state = ArchiveState(latest_restorable=now.isoformat(), last_marker=now.isoformat(), next_xid=xmax, quiet=xmin == xmax)
         finally:
             lock.release()
