@@ -32,6 +32,7 @@ from rentaliq.local import (
     rds_snapshots,
 )
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
+from rentaliq.local.postgres.standby import standby_id
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
             max_connections=rds_classes.max_connections(db.db_instance_class),
         )
 
+    for leftover in (db.db_instance_identifier, standby_id(db.db_instance_identifier)):
+        engine().set_aside(leftover)  # moto has no such instance, so a server of that name is an orphan
     endpoint = rds_recovery.make_server(backend, db, fresh)
     try:
         rds_recovery.after_bind(backend, db)
@@ -242,6 +245,7 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
             db.status = previous
             raise _refuse(db, f"be renamed to {new_id}", error) from None
         db.status = previous
+        _follow_rename(backend, db, old_id, new_id)
     try:
         if db_kwargs.get("master_user_password"):
             engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
@@ -267,6 +271,16 @@ def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> N
         raise _refuse(db, "apply the modification", error) from None
 
 
+def _follow_rename(backend: Any, db: Any, old_id: str, new_id: str) -> None:
+    """Replicas name their source, and a primary its replicas: both follow a rename, as on RDS."""
+    for replica_id in list(getattr(db, "replicas", [])):
+        if (replica := backend.databases.get(replica_id)) is not None:
+            replica.source_db_instance_identifier = new_id
+    source = backend.databases.get(str(getattr(db, "source_db_instance_identifier", None) or "").lower())
+    if source is not None and old_id in source.replicas:
+        source.replicas[source.replicas.index(old_id)] = new_id
+
+
 def _touches_server(db: Any, db_kwargs: Any) -> bool:
     """Changes the local server must carry out, which need it running (the others are RDS metadata)."""
     renamed = str(db_kwargs.get("new_db_instance_identifier") or db.db_instance_identifier).lower() != db.db_instance_identifier
@@ -276,6 +290,8 @@ def _touches_server(db: Any, db_kwargs: Any) -> bool:
         or db_kwargs.get("manage_master_user_password")
         or db_kwargs.get("rotate_master_user_password")
         or "db_parameter_group_name" in db_kwargs
+        or (db_kwargs.get("apply_immediately") and db_kwargs.get("db_instance_class") not in (None, db.db_instance_class))
+        or ("multi_az" in db_kwargs and bool(db_kwargs["multi_az"]) != bool(db.multi_az))
     )
 
 
