@@ -68,17 +68,8 @@ def add(rds, name: str, *values: str) -> None:
 
 def create(rds, name: str, retention: int = 1, **extra) -> None:
     """A PostgreSQL instance through the API, as every test here starts from one."""
-    rds.create_db_instance(
-        DBInstanceIdentifier=name,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="master",
-        MasterUserPassword=PASSWORD,
-        DBName="app",
-        AllocatedStorage=20,
-        BackupRetentionPeriod=retention,
-        **extra,
-    )
+    settings = {"DBInstanceClass": "db.t3.micro", "MasterUsername": "master", "MasterUserPassword": PASSWORD, "DBName": "app", "AllocatedStorage": 20}
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", BackupRetentionPeriod=retention, **{**settings, **extra})
 
 
 def make(rds, name: str, retention: int = 1, **extra) -> None:
@@ -299,3 +290,23 @@ def test_failover_of_a_single_az_instance_is_refused(rds) -> None:
     make(rds, "single-az", retention=0)
     with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*not Multi-AZ"):
         rds.reboot_db_instance(DBInstanceIdentifier="single-az", ForceFailover=True)
+
+
+def test_classes_and_retention_rds_does_not_offer_are_refused(rds) -> None:
+    make(rds, "validated", retention=0)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*db.bogus.huge"):
+        rds.modify_db_instance(DBInstanceIdentifier="validated", DBInstanceClass="db.bogus.huge", ApplyImmediately=True)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterValue.*35"):
+        rds.modify_db_instance(DBInstanceIdentifier="validated", BackupRetentionPeriod=36)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*db.nope"):
+        rds.create_db_instance(
+            DBInstanceIdentifier="never-made",
+            DBInstanceClass="db.nope",
+            Engine="postgres",
+            MasterUsername="master",
+            MasterUserPassword=PASSWORD,
+            AllocatedStorage=20,
+        )
+    assert not rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["never-made"]}])["DBInstances"]
+    db = rds.describe_db_instances(DBInstanceIdentifier="validated")["DBInstances"][0]
+    assert (db["DBInstanceClass"], db["BackupRetentionPeriod"]) == ("db.t3.micro", 0)

@@ -145,6 +145,11 @@ def install(state_dir: Path) -> None:
         if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
             password = rds_rules.managed_password(db) or db_kwargs.get("master_user_password") or ""
             try:
+                _check_class_and_retention({"db_instance_class": db.db_instance_class, "backup_retention_period": db.backup_retention_period})
+            except RDSClientError:
+                backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
+                raise
+            try:
                 _bind(backend, db, password)
             except (PostgresEngineError, PostgresNotInstalled) as error:
                 backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
@@ -204,6 +209,8 @@ def install(state_dir: Path) -> None:
         old_id = db.db_instance_identifier
         if _local_endpoint(db) and db.status != "available" and _touches_server(db, db_kwargs):
             raise InvalidDBInstanceStateError(old_id, "stop")  # "Instance <id> is not in available state."
+        if _local_endpoint(db):
+            _check_class_and_retention(db_kwargs)
         before = {"class": db.db_instance_class, "retention": int(db.backup_retention_period or 0)}
         pending = rds_modifications.defer(db, db_kwargs) if _local_endpoint(db) else {}
         result = original_modify(self, db_instance_identifier, db_kwargs)
@@ -269,6 +276,19 @@ def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> N
             rds_modifications.restart_for_class(backend, db)
     except PostgresEngineError as error:
         raise _refuse(db, "apply the modification", error) from None
+
+
+def _check_class_and_retention(db_kwargs: Any) -> None:
+    """What RDS refuses before changing anything: an instance class it does not offer, retention beyond 35 days."""
+    instance_class = db_kwargs.get("db_instance_class")
+    if instance_class is not None and rds_classes.memory_bytes(instance_class) is None:
+        raise RDSClientError(
+            "InvalidParameterCombination",
+            f"RDS does not support creating a DB instance with the following combination: DBInstanceClass={instance_class}, Engine=postgres.",
+        )
+    retention = db_kwargs.get("backup_retention_period")
+    if retention is not None and not 0 <= int(retention) <= 35:
+        raise RDSClientError("InvalidParameterValue", f"The backup retention period must be between 0 and 35 days, not {retention}.")
 
 
 def _follow_rename(backend: Any, db: Any, old_id: str, new_id: str) -> None:

@@ -27,6 +27,7 @@ from rentaliq.local import rds_events
 from rentaliq.local import rds_postgres as bound
 from rentaliq.local import rds_recovery as recovery
 from rentaliq.local.postgres import PostgresEngineError
+from rentaliq.local.postgres.copies import read_copy_info
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +77,18 @@ def resume() -> None:
                 shutil.rmtree(directory, ignore_errors=True)
                 snapshot.status = "failed"
                 snapshot.percent_progress = 0
+    _sweep_incomplete_copies()
+
+
+def _sweep_incomplete_copies() -> None:
+    """Copies a crash cut off before any snapshot recorded them (a final snapshot of a delete that never
+    finished): incomplete, so unusable, and no API call could free them."""
+    snapshots = recovery.root() / "snapshots"
+    if snapshots.is_dir():
+        for directory in snapshots.iterdir():
+            if read_copy_info(directory) is None:
+                log.warning("removing %s: a snapshot copy a crash cut off", directory)
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 def install() -> None:
@@ -144,7 +157,8 @@ def install() -> None:
             except PostgresEngineError as error:
                 backend.database_snapshots.pop(copied.db_snapshot_identifier, None)
                 shutil.rmtree(target, ignore_errors=True)
-                raise RDSClientError("InvalidDBSnapshotState", f"Snapshot {source.db_snapshot_identifier} could not be copied: {error}") from None
+                why = str(error).splitlines()[0][:300]
+                raise RDSClientError("InvalidDBSnapshotState", f"Snapshot {source.db_snapshot_identifier} could not be copied: {why}") from None
             copied._rentaliq_dir = str(target)
         return copied
 
