@@ -33,7 +33,10 @@ def install() -> None:
     original_describe = rds_models.RDSBackend.describe_db_instance_automated_backups
 
     def describe_db_instance_automated_backups(self: Any, db_instance_identifier: str | None = None, **kwargs: Any) -> list[Any]:
-        others = [b for b in original_describe(self, db_instance_identifier, **kwargs) if not _is_local_id(self, b.db_instance_identifier)]
+        # moto's own entries, minus those of local instances (their snapshots are base backups, shown below)
+        others = [
+            b for b in original_describe(self, db_instance_identifier, **kwargs) if not all(getattr(s, "_rentaliq_dir", None) for s in b.automated_snapshots)
+        ]
         wanted = str(db_instance_identifier).lower() if db_instance_identifier else None
         local = [
             _automated_backup(db)
@@ -43,11 +46,6 @@ def install() -> None:
         return others + [b for b in local if b is not None]
 
     rds_models.RDSBackend.describe_db_instance_automated_backups = describe_db_instance_automated_backups
-
-
-def _is_local_id(backend: Any, db_id: str) -> bool:
-    db = backend.databases.get(db_id)
-    return db is not None and bound.is_bound(db)
 
 
 def _automated_backup(db: Any) -> dict[str, Any] | None:

@@ -180,10 +180,12 @@ def _install_restores() -> None:
         if snapshot.status != "available":
             raise RDSClientError("InvalidDBSnapshotState", f"Snapshot {snapshot.db_snapshot_identifier} is not available (it is {snapshot.status}).")
         directory = _snapshot_dir(snapshot)
+        multi_az = bool(overrides.get("multi_az"))  # RDS restores Single-AZ unless asked
         if directory is None:
             return original(backend, from_snapshot_id, overrides)
 
         def from_snapshot(backend: Any, db: Any) -> Endpoint:
+            db.multi_az = multi_az  # moto keeps the source's when MultiAZ=false is given
             return bound.engine().restore_snapshot(
                 db.db_instance_identifier,
                 directory,
@@ -216,6 +218,7 @@ def _install_restores() -> None:
         if window is None:
             raise RDSClientError("InvalidDBInstanceState", f"Automated backups are not enabled for DB instance {source.db_instance_identifier}.")
         target = window[1] if use_latest else _restore_time(restore_time)
+        multi_az = bool(overrides.get("multi_az"))  # RDS restores Single-AZ unless asked
         if not window[0] <= target <= window[1]:
             raise RDSClientError(
                 "InvalidRestoreTime",
@@ -224,6 +227,7 @@ def _install_restores() -> None:
             )
 
         def to_time(backend: Any, db: Any) -> Endpoint:
+            db.multi_az = multi_az  # moto keeps the source's when MultiAZ=false is given
             return bound.engine().restore_to_time(
                 db.db_instance_identifier,
                 archive,

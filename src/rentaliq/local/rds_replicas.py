@@ -25,6 +25,12 @@ def install() -> None:
             raise RDSClientError("DBInstanceAlreadyExists", "DB instance already exists")
         if bound.is_bound(primary) and primary.status != "available":
             raise RDSClientError("InvalidDBInstanceState", f"Instance {primary.db_instance_identifier} is not in available state.")
+        if bound.is_bound(primary) and not primary.is_replica and not recovery.wants_backups(primary):
+            raise RDSClientError(
+                "InvalidDBInstanceState",
+                "Automated backups are not enabled for this database instance. To enable automated backups, "
+                "use ModifyDBInstance to set the backup retention period to a non-zero value.",
+            )
         replica = original(backend, db_kwargs)
         if not bound.is_bound(primary):
             return replica
@@ -37,6 +43,7 @@ def install() -> None:
         replica.deletion_protection = bool(db_kwargs.get("deletion_protection"))  # RDS's default, not the primary's
         replica.multi_az = bool(db_kwargs.get("multi_az"))
         replica.dbi_resource_id = recovery.new_resource_id()  # a copy of the primary's object: its own identity
+        bound.engine().set_aside(replica.db_instance_identifier)  # an orphan of that name is never adopted
         try:
             replica._rentaliq_endpoint = bound.engine().create_replica(
                 replica.db_instance_identifier,
@@ -74,6 +81,8 @@ def promote_locally(backend: Any, replica: Any) -> None:
         primary.remove_replica(replica)
     replica.is_replica = False
     replica.source_db_instance_identifier = None
+    if not replica.backup_retention_period:
+        replica.backup_retention_period = 1  # PromoteReadReplica's default, so the new primary is restorable
     if recovery.wants_backups(replica):
         recovery.start_backups(backend, replica)
 

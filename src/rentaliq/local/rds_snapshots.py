@@ -4,7 +4,7 @@ CreateDBSnapshot takes a physical copy of the instance's server (``postgres.copi
 is complete, on a worker thread; a final snapshot (DeleteDBInstance, StopDBInstance with a snapshot) is
 taken before the server goes. Each snapshot is a directory of its own under ``<state>/rds-backups/snapshots/``,
 so it outlives its instance; DeleteDBSnapshot frees its disk, CopyDBSnapshot makes an independent copy.
-A snapshot cut off by a ``kill -9`` of the local cloud is copied again at start (:func:`resume`).
+A snapshot cut off by a ``kill -9`` of the local cloud has ``failed`` at start (:func:`resume`).
 moto's at-create automated snapshot (metadata only) is dropped: automated snapshots are the real base
 backups (``rds_recovery``).
 """
@@ -12,6 +12,7 @@ backups (``rds_recovery``).
 from __future__ import annotations
 
 import contextvars
+import datetime
 import logging
 import secrets
 import shutil
@@ -26,10 +27,13 @@ from rentaliq.local import rds_events
 from rentaliq.local import rds_postgres as bound
 from rentaliq.local import rds_recovery as recovery
 from rentaliq.local.postgres import PostgresEngineError
+from rentaliq.local.postgres.copies import read_copy_info
 
 log = logging.getLogger(__name__)
 
 _synchronous: contextvars.ContextVar[bool] = contextvars.ContextVar("rentaliq_sync_snapshots", default=False)
+"""Set during DeleteDBInstance and StopDBInstance: their final snapshot is taken at once, and the automated
+snapshots they delete are theirs to delete (the API refuses to delete an automated snapshot)."""
 
 
 def snapshot_dir(snapshot: Any) -> Path | None:
@@ -38,9 +42,14 @@ def snapshot_dir(snapshot: Any) -> Path | None:
 
 
 def _snapshot_worker(backend: Any, db_id: str, snapshot: Any, directory: Path) -> None:
-    """Copy the data, then show the snapshot ``available`` (or ``failed``) and commit that."""
+    """Copy the data, then show the snapshot ``available`` (or ``failed``) and commit that.
+
+    A physical copy is consistent as of the end of the copy, so that is the snapshot's SnapshotCreateTime:
+    what the snapshot holds is the data as of the time it states.
+    """
+    consistent_at = None
     try:
-        bound.engine().snapshot(db_id, directory)
+        consistent_at = datetime.datetime.fromisoformat(bound.engine().snapshot(db_id, directory).taken_at)
         status = "available"
     except Exception as error:  # noqa: BLE001 - reported on the snapshot, as RDS does
         log.error("snapshot %s of %s failed: %s", snapshot.db_snapshot_identifier, db_id, error)
@@ -49,20 +58,37 @@ def _snapshot_worker(backend: Any, db_id: str, snapshot: Any, directory: Path) -
     with rds_events.changing():
         snapshot.status = status
         snapshot.percent_progress = 100 if status == "available" else 0
+        if consistent_at is not None:
+            snapshot.created = consistent_at
     rds_events.persist()
 
 
 def resume() -> None:
-    """After a restart: snapshots cut off mid-copy are copied again (or fail when their instance is gone)."""
+    """After a restart: a snapshot cut off mid-copy has ``failed``, as RDS reports a snapshot it could not take.
+
+    Copying it again would copy the server as it is now, not as it was when the snapshot was asked for:
+    a snapshot taken before a destructive change would silently hold the change.
+    """
     for backend in recovery.backends():
         for snapshot in list(backend.database_snapshots.values()):
             directory = snapshot_dir(snapshot)
             if snapshot.status == "creating" and directory is not None:
-                db = backend.databases.get(snapshot.db_instance_identifier)
-                if db is not None and bound.is_bound(db):
-                    threading.Thread(target=_snapshot_worker, args=(backend, db.db_instance_identifier, snapshot, directory), daemon=True).start()
-                else:
-                    snapshot.status = "failed"
+                log.warning("snapshot %s was cut off by a restart of the local cloud: failed", snapshot.db_snapshot_identifier)
+                shutil.rmtree(directory, ignore_errors=True)
+                snapshot.status = "failed"
+                snapshot.percent_progress = 0
+    _sweep_incomplete_copies()
+
+
+def _sweep_incomplete_copies() -> None:
+    """Copies a crash cut off before any snapshot recorded them (a final snapshot of a delete that never
+    finished): incomplete, so unusable, and no API call could free them."""
+    snapshots = recovery.root() / "snapshots"
+    if snapshots.is_dir():
+        for directory in snapshots.iterdir():
+            if read_copy_info(directory) is None:
+                log.warning("removing %s: a snapshot copy a crash cut off", directory)
+                shutil.rmtree(directory, ignore_errors=True)
 
 
 def install() -> None:
@@ -105,6 +131,10 @@ def install() -> None:
 
     def delete_db_snapshot(original, backend, db_snapshot_identifier):
         snapshot = backend.database_snapshots.get(str(db_snapshot_identifier).lower())
+        if snapshot is not None and snapshot.snapshot_type == "automated" and not _synchronous.get():
+            raise RDSClientError(
+                "InvalidDBSnapshotState", f"Cannot delete the automated snapshot {snapshot.db_snapshot_identifier}: only manual snapshots can be deleted."
+            )
         if snapshot is not None and snapshot.status == "creating":
             raise RDSClientError("InvalidDBSnapshotState", f"Cannot delete the snapshot {snapshot.db_snapshot_identifier}: it is being created.")
         deleted = original(backend, str(db_snapshot_identifier).lower())
@@ -127,7 +157,8 @@ def install() -> None:
             except PostgresEngineError as error:
                 backend.database_snapshots.pop(copied.db_snapshot_identifier, None)
                 shutil.rmtree(target, ignore_errors=True)
-                raise RDSClientError("InvalidDBSnapshotState", f"Snapshot {source.db_snapshot_identifier} could not be copied: {error}") from None
+                why = str(error).splitlines()[0][:300]
+                raise RDSClientError("InvalidDBSnapshotState", f"Snapshot {source.db_snapshot_identifier} could not be copied: {why}") from None
             copied._rentaliq_dir = str(target)
         return copied
 
