@@ -108,22 +108,36 @@ def test_a_write_after_the_restore_point_is_a_mismatch_and_exits_1(seeded_qa, ta
     assert "drill FAILED" in out and "deleted" in out
 
 
-def test_an_interrupted_drill_deletes_its_scratch_instance(seeded_qa, target) -> None:
-    """Ctrl-C once the scratch instance exists (here raised from the library's hook): it is deleted, the interrupt goes on."""
+@pytest.mark.parametrize("env", ["qa", "prod"])
+def test_an_interrupted_drill_deletes_its_scratch_instance(deployed, target, env) -> None:
+    """Ctrl-C once the scratch instance exists (raised from the library's hook): it is deleted, the interrupt goes on.
+
+    The scratch instance sits where the env's database does: same subnet group, security groups, parameter group;
+    in PROD, whose database has deletion protection, the scratch instance is deleted all the same.
+    """
     from rentaliq.ops.drill import run_drill
 
-    made: list[str] = []
+    rds = target.client("rds")
+    source = rds.describe_db_instances(DBInstanceIdentifier=f"rentaliq-{env}-db")["DBInstances"][0]
+    made: list[dict[str, Any]] = []
     progress: list[str] = []
 
     def interrupt(instance: dict[str, Any]) -> None:
-        made.append(instance["DBInstanceIdentifier"])
+        made.append(instance)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        run_drill(target, load_spec("qa"), after_restore=interrupt, on_progress=progress.append)
-    assert made and made[0].startswith("rentaliq-qa-drill-")
-    assert progress[-2:] == [f"deleting {made[0]} (no final snapshot; Ctrl-C waits for it)", f"{made[0]}: deleted"]
-    assert drill_instances(target) == []
+        run_drill(target, load_spec(env), after_restore=interrupt, on_progress=progress.append)
+    [scratch] = made
+    name = scratch["DBInstanceIdentifier"]
+    assert name.startswith(f"rentaliq-{env}-drill-")
+    assert scratch["DBSubnetGroup"]["DBSubnetGroupName"] == source["DBSubnetGroup"]["DBSubnetGroupName"]
+    assert {g["VpcSecurityGroupId"] for g in scratch["VpcSecurityGroups"]} == {g["VpcSecurityGroupId"] for g in source["VpcSecurityGroups"]}
+    assert scratch["DBParameterGroups"][0]["DBParameterGroupName"] == source["DBParameterGroups"][0]["DBParameterGroupName"]
+    assert scratch["DBInstanceClass"] == source["DBInstanceClass"]
+    assert {"Key": "Purpose", "Value": "dr-drill"} in scratch.get("TagList", [])
+    assert progress[-2:] == [f"deleting {name} (no final snapshot; Ctrl-C waits for it)", f"{name}: deleted"]
+    assert [i for i in rds.describe_db_instances()["DBInstances"] if "-drill-" in i["DBInstanceIdentifier"]] == []
 
 
 def test_ctrl_c_on_the_cli_leaves_no_scratch_instance(seeded_qa, target, cloud_env) -> None:

@@ -144,6 +144,9 @@ def delete_scratch(rds: Any, scratch: str, *, retry_s: float, confirm_s: float, 
     deadline = time.monotonic() + retry_s
     while True:
         try:
+            item = describe(rds, scratch)
+            if item is not None and item.get("DeletionProtection"):  # asked for none; lift it if the restore kept the source's
+                rds.modify_db_instance(DBInstanceIdentifier=scratch, DeletionProtection=False, ApplyImmediately=True)
             rds.delete_db_instance(DBInstanceIdentifier=scratch, SkipFinalSnapshot=True, DeleteAutomatedBackups=True)
             break
         except rds.exceptions.DBInstanceNotFoundFault:
