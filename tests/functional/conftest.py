@@ -60,6 +60,7 @@ def cloud_home():
 def cloud(cloud_home):
     from rentaliq.local.cloud import LocalCloud
 
+    os.environ.setdefault("RENTALIQ_LOCAL_ARCHIVE_SECONDS", "1")  # tests wait seconds, not a minute, for the WAL archive
     instance = LocalCloud(state_dir=cloud_home / "state", port=free_port())
     instance.start()
     yield instance

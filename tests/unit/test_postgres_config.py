@@ -14,6 +14,8 @@ from rentaliq.local.postgres.config import (
     CONF_FILE,
     CONF_INCLUDE,
     SOCKET_PATH_MAX,
+    Recovery,
+    archive_command,
     conf_quote,
     render_conf,
     render_hba,
@@ -58,7 +60,36 @@ def test_conf_listens_on_loopback_only_with_tls_scram_and_pg_stat_statements(tmp
         "shared_preload_libraries": "'pg_stat_statements'",
         "timezone": "'UTC'",
         "log_timezone": "'UTC'",
+        "wal_level": "replica",
+        "archive_mode": "on",
+        "archive_command": "'/bin/true'",
+        "max_wal_senders": "10",
+        "wal_keep_size": "'256MB'",
+        "hot_standby": "on",
+        "hot_standby_feedback": "on",
     }
+
+
+def test_archive_command_copies_atomically_and_never_overwrites(tmp_path: Path) -> None:
+    archive = tmp_path / "it's archive"
+    command = settings(render_conf(24567, None, archive_dir=archive))["archive_command"]
+    assert command.startswith("'test ! -f ")
+    assert "cp %p" in command and "&& mv " in command
+    assert command == conf_quote(archive_command(archive))
+
+
+def test_point_in_time_recovery_replays_the_archive_up_to_the_target_then_promotes(tmp_path: Path) -> None:
+    conf = settings(render_conf(24567, None, recovery=Recovery(archive_dir=tmp_path, target_time="2026-11-30T01:02:03+00:00")))
+    assert conf["restore_command"] == conf_quote(f"cp {tmp_path}/%f %p")
+    assert conf["recovery_target_time"] == "'2026-11-30T01:02:03+00:00'"
+    assert conf["recovery_target_inclusive"] == "on"
+    assert conf["recovery_target_action"] == "'promote'"
+    assert "primary_conninfo" not in conf
+
+
+def test_max_connections_follows_the_instance_class_when_given() -> None:
+    assert settings(render_conf(24567, None, max_connections=112))["max_connections"] == "112"
+    assert "max_connections" not in settings(render_conf(24567, None))
 
 
 def test_conf_without_a_socket_directory_disables_unix_sockets() -> None:
@@ -90,12 +121,16 @@ def test_hba_with_force_ssl_rejects_plaintext_before_accepting_tls() -> None:
         ["local", "all", "all", "scram-sha-256"],
         ["hostnossl", "all", "all", "127.0.0.1/32", "reject"],
         ["hostssl", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+        ["hostssl", "replication", "rdsadmin", "127.0.0.1/32", "scram-sha-256"],
     ]
 
 
 def test_hba_without_force_ssl_accepts_both_but_only_with_a_password() -> None:
     tcp = [rule for rule in rules(render_hba(False)) if rule[0] != "local"]
-    assert tcp == [["host", "all", "all", "127.0.0.1/32", "scram-sha-256"]]
+    assert tcp == [
+        ["host", "all", "all", "127.0.0.1/32", "scram-sha-256"],
+        ["hostssl", "replication", "rdsadmin", "127.0.0.1/32", "scram-sha-256"],
+    ]
 
 
 @pytest.mark.parametrize("force_ssl", [True, False])

@@ -19,13 +19,15 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_events, rds_rules
+from rentaliq.local import postgres_supervisor, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
+from rentaliq.local.rds_backup_schedule import BackupSchedule
 
 log = logging.getLogger(__name__)
 
 _engine: PostgresEngine | None = None
 _supervisor: postgres_supervisor.Supervisor | None = None
+_schedule: BackupSchedule | None = None
 
 
 def engine() -> PostgresEngine:
@@ -34,7 +36,7 @@ def engine() -> PostgresEngine:
     return _engine
 
 
-def _force_ssl(backend: Any, db: Any) -> bool:
+def force_ssl(backend: Any, db: Any) -> bool:
     """``rds.force_ssl`` from the instance's parameter group; RDS for PostgreSQL 15 defaults it to 0."""
     group = backend.db_parameter_groups.get(getattr(db, "db_parameter_group_name", None) or "")
     if group is None:
@@ -48,14 +50,26 @@ def _is_postgres(db: Any) -> bool:
 
 
 def _bind(backend: Any, db: Any, master_password: str) -> None:
-    endpoint = engine().create(
-        db.db_instance_identifier,
-        master_username=db.master_username,
-        master_password=master_password,
-        dbname=db.db_name or None,
-        force_ssl=_force_ssl(backend, db),
-    )
-    db._rentaliq_endpoint = endpoint
+    """A server for a new instance: fresh, or the copy a restore in progress asked for (``rds_recovery``)."""
+
+    def fresh() -> Endpoint:
+        return engine().create(
+            db.db_instance_identifier,
+            master_username=db.master_username,
+            master_password=master_password,
+            dbname=db.db_name or None,
+            force_ssl=force_ssl(backend, db),
+            max_connections=rds_classes.max_connections(db.db_instance_class),
+        )
+
+    db._rentaliq_endpoint = rds_recovery.make_server(backend, db, fresh)
+    try:
+        rds_recovery.after_bind(backend, db)
+        rds_multi_az.after_bind(db)
+    except PostgresEngineError:
+        engine().delete(db.db_instance_identifier)
+        engine().remove_standby(db.db_instance_identifier)
+        raise
 
 
 def _local_endpoint(db: Any) -> Endpoint | None:
@@ -90,7 +104,7 @@ def _refuse(db: Any, action: str, error: Exception) -> RDSClientError:
 
 
 def install(state_dir: Path) -> None:
-    global _engine, _supervisor
+    global _engine, _supervisor, _schedule
     _engine = PostgresEngine(state_dir / "postgres")
     rds_events.install()
 
@@ -123,11 +137,6 @@ def install(state_dir: Path) -> None:
                 if getattr(db, "master_user_secret", None) is not None:
                     db.master_user_secret.delete_secret()
                 raise RDSClientError("InvalidParameterCombination", f"local PostgreSQL for {db.db_instance_identifier}: {error}") from None
-
-    @_after("create_db_instance_read_replica")
-    def replicated(backend, replica, db_kwargs):
-        # moto copies the primary object; the copy must not claim the primary's server (a replica has none yet).
-        replica.__dict__.pop("_rentaliq_endpoint", None)
 
     @_after("stop_db_instance")
     def stopped(backend, db, *args, **kwargs):
@@ -165,7 +174,9 @@ def install(state_dir: Path) -> None:
     def deleted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
             try:
+                rds_recovery.promote_replicas_of(backend, db)
                 engine().delete(db.db_instance_identifier)
+                rds_recovery.forget_archive(db)
             except PostgresEngineError as error:
                 backend.databases[db.db_instance_identifier] = db  # still there, as its server is
                 db.status = "available"
@@ -179,9 +190,13 @@ def install(state_dir: Path) -> None:
         old_id = db.db_instance_identifier
         if _local_endpoint(db) and db.status != "available" and _touches_server(db, db_kwargs):
             raise InvalidDBInstanceStateError(old_id, "stop")  # "Instance <id> is not in available state."
+        before = {"class": db.db_instance_class, "retention": int(db.backup_retention_period or 0)}
+        pending = rds_modifications.defer(db, db_kwargs) if _local_endpoint(db) else {}
         result = original_modify(self, db_instance_identifier, db_kwargs)
         if _local_endpoint(db):
+            rds_modifications.record_pending(db, pending)
             _apply_modification(self, db, old_id, db_kwargs)
+            _apply_backups_and_class(self, db, before)
         return result
 
     rds_models.RDSBackend.modify_db_instance = modify_db_instance
@@ -198,6 +213,9 @@ def install(state_dir: Path) -> None:
     rds_models.RDSBackend.reboot_db_instance = reboot_db_instance
 
     _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
+    rds_recovery.install(state_dir)  # after the hooks above, so its wrappers see bound instances
+    rds_multi_az.install()
+    _schedule = BackupSchedule()
 
 
 def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> None:
@@ -219,7 +237,21 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
         elif (db_kwargs.get("manage_master_user_password") or db_kwargs.get("rotate_master_user_password")) and (password := rds_rules.managed_password(db)):
             engine().set_master_password(new_id, db.master_username, password)
         if "db_parameter_group_name" in db_kwargs:
-            engine().set_force_ssl(new_id, _force_ssl(backend, db))
+            engine().setforce_ssl(new_id, force_ssl(backend, db))
+    except PostgresEngineError as error:
+        raise _refuse(db, "apply the modification", error) from None
+
+
+def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> None:
+    """Retention 0 <-> >0 starts or stops automated backups; a new class restarts the server now."""
+    retention = int(db.backup_retention_period or 0)
+    try:
+        if before["retention"] == 0 and retention > 0 and not db.is_replica:
+            rds_recovery.start_backups(backend, db)
+        elif before["retention"] > 0 and retention == 0:
+            rds_recovery.stop_backups(backend, db)
+        if db.db_instance_class != before["class"]:
+            rds_modifications.restart_for_class(db)
     except PostgresEngineError as error:
         raise _refuse(db, "apply the modification", error) from None
 
@@ -245,7 +277,7 @@ def _watch_parameter_groups() -> None:
         result = original(self, db_parameter_group_name, *args, **kwargs)
         for db in list(self.databases.values()):
             if _local_endpoint(db) and getattr(db, "db_parameter_group_name", None) == db_parameter_group_name:
-                engine().set_force_ssl(db.db_instance_identifier, _force_ssl(self, db))
+                engine().setforce_ssl(db.db_instance_identifier, force_ssl(self, db))
         return result
 
     rds_models.RDSBackend.modify_db_parameter_group = modify_db_parameter_group
@@ -265,9 +297,14 @@ def after_restore() -> None:
     if _supervisor is not None:
         _supervisor.settle()
         _supervisor.start()
+    rds_recovery.resume_snapshots()
+    if _schedule is not None:
+        _schedule.start()
 
 
 def stop_all() -> None:
+    if _schedule is not None:
+        _schedule.stop()
     if _supervisor is not None:
         _supervisor.stop()  # first, or it would restart the servers being stopped
     if _engine is not None:

@@ -17,10 +17,9 @@ from pathlib import Path
 import psycopg
 from psycopg import sql
 
-from rentaliq.local.postgres.model import ADMIN_USER, HOST, PostgresEngineError
+from rentaliq.local.postgres.model import ADMIN_SECRET_FILE, ADMIN_USER, HOST, PostgresEngineError
 from rentaliq.local.postgres.process import log_tail, one_line
 
-ADMIN_SECRET_FILE = "admin.secret"
 _RELOAD_TIMEOUT_S = 10
 
 

@@ -10,6 +10,8 @@ Writing the files (ownership, atomic replace) is the engine's job.
 from __future__ import annotations
 
 import os
+import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from rentaliq.local.postgres.model import ADMIN_USER, HOST
@@ -35,8 +37,42 @@ def socket_dir(inst_dir: Path, port: int) -> Path | None:
     return run_dir
 
 
-def render_conf(port: int, run_dir: Path | None) -> str:
-    """``rentaliq.conf``: where the server listens, TLS files, password hashing and RDS defaults."""
+def archive_command(archive_dir: Path | None) -> str:
+    """Copy a finished WAL segment into the archive, atomically and never over an existing file.
+
+    With no archive (backup retention 0) segments are acknowledged and recycled, as RDS stops
+    archiving then; an empty command would instead make the server keep every segment.
+    """
+    if archive_dir is None:
+        return "/bin/true"
+    final = shlex.quote(str(archive_dir)) + "/%f"
+    partial = shlex.quote(str(archive_dir)) + "/.%f.partial"
+    return f"test ! -f {final} && cp %p {partial} && mv {partial} {final}"
+
+
+def restore_command(archive_dir: Path) -> str:
+    """Fetch a WAL segment from an archive during recovery (a missing one ends archive recovery)."""
+    return f"cp {shlex.quote(str(archive_dir))}/%f %p"
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What a server replays at start: streaming from a primary and/or an archive, up to a target time."""
+
+    primary_conninfo: str | None = None
+    archive_dir: Path | None = None
+    target_time: str | None = None  # ISO 8601 with offset; None replays everything available
+
+
+def render_conf(
+    port: int,
+    run_dir: Path | None,
+    *,
+    archive_dir: Path | None = None,
+    max_connections: int | None = None,
+    recovery: Recovery | None = None,
+) -> str:
+    """``rentaliq.conf``: where the server listens, TLS files, password hashing, RDS defaults and replication."""
     lines = [
         "# Written by rentaliq.local.postgres from instance.json on every start; edits are lost.",
         f"listen_addresses = {conf_quote(HOST)}",
@@ -49,7 +85,26 @@ def render_conf(port: int, run_dir: Path | None) -> str:
         "shared_preload_libraries = 'pg_stat_statements'",
         "timezone = 'UTC'",  # RDS default
         "log_timezone = 'UTC'",
+        # Physical backups, point-in-time restore and replicas (archive_mode needs a restart, so it stays on).
+        "wal_level = replica",
+        "archive_mode = on",
+        f"archive_command = {conf_quote(archive_command(archive_dir))}",
+        "max_wal_senders = 10",
+        "wal_keep_size = '256MB'",
+        "hot_standby = on",
+        "hot_standby_feedback = on",
     ]
+    if max_connections is not None:
+        lines.append(f"max_connections = {max_connections}")
+    if recovery is not None:
+        if recovery.primary_conninfo is not None:
+            lines.append(f"primary_conninfo = {conf_quote(recovery.primary_conninfo)}")
+        if recovery.archive_dir is not None:
+            lines.append(f"restore_command = {conf_quote(restore_command(recovery.archive_dir))}")
+        if recovery.target_time is not None:
+            lines.append(f"recovery_target_time = {conf_quote(recovery.target_time)}")
+            lines.append("recovery_target_inclusive = on")
+            lines.append("recovery_target_action = 'promote'")
     return "\n".join(lines) + "\n"
 
 
@@ -68,6 +123,8 @@ def render_hba(force_ssl: bool) -> str:
         ]
     else:
         tcp = [f"host  all  all  {HOST}/32  scram-sha-256"]
+    # Base backups and replicas stream as rdsadmin, always over TLS ("all" never matches replication).
+    tcp.append(f"hostssl  replication  {ADMIN_USER}  {HOST}/32  scram-sha-256")
     return "\n".join([f"{HBA_MARKER} (force_ssl={force_ssl}); edits are lost.", *local, *tcp]) + "\n"
 
 

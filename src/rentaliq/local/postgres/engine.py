@@ -27,7 +27,9 @@ from pathlib import Path
 import psycopg
 
 from rentaliq.local.postgres import admin
+from rentaliq.local.postgres.archive import ArchiveOps
 from rentaliq.local.postgres.binaries import find_pg_bin
+from rentaliq.local.postgres.copies import PhysicalCopies
 from rentaliq.local.postgres.instances import InstanceDirs
 from rentaliq.local.postgres.model import (
     HOST,
@@ -49,11 +51,12 @@ from rentaliq.local.postgres.process import (
     pg_ctl_start,
     pg_ctl_stop,
 )
+from rentaliq.local.postgres.standby import MultiAZ
 
 logger = logging.getLogger(__name__)
 
 
-class PostgresEngine:
+class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
     """One real PostgreSQL server per RDS instance, all under root_dir (e.g. <state>/postgres/<instance-id>/).
 
     Thread-safe within one process (moto serves requests from threads); two
@@ -82,6 +85,7 @@ class PostgresEngine:
         dbname: str | None,
         force_ssl: bool = True,
         port: int | None = None,
+        max_connections: int | None = None,
     ) -> Endpoint:
         """Create and start a server; on an existing instance only make sure it runs.
 
@@ -104,7 +108,7 @@ class PostgresEngine:
                 self._destroy_locked(instance_id)
             started = time.monotonic()
             try:
-                endpoint = self._create_locked(instance_id, master_username, master_password, dbname, force_ssl, port)
+                endpoint = self._create_locked(instance_id, master_username, master_password, dbname, force_ssl, port, max_connections)
             except BaseException:
                 with suppress(Exception):
                     self._destroy_locked(instance_id)
@@ -127,16 +131,31 @@ class PostgresEngine:
         """Fast shutdown (like RDS StopDBInstance); start_all() will then leave it stopped."""
         with self._lock(instance_id):
             meta = self._dirs.require(instance_id)
+            self._last_tick(meta)
             self._stop_locked(instance_id)
             if meta.desired != "stopped":
                 self._dirs.write(replace(meta, desired="stopped"))
 
-    def reboot(self, instance_id: str) -> Endpoint:
-        """Stop and start, so settings that need a restart take effect (RDS RebootDBInstance)."""
+    def reboot(self, instance_id: str, *, max_connections: int | None = None) -> Endpoint:
+        """Stop and start, so settings that need a restart take effect (RDS RebootDBInstance).
+
+        ``max_connections`` changes with the instance class, which RDS applies by restarting.
+        """
         with self._lock(instance_id):
             meta = self._dirs.require(instance_id)
+            if max_connections is not None and max_connections != meta.max_connections:
+                meta = replace(meta, max_connections=max_connections)
+                self._dirs.write(meta)
             self._stop_locked(instance_id)
             return self._start_locked(meta, remember=True)
+
+    def _last_tick(self, meta: Meta) -> None:
+        """Archive what was committed before a stop, so the restore window reaches the stop."""
+        if meta.archive is not None and self._dirs.pid(meta.instance_id) is not None:
+            try:
+                self.archive_tick(meta.instance_id)
+            except (PostgresEngineError, psycopg.Error) as error:
+                logger.warning("postgres instance %s: last WAL archive before stopping failed: %s", meta.instance_id, error)
 
     def delete(self, instance_id: str) -> None:
         """Stop the server and remove everything of the instance; no-op when absent."""
@@ -271,6 +290,7 @@ class PostgresEngine:
         dbname: str | None,
         force_ssl: bool,
         port: int | None,
+        max_connections: int | None,
     ) -> Endpoint:
         pg_bin = self._bin()
         user = self._os.user
@@ -288,6 +308,7 @@ class PostgresEngine:
                 master_username=master_username,
                 dbname=dbname,
                 created_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+                max_connections=max_connections,
             )
             self._dirs.write(meta)
 

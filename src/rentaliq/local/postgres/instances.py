@@ -5,6 +5,7 @@ Layout (one directory per instance)::
     <root_dir>/<instance-id>/
         instance.json   metadata that lets a later process restart the server on the same port
         admin.secret    password of the internal superuser ``rdsadmin`` (0600, never logged)
+        pgpass          the same password as a libpq passfile, owned by the server user (replication)
         server.crt      public copy of the self-signed server certificate, for sslrootcert=
         server.log      server log (pg_ctl -l)
         run/            Unix socket directory (absent when the path would be too long)
@@ -24,7 +25,11 @@ from pathlib import Path
 
 from rentaliq.local.postgres import config
 from rentaliq.local.postgres.model import (
+    ADMIN_SECRET_FILE,
+    ADMIN_USER,
+    HOST,
     META_FILE,
+    PASSFILE,
     Meta,
     PostgresEngineError,
     PostgresInstanceNotFound,
@@ -106,9 +111,44 @@ class InstanceDirs:
             run_dir.mkdir(mode=0o755)
             os.chmod(run_dir, 0o755)
             self._os.chown(run_dir)
-        data = self.path(meta.instance_id) / "data"
-        self._os.write(data / config.CONF_FILE, config.render_conf(meta.port, run_dir), 0o600, server_owned=True)
+        inst = self.path(meta.instance_id)
+        data = inst / "data"
+        conf = config.render_conf(
+            meta.port,
+            run_dir,
+            archive_dir=Path(meta.archive) if meta.archive else None,
+            max_connections=meta.max_connections,
+            recovery=self.recovery(meta),
+        )
+        self._os.write(data / config.CONF_FILE, conf, 0o600, server_owned=True)
         self.write_hba(meta)
+        self.write_passfile(meta.instance_id)
+
+    def recovery(self, meta: Meta) -> config.Recovery | None:
+        """What the server replays at start, from its metadata; None for an ordinary primary."""
+        if meta.primary_port is None and meta.recovery_archive is None:
+            return None
+        conninfo = None
+        if meta.primary_port is not None:
+            passfile = self.path(meta.instance_id) / PASSFILE
+            conninfo = (
+                f"host={HOST} port={meta.primary_port} user={ADMIN_USER} passfile={passfile} "
+                f"sslmode=require application_name={meta.instance_id} connect_timeout=5"
+            )
+        return config.Recovery(
+            primary_conninfo=conninfo,
+            archive_dir=Path(meta.recovery_archive) if meta.recovery_archive else None,
+            target_time=meta.recovery_target_time,
+        )
+
+    def write_passfile(self, instance_id: str) -> None:
+        """A libpq passfile for ``rdsadmin``: replication and pg_basebackup authenticate with it, never argv."""
+        inst = self.path(instance_id)
+        secret = inst / ADMIN_SECRET_FILE
+        if secret.exists():
+            password = secret.read_text(encoding="utf-8").strip()
+            line = f"{HOST}:*:*:{ADMIN_USER}:{password.replace(chr(92), chr(92) * 2).replace(':', chr(92) + ':')}\n"
+            self._os.write(inst / PASSFILE, line, 0o600, server_owned=True)
 
     def write_hba(self, meta: Meta) -> None:
         """``pg_hba.conf`` for the instance's force_ssl, and the ident map of the server's OS user."""

@@ -21,6 +21,8 @@ HOST = "127.0.0.1"
 Status = Literal["running", "stopped", "absent"]
 
 META_FILE = "instance.json"
+ADMIN_SECRET_FILE = "admin.secret"
+PASSFILE = "pgpass"
 _INSTANCE_ID_RE = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,62}$")
 _RESERVED_ROLES = {ADMIN_USER, "rds_superuser", "public", "none"}
 _RESERVED_DBS = {"template0", "template1", ADMIN_USER}
@@ -59,6 +61,11 @@ class Meta:
     desired: Literal["running", "stopped"] = "running"  # what start_all() restores
     pg_major: int = PG_MAJOR
     created_at: str = ""
+    archive: str | None = None  # WAL archive directory while automated backups are on (retention > 0)
+    max_connections: int | None = None  # from the instance class's memory, as RDS's default parameter does
+    primary_port: int | None = None  # a streaming replica (read replica or Multi-AZ standby) of this port
+    recovery_archive: str | None = None  # archive replayed at start (point-in-time restore, replica catch-up)
+    recovery_target_time: str | None = None  # stop replay here (ISO 8601); cleared once the server promoted
 
 
 def read_meta(inst_dir: Path, instance_id: str) -> Meta | None:

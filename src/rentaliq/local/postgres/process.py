@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rentaliq.local.postgres.binaries import INSTALL_HINT
-from rentaliq.local.postgres.model import ADMIN_USER, HOST, PostgresEngineError
+from rentaliq.local.postgres.model import ADMIN_USER, HOST, PASSFILE, PostgresEngineError
 
 # Below Linux's default ephemeral range (32768-60999): a port picked there could be
 # taken by some outgoing connection by the time a later process restarts the server.
@@ -218,6 +218,7 @@ class ServerOS:
         log: Path,
         timeout: float,
         check: bool = True,
+        extra_env: dict[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         """Run a PostgreSQL tool as the server user with a clean environment.
 
@@ -235,6 +236,7 @@ class ServerOS:
         }
         if not user.switch and "LD_LIBRARY_PATH" in os.environ:  # custom RENTALIQ_PG_BIN builds
             env["LD_LIBRARY_PATH"] = os.environ["LD_LIBRARY_PATH"]
+        env.update(extra_env or {})
         # Handled in C by _posixsubprocess (unlike preexec_fn, safe with threads);
         # extra_groups drops root's supplementary groups.  None (not switching) is subprocess's default.
         uid, gid, extra_groups = (user.uid, user.gid, list(user.groups)) if user.switch else (None, None, None)
@@ -339,6 +341,9 @@ def initdb(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, admi
                 "--encoding=UTF8",
                 f"--locale={server_locale()}",
                 "--no-sync",  # a crash during local create just means create again
+                # 1 MiB WAL segments: the archiver switches segments every minute (RDS's five-minute RPO, bettered),
+                # and a switched segment is archived whole, so 16 MiB ones would fill the disk of an idle laptop.
+                "--wal-segsize=1",
                 "--no-instructions",
             ],
             log=inst / "server.log",
@@ -346,3 +351,37 @@ def initdb(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, admi
         )
     finally:
         pwfile.unlink(missing_ok=True)
+
+
+def pg_basebackup(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, port: int, dest: Path) -> None:
+    """A physical copy of a running server into ``dest`` (created), with the WAL it needs streamed alongside.
+
+    Authenticates as ``rdsadmin`` through the instance's passfile over TLS; ``-c fast`` asks for an
+    immediate checkpoint, as a snapshot is a point in time rather than a background job.
+    """
+    server_os.run(
+        instance_id,
+        "pg_basebackup",
+        [
+            str(pg_bin / "pg_basebackup"),
+            "-d",
+            f"host={HOST} port={port} user={ADMIN_USER} sslmode=require application_name=rentaliq-backup",
+            "-D",
+            str(dest),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",  # as initdb: the local cloud's durability is the page cache's, kill -9 loses nothing
+            "--no-manifest",
+        ],
+        log=inst / "server.log",
+        timeout=3600,
+        extra_env={"PGPASSFILE": str(inst / PASSFILE)},
+    )
+
+
+def copy_tree(server_os: ServerOS, instance_id: str, source: Path, dest: Path, log: Path) -> None:
+    """``cp -a`` of ``source``'s contents into the existing ``dest``, as the server user, so ownership and
+    modes of a data directory stay what PostgreSQL requires."""
+    server_os.run(instance_id, "copy", ["cp", "-a", "--reflink=auto", f"{source}/.", f"{dest}/"], log=log, timeout=3600)

@@ -1,0 +1,112 @@
+"""Multi-AZ: a hidden streaming standby per instance, and a failover that promotes it behind the same endpoint.
+
+RDS Multi-AZ keeps a synchronous standby in another zone; ``reboot-db-instance --force-failover`` (or a
+host failure) promotes it and moves the endpoint's DNS name to it. Locally the standby is an engine
+instance named ``<id>--standby`` (RDS identifiers never contain two hyphens in a row, so it cannot
+clash with a real instance), streaming from the primary on its own port. A failover:
+
+1. stops the primary cleanly, so its last WAL (up to the shutdown checkpoint) reaches the standby;
+2. waits until the standby has replayed that checkpoint: every committed transaction is on it;
+3. promotes the standby and swaps the two directories, so the promoted server restarts on the
+   instance's port: the endpoint never changes, as the DNS name never changes on RDS;
+4. rebuilds the old primary as the new standby, from a fresh base backup.
+
+The endpoint is closed from step 1 to the restart in step 3, about a second; clients retry.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import replace
+
+import psycopg
+
+from rentaliq.local.postgres.model import HOST, Endpoint, Meta, PostgresEngineError
+from rentaliq.local.postgres.process import one_line
+
+logger = logging.getLogger(__name__)
+
+_CATCH_UP_TIMEOUT_S = 60
+
+
+def standby_id(instance_id: str) -> str:
+    return f"{instance_id}--standby"
+
+
+class MultiAZ:
+    """Mixed into ``PostgresEngine``."""
+
+    def add_standby(self, instance_id: str) -> Endpoint:
+        meta = self._dirs.require_running(instance_id)
+        return self.create_replica(standby_id(instance_id), instance_id, force_ssl=meta.force_ssl, max_connections=meta.max_connections)
+
+    def has_standby(self, instance_id: str) -> bool:
+        return self.endpoint(standby_id(instance_id)) is not None
+
+    def remove_standby(self, instance_id: str) -> None:
+        self.delete(standby_id(instance_id))
+
+    def failover(self, instance_id: str) -> Endpoint:
+        """Promote the standby behind the instance's endpoint; committed data survives (see the module)."""
+        spare = standby_id(instance_id)
+        with self._lock(instance_id), self._lock(spare):
+            primary = self._dirs.require_running(instance_id)
+            standby = self._dirs.require_running(spare)
+            started = time.monotonic()
+            self._stop_locked(instance_id)
+            self._wait_replayed(standby, self._checkpoint_lsn(instance_id))
+            with self._admin_connection(standby) as conn:
+                conn.execute("SELECT pg_promote(true, 60)")
+            self._wait_promoted(standby)
+            self._stop_locked(spare)
+            self._swap(instance_id, spare)
+            promoted = replace(
+                standby,
+                instance_id=instance_id,
+                port=primary.port,
+                archive=primary.archive,
+                primary_port=None,
+                recovery_archive=None,
+                recovery_target_time=None,
+                desired="running",
+            )
+            self._dirs.write(promoted)
+            self._start_locked(promoted, remember=False)
+            downtime = time.monotonic() - started
+            self._destroy_locked(spare)
+        self.create_replica(spare, instance_id, force_ssl=primary.force_ssl, max_connections=primary.max_connections)
+        logger.info("postgres instance %s failed over to its standby (endpoint closed %.2fs)", instance_id, downtime)
+        return Endpoint(HOST, promoted.port)
+
+    def _checkpoint_lsn(self, instance_id: str) -> str:
+        """The stopped server's last checkpoint (its shutdown checkpoint), from pg_controldata."""
+        inst = self._dirs.path(instance_id)
+        result = self._os.run(
+            instance_id, "pg_controldata", [str(self._bin() / "pg_controldata"), "-D", str(inst / "data")], log=inst / "server.log", timeout=30
+        )
+        for line in result.stdout.splitlines():
+            if line.startswith("Latest checkpoint location:"):
+                return line.split(":", 1)[1].strip()
+        raise PostgresEngineError(f"postgres instance {instance_id!r}: no checkpoint location in pg_controldata output: {one_line(result.stdout)[:200]}")
+
+    def _wait_replayed(self, standby: Meta, lsn: str) -> None:
+        deadline = time.monotonic() + _CATCH_UP_TIMEOUT_S
+        while True:
+            try:
+                with self._admin_connection(standby) as conn:
+                    row = conn.execute("SELECT pg_wal_lsn_diff(pg_last_wal_replay_lsn(), %s::pg_lsn) > 0", (lsn,)).fetchone()
+                if row == (True,):
+                    return
+            except (PostgresEngineError, psycopg.Error):
+                pass
+            if time.monotonic() > deadline:
+                raise PostgresEngineError(f"postgres instance {standby.instance_id!r}: WAL up to {lsn} not replayed within {_CATCH_UP_TIMEOUT_S}s")
+            time.sleep(0.02)
+
+    def _swap(self, instance_id: str, spare: str) -> None:
+        primary_dir, standby_dir = self._dirs.path(instance_id), self._dirs.path(spare)
+        parked = self.root_dir / f".failover-{instance_id}"
+        primary_dir.rename(parked)
+        standby_dir.rename(primary_dir)
+        parked.rename(standby_dir)
