@@ -69,6 +69,7 @@ def test_drill_restores_every_table_and_meets_the_targets(seeded_qa, target, clo
     assert all(t["match"] for t in report["tables"])
     assert report["newest_marker_restored"] is not None and report["markers_missing_before_restore_point"] == 0
     assert not report["rpo_is_lower_bound"] and 0 <= report["rpo_seconds"] < report["rpo_target_seconds"] == 3600
+    assert 0 <= report["restorable_lag_max_seconds"] < 3600 and report["rpo_met"]
     assert 0 < report["rto_seconds"] < report["rto_target_seconds"] == 4 * 3600
     assert report["tls"].startswith("TLSv1")
     assert report["cleanup"] == "deleted" and report["markers_written"] >= 2

@@ -63,7 +63,10 @@ def drill(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileO
         ):
             mark = "[green]✓[/]" if met else "[red]✗[/]"
             shown = bound + _seconds(value) if name == "RPO" and value is not None else _seconds(value)
-            console.print(f"{mark} {name} {shown} (target: below {_seconds(goal)})", highlight=False)
+            extra = ""
+            if name == "RPO" and report.restorable_lag_max_seconds is not None:
+                extra = f", restorable time up to {_seconds(report.restorable_lag_max_seconds)} behind"
+            console.print(f"{mark} {name} {shown}{extra} (target: below {_seconds(goal)})", highlight=False)
         console.print(f"scratch instance {report.scratch_instance}: {escape(report.cleanup)}", highlight=False)
         for problem in report.problems:
             console.print(f"[red]✗[/] {escape(problem)}", highlight=False, soft_wrap=True)

@@ -16,6 +16,11 @@ Steps (RDS and Secrets Manager APIs and PostgreSQL over TLS only, so the same co
    restore holds none of the drill's markers, the RPO is only known to be at least newest minus first marker
    (reported as a lower bound). Separately, every marker committed at least 1 s before the
    ``LatestRestorableTime`` read just before the request must be in the restore (the restore keeps its promise).
+   The request is made just after the restorable time moved, its best moment; a disaster can strike just
+   before the next move, so the drill also records, at every poll while it waited, how long a span of its
+   markers was not yet restorable (``restorable_lag_max_seconds``: now minus the later of
+   ``LatestRestorableTime`` and the first marker; the loss at the worst moment it saw). The RPO target is met
+   only if both are below it.
    **RTO** (measured) = from the restore request until the restored instance accepted a TLS connection and its
    data was verified. The drill's preparation (waiting for the restorable time to pass the first marker) is not
    part of a recovery and is not counted; ``elapsed_seconds`` reports the whole run.
@@ -74,6 +79,7 @@ class DrillReport:
     markers_missing_before_restore_point: int | None = None
     rpo_seconds: float | None = None
     rpo_is_lower_bound: bool = False
+    restorable_lag_max_seconds: float | None = None
     rto_seconds: float | None = None
     tls: str | None = None
     tables: list[TableCheck] = field(default_factory=list)
@@ -83,7 +89,9 @@ class DrillReport:
 
     @property
     def rpo_met(self) -> bool:
-        return self.rpo_seconds is not None and not self.rpo_is_lower_bound and self.rpo_seconds < self.rpo_target_seconds
+        """The loss measured at the restore request, and the worst lag of the restorable time seen, both below the target."""
+        measured = self.rpo_seconds is not None and not self.rpo_is_lower_bound and self.rpo_seconds < self.rpo_target_seconds
+        return measured and (self.restorable_lag_max_seconds or 0.0) < self.rpo_target_seconds
 
     @property
     def rto_met(self) -> bool:
@@ -156,6 +164,33 @@ def _missing_before(conn: psycopg.Connection[Any], drill_id: str, restored_seq: 
     return int(row[0]) if row else 0
 
 
+class _RestorableLag:
+    """Watches LatestRestorableTime while the drill waits, and shows progress when it moves.
+
+    ``max_seconds`` is the longest span of the drill's own writes (markers, from ``since`` on) that was not yet
+    restorable at a poll: what a disaster at that moment would have lost. Time before the first marker does not
+    count: a restorable time that stands still while nothing is written loses nothing.
+    """
+
+    def __init__(self, on_progress: Callable[[str], None], since: datetime) -> None:
+        self.on_progress = on_progress
+        self.since = since
+        self.max_seconds: float | None = None
+        self._last: datetime | None = None
+        self._shown = 0.0
+
+    def __call__(self, latest: datetime | None) -> None:
+        if latest is None:
+            return
+        now = datetime.now(UTC)
+        behind = (now - latest).total_seconds()
+        at_risk = max(0.0, (now - max(latest, self.since)).total_seconds())
+        self.max_seconds = at_risk if self.max_seconds is None else max(self.max_seconds, at_risk)
+        if latest != self._last or time.monotonic() - self._shown >= 30:
+            self.on_progress(f"  latest restorable time {latest.isoformat()} ({behind:.0f} s behind)")
+            self._last, self._shown = latest, time.monotonic()
+
+
 @contextmanager
 def _no_interrupts() -> Iterator[None]:
     """Ctrl-C is ignored while the scratch instance is being deleted: a second Ctrl-C must not leave it billed."""
@@ -198,15 +233,11 @@ def run_drill(
         on_progress(f"writing marker rows to {source.identifier} every {marker_interval_s:g} s (table {TABLE}, drill {report.drill_id})")
         first = writer.start()
         on_progress(f"waiting until {source.identifier}'s latest restorable time passes the first marker ({first.written_at.isoformat()})")
-        drill_rds.wait_restorable(
-            rds,
-            source.identifier,
-            first.written_at + RESTORE_POINT_SLACK,
-            timeout_s=restorable_wait_s,
-            poll_s=poll_s,
-            on_wait=lambda latest: on_progress(f"  latest restorable time {latest.isoformat() if latest else 'none yet'}"),
-        )
+        lag = _RestorableLag(on_progress, first.written_at)
+        drill_rds.wait_restorable(rds, source.identifier, first.written_at + RESTORE_POINT_SLACK, timeout_s=restorable_wait_s, poll_s=poll_s, on_poll=lag)
         latest = drill_rds.latest_restorable_time(rds, source.identifier)
+        lag(latest)
+        report.restorable_lag_max_seconds = lag.max_seconds
         report.latest_restorable_time = latest.isoformat()
         requested_at = time.time()
         clock = time.monotonic()

@@ -79,17 +79,17 @@ def latest_restorable_time(rds: Any, identifier: str) -> datetime:
     return latest  # type: ignore[no-any-return]
 
 
-def wait_restorable(rds: Any, identifier: str, after: datetime, *, timeout_s: float, poll_s: float, on_wait: Callable[[datetime | None], None]) -> datetime:
-    """Poll until the instance's LatestRestorableTime passes ``after``; return it."""
+def wait_restorable(rds: Any, identifier: str, after: datetime, *, timeout_s: float, poll_s: float, on_poll: Callable[[datetime | None], None]) -> datetime:
+    """Poll until the instance's LatestRestorableTime passes ``after``; return it. ``on_poll`` sees every value read."""
     deadline = time.monotonic() + timeout_s
     while True:
         item = describe(rds, identifier)
         latest = item.get("LatestRestorableTime") if item else None
+        on_poll(latest)
         if latest is not None and latest >= after:
             return latest  # type: ignore[no-any-return]
         if time.monotonic() >= deadline:
             raise DrillError(f"{identifier}: LatestRestorableTime ({latest}) did not pass {after.isoformat()} within {timeout_s:.0f} s")
-        on_wait(latest)
         time.sleep(poll_s)
 
 
