@@ -50,14 +50,14 @@ from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops import drill_rds
 from rentaliq.ops.drill_compare import TableCheck, compare
-from rentaliq.ops.drill_markers import TABLE, Marker, MarkerWriter
+from rentaliq.ops.drill_markers import SCHEMA, TABLE, Marker, MarkerWriter
 from rentaliq.ops.drill_rds import DrillError
 from rentaliq.runtime.database import connection_kwargs
 from rentaliq.runtime.secrets import Credentials, RuntimeConfig, Secrets
 
 __all__ = ["DrillError", "DrillReport", "run_drill"]
 
-MARKERS: tuple[str, str] = ("public", TABLE)
+MARKERS: tuple[str, str] = (SCHEMA, TABLE)
 RESTORE_POINT_SLACK = timedelta(seconds=1)  # a marker's commit follows its written_at by well under this
 
 

@@ -20,14 +20,15 @@ from typing import Any
 import psycopg
 
 TABLE = "rentaliq_drill_markers"
-DDL = f"""CREATE TABLE IF NOT EXISTS {TABLE} (
+SCHEMA = "public"  # named, so that a schema called like the master user (first on search_path) cannot catch it
+DDL = f"""CREATE TABLE IF NOT EXISTS {SCHEMA}.{TABLE} (
     id bigserial PRIMARY KEY,
     drill text NOT NULL,
     seq integer NOT NULL,
     written_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     UNIQUE (drill, seq)
 )"""
-INSERT = f"INSERT INTO {TABLE} (drill, seq) VALUES (%s, %s) RETURNING id, written_at"
+INSERT = f"INSERT INTO {SCHEMA}.{TABLE} (drill, seq) VALUES (%s, %s) RETURNING id, written_at"
 
 
 @dataclass(frozen=True)
