@@ -13,7 +13,9 @@ on the local cloud and on AWS. A bucket that is not versioned (LAB) has no histo
 refused, as is PROD without ``confirm_prod``. Keys are applied concurrently; one key's failure is reported
 and does not stop the others (running again applies only what is still different).
 
-Writes that land on a key between the plan and its copy are not lost: they stay in the key's history.
+Writes that land on a key between the plan and its copy are not lost: they stay in the key's history. A version
+the lifecycle moved to Glacier cannot be copied before S3 restores it (``RestoreObject``); its key fails with
+S3's ``InvalidObjectState`` and the others go on. The copy lands in the Standard class, like any new upload.
 """
 
 from __future__ import annotations
