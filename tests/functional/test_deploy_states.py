@@ -166,12 +166,22 @@ def prod_destroyed(target, cloud_env, outdir):
     s3, sm = target.client("s3"), target.client("secretsmanager")
     versions = [s3.put_object(Bucket="rentaliq-prod-files", Key="lease.pdf", Body=body)["VersionId"] for body in (b"v1", b"v2")]
     keys = json.loads(sm.get_secret_value(SecretId="rentaliq/prod/api/keys")["SecretString"])
+    with _prod_database(target) as db:
+        db.execute("CREATE TABLE leases (id int PRIMARY KEY, tenant text NOT NULL)")
+        db.execute("INSERT INTO leases VALUES (1, 'before the destroy')")
     for args in (("protection", "off", "prod", "--confirm-prod"), ("destroy", "prod", "--confirm-prod")):
         result = rentaliq(cloud_env, *args)
         assert result.returncode == 0, result.stderr
     assert stacks.describe(target, "rentaliq-prod") is None
     assert "DeletedDate" in sm.describe_secret(SecretId="rentaliq/prod/api/keys")
     return versions, keys
+
+
+def _prod_database(target):
+    from rentaliq.runtime import Database, RuntimeConfig, Secrets
+
+    config = RuntimeConfig(env="prod", connect_timeout_s=5, pool_timeout_s=5, pool_min_size=0, pool_max_size=1)
+    return Database(Secrets(config, client=target.client("secretsmanager")))
 
 
 def _objects(target) -> list[tuple[str, bytes]]:
@@ -215,6 +225,8 @@ def test_restore_retained_brings_back_buckets_secrets_and_the_database(prod_dest
     assert {"rentaliq-prod-files", "rentaliq-access-logs"} <= {r["PhysicalResourceId"] for r in resources}
     outputs = stacks.outputs(stack)
     assert outputs["FilesBucketName"] == "rentaliq-prod-files" and outputs["DbEndpoint"]  # the full template's outputs, not the import's
+    with _prod_database(target) as db:  # the final snapshot held the data: the restored database has it
+        assert db.query("SELECT id, tenant FROM leases") == [(1, "before the destroy")]
     result = rentaliq(cloud_env, "diff", "prod", "--outdir", str(outdir))
     assert result.returncode == 0 and "rentaliq-prod: no changes" in result.stdout, result.stdout + result.stderr
 

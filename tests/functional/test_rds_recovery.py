@@ -38,6 +38,14 @@ def wait_snapshot(rds, snapshot_id: str, timeout: float = 120) -> dict:
         time.sleep(0.1)
 
 
+def wait_restorable(rds, name: str, moment: datetime.datetime, timeout: float = 60) -> None:
+    """Until the instance's LatestRestorableTime is past ``moment`` (the archive tick is 1 s in tests)."""
+    deadline = time.monotonic() + timeout
+    while rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0].get("LatestRestorableTime", moment) <= moment:
+        assert time.monotonic() < deadline, f"LatestRestorableTime of {name} did not pass {moment}"
+        time.sleep(0.2)
+
+
 def connect(rds, name: str, password: str = PASSWORD) -> psycopg.Connection:
     endpoint = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["Endpoint"]
     return psycopg.connect(host=endpoint["Address"], port=endpoint["Port"], user="master", password=password, dbname="app", sslmode="require", autocommit=True)
@@ -55,7 +63,8 @@ def add(rds, name: str, *values: str) -> None:
             conn.execute("INSERT INTO notes (note) VALUES (%s)", (value,))
 
 
-def make(rds, name: str, retention: int = 1) -> None:
+def create(rds, name: str, retention: int = 1, **extra) -> None:
+    """A PostgreSQL instance through the API, as every test here starts from one."""
     rds.create_db_instance(
         DBInstanceIdentifier=name,
         DBInstanceClass="db.t3.micro",
@@ -65,7 +74,13 @@ def make(rds, name: str, retention: int = 1) -> None:
         DBName="app",
         AllocatedStorage=20,
         BackupRetentionPeriod=retention,
+        **extra,
     )
+
+
+def make(rds, name: str, retention: int = 1, **extra) -> None:
+    """``create``, deleted by the ``rds`` fixture after the test."""
+    create(rds, name, retention, **extra)
     rds.made.append(name)
 
 
@@ -120,10 +135,7 @@ def test_point_in_time_restore_replays_up_to_the_restore_time(rds) -> None:
     restore_time = datetime.datetime.now(datetime.UTC)
     time.sleep(0.2)
     add(rds, "pitr-source", "late")
-    deadline = time.monotonic() + 30
-    while rds.describe_db_instances(DBInstanceIdentifier="pitr-source")["DBInstances"][0].get("LatestRestorableTime", restore_time) <= restore_time:
-        assert time.monotonic() < deadline, "LatestRestorableTime did not move past the restore time"
-        time.sleep(0.2)
+    wait_restorable(rds, "pitr-source", restore_time)
 
     rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="pitr-source", TargetDBInstanceIdentifier="pitr-restored", RestoreTime=restore_time)
     rds.made.append("pitr-restored")
@@ -151,7 +163,8 @@ def test_latest_restorable_time_and_restore_window_are_real(rds) -> None:
         )
     assert not rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["window-too-early"]}])["DBInstances"]
 
-    time.sleep(1.5)  # the test cloud archives every second
+    written = datetime.datetime.now(datetime.UTC)
+    wait_restorable(rds, "window-source", written)
     rds.restore_db_instance_to_point_in_time(
         SourceDBInstanceIdentifier="window-source", TargetDBInstanceIdentifier="window-latest", UseLatestRestorableTime=True
     )
@@ -225,18 +238,7 @@ def test_modify_class_restarts_now_or_waits_for_the_window(rds) -> None:
 
 
 def test_multi_az_failover_promotes_the_standby_behind_the_same_endpoint(rds) -> None:
-    rds.create_db_instance(
-        DBInstanceIdentifier="multi-az",
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="master",
-        MasterUserPassword=PASSWORD,
-        DBName="app",
-        AllocatedStorage=20,
-        MultiAZ=True,
-        AvailabilityZone="us-east-1a",
-    )
-    rds.made.append("multi-az")
+    make(rds, "multi-az", MultiAZ=True, AvailabilityZone="us-east-1a")
     before = wait_for(rds, "multi-az")
     assert before["SecondaryAvailabilityZone"] == "us-east-1b"
     add(rds, "multi-az", *[f"committed-{n}" for n in range(50)])

@@ -73,8 +73,8 @@ def test_conf_listens_on_loopback_only_with_tls_scram_and_pg_stat_statements(tmp
 def test_archive_command_copies_atomically_and_never_overwrites(tmp_path: Path) -> None:
     archive = tmp_path / "it's archive"
     command = settings(render_conf(24567, None, archive_dir=archive))["archive_command"]
-    assert command.startswith("'test ! -f ")
-    assert "cp %p" in command and "&& mv " in command
+    assert command.startswith("'if test -f ")
+    assert "then cmp -s %p" in command and "else cp %p" in command and "&& mv " in command
     assert command == conf_quote(archive_command(archive))
 
 

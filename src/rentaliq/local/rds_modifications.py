@@ -13,6 +13,8 @@ from typing import Any
 
 from rentaliq.local import rds_classes
 from rentaliq.local import rds_postgres as bound
+from rentaliq.local.postgres.copies import PG_DEFAULT_MAX_CONNECTIONS
+from rentaliq.local.postgres.standby import standby_id
 
 # ModifyDBInstance arguments that wait for the maintenance window unless applied immediately.
 DEFERRED = {"db_instance_class": "DBInstanceClass", "allocated_storage": "AllocatedStorage", "storage_type": "StorageType", "iops": "Iops"}
@@ -35,11 +37,25 @@ def record_pending(db: Any, pending: dict[str, Any]) -> None:
         db.pending_modified_values = {**(getattr(db, "pending_modified_values", None) or {}), **pending}
 
 
-def restart_for_class(db: Any) -> None:
-    """The server restarts with the new class's max_connections (the status shows ``modifying`` meanwhile)."""
+def restart_for_class(backend: Any, db: Any) -> None:
+    """The server restarts with the new class's max_connections (the status shows ``modifying`` meanwhile).
+
+    Its standby and read replicas first get at least as many slots: a hot standby stops replaying when
+    its primary has more than it has (PostgreSQL's rule), so they must never have fewer.
+    """
+    engine = bound.engine()
+    wanted = rds_classes.max_connections(db.db_instance_class) or PG_DEFAULT_MAX_CONNECTIONS
+    followers = [standby_id(db.db_instance_identifier)] if engine.has_standby(db.db_instance_identifier) else []
+    for replica_id in list(getattr(db, "replicas", [])):
+        replica = backend.databases.get(replica_id)
+        if replica is not None and bound.is_bound(replica):
+            followers.append(replica.db_instance_identifier)
+    for follower in followers:
+        if engine.max_connections(follower) < wanted:
+            engine.reboot(follower, max_connections=wanted)
     previous, db.status = db.status, "modifying"
     try:
-        db._rentaliq_endpoint = bound.engine().reboot(db.db_instance_identifier, max_connections=rds_classes.max_connections(db.db_instance_class))
+        db._rentaliq_endpoint = engine.reboot(db.db_instance_identifier, max_connections=wanted)
     finally:
         db.status = previous
 
@@ -73,5 +89,5 @@ def apply_due(backend: Any, db: Any, now: datetime.datetime) -> bool:
             setattr(db, key, pending[api_name])
     db.pending_modified_values = {}
     if class_changed:
-        restart_for_class(db)
+        restart_for_class(backend, db)
     return True

@@ -19,15 +19,14 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
+from rentaliq.local import postgres_supervisor, rds_backup_schedule, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
-from rentaliq.local.rds_backup_schedule import BackupSchedule
 
 log = logging.getLogger(__name__)
 
 _engine: PostgresEngine | None = None
 _supervisor: postgres_supervisor.Supervisor | None = None
-_schedule: BackupSchedule | None = None
+_schedule: rds_backup_schedule.BackupSchedule | None = None
 
 
 def engine() -> PostgresEngine:
@@ -62,7 +61,7 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
             max_connections=rds_classes.max_connections(db.db_instance_class),
         )
 
-    db._rentaliq_endpoint = rds_recovery.make_server(backend, db, fresh)
+    endpoint = rds_recovery.make_server(backend, db, fresh)
     try:
         rds_recovery.after_bind(backend, db)
         rds_multi_az.after_bind(db)
@@ -70,6 +69,7 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
         engine().delete(db.db_instance_identifier)
         engine().remove_standby(db.db_instance_identifier)
         raise
+    db._rentaliq_endpoint = endpoint  # bound only now: the supervisor and the backup schedule leave it alone until then
 
 
 def _local_endpoint(db: Any) -> Endpoint | None:
@@ -215,7 +215,7 @@ def install(state_dir: Path) -> None:
     _supervisor = postgres_supervisor.Supervisor(_engine, is_bound)
     rds_recovery.install(state_dir)  # after the hooks above, so its wrappers see bound instances
     rds_multi_az.install()
-    _schedule = BackupSchedule()
+    _schedule = rds_backup_schedule.BackupSchedule()
 
 
 def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> None:
@@ -251,7 +251,7 @@ def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> N
         elif before["retention"] > 0 and retention == 0:
             rds_recovery.stop_backups(backend, db)
         if db.db_instance_class != before["class"]:
-            rds_modifications.restart_for_class(db)
+            rds_modifications.restart_for_class(backend, db)
     except PostgresEngineError as error:
         raise _refuse(db, "apply the modification", error) from None
 

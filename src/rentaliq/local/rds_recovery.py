@@ -28,6 +28,7 @@ import functools
 import logging
 import secrets
 import shutil
+import string
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -71,11 +72,7 @@ def snapshot_dir(snapshot: Any) -> Path | None:
 def make_server(backend: Any, db: Any, create_fresh: Callable[[], Endpoint]) -> Endpoint:
     """The server of a new instance: from the restore in progress, else a fresh one."""
     source = _source.get()
-    if source is None:
-        return create_fresh()
-    # moto copies the source's attributes into a restored instance, its DbiResourceId (our archive key) too.
-    db.dbi_resource_id = f"db-{secrets.token_hex(13).upper()}"
-    return source(backend, db)
+    return source(backend, db) if source is not None else create_fresh()
 
 
 def after_bind(backend: Any, db: Any) -> None:
@@ -178,10 +175,25 @@ def _wrap(method_name: str, around: Callable[..., Any]) -> None:
     setattr(rds_models.RDSBackend, method_name, wrapper)
 
 
+def new_resource_id() -> str:
+    """A DbiResourceId as RDS makes them: ``db-`` and 26 upper-case letters and digits, unique per instance."""
+    alphabet = string.ascii_uppercase + string.digits
+    return "db-" + "".join(secrets.choice(alphabet) for _ in range(26))
+
+
 def install(state_dir: Path) -> None:
     global _root
     _root = state_dir / "rds-backups"
     rds_models.DBSnapshot.percent_progress = 100  # moto never sets it on instance snapshots
+    original_init = rds_models.DBInstance.__init__
+
+    @functools.wraps(original_init)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        # moto gives every instance the same DbiResourceId; it keys each instance's backup archive here.
+        original_init(self, *args, **kwargs)
+        self.dbi_resource_id = new_resource_id()
+
+    rds_models.DBInstance.__init__ = init
     _install_snapshots()
     _install_restores()
     _install_replicas()
@@ -294,7 +306,9 @@ def _install_restores() -> None:
                 max_connections=rds_classes.max_connections(db.db_instance_class),
             )
 
-        return _with_source(from_snapshot, lambda: original(backend, from_snapshot_id, overrides))
+        restored = _with_source(from_snapshot, lambda: original(backend, from_snapshot_id, overrides))
+        restored.deletion_protection = bool(overrides.get("deletion_protection"))  # RDS's default, not the source's
+        return restored
 
     def restore_db_instance_to_point_in_time(original, backend, source_db_identifier, target_db_identifier, overrides):
         source = backend.describe_db_instances(db_instance_identifier=source_db_identifier)[0]
@@ -335,6 +349,7 @@ def _install_restores() -> None:
 
         created = _with_source(to_time, lambda: original(backend, source_db_identifier, target_db_identifier, overrides))
         created.is_replica, created.source_db_instance_identifier, created.replicas = False, None, []
+        created.deletion_protection = bool(overrides.get("deletion_protection"))  # RDS's default, not the source's
         return created
 
     _wrap("restore_db_instance_from_db_snapshot", restore_db_instance_from_db_snapshot)
@@ -368,7 +383,9 @@ def _install_replicas() -> None:
         replica.replicas = []
         replica.tags = list(db_kwargs.get("tags") or [])
         replica.backup_retention_period = 0  # RDS for PostgreSQL replicas start without automated backups
-        replica.dbi_resource_id = f"db-{secrets.token_hex(13).upper()}"
+        replica.deletion_protection = bool(db_kwargs.get("deletion_protection"))  # RDS's default, not the primary's
+        replica.multi_az = bool(db_kwargs.get("multi_az"))
+        replica.dbi_resource_id = new_resource_id()  # a copy of the primary's object: its own identity
         try:
             replica._rentaliq_endpoint = bound.engine().create_replica(
                 replica.db_instance_identifier,

@@ -243,11 +243,17 @@ def test_wrong_secret_fails_clearly_after_one_refresh(seeded_cloud: SeededCloud)
 # --------------------------------------------------------------------------- restart and retries
 
 
-def test_restart_mid_workload_loses_no_idempotent_request(seeded_cloud: SeededCloud, db: Database, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize("outage", ["restart", "failover"])
+def test_restart_or_failover_mid_workload_loses_no_idempotent_request(
+    seeded_cloud: SeededCloud, db: Database, caplog: pytest.LogCaptureFixture, outage: str
+) -> None:
+    """A reboot, or a Multi-AZ failover to the standby behind the same endpoint: no idempotent request fails."""
     caplog.set_level(logging.INFO, logger="rentaliq.runtime.database")
     db.execute("CREATE TABLE IF NOT EXISTS rt_events (worker int, n int, PRIMARY KEY (worker, n))")
     db.execute("TRUNCATE rt_events")
     written: set[tuple[int, int]] = set()
+    if outage == "failover":
+        seeded_cloud.engine.add_standby(seeded_cloud.db_instance)
 
     def request(worker: int, n: int) -> None:
         if n % 2:
@@ -256,12 +262,18 @@ def test_restart_mid_workload_loses_no_idempotent_request(seeded_cloud: SeededCl
             db.execute("INSERT INTO rt_events VALUES (%s, %s) ON CONFLICT DO NOTHING", (worker, n), idempotent=True)
             written.add((worker, n))
 
-    with Workload(db, 4, request) as work:
-        work.wait_for(100)
-        seeded_cloud.engine.reboot(seeded_cloud.db_instance)
-        work.wait_for(200)
+    try:
+        with Workload(db, 4, request) as work:
+            work.wait_for(100)
+            if outage == "failover":
+                seeded_cloud.engine.failover(seeded_cloud.db_instance)
+            else:
+                seeded_cloud.engine.reboot(seeded_cloud.db_instance)
+            work.wait_for(200)
+    finally:
+        seeded_cloud.engine.remove_standby(seeded_cloud.db_instance)
     assert work.failures == []
-    assert any("retrying" in r.getMessage() for r in caplog.records)  # the restart was really felt
+    assert any("retrying" in r.getMessage() for r in caplog.records)  # the outage was really felt
     stored = set(db.query("SELECT worker, n FROM rt_events"))
     assert written <= stored
 

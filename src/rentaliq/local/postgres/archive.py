@@ -36,7 +36,7 @@ from rentaliq.local.postgres.model import Endpoint, PostgresEngineError
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "state.json"
-_ARCHIVED_TIMEOUT_S = 60
+_ARCHIVED_TIMEOUT_S = 30
 
 
 def utc(text: str) -> datetime.datetime:
@@ -116,9 +116,17 @@ class ArchiveOps:
         info = self.snapshot(instance_id, dest)
         return BaseBackup(dest, info)
 
-    def archive_tick(self, instance_id: str) -> datetime.datetime | None:
-        """Make everything committed so far restorable; the new latest restorable time, None when not archiving."""
-        with self._lock(instance_id):
+    def archive_tick(self, instance_id: str, *, when_idle: bool = False) -> datetime.datetime | None:
+        """Make everything committed so far restorable; the new latest restorable time, None when not archiving.
+
+        The instance lock is held for the SQL only, not while the archiver copies: a slow or failing
+        archive must not hold up a stop, a snapshot or a delete of the instance. ``when_idle`` (the
+        schedule's passes) skips an instance whose lock is taken, by a snapshot say, rather than wait.
+        """
+        lock = self._lock(instance_id)
+        if not lock.acquire(blocking=not when_idle):
+            return None
+        try:
             meta = self._dirs.require(instance_id)
             if meta.archive is None or self._dirs.pid(instance_id) is None:
                 return None
@@ -129,17 +137,26 @@ class ArchiveOps:
                     return None
                 now, xmax = conn.execute("SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
                 if state.quiet and state.next_xid == xmax:
+                    switched = None
                     state = replace(state, latest_restorable=now.isoformat())
                 else:
                     conn.execute("SELECT txid_current()")  # the marker: a commit record after `now`
-                    switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
+                    # Read before the switch: a transaction that commits after this snapshot either was running
+                    # (not quiet) or takes a new xid (xmax moves), so an idle tick never claims an unarchived commit.
                     xmin, xmax = conn.execute(
                         "SELECT pg_snapshot_xmin(s)::text::bigint, pg_snapshot_xmax(s)::text::bigint FROM pg_current_snapshot() AS s"
                     ).fetchone()
-                    self._wait_archived(meta.instance_id, Path(meta.archive) / switched)
+                    switched = conn.execute("SELECT pg_walfile_name(pg_switch_wal())").fetchone()[0]
                     state = ArchiveState(latest_restorable=now.isoformat(), last_marker=now.isoformat(), next_xid=xmax, quiet=xmin == xmax)
+        finally:
+            lock.release()
+        if switched is not None:
+            self._wait_archived(instance_id, Path(meta.archive) / switched)
+        with self._lock(instance_id):
+            if read_state(archive).latest_restorable and state.latest_restorable and read_state(archive).latest_restorable > state.latest_restorable:
+                return utc(read_state(archive).latest_restorable)  # a later tick already wrote
             self._os.write(archive / STATE_FILE, json.dumps(asdict(state)) + "\n", 0o644, server_owned=False)
-            return utc(state.latest_restorable) if state.latest_restorable else None
+        return utc(state.latest_restorable) if state.latest_restorable else None
 
     def restore_to_time(
         self,

@@ -38,7 +38,7 @@ def socket_dir(inst_dir: Path, port: int) -> Path | None:
 
 
 def archive_command(archive_dir: Path | None) -> str:
-    """Copy a finished WAL segment into the archive, atomically and never over an existing file.
+    """Copy a finished WAL segment into the archive, atomically and never over a different file.
 
     With no archive (backup retention 0) segments are acknowledged and recycled, as RDS stops
     archiving then; an empty command would instead make the server keep every segment.
@@ -47,7 +47,8 @@ def archive_command(archive_dir: Path | None) -> str:
         return "/bin/true"
     final = shlex.quote(str(archive_dir)) + "/%f"
     partial = shlex.quote(str(archive_dir)) + "/.%f.partial"
-    return f"test ! -f {final} && cp %p {partial} && mv {partial} {final}"
+    # A segment archived before a crash is offered again after it: identical is success, different is an error.
+    return f"if test -f {final}; then cmp -s %p {final}; else cp %p {partial} && mv {partial} {final}; fi"
 
 
 def restore_command(archive_dir: Path) -> str:

@@ -41,6 +41,7 @@ from rentaliq.local.postgres.process import choose_port, copy_tree, log_tail, pg
 logger = logging.getLogger(__name__)
 
 SNAPSHOT_FILE = "snapshot.json"
+PG_DEFAULT_MAX_CONNECTIONS = 100
 _SIGNALS = ("postmaster.pid", "postmaster.opts", "standby.signal", "recovery.signal", "backup_label.old")
 _PROMOTE_TIMEOUT_S = 3600  # a long replay is slow, not stuck; the server's death is noticed at once
 
@@ -137,6 +138,8 @@ class PhysicalCopies:
         with self._lock(primary_id):
             primary = self._dirs.require_running(primary_id)
         primary_inst = self._dirs.path(primary_id)
+        # A hot standby refuses to run with fewer connection slots than its primary (PostgreSQL's rule).
+        max_connections = max(max_connections or PG_DEFAULT_MAX_CONNECTIONS, primary.max_connections or PG_DEFAULT_MAX_CONNECTIONS)
         info = CopyInfo(primary_id, primary.master_username, primary.dbname, 0, "")
 
         def fill(inst: Path) -> None:

@@ -22,6 +22,7 @@ from dataclasses import replace
 
 import psycopg
 
+from rentaliq.local.postgres.copies import PG_DEFAULT_MAX_CONNECTIONS
 from rentaliq.local.postgres.model import HOST, Endpoint, Meta, PostgresEngineError
 from rentaliq.local.postgres.process import one_line
 
@@ -40,6 +41,10 @@ class MultiAZ:
     def add_standby(self, instance_id: str) -> Endpoint:
         meta = self._dirs.require_running(instance_id)
         return self.create_replica(standby_id(instance_id), instance_id, force_ssl=meta.force_ssl, max_connections=meta.max_connections)
+
+    def max_connections(self, instance_id: str) -> int:
+        """The connection slots the server is configured with (PostgreSQL's default when none was set)."""
+        return self._dirs.require(instance_id).max_connections or PG_DEFAULT_MAX_CONNECTIONS
 
     def has_standby(self, instance_id: str) -> bool:
         return self.endpoint(standby_id(instance_id)) is not None

@@ -1,0 +1,5 @@
+import sys
+
+from benchmarks.recovery.run import main
+
+sys.exit(main())
