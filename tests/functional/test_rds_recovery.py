@@ -7,7 +7,10 @@ replica, modify), then reads the rows back from the instance the call produced.
 from __future__ import annotations
 
 import datetime
+import os
+import signal
 import time
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -65,17 +68,8 @@ def add(rds, name: str, *values: str) -> None:
 
 def create(rds, name: str, retention: int = 1, **extra) -> None:
     """A PostgreSQL instance through the API, as every test here starts from one."""
-    rds.create_db_instance(
-        DBInstanceIdentifier=name,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        MasterUsername="master",
-        MasterUserPassword=PASSWORD,
-        DBName="app",
-        AllocatedStorage=20,
-        BackupRetentionPeriod=retention,
-        **extra,
-    )
+    settings = {"DBInstanceClass": "db.t3.micro", "MasterUsername": "master", "MasterUserPassword": PASSWORD, "DBName": "app", "AllocatedStorage": 20}
+    rds.create_db_instance(DBInstanceIdentifier=name, Engine="postgres", BackupRetentionPeriod=retention, **{**settings, **extra})
 
 
 def make(rds, name: str, retention: int = 1, **extra) -> None:
@@ -209,7 +203,7 @@ def test_read_replica_streams_refuses_writes_and_promotes(rds) -> None:
 
 
 def test_deleting_a_primary_promotes_its_replicas(rds) -> None:
-    make(rds, "doomed-primary", retention=0)
+    make(rds, "doomed-primary")
     add(rds, "doomed-primary", "inherited")
     rds.create_db_instance_read_replica(DBInstanceIdentifier="orphan", SourceDBInstanceIdentifier="doomed-primary")
     rds.made.append("orphan")
@@ -219,6 +213,13 @@ def test_deleting_a_primary_promotes_its_replicas(rds) -> None:
     assert "ReadReplicaSourceDBInstanceIdentifier" not in orphan
     add(rds, "orphan", "now-writable")
     assert notes(rds, "orphan") == ["inherited", "now-writable"]
+
+
+def test_a_replica_needs_automated_backups_on_its_source(rds) -> None:
+    make(rds, "unbacked", retention=0)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidDBInstanceState.*Automated backups are not enabled"):
+        rds.create_db_instance_read_replica(DBInstanceIdentifier="unbacked-replica", SourceDBInstanceIdentifier="unbacked")
+    assert not rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["unbacked-replica"]}])["DBInstances"]
 
 
 def test_modify_class_restarts_now_or_waits_for_the_window(rds) -> None:
@@ -255,9 +256,57 @@ def test_multi_az_failover_promotes_the_standby_behind_the_same_endpoint(rds) ->
 
     rds.reboot_db_instance(DBInstanceIdentifier="multi-az", ForceFailover=True)  # and back: the old primary is the new standby
     assert notes(rds, "multi-az")[-1] == "after-failover"
+    add(rds, "multi-az", "after-two-failovers")
+
+    # The archive went on across both failovers (new timelines): the latest restore has every row.
+    wait_restorable(rds, "multi-az", datetime.datetime.now(datetime.UTC))
+    rds.restore_db_instance_to_point_in_time(SourceDBInstanceIdentifier="multi-az", TargetDBInstanceIdentifier="after-failovers", UseLatestRestorableTime=True)
+    rds.made.append("after-failovers")
+    restored = wait_for(rds, "after-failovers")
+    assert notes(rds, "after-failovers") == [*[f"committed-{n}" for n in range(50)], "after-failover", "after-two-failovers"]
+    assert restored["MultiAZ"] is False  # a restore is Single-AZ unless asked
+
+
+def test_a_dead_standby_is_rebuilt(rds, cloud) -> None:
+    make(rds, "standby-dies", MultiAZ=True)
+    add(rds, "standby-dies", "kept")
+    standby_data = Path(cloud.state_dir) / "postgres" / "standby-dies--standby" / "data"
+    pid = int((standby_data / "postmaster.pid").read_text().split()[0])
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while True:  # the backup schedule's pass (every second in tests) brings it back
+        try:
+            if int((standby_data / "postmaster.pid").read_text().split()[0]) != pid:
+                break
+        except (FileNotFoundError, ValueError):
+            pass
+        assert time.monotonic() < deadline, "the standby was not brought back"
+        time.sleep(0.2)
+    rds.reboot_db_instance(DBInstanceIdentifier="standby-dies", ForceFailover=True)
+    assert notes(rds, "standby-dies") == ["kept"]
 
 
 def test_failover_of_a_single_az_instance_is_refused(rds) -> None:
     make(rds, "single-az", retention=0)
     with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*not Multi-AZ"):
         rds.reboot_db_instance(DBInstanceIdentifier="single-az", ForceFailover=True)
+
+
+def test_classes_and_retention_rds_does_not_offer_are_refused(rds) -> None:
+    make(rds, "validated", retention=0)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*db.bogus.huge"):
+        rds.modify_db_instance(DBInstanceIdentifier="validated", DBInstanceClass="db.bogus.huge", ApplyImmediately=True)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterValue.*35"):
+        rds.modify_db_instance(DBInstanceIdentifier="validated", BackupRetentionPeriod=36)
+    with pytest.raises(rds.exceptions.ClientError, match="InvalidParameterCombination.*db.nope"):
+        rds.create_db_instance(
+            DBInstanceIdentifier="never-made",
+            DBInstanceClass="db.nope",
+            Engine="postgres",
+            MasterUsername="master",
+            MasterUserPassword=PASSWORD,
+            AllocatedStorage=20,
+        )
+    assert not rds.describe_db_instances(Filters=[{"Name": "db-instance-id", "Values": ["never-made"]}])["DBInstances"]
+    db = rds.describe_db_instances(DBInstanceIdentifier="validated")["DBInstances"][0]
+    assert (db["DBInstanceClass"], db["BackupRetentionPeriod"]) == ("db.t3.micro", 0)

@@ -156,3 +156,17 @@ def test_vertical_scaling_and_read_replica(prod, cloud_env, deployed) -> None:
             pass
         rds.modify_db_instance(DBInstanceIdentifier=DB, DBInstanceClass=spec_class, ApplyImmediately=True)
     assert wait_for(rds, DB)["DBInstanceClass"] == spec_class
+
+
+def test_s3_version_restore_as_the_runbook_writes_it(deployed, target, cloud_env) -> None:
+    s3 = target.client("s3")
+    bucket, key = "rentaliq-prod-files", "path/to/file.txt"
+    first = s3.put_object(Bucket=bucket, Key=key, Body=b"the good version", ServerSideEncryption="aws:kms")["VersionId"]
+    s3.put_object(Bucket=bucket, Key=key, Body=b"an accidental overwrite", ServerSideEncryption="aws:kms")
+
+    listed = ok(aws(cloud_env, "s3api", "list-object-versions", "--bucket", bucket, "--prefix", key))
+    assert first in [v["VersionId"] for v in listed["Versions"]]
+    ok(aws(cloud_env, "s3api", "copy-object", "--bucket", bucket, "--copy-source", f"{bucket}/{key}?versionId={first}", "--key", key))
+
+    assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == b"the good version"
+    assert len(s3.list_object_versions(Bucket=bucket, Prefix=key)["Versions"]) == 3  # history kept

@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import json
 
+from moto.core import parse as moto_parse
+from moto.core import responses as moto_responses
+from moto.core.exceptions import ServiceException
 from moto.rds import models as rds_models
 from moto.rds import utils as rds_utils
 from moto.s3 import models as s3_models
@@ -46,6 +49,7 @@ def install() -> None:
     rds_models.DBInstance.performance_insights_enabled = property(lambda self: getattr(self, "enable_performance_insights", False))
 
     install_managed_policies()
+    install_timestamp_validation()
     rds_rules.install()
     install_intelligent_tiering()
 
@@ -163,3 +167,44 @@ def install_intelligent_tiering() -> None:
     s3_responses.S3Response._bucket_response_get = get
     s3_responses.S3Response._bucket_response_put = put
     s3_responses.S3Response._bucket_response_delete = delete
+
+
+class InvalidTimestamp(ServiceException):
+    """A malformed timestamp parameter: AWS answers 400 InvalidParameterValue, moto raised a ValueError (a 500)."""
+
+    code = "InvalidParameterValue"
+
+
+def install_timestamp_validation() -> None:
+    """Every request parser (query, JSON, REST) that reads timestamps answers a malformed one with a 400.
+
+    moto parses parameters before the action runs, outside the handler that turns a ServiceException into
+    AWS's error response, so the dispatch answers that error itself, serialized as the action's would be.
+    """
+    for parser in vars(moto_parse).values():
+        if isinstance(parser, type) and "_parse_timestamp" in vars(parser):
+            parser._parse_timestamp = _validated(parser._parse_timestamp)
+    original_dispatch = moto_responses.BaseResponse._dispatch
+
+    @functools.wraps(original_dispatch)
+    def dispatch(self, request, full_url=None, headers=None):
+        try:
+            self.setup_class(request, full_url, headers)
+        except InvalidTimestamp as error:
+            status, response_headers, body = self.serialized(moto_responses.ActionResult(error))
+            response_headers["status"] = status
+            return status, response_headers, body
+        return self.call_action()
+
+    moto_responses.BaseResponse._dispatch = dispatch
+
+
+def _validated(original):
+    @functools.wraps(original)
+    def parse_timestamp(self, shape, *args, **kwargs):
+        try:
+            return original(self, shape, *args, **kwargs)
+        except ValueError as error:
+            raise InvalidTimestamp(f"Invalid timestamp for {shape.name}: {error}; use ISO 8601, e.g. 2026-11-30T01:02:03Z") from None
+
+    return parse_timestamp

@@ -6,7 +6,8 @@ instance with retention > 0, every ``RENTALIQ_LOCAL_ARCHIVE_SECONDS`` (default 3
 restorable time is never more than a minute behind): it finishes and archives the current WAL segment,
 takes a base backup daily in the instance's backup window (or every ``RENTALIQ_LOCAL_BASE_BACKUP_SECONDS``
 when set) and prunes what fell out of the retention window. Pending instance modifications are applied when
-the maintenance window opens. Stopped and busy instances are skipped, as RDS skips them.
+the maintenance window opens, and a Multi-AZ instance's standby is rebuilt when it is missing or down
+(RDS replaces a failed standby by itself). Stopped and busy instances are skipped, as RDS skips them.
 """
 
 from __future__ import annotations
@@ -103,6 +104,8 @@ class BackupSchedule:
         base_every = datetime.timedelta(seconds=_seconds(_BASE_BACKUP_ENV, 86400)) if _BASE_BACKUP_ENV in os.environ else None
         with rds_events.changing():
             changed = rds_modifications.apply_due(backend, db, now)
+        if getattr(db, "multi_az", False) and not db.is_replica and bound.engine().ensure_standby(db.db_instance_identifier):
+            log.warning("the standby of %s was missing or down and has been rebuilt", db.db_instance_identifier)
         if rds_recovery.wants_backups(db) and not db.is_replica:
             newest = base_backups(rds_recovery.archive_of(db))
             if not newest or base_backup_due(db.preferred_backup_window, newest[-1].taken_at, now, base_every):

@@ -19,8 +19,20 @@ from typing import Any
 from moto.rds import models as rds_models
 from moto.rds.exceptions import InvalidDBInstanceStateError, RDSClientError
 
-from rentaliq.local import postgres_supervisor, rds_backup_schedule, rds_classes, rds_events, rds_modifications, rds_multi_az, rds_recovery, rds_rules
+from rentaliq.local import (
+    postgres_supervisor,
+    rds_backup_schedule,
+    rds_classes,
+    rds_events,
+    rds_modifications,
+    rds_multi_az,
+    rds_recovery,
+    rds_replicas,
+    rds_rules,
+    rds_snapshots,
+)
 from rentaliq.local.postgres import Endpoint, PostgresEngine, PostgresEngineError, PostgresNotInstalled
+from rentaliq.local.postgres.standby import standby_id
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +73,8 @@ def _bind(backend: Any, db: Any, master_password: str) -> None:
             max_connections=rds_classes.max_connections(db.db_instance_class),
         )
 
+    for leftover in (db.db_instance_identifier, standby_id(db.db_instance_identifier)):
+        engine().set_aside(leftover)  # moto has no such instance, so a server of that name is an orphan
     endpoint = rds_recovery.make_server(backend, db, fresh)
     try:
         rds_recovery.after_bind(backend, db)
@@ -131,6 +145,11 @@ def install(state_dir: Path) -> None:
         if _is_postgres(db) and not db_kwargs.get("db_cluster_identifier"):
             password = rds_rules.managed_password(db) or db_kwargs.get("master_user_password") or ""
             try:
+                _check_class_and_retention({"db_instance_class": db.db_instance_class, "backup_retention_period": db.backup_retention_period})
+            except RDSClientError:
+                backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
+                raise
+            try:
                 _bind(backend, db, password)
             except (PostgresEngineError, PostgresNotInstalled) as error:
                 backend.databases.pop(db.db_instance_identifier, None)  # nothing half-created
@@ -174,7 +193,7 @@ def install(state_dir: Path) -> None:
     def deleted(backend, db, *args, **kwargs):
         if _local_endpoint(db):
             try:
-                rds_recovery.promote_replicas_of(backend, db)
+                rds_replicas.promote_replicas_of(backend, db)
                 engine().delete(db.db_instance_identifier)
                 rds_recovery.forget_archive(db)
             except PostgresEngineError as error:
@@ -190,6 +209,8 @@ def install(state_dir: Path) -> None:
         old_id = db.db_instance_identifier
         if _local_endpoint(db) and db.status != "available" and _touches_server(db, db_kwargs):
             raise InvalidDBInstanceStateError(old_id, "stop")  # "Instance <id> is not in available state."
+        if _local_endpoint(db):
+            _check_class_and_retention(db_kwargs)
         before = {"class": db.db_instance_class, "retention": int(db.backup_retention_period or 0)}
         pending = rds_modifications.defer(db, db_kwargs) if _local_endpoint(db) else {}
         result = original_modify(self, db_instance_identifier, db_kwargs)
@@ -231,6 +252,7 @@ def _apply_modification(backend: Any, db: Any, old_id: str, db_kwargs: Any) -> N
             db.status = previous
             raise _refuse(db, f"be renamed to {new_id}", error) from None
         db.status = previous
+        _follow_rename(backend, db, old_id, new_id)
     try:
         if db_kwargs.get("master_user_password"):
             engine().set_master_password(new_id, db.master_username, db_kwargs["master_user_password"])
@@ -256,6 +278,29 @@ def _apply_backups_and_class(backend: Any, db: Any, before: dict[str, Any]) -> N
         raise _refuse(db, "apply the modification", error) from None
 
 
+def _check_class_and_retention(db_kwargs: Any) -> None:
+    """What RDS refuses before changing anything: an instance class it does not offer, retention beyond 35 days."""
+    instance_class = db_kwargs.get("db_instance_class")
+    if instance_class is not None and rds_classes.memory_bytes(instance_class) is None:
+        raise RDSClientError(
+            "InvalidParameterCombination",
+            f"RDS does not support creating a DB instance with the following combination: DBInstanceClass={instance_class}, Engine=postgres.",
+        )
+    retention = db_kwargs.get("backup_retention_period")
+    if retention is not None and not 0 <= int(retention) <= 35:
+        raise RDSClientError("InvalidParameterValue", f"The backup retention period must be between 0 and 35 days, not {retention}.")
+
+
+def _follow_rename(backend: Any, db: Any, old_id: str, new_id: str) -> None:
+    """Replicas name their source, and a primary its replicas: both follow a rename, as on RDS."""
+    for replica_id in list(getattr(db, "replicas", [])):
+        if (replica := backend.databases.get(replica_id)) is not None:
+            replica.source_db_instance_identifier = new_id
+    source = backend.databases.get(str(getattr(db, "source_db_instance_identifier", None) or "").lower())
+    if source is not None and old_id in source.replicas:
+        source.replicas[source.replicas.index(old_id)] = new_id
+
+
 def _touches_server(db: Any, db_kwargs: Any) -> bool:
     """Changes the local server must carry out, which need it running (the others are RDS metadata)."""
     renamed = str(db_kwargs.get("new_db_instance_identifier") or db.db_instance_identifier).lower() != db.db_instance_identifier
@@ -265,6 +310,8 @@ def _touches_server(db: Any, db_kwargs: Any) -> bool:
         or db_kwargs.get("manage_master_user_password")
         or db_kwargs.get("rotate_master_user_password")
         or "db_parameter_group_name" in db_kwargs
+        or (db_kwargs.get("apply_immediately") and db_kwargs.get("db_instance_class") not in (None, db.db_instance_class))
+        or ("multi_az" in db_kwargs and bool(db_kwargs["multi_az"]) != bool(db.multi_az))
     )
 
 
@@ -297,7 +344,7 @@ def after_restore() -> None:
     if _supervisor is not None:
         _supervisor.settle()
         _supervisor.start()
-    rds_recovery.resume_snapshots()
+    rds_snapshots.resume()
     if _schedule is not None:
         _schedule.start()
 

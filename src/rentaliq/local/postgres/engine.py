@@ -168,6 +168,23 @@ class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
         with self._guard:
             self._locks.pop(instance_id, None)
 
+    def set_aside(self, instance_id: str) -> Path | None:
+        """Move an instance nobody owns out of the way (stopped, renamed ``.orphaned-<id>-<time>``); where it went.
+
+        A crash between creating a server and recording its RDS instance leaves such a server; a new
+        instance of the same name must get a server of its own, never adopt it, and its data is kept.
+        """
+        with self._lock(instance_id):
+            if not self._dirs.path(instance_id).exists():
+                return None
+            with suppress(PostgresEngineError):
+                self._stop_locked(instance_id, mode="immediate")
+            stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%S")
+            aside = self.root_dir / f".orphaned-{instance_id}-{stamp}"
+            self._dirs.path(instance_id).rename(aside)
+        logger.warning("postgres instance %s had no RDS instance (a crash cut off its creation); moved to %s", instance_id, aside)
+        return aside
+
     def rename(self, instance_id: str, new_id: str) -> Endpoint:
         """Move an instance to a new identifier (RDS ModifyDBInstance NewDBInstanceIdentifier).
 
@@ -267,6 +284,7 @@ class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
         Instances stopped on purpose stay stopped, as on RDS; errors are
         collected so one broken instance does not keep the others down.
         """
+        self.repair_failovers()
         wanted = [i for i in self.instances() if self._dirs.desired(i) == "running"]
         results = self._for_each(wanted, self.start)
         return {i: ep for i, ep in results.items() if isinstance(ep, Endpoint)}

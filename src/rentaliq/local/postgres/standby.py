@@ -17,13 +17,14 @@ The endpoint is closed from step 1 to the restart in step 3, about a second; cli
 from __future__ import annotations
 
 import logging
+import shutil
 import time
 from dataclasses import replace
 
 import psycopg
 
 from rentaliq.local.postgres.copies import PG_DEFAULT_MAX_CONNECTIONS
-from rentaliq.local.postgres.model import HOST, Endpoint, Meta, PostgresEngineError
+from rentaliq.local.postgres.model import HOST, Endpoint, Meta, PostgresEngineError, read_meta
 from rentaliq.local.postgres.process import one_line
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,28 @@ class MultiAZ:
     def has_standby(self, instance_id: str) -> bool:
         return self.endpoint(standby_id(instance_id)) is not None
 
+    def ensure_standby(self, instance_id: str) -> bool:
+        """A Multi-AZ instance's standby exists and runs; rebuilt when missing or beyond a restart. True if repaired.
+
+        RDS replaces a failed standby by itself; so does the backup schedule's pass, through this.
+        """
+        spare = standby_id(instance_id)
+        with self._lock(instance_id), self._lock(spare):
+            if self._dirs.pid(instance_id) is None:
+                return False  # the primary is down: the supervisor's business first
+            if self.endpoint(spare) is not None and self._dirs.pid(spare) is not None:
+                return False
+            if self.endpoint(spare) is not None:
+                try:
+                    self._start_locked(self._dirs.require(spare), remember=True)
+                    return True
+                except PostgresEngineError as error:
+                    logger.warning("standby of %s did not start (%s); rebuilding it", instance_id, error)
+            if self._dirs.path(spare).exists():
+                self._destroy_locked(spare)
+            self.add_standby(instance_id)
+            return True
+
     def remove_standby(self, instance_id: str) -> None:
         self.delete(standby_id(instance_id))
 
@@ -59,8 +82,16 @@ class MultiAZ:
             primary = self._dirs.require_running(instance_id)
             standby = self._dirs.require_running(spare)
             started = time.monotonic()
+            self._last_tick(primary)  # the old timeline's WAL into the archive first
             self._stop_locked(instance_id)
             self._wait_replayed(standby, self._checkpoint_lsn(instance_id))
+            if primary.archive is not None:
+                # Archive from the moment of promotion: the timeline history file and the first segments of the
+                # new timeline are what a later point-in-time restore replays across the failover.
+                standby = replace(standby, archive=primary.archive)
+                self._dirs.write(standby)
+                self._dirs.write_config(standby)
+                self._reload(standby)
             with self._admin_connection(standby) as conn:
                 conn.execute("SELECT pg_promote(true, 60)")
             self._wait_promoted(standby)
@@ -108,6 +139,43 @@ class MultiAZ:
             if time.monotonic() > deadline:
                 raise PostgresEngineError(f"postgres instance {standby.instance_id!r}: WAL up to {lsn} not replayed within {_CATCH_UP_TIMEOUT_S}s")
             time.sleep(0.02)
+
+    def repair_failovers(self) -> None:
+        """Finish or undo a failover a crash cut off mid-swap (at start-up, before any server starts).
+
+        Before the promoted standby took the instance's directory, the old primary goes back (it stopped
+        cleanly, and the endpoint took no write since). After, the promotion is completed: the promoted
+        server gets the instance's identity, port and archive. Either way the standby is rebuilt later
+        (``ensure_standby``).
+        """
+        for parked in sorted(self.root_dir.glob(".failover-*")) if self.root_dir.is_dir() else []:
+            instance_id = parked.name.removeprefix(".failover-")
+            old = read_meta(parked, instance_id)
+            spare = self._dirs.path(standby_id(instance_id))
+            if not self._dirs.path(instance_id).exists():
+                parked.rename(self._dirs.path(instance_id))
+                if spare.exists():
+                    shutil.rmtree(spare)
+                logger.warning("postgres instance %s: a failover cut off before the swap was undone", instance_id)
+                continue
+            promoted = self._dirs.read(instance_id)
+            if old is not None and promoted is not None and promoted.instance_id != instance_id:
+                self._dirs.write(
+                    replace(
+                        promoted,
+                        instance_id=instance_id,
+                        port=old.port,
+                        archive=old.archive,
+                        primary_port=None,
+                        recovery_archive=None,
+                        recovery_target_time=None,
+                        desired="running",
+                    )
+                )
+            shutil.rmtree(parked)
+            if spare.exists() and (meta := self._dirs.read(standby_id(instance_id))) is not None and meta.instance_id != standby_id(instance_id):
+                shutil.rmtree(spare)
+            logger.warning("postgres instance %s: a failover cut off during the swap was completed", instance_id)
 
     def _swap(self, instance_id: str, spare: str) -> None:
         primary_dir, standby_dir = self._dirs.path(instance_id), self._dirs.path(spare)
