@@ -237,6 +237,12 @@ def test_modify_class_restarts_now_or_waits_for_the_window(rds) -> None:
     with connect(rds, "scaled") as conn:
         assert conn.execute("SHOW max_connections").fetchone() == ("901",)
 
+    rds.modify_db_instance(DBInstanceIdentifier="scaled", AllocatedStorage=40, ApplyImmediately=True)  # applies the queue too
+    db = wait_for(rds, "scaled")
+    assert (db["DBInstanceClass"], db["AllocatedStorage"], db.get("PendingModifiedValues") or {}) == ("db.t3.medium", 40, {})
+    with connect(rds, "scaled") as conn:
+        assert conn.execute("SHOW max_connections").fetchone() == ("450",)
+
 
 def test_multi_az_failover_promotes_the_standby_behind_the_same_endpoint(rds) -> None:
     make(rds, "multi-az", MultiAZ=True, AvailabilityZone="us-east-1a")

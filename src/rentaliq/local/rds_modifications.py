@@ -22,8 +22,17 @@ _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def defer(db: Any, db_kwargs: dict[str, Any]) -> dict[str, Any]:
-    """Take the deferred changes out of ``db_kwargs`` (unless applied immediately); the PendingModifiedValues."""
+    """Take the deferred changes out of ``db_kwargs`` (unless applied immediately); the PendingModifiedValues.
+
+    Applied immediately, a modification also applies what was queued before it, as RDS does ("any changes
+    in the pending modifications queue are also applied"), so nothing stays pending.
+    """
     if db_kwargs.get("apply_immediately"):
+        queued = getattr(db, "pending_modified_values", None) or {}
+        for key, api_name in DEFERRED.items():
+            if api_name in queued and db_kwargs.get(key) is None:
+                db_kwargs[key] = queued[api_name]
+        db.pending_modified_values = {}
         return {}
     pending = {}
     for key, api_name in DEFERRED.items():
