@@ -74,6 +74,11 @@ def manual_snapshot(env: str, date_stamp: str) -> str:
     return resource_name(env, "manual", date_stamp)
 
 
+def drill_instance(env: str, stamp: str) -> str:
+    """The DR drill's scratch restore, ``rentaliq-prod-drill-20251108103000``; deleted when the drill ends."""
+    return resource_name(env, "drill", stamp)
+
+
 def alarm(env: str, what: str) -> str:
     return resource_name(env, "db", what)
 

@@ -240,6 +240,20 @@ class CostSpec(BaseModel):
     """High end of the expected monthly bill, in US dollars; at least monthly_usd_low. Required."""
 
 
+class RecoverySpec(BaseModel):
+    """The spec's recovery objectives ("Backup & Disaster Recovery"): the targets ``rentaliq drill`` measures against."""
+
+    model_config = _Frozen
+
+    rpo_minutes: int = Field(ge=1)
+    """Recovery Point Objective: the most committed data, in minutes of writes, a point-in-time restore may lose
+    (spec: LAB up to 24 h, QA up to 1 h, PROD < 5 min). A drill passes when the RPO it measures is below it. Required."""
+    rto_minutes: int = Field(ge=1)
+    """Recovery Time Objective, the upper bound of the spec's range: minutes from the restore request until the
+    restored database accepts TLS connections with verified data (spec: LAB 4-8 h, QA 2-4 h, PROD < 1 h). A drill
+    passes when the RTO it measures is below it. Required."""
+
+
 class EnvironmentSpec(BaseModel):
     """One environment: everything that differs between lab, qa and prod."""
 
@@ -267,6 +281,8 @@ class EnvironmentSpec(BaseModel):
     """The tag values. Default: owner ``Keith Perez``, managed_by ``CDK``, no cost center."""
     cost: CostSpec
     """The expected monthly cost. Required."""
+    recovery: RecoverySpec
+    """The recovery objectives (RPO, RTO). Required."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""
