@@ -15,6 +15,7 @@ import contextvars
 import functools
 from typing import Any
 
+import psycopg
 from moto.rds import models as rds_models
 from moto.rds import responses as rds_responses
 from moto.rds.exceptions import InvalidParameterCombination, RDSClientError
@@ -121,9 +122,10 @@ def _install_failover() -> None:
         rds_events.record(db, FAILOVER_STARTED)
         try:
             db._rentaliq_endpoint = bound.engine().failover(db.db_instance_identifier)
-        except PostgresEngineError as error:
+        except (PostgresEngineError, psycopg.Error) as error:
             db.status = "available"
-            raise RDSClientError("InvalidDBInstanceState", f"DB instance {db.db_instance_identifier} could not fail over: {error}") from None
+            why = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise RDSClientError("InvalidDBInstanceState", f"DB instance {db.db_instance_identifier} could not fail over: {why}") from None
         secondary = getattr(db, "secondary_availability_zone", None) or _other_zone(db.availability_zone)
         db.availability_zone, db.secondary_availability_zone = secondary, db.availability_zone
         db.status = "available"

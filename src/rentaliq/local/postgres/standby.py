@@ -92,9 +92,12 @@ class MultiAZ:
                 self._dirs.write(standby)
                 self._dirs.write_config(standby)
                 self._reload(standby)
-            with self._admin_connection(standby) as conn:
-                conn.execute("SELECT pg_promote(true, 60)")
-            self._wait_promoted(standby)
+            try:
+                self._promote_standby(standby)
+            except (PostgresEngineError, psycopg.Error) as error:
+                # Not promoted: the old primary comes back as it was (it stopped cleanly), and the call fails.
+                self._start_locked(primary, remember=False)
+                raise PostgresEngineError(f"postgres instance {instance_id!r}: failover aborted, primary restarted: {error}") from None
             self._stop_locked(spare)
             self._swap(instance_id, spare)
             promoted = replace(
@@ -114,6 +117,15 @@ class MultiAZ:
         self.create_replica(spare, instance_id, force_ssl=primary.force_ssl, max_connections=primary.max_connections)
         logger.info("postgres instance %s failed over to its standby (endpoint closed %.2fs)", instance_id, downtime)
         return Endpoint(HOST, promoted.port)
+
+    def _promote_standby(self, standby: Meta) -> None:
+        """pg_promote, then wait until it left recovery; a connection lost meanwhile is not a failure by itself."""
+        try:
+            with self._admin_connection(standby) as conn:
+                conn.execute("SELECT pg_promote(true, 60)")
+        except psycopg.OperationalError as error:
+            logger.warning("postgres instance %s: connection lost during pg_promote (%s); checking the promotion", standby.instance_id, error)
+        self._wait_promoted(standby)
 
     def _checkpoint_lsn(self, instance_id: str) -> str:
         """The stopped server's last checkpoint (its shutdown checkpoint), from pg_controldata."""
