@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 from moto.rds import models as rds_models
 
 from rentaliq.local import rds_events
+from rentaliq.local.periodic import PeriodicThread
 from rentaliq.local.postgres import PostgresEngine
 
 log = logging.getLogger(__name__)
@@ -49,32 +49,21 @@ def _bound_instances(is_bound: Callable[[Any], bool]) -> Iterator[tuple[Any, Any
                     yield backend, db
 
 
-class Supervisor:
+class Supervisor(PeriodicThread):
     """One daemon thread per local cloud process; ``check_once`` is the whole policy, for tests and the loop."""
 
+    name = "postgres-supervisor"
+
     def __init__(self, engine: PostgresEngine, is_bound: Callable[[Any], bool]) -> None:
+        super().__init__()
         self.engine = engine
         self.is_bound = is_bound
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="postgres-supervisor", daemon=True)
-            self._thread.start()
+    def interval(self) -> float:
+        return _interval()
 
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.wait(_interval()):
-            try:
-                self.check_once()
-            except Exception:
-                log.exception("PostgreSQL supervision pass failed")
+    def tick(self) -> None:
+        self.check_once()
 
     def settle(self) -> None:
         """After a restart: an instance saved mid-transition (the process died during a reboot, start,
@@ -95,7 +84,7 @@ class Supervisor:
         """Recover every dead server of an available instance; returns the identifiers acted on."""
         acted = []
         for backend, db in _bound_instances(self.is_bound):
-            if self._stop.is_set():
+            if self.stopping.is_set():
                 break
             instance_id = db.db_instance_identifier
             if db.status != "available" or self.engine.status(instance_id) != "stopped":

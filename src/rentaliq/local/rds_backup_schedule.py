@@ -24,6 +24,7 @@ from moto.rds import models as rds_models
 
 from rentaliq.local import rds_events, rds_modifications, rds_recovery
 from rentaliq.local import rds_postgres as bound
+from rentaliq.local.periodic import PeriodicThread
 from rentaliq.local.postgres.archive import base_backups
 
 log = logging.getLogger(__name__)
@@ -40,41 +41,32 @@ def _seconds(name: str, default: float) -> float:
         return default
 
 
-class BackupSchedule:
+class BackupSchedule(PeriodicThread):
     """One clock thread; each instance's work runs on a small pool, one job per instance at a time, so a slow
     or failing instance (a 1 GiB base backup, a broken archive) never delays the others' latest restorable time."""
 
+    name = "rds-backup-schedule"
+
     def __init__(self) -> None:
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        super().__init__()
         self._pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="rds-backup")
         self._inflight: set[str] = set()
         self._inflight_guard = threading.Lock()
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="rds-backup-schedule", daemon=True)
-            self._thread.start()
+    def interval(self) -> float:
+        return _seconds(_ARCHIVE_ENV, 30)
+
+    def tick(self) -> None:
+        self.run_once(datetime.datetime.now(datetime.UTC))
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
+        super().stop()
         self._pool.shutdown(wait=True, cancel_futures=True)
-
-    def _run(self) -> None:
-        interval = _seconds(_ARCHIVE_ENV, 30)
-        while not self._stop.wait(interval):
-            try:
-                self.run_once(datetime.datetime.now(datetime.UTC))
-            except Exception:
-                log.exception("automated backup pass failed")
 
     def run_once(self, now: datetime.datetime) -> None:
         """Start this pass's job for every available local instance whose previous job has finished."""
         for backend, db in _local_instances():
-            if self._stop.is_set():
+            if self.stopping.is_set():
                 return
             key = str(db.dbi_resource_id)
             with self._inflight_guard:
