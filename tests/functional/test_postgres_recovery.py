@@ -122,7 +122,7 @@ def test_point_in_time_restore_stops_exactly_at_the_target(engine: PostgresEngin
     latest = engine.archive_tick(primary)
     assert latest is not None and latest > target
 
-    engine.restore_to_time("pitr", top / "archives" / "primary", target, force_ssl=True)
+    engine.restore_to_time("pitr", top / "archives" / "primary", target, force_ssl=True, source=primary)
 
     restored = rows(engine, "pitr")
     assert restored[-1] == "pitr-a"
@@ -131,13 +131,35 @@ def test_point_in_time_restore_stops_exactly_at_the_target(engine: PostgresEngin
     engine.delete("pitr")
 
 
+def test_a_target_after_the_last_marker_never_replays_later_commits(engine: PostgresEngine, primary: str, top: Path) -> None:
+    """An idle tick moves the window past T without a marker; later writes fill and archive whole segments
+    by themselves. The restore to T must stop at T, not at the end of whatever the archive holds by then."""
+    write(engine, primary, "before-idle")
+    engine.archive_tick(primary)
+    engine.archive_tick(primary)  # idle: the latest restorable time moves, the last marker does not
+    target = datetime.datetime.now(datetime.UTC)
+    time.sleep(0.05)
+    engine.archive_tick(primary)  # idle again: target < latest restorable time, target > last marker
+    archived = {p.name for p in (top / "archives" / "primary" / "wal").iterdir()}
+    write(engine, primary, *[os.urandom(2000).hex() for _ in range(1500)])  # ~6 MiB of WAL: segments archive themselves
+    deadline = time.monotonic() + 10
+    while len({p.name for p in (top / "archives" / "primary" / "wal").iterdir()} - archived) < 2:
+        assert time.monotonic() < deadline, "the full segments were not archived"
+        time.sleep(0.05)
+
+    engine.restore_to_time("at-target", top / "archives" / "primary", target, force_ssl=True, source=primary)
+
+    assert rows(engine, "at-target")[-1] == "before-idle"
+    engine.delete("at-target")
+
+
 def test_latest_restorable_time_includes_every_committed_row(engine: PostgresEngine, primary: str, top: Path) -> None:
     write(engine, primary, "latest-1")
     engine.archive_tick(primary)
     time.sleep(0.05)
     engine.archive_tick(primary)  # idle tick: the window moves on without a new segment
 
-    engine.restore_to_time("latest", top / "archives" / "primary", None, force_ssl=True)
+    engine.restore_to_time("latest", top / "archives" / "primary", None, force_ssl=True, source=primary)
 
     assert rows(engine, "latest") == rows(engine, primary)
     engine.delete("latest")

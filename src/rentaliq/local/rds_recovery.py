@@ -234,6 +234,7 @@ def _install_restores() -> None:
                 target,
                 force_ssl=bound.force_ssl(backend, db),
                 max_connections=rds_classes.max_connections(db.db_instance_class),
+                source=source.db_instance_identifier,
             )
 
         created = _with_source(to_time, lambda: original(backend, source_db_identifier, target_db_identifier, overrides))

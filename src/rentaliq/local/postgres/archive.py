@@ -116,12 +116,14 @@ class ArchiveOps:
         info = self.snapshot(instance_id, dest)
         return BaseBackup(dest, info)
 
-    def archive_tick(self, instance_id: str, *, when_idle: bool = False) -> datetime.datetime | None:
+    def archive_tick(self, instance_id: str, *, when_idle: bool = False, force: bool = False) -> datetime.datetime | None:
         """Make everything committed so far restorable; the new latest restorable time, None when not archiving.
 
         The instance lock is held for the SQL only, not while the archiver copies: a slow or failing
         archive must not hold up a stop, a snapshot or a delete of the instance. ``when_idle`` (the
         schedule's passes) skips an instance whose lock is taken, by a snapshot say, rather than wait.
+        ``force`` writes the marker even when nothing happened (a point-in-time restore needs a commit after
+        its target in the archive).
         """
         lock = self._lock(instance_id)
         if not lock.acquire(blocking=not when_idle):
@@ -136,7 +138,7 @@ class ArchiveOps:
                 if conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,):
                     return None
                 now, xmax = conn.execute("SELECT clock_timestamp(), pg_snapshot_xmax(pg_current_snapshot())::text::bigint").fetchone()
-                if state.quiet and state.next_xid == xmax:
+                if state.quiet and state.next_xid == xmax and not force:
                     switched = None
                     state = replace(state, latest_restorable=now.isoformat())
                 else:
@@ -167,8 +169,9 @@ class ArchiveOps:
         force_ssl: bool,
         max_connections: int | None = None,
         new_archive: Path | None = None,
+        source: str | None = None,
     ) -> Endpoint:
-        """A new instance with the data as of ``target`` (None: the latest restorable time)."""
+        """A new instance with the data as of ``target`` (None: the latest restorable time) from ``source``'s archive."""
         window = restore_window(archive)
         if window is None:
             raise PostgresEngineError(f"archive {archive} has no base backup to restore from")
@@ -177,8 +180,15 @@ class ArchiveOps:
         if not earliest <= target <= latest:
             raise PostgresEngineError(f"{target.isoformat()} is outside the restore window {earliest.isoformat()} .. {latest.isoformat()}")
         base = [b for b in base_backups(archive) if b.taken_at <= target][-1]
-        state = read_state(archive)
-        replay_to = target.isoformat() if state.last_marker and target < utc(state.last_marker) else None
+        if source is not None and self.archive_tick(source, force=True) is not None:
+            # The source runs and keeps archiving (a full segment is archived without a tick), so replay must
+            # stop at the target, never at the archive's end; the forced marker is the commit after it.
+            replay_to: str | None = target.isoformat()
+        else:
+            # The source is stopped or gone, so the archive no longer grows: past the last marker, the end of
+            # the archive is the state as of the target (nothing was committed after the marker).
+            state = read_state(archive)
+            replay_to = target.isoformat() if state.last_marker and target < utc(state.last_marker) else None
         return self._instance_from_copy(
             instance_id,
             base.info,
