@@ -115,14 +115,8 @@ def install() -> None:
         threading.Thread(target=_snapshot_worker, args=(backend, db.db_instance_identifier, snapshot, directory), daemon=True).start()
         return snapshot
 
-    def delete_db_instance(original, backend, *args, **kwargs):
-        token = _synchronous.set(True)  # the final snapshot must hold the data before the server goes
-        try:
-            return original(backend, *args, **kwargs)
-        finally:
-            _synchronous.reset(token)
-
-    def stop_db_instance(original, backend, *args, **kwargs):
+    def with_final_snapshot(original, backend, *args, **kwargs):
+        """Delete and stop: the final snapshot must hold the data before the server goes."""
         token = _synchronous.set(True)
         try:
             return original(backend, *args, **kwargs)
@@ -163,8 +157,8 @@ def install() -> None:
         return copied
 
     recovery.wrap_backend_method("create_db_snapshot", create_db_snapshot)
-    recovery.wrap_backend_method("delete_db_instance", delete_db_instance)
-    recovery.wrap_backend_method("stop_db_instance", stop_db_instance)
+    recovery.wrap_backend_method("delete_db_instance", with_final_snapshot)
+    recovery.wrap_backend_method("stop_db_instance", with_final_snapshot)
     recovery.wrap_backend_method("delete_db_snapshot", delete_db_snapshot)
     recovery.wrap_backend_method("copy_db_snapshot", copy_db_snapshot)
 

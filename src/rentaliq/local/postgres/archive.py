@@ -155,8 +155,9 @@ class ArchiveOps:
         if switched is not None:
             self._wait_archived(instance_id, Path(meta.archive) / switched)
         with self._lock(instance_id):
-            if read_state(archive).latest_restorable and state.latest_restorable and read_state(archive).latest_restorable > state.latest_restorable:
-                return utc(read_state(archive).latest_restorable)  # a later tick already wrote
+            written = read_state(archive).latest_restorable
+            if written and state.latest_restorable and utc(written) > utc(state.latest_restorable):
+                return utc(written)  # a later tick already wrote
             self._os.write(archive / STATE_FILE, json.dumps(asdict(state)) + "\n", 0o644, server_owned=False)
         return utc(state.latest_restorable) if state.latest_restorable else None
 
