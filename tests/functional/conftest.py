@@ -61,6 +61,8 @@ def cloud(cloud_home):
     from rentaliq.local.cloud import LocalCloud
 
     os.environ.setdefault("RENTALIQ_LOCAL_ARCHIVE_SECONDS", "1")  # tests wait seconds, not a minute, for the WAL archive
+    os.environ.setdefault("RENTALIQ_LOCAL_METRICS_SECONDS", "1")  # ... for metrics from the servers
+    os.environ.setdefault("RENTALIQ_LOCAL_ALARM_SECONDS", "1")  # ... and for alarm evaluations
     instance = LocalCloud(state_dir=cloud_home / "state", port=free_port())
     instance.start()
     yield instance
