@@ -102,3 +102,13 @@ def restored_db_instance(env: str, minute_stamp: str) -> str:
 def db_replica(env: str, number: int = 1) -> str:
     """``rentaliq-prod-db-replica``, then ``-replica-2``, ``-replica-3`` ... for further read replicas."""
     return resource_name(env, "db", "replica" if number == 1 else f"replica-{number}")
+
+
+def alerts_topic(env: str) -> str:
+    """The SNS topic every alarm of the environment notifies: ``rentaliq-lab-alerts``."""
+    return resource_name(env, "alerts")
+
+
+def dashboard(env: str) -> str:
+    """The environment's CloudWatch dashboard: ``rentaliq-lab`` (the stack's name; one dashboard per environment)."""
+    return stack_name(env)
