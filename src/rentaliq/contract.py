@@ -10,6 +10,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from rentaliq import naming
+
 if TYPE_CHECKING:
     from rentaliq.environments import MonitoringSpec
 
@@ -41,6 +43,7 @@ OUTPUT_KEYS = (
     "AppSecurityGroupId",
     "ReadSecretsPolicyArn",
     "VpcId",
+    "AlertsTopicArn",
 )
 SECRET_OUTPUTS = {
     "db/credentials": "DbCredentialsSecretArn",
@@ -85,45 +88,135 @@ ENHANCED_MONITORING_POLICY = "service-role/AmazonRDSEnhancedMonitoringRole"
 
 @dataclass(frozen=True)
 class AlarmSpec:
-    """One CloudWatch alarm on the database instance (namespace AWS/RDS, dimension DBInstanceIdentifier)."""
+    """One CloudWatch alarm the stack creates; each notifies the alerts topic on ALARM and on OK.
 
-    what: str  # naming.alarm(env, what); the construct id is its CamelCase form
+    ``what`` names it (``naming.alarm``: ``rentaliq-{env}-db-{what}``, or ``rentaliq-{env}-files-{what}`` for the
+    files bucket) and, in CamelCase, is its construct id. Thresholds and periods are read from the env spec."""
+
+    what: str
+    namespace: str
     metric: str
     statistic: str
     comparison: str  # CloudFormation's ComparisonOperator
     threshold: Callable[[MonitoringSpec], float]
     description: Callable[[MonitoringSpec], str]
+    unit: str
+    period: Callable[[MonitoringSpec], int] = lambda m: m.period_s
+    # AWS's missing-data treatment: "missing" for the database (a stopped instance publishes nothing and its alarms go
+    # to INSUFFICIENT_DATA, never to a false ALARM); "notBreaching" for request errors (no requests, no datapoint).
+    treat_missing_data: str = "missing"
+    enabled: Callable[[MonitoringSpec], bool] = lambda m: True
+
+    @property
+    def on_bucket(self) -> bool:
+        return self.namespace == "AWS/S3"
+
+    def name(self, env: str) -> str:
+        return naming.resource_name(env, "files" if self.on_bucket else "db", self.what)
+
+    def dimensions(self, env: str) -> dict[str, str]:
+        """The alarm's dimensions: the DB instance, or the files bucket and its request-metrics filter."""
+        if self.on_bucket:
+            return {"BucketName": naming.files_bucket(env), "FilterId": REQUEST_METRICS_FILTER_ID}
+        return {ALARM_DIMENSION: naming.db_instance_id(env)}
 
 
-# The spec's high-CPU alarm plus low free storage and high connections; one period of monitoring.cpu_period_s.
+MS = 1 / 1000
+# The spec's high-CPU alarm ("CPU > 80% for 5 minutes", its own period), then low free storage, high connections,
+# read and write latency on the database, and 5xx errors on the files bucket where its request metrics are on.
 ALARMS = (
     AlarmSpec(
         "high-cpu",
+        "AWS/RDS",
         "CPUUtilization",
         "Average",
         "GreaterThanThreshold",
         lambda m: m.cpu_threshold_percent,
         lambda m: f"Alert when CPU exceeds {m.cpu_threshold_percent:g}%",
+        "Percent",
+        period=lambda m: m.cpu_period_s,
     ),
     AlarmSpec(
         "low-free-storage",
+        "AWS/RDS",
         "FreeStorageSpace",
         "Minimum",
         "LessThanThreshold",
         lambda m: m.free_storage_threshold_gib * GIB,
         lambda m: f"Alert when free storage falls below {m.free_storage_threshold_gib:g} GiB",
+        "Bytes",
     ),
     AlarmSpec(
         "high-connections",
+        "AWS/RDS",
         "DatabaseConnections",
         "Maximum",
         "GreaterThanThreshold",
         lambda m: m.connections_threshold,
         lambda m: f"Alert when connections exceed {m.connections_threshold}",
+        "Count",
+    ),
+    AlarmSpec(
+        "high-read-latency",
+        "AWS/RDS",
+        "ReadLatency",
+        "Average",
+        "GreaterThanThreshold",
+        lambda m: m.read_latency_threshold_ms * MS,
+        lambda m: f"Alert when read latency exceeds {m.read_latency_threshold_ms:g} ms",
+        "Seconds",
+    ),
+    AlarmSpec(
+        "high-write-latency",
+        "AWS/RDS",
+        "WriteLatency",
+        "Average",
+        "GreaterThanThreshold",
+        lambda m: m.write_latency_threshold_ms * MS,
+        lambda m: f"Alert when write latency exceeds {m.write_latency_threshold_ms:g} ms",
+        "Seconds",
+    ),
+    AlarmSpec(
+        "5xx-errors",
+        "AWS/S3",
+        "5xxErrors",
+        "Sum",
+        "GreaterThanThreshold",
+        lambda m: m.files_5xx_threshold,
+        lambda m: f"Alert when the files bucket answers more than {m.files_5xx_threshold} 5xx errors in a period",
+        "Count",
+        treat_missing_data="notBreaching",
+        enabled=lambda m: m.request_metrics,
     ),
 )
 ALARM_NAMESPACE, ALARM_DIMENSION = "AWS/RDS", "DBInstanceIdentifier"
 ALARM_EVALUATION_PERIODS = 1
+# The files bucket's request-metrics configuration (S3 metrics filter) when monitoring.request_metrics is on.
+REQUEST_METRICS_FILTER_ID = "EntireBucket"
+
+
+def replica_lag_alarm(replica_id: str) -> str:
+    """The alarm ``rentaliq replica create`` gives a read replica: ``rentaliq-prod-db-replica-lag`` for
+    ``rentaliq-prod-db-replica`` (the replica's identifier, then ``-lag``)."""
+    return f"{replica_id}-lag"
+
+
+# The RDS metrics the spec's "Monitoring & Alerting" names (units as CloudWatch reports them), and S3's; the
+# dashboard graphs each of them, and `verify` checks that it does.
+RDS_METRICS = {
+    "CPUUtilization": "Percent",
+    "DatabaseConnections": "Count",
+    "FreeStorageSpace": "Bytes",
+    "ReadLatency": "Seconds",
+    "WriteLatency": "Seconds",
+    "ReadIOPS": "Count/Second",
+    "WriteIOPS": "Count/Second",
+    "NetworkReceiveThroughput": "Bytes/Second",
+    "NetworkTransmitThroughput": "Bytes/Second",
+}
+S3_STORAGE_METRICS = {"BucketSizeBytes": ("Bytes", "StandardStorage"), "NumberOfObjects": ("Count", "AllStorageTypes")}
+S3_REQUEST_METRICS = {"AllRequests": "Count", "4xxErrors": "Count", "5xxErrors": "Count"}
+
 
 # A restore's cutover (`rentaliq restore ENV --cutover`) points the environment's DB secrets at another instance:
 # these tags on the secrets say so, for `status` and `verify` to show it as a deliberate deviation, and the

@@ -279,6 +279,7 @@ def test_outputs(synthesized, env):
         "AppSecurityGroupId",
         "ReadSecretsPolicyArn",
         "VpcId",
+        "AlertsTopicArn",
     }
     assert outputs == expected | ({"AccessLogsBucketName", "AccessLogsBucketArn"} if env == "prod" else set())
 

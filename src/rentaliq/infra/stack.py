@@ -8,6 +8,8 @@ from constructs import Construct
 from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
+from rentaliq.infra.alerts import Alerts
+from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.network import Network
@@ -36,7 +38,11 @@ class RentalIQStack(Stack):
         self.database = Database(self, "Database", spec=spec, network=self.network)
         self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
         self.access = Access(self, "Access", spec=spec)
-        self.monitoring = Monitoring(self, "Monitoring", spec=spec, instance=self.database.instance)
+        self.alerts = Alerts(self, "Alerts", spec=spec)
+        self.monitoring = Monitoring(
+            self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
+        )
+        self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
         self._outputs()
 
     def _outputs(self) -> None:
@@ -51,6 +57,7 @@ class RentalIQStack(Stack):
             "AppSecurityGroupId": self.network.app_sg.security_group_id,
             "ReadSecretsPolicyArn": self.access.read_secrets_policy.managed_policy_arn,
             "VpcId": self.network.vpc.vpc_id,
+            "AlertsTopicArn": self.alerts.topic.topic_arn,
         }
         if storage.access_logs_bucket is not None:
             outputs["AccessLogsBucketName"] = storage.access_logs_bucket.bucket_name

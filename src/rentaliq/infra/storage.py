@@ -9,7 +9,7 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from rentaliq import naming
-from rentaliq.contract import BACKUP_TAG
+from rentaliq.contract import BACKUP_TAG, REQUEST_METRICS_FILTER_ID
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge
 from rentaliq.infra.retention import removal_policy
@@ -67,6 +67,8 @@ class Storage(Construct):
             ),
             server_access_logs_bucket=self.access_logs_bucket,
             server_access_logs_prefix=f"{naming.files_bucket(env)}/" if self.access_logs_bucket else None,
+            # Request metrics (AllRequests, 4xxErrors, 5xxErrors) for the whole bucket; the 5xx alarm watches them.
+            metrics=[s3.BucketMetrics(id=REQUEST_METRICS_FILTER_ID)] if spec.monitoring.request_metrics else None,
             removal_policy=removal_policy(spec),
         )
         for key, value in BACKUP_TAG.items():

@@ -52,6 +52,7 @@ def install() -> None:
     install_timestamp_validation()
     rds_rules.install()
     install_intelligent_tiering()
+    install_dashboard_tags()
 
 
 AWS_MANAGED_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)
@@ -208,3 +209,29 @@ def _validated(original):
             raise InvalidTimestamp(f"Invalid timestamp for {shape.name}: {error}; use ISO 8601, e.g. 2026-11-30T01:02:03Z") from None
 
     return parse_timestamp
+
+
+def install_dashboard_tags() -> None:
+    """CloudWatch tags dashboards (CloudFormation's ``AWS::CloudWatch::Dashboard`` has ``Tags``); moto 5.2.5's
+    TagResource knows only alarms, and DeleteDashboards leaves the tags behind."""
+    from moto.cloudwatch import models as cw
+    from moto.cloudwatch.exceptions import ResourceNotFoundException
+
+    def tag_resource(self: cw.CloudWatchBackend, arn: str, tags: dict[str, str]) -> None:
+        known = {alarm.alarm_arn for alarm in self.alarms.values()} | {d.arn for d in self.dashboards.values()}
+        if arn not in known:
+            raise ResourceNotFoundException
+        self.tagger.tag_resource(arn, self.tagger.convert_dict_to_tags_input(tags))
+
+    original_delete = cw.CloudWatchBackend.delete_dashboards
+
+    def delete_dashboards(self: cw.CloudWatchBackend, dashboards: list[str]) -> str | None:
+        arns = [self.dashboards[name].arn for name in dashboards if name in self.dashboards]
+        error = original_delete(self, dashboards)
+        if error is None:
+            for arn in arns:
+                self.tagger.delete_all_tags_for_resource(arn)
+        return error
+
+    cw.CloudWatchBackend.tag_resource = tag_resource  # type: ignore[method-assign]
+    cw.CloudWatchBackend.delete_dashboards = delete_dashboards  # type: ignore[method-assign]

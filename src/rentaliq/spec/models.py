@@ -197,7 +197,7 @@ class NetworkSpec(BaseModel):
 
 
 class MonitoringSpec(BaseModel):
-    """The CloudWatch alarms on the database (``AWS::CloudWatch::Alarm``)."""
+    """The CloudWatch alarms on the environment (``AWS::CloudWatch::Alarm``), each notifying the alerts topic."""
 
     model_config = _Frozen
 
@@ -205,12 +205,51 @@ class MonitoringSpec(BaseModel):
     """Create the alarms. Required."""
     cpu_threshold_percent: float = Field(default=80, gt=0, le=100)
     """High-CPU alarm threshold, percent of CPUUtilization (above 0, at most 100). Default: 80."""
-    cpu_period_s: int = 300
-    """The high-CPU alarm's evaluation period, in seconds. Default: 300."""
+    cpu_period_s: int = Field(default=300, gt=0)
+    """The high-CPU alarm's period, in seconds: 10, 30 or a multiple of 60 (CloudWatch's rule). Default: 300
+    (the spec's "CPU > 80% for 5 minutes")."""
+    period_s: int = Field(default=300, gt=0)
+    """The other alarms' period, in seconds: 10, 30 or a multiple of 60. Default: 300."""
     free_storage_threshold_gib: float = Field(gt=0)
     """Low-storage alarm threshold, GiB of FreeStorageSpace (above 0). Required."""
     connections_threshold: int = Field(gt=0)
     """High-connections alarm threshold, a count of DatabaseConnections (above 0). Required."""
+    read_latency_threshold_ms: float = Field(default=20, gt=0)
+    """High read-latency alarm threshold, milliseconds of ReadLatency (average per I/O). Default: 20."""
+    write_latency_threshold_ms: float = Field(default=20, gt=0)
+    """High write-latency alarm threshold, milliseconds of WriteLatency (average per I/O). Default: 20."""
+    replica_lag_threshold_s: float = Field(default=60, gt=0)
+    """Replica-lag alarm threshold, seconds of ReplicaLag; ``rentaliq replica create`` gives each read replica
+    this alarm, and deleting the replica deletes it. Default: 60."""
+    request_metrics: bool = False
+    """Publish the files bucket's request metrics (AllRequests, 4xxErrors, 5xxErrors: an S3 metrics configuration
+    named ``EntireBucket``, billed as CloudWatch custom metrics) and alarm on its 5xx errors. Default: false."""
+    files_5xx_threshold: int = Field(default=5, ge=0)
+    """Files-bucket 5xx alarm threshold: 5xxErrors (Sum) per period above this alarms (needs request_metrics).
+    Default: 5."""
+
+
+class AlertsSpec(BaseModel):
+    """Who the alerts topic ``rentaliq-{env}-alerts`` notifies: every alarm publishes to it on ALARM and on OK.
+
+    Each address or URL becomes an ``AWS::SNS::Subscription``; an email subscription delivers only once its
+    owner confirms the mail AWS sends, an HTTPS one once the endpoint confirms (SNS's handshake)."""
+
+    model_config = _Frozen
+
+    emails: tuple[str, ...] = ()
+    """Email addresses (SNS protocol ``email``). Default: none."""
+    https_endpoints: tuple[str, ...] = ()
+    """HTTPS URLs that receive SNS's JSON notifications (protocol ``https``); ``http://`` only on loopback, for
+    local testing. Default: none."""
+    chat_webhook_url: str | None = None
+    """A chat tool's incoming webhook that accepts SNS's JSON (a Teams or Slack *workflow* webhook; Slack's classic
+    incoming webhooks need AWS Chatbot instead), subscribed with protocol ``https``. Default: unset."""
+
+    def subscriptions(self) -> tuple[tuple[str, str], ...]:
+        """``(protocol, endpoint)`` pairs, in spec order."""
+        urls = (*self.https_endpoints, *((self.chat_webhook_url,) if self.chat_webhook_url else ()))
+        return (*(("email", e) for e in self.emails), *((url.split(":", 1)[0], url) for url in urls))
 
 
 class TagsSpec(BaseModel):
@@ -277,6 +316,8 @@ class EnvironmentSpec(BaseModel):
     """The network. Required."""
     monitoring: MonitoringSpec
     """The alarms. Required."""
+    alerts: AlertsSpec = AlertsSpec()
+    """Who the alarms notify. Default: no subscriptions (the topic exists; subscribe later in the spec)."""
     tags: TagsSpec = TagsSpec()
     """The tag values. Default: owner ``Keith Perez``, managed_by ``CDK``, no cost center."""
     cost: CostSpec

@@ -235,6 +235,47 @@ def _nat_per_zone(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "network.nat_gateways", net.nat_gateways, f"0 to network.availability_zones ({net.availability_zones})"
 
 
+@rule("monitoring.cpu_period_s", "monitoring.period_s")
+def _alarm_periods(spec: EnvironmentSpec) -> Iterator[Problem]:
+    for field in ("cpu_period_s", "period_s"):
+        period = getattr(spec.monitoring, field)
+        if period not in (10, 30) and period % 60:
+            yield f"monitoring.{field}", period, "10, 30 or a multiple of 60 seconds (CloudWatch's alarm periods)"
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+@rule("alerts.emails")
+def _alert_emails(spec: EnvironmentSpec) -> Iterator[Problem]:
+    for email in spec.alerts.emails:
+        if not _EMAIL.match(email):
+            yield "alerts.emails", email, "an email address such as oncall@example.com"
+
+
+@rule("alerts.https_endpoints", "alerts.chat_webhook_url")
+def _alert_urls(spec: EnvironmentSpec) -> Iterator[Problem]:
+    urls = [("alerts.https_endpoints", url) for url in spec.alerts.https_endpoints]
+    if spec.alerts.chat_webhook_url is not None:
+        urls.append(("alerts.chat_webhook_url", spec.alerts.chat_webhook_url))
+    for field, url in urls:
+        if not _alert_url_ok(url):
+            yield field, url, "an https:// URL with a host (http:// only on 127.0.0.1 or localhost, for local testing)"
+
+
+def _alert_url_ok(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:
+        return False
+    if not host or any(c.isspace() for c in url):
+        return False
+    return parts.scheme == "https" or (parts.scheme == "http" and host in ("127.0.0.1", "localhost"))
+
+
 @rule("cost.monthly_usd_low", "cost.monthly_usd_high")
 def _cost_range(spec: EnvironmentSpec) -> Iterator[Problem]:
     if spec.cost.monthly_usd_low > spec.cost.monthly_usd_high:

@@ -1,10 +1,10 @@
-"""CloudWatch alarms and CloudWatch Logs log groups."""
+"""CloudWatch alarms and dashboards, and CloudWatch Logs log groups."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Provider, ProviderError, as_bool, removed_tag_keys, tag_list
 
 _ALARM_PROPS = {
     "AlarmDescription": str,
@@ -73,6 +73,51 @@ class Alarm(Provider):
         return {"Arn": alarm["AlarmArn"]}
 
 
+class Dashboard(Provider):
+    type_name = "AWS::CloudWatch::Dashboard"
+
+    @staticmethod
+    def name(props, ctx) -> str:
+        return props.get("DashboardName") or ctx.generated_name(255)
+
+    def locate(self, props, ctx):
+        name = self.name(props, ctx)
+        return [name] if any(d["DashboardName"] == name for d in ctx.client("cloudwatch").list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]) else []
+
+    def check_absent(self, props, ctx):
+        # PutDashboard overwrites silently: look first.
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
+
+    def create(self, props, ctx):
+        name = self.name(props, ctx)
+        self._put(name, props, ctx)
+        return name
+
+    @staticmethod
+    def _put(name: str, props: dict[str, Any], ctx) -> None:
+        cw = ctx.client("cloudwatch")
+        answer = cw.put_dashboard(DashboardName=name, DashboardBody=props["DashboardBody"])
+        if answer.get("DashboardValidationMessages"):
+            raise ProviderError(f"DashboardBody of {name} is invalid: {answer['DashboardValidationMessages']}")
+        if props.get("Tags"):
+            cw.tag_resource(ResourceARN=Dashboard.arn(name, ctx), Tags=tag_list(props))
+
+    @staticmethod
+    def arn(name: str, ctx) -> str:
+        return ctx.client("cloudwatch").get_dashboard(DashboardName=name)["DashboardArn"]
+
+    def update(self, physical_id, old, new, ctx):
+        self._put(physical_id, new, ctx)
+        if removed := removed_tag_keys(old, new):
+            ctx.client("cloudwatch").untag_resource(ResourceARN=self.arn(physical_id, ctx), TagKeys=removed)
+        return physical_id
+
+    def delete(self, physical_id, props, ctx):
+        if self.locate({"DashboardName": physical_id}, ctx):
+            ctx.client("cloudwatch").delete_dashboards(DashboardNames=[physical_id])
+
+
 class LogGroup(Provider):
     type_name = "AWS::Logs::LogGroup"
 
@@ -122,4 +167,4 @@ class LogGroup(Provider):
         return {"Arn": f"arn:aws:logs:{ctx.region}:{ctx.account_id}:log-group:{physical_id}:*"}
 
 
-PROVIDERS = [Alarm, LogGroup]
+PROVIDERS = [Alarm, Dashboard, LogGroup]

@@ -26,6 +26,7 @@ class Resources:
     network: Network
     secret_arns: Mapping[str, str]  # logical secret name -> ARN, for the secrets that could be read
     policy_arn: str | None
+    topic_arn: str | None = None
 
 
 def check(audit: Audit) -> Mapping[str, str | None] | None:
@@ -78,6 +79,8 @@ def _expected_outputs(audit: Audit, live: Resources) -> dict[str, str | None]:
         expected["ReadSecretsPolicyArn"] = live.policy_arn
     if live.network.vpc_id:
         expected["VpcId"] = live.network.vpc_id
+    if live.topic_arn:
+        expected["AlertsTopicArn"] = live.topic_arn
     return expected
 
 
