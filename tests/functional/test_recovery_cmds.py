@@ -299,6 +299,14 @@ def test_replica_follows_refuses_writes_and_promote_makes_it_independent(deploye
         time.sleep(0.2)
     with connect(target, "lab", "rentaliq-lab-db-replica") as conn, pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
         conn.execute("INSERT INTO replica_rows (note) VALUES ('refused')")
+    topic = "arn:aws:sns:us-east-1:123456789012:rentaliq-lab-alerts"
+    [lag] = target.client("cloudwatch").describe_alarms(AlarmNames=["rentaliq-lab-db-replica-lag"])["MetricAlarms"]
+    assert (lag["MetricName"], lag["Threshold"], lag["Dimensions"]) == (
+        "ReplicaLag",
+        60.0,
+        [{"Name": "DBInstanceIdentifier", "Value": "rentaliq-lab-db-replica"}],
+    )
+    assert lag["AlarmActions"] == lag["OKActions"] == [topic]
 
     ok(cli(cloud_env, "replica", "create", "lab"))  # the next default name
     assert describe(target, "rentaliq-lab-db-replica-2")["ReadReplicaSourceDBInstanceIdentifier"] == "rentaliq-lab-db"
@@ -307,10 +315,13 @@ def test_replica_follows_refuses_writes_and_promote_makes_it_independent(deploye
     deleted = ok(cli(cloud_env, "replica", "delete", "lab", "rentaliq-lab-db-replica-2"))
     assert "read replica rentaliq-lab-db-replica-2 deleted" in deleted.stdout
     assert "rentaliq-lab-db-replica-2" not in instance_ids(target)
+    alarms = target.client("cloudwatch").describe_alarms(AlarmNamePrefix="rentaliq-lab-db-replica")["MetricAlarms"]
+    assert [a["AlarmName"] for a in alarms] == ["rentaliq-lab-db-replica-lag"]  # the deleted replica's alarm went with it
 
     promoted = ok(cli(cloud_env, "replica", "promote", "lab"))  # now the only replica: NAME may be left out
     assert "rentaliq-lab-db-replica" in promoted.stdout and "independent, writable" in promoted.stdout
     assert "ReadReplicaSourceDBInstanceIdentifier" not in describe(target, "rentaliq-lab-db-replica")
+    assert not target.client("cloudwatch").describe_alarms(AlarmNamePrefix="rentaliq-lab-db-replica")["MetricAlarms"]  # no lag to watch
     with connect(target, "lab", "rentaliq-lab-db-replica") as conn:
         conn.execute("INSERT INTO replica_rows (note) VALUES ('promoted')")
     assert read(target, "lab", "replica_rows") == ["before the replica", "streamed"]  # independent: the primary never sees it

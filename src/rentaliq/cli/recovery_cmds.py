@@ -238,7 +238,7 @@ def replica(
         console.print("dry run: nothing changed", highlight=False)
         return
     result = _guarded(
-        lambda: _locked(tgt, env, ["replica", action, env], lambda: _progress(lambda report: replicas.run(tgt, planned, report), f"replica {action}"))
+        lambda: _locked(tgt, env, ["replica", action, env], lambda: _progress(lambda report: replicas.run(tgt, spec, planned, report), f"replica {action}"))
     )
     if result is None:
         console.print(f"[green]✓[/] read replica {planned.replica} deleted", highlight=False)

@@ -4,6 +4,7 @@ A replica lives in its primary's subnet group and parameter group (RDS's default
 and gets the environment's security groups explicitly (RDS would otherwise give it the VPC's default group).
 promote and delete act only on a replica of the environment's own instance: never on the primary, never on
 an instance that is no longer a replica. Without NAME they take the environment's only replica, or ask.
+A replica gets its replica-lag alarm when it is available; promoting or deleting it removes the alarm.
 """
 
 from __future__ import annotations
@@ -12,10 +13,11 @@ from dataclasses import dataclass
 
 from botocore.exceptions import ClientError
 
-from rentaliq.contract import BACKUP_TAG
+from rentaliq import naming
+from rentaliq.contract import BACKUP_TAG, replica_lag_alarm
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.recovery import names, waits
+from rentaliq.ops.recovery import names, replica_alarms, waits
 from rentaliq.ops.recovery.errors import RecoveryError, from_aws
 from rentaliq.ops.recovery.instances import LiveInstance, describe, environment_instance, require_free
 
@@ -36,7 +38,8 @@ class ReplicaPlan:
         if self.action == "create":
             return [
                 f"replica create {self.env}: a read replica {self.replica} of {self.primary} ({self.instance_class}, "
-                f"security groups {', '.join(self.security_groups) or '(none)'}), then wait until it is available"
+                f"security groups {', '.join(self.security_groups) or '(none)'}), then wait until it is available",
+                f"  then the alarm {replica_lag_alarm(self.replica)} on its ReplicaLag, notifying {naming.alerts_topic(self.env)}",
             ]
         if self.action == "promote":
             return [f"replica promote {self.env}: {self.replica} stops following {self.primary} and becomes an independent, writable instance"]
@@ -85,8 +88,9 @@ def _existing(target: Target, primary: LiveInstance, name: str | None) -> LiveIn
     return replica
 
 
-def run(target: Target, replica_plan: ReplicaPlan, progress: waits.Progress) -> LiveInstance | None:
-    """Carry out the plan and wait for its end state; the replica as it is then (None once deleted)."""
+def run(target: Target, spec: EnvironmentSpec, replica_plan: ReplicaPlan, progress: waits.Progress) -> LiveInstance | None:
+    """Carry out the plan and wait for its end state; the replica as it is then (None once deleted). The replica's
+    lag alarm follows it: created with it, removed when it is promoted or deleted."""
     rds, p = target.client("rds"), replica_plan
     try:
         if p.action == "create":
@@ -108,10 +112,16 @@ def run(target: Target, replica_plan: ReplicaPlan, progress: waits.Progress) -> 
     progress(f"replica {p.action} {p.replica}: started")
     if p.action == "delete":
         waits.instance_gone(target, p.replica, progress)
+        replica_alarms.remove(target, p.env, p.replica)
         return None
     if p.action == "promote":
-        return _promoted(target, p.replica, progress)
-    return waits.instance_available(target, p.replica, progress)
+        promoted = _promoted(target, p.replica, progress)
+        replica_alarms.remove(target, p.env, p.replica)
+        return promoted
+    available = waits.instance_available(target, p.replica, progress)
+    if alarm := replica_alarms.put(target, spec, p.replica):
+        progress(f"replica {p.action} {p.replica}: alarm {alarm} created")
+    return available
 
 
 def _promoted(target: Target, identifier: str, progress: waits.Progress) -> LiveInstance:
