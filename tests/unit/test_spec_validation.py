@@ -231,3 +231,27 @@ def test_tag_values_aws_accepts_are_accepted():
     spec = build_spec("lab", {"tags": {"owner": "José Pérez @ops", "cost_center": "CC-1234/a.b:c=d+e_f"}})
     assert spec.resource_tags()["Owner"] == "José Pérez @ops"
     assert build_spec("lab", {"tags": {"owner": "x" * 256}}).tags.owner == "x" * 256
+
+
+@pytest.mark.parametrize(
+    ("overrides", "problem"),
+    [
+        ({"monitoring": {"period_s": 90}}, "monitoring.period_s=90 is invalid; allowed: 10, 30 or a multiple of 60 seconds"),
+        ({"monitoring": {"cpu_period_s": 45}}, "monitoring.cpu_period_s=45 is invalid; allowed: 10, 30 or a multiple of 60 seconds"),
+        ({"alerts": {"emails": ["oncall"]}}, "alerts.emails='oncall' is invalid; allowed: an email address"),
+        (
+            {"alerts": {"https_endpoints": ["http://hooks.example.com/x"]}},
+            "alerts.https_endpoints='http://hooks.example.com/x' is invalid; allowed: an https:// URL",
+        ),
+        ({"alerts": {"chat_webhook_url": "ftp://chat.example.com"}}, "alerts.chat_webhook_url='ftp://chat.example.com' is invalid; allowed: an https:// URL"),
+    ],
+)
+def test_alarm_periods_and_alert_subscribers_are_checked(overrides, problem):
+    [found] = _problems("lab", overrides)
+    assert problem in found
+
+
+def test_loopback_http_subscribers_are_accepted_for_local_testing():
+    spec = build_spec("lab", {"alerts": {"https_endpoints": ["http://127.0.0.1:8080/sns"], "emails": ["oncall@example.com"]}})
+    assert spec.alerts.subscriptions() == (("email", "oncall@example.com"), ("http", "http://127.0.0.1:8080/sns"))
+    assert build_spec("lab", {"monitoring": {"period_s": 10, "cpu_period_s": 120}}).monitoring.period_s == 10

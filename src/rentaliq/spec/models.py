@@ -237,9 +237,9 @@ class AlertsSpec(BaseModel):
 
     model_config = _Frozen
 
-    emails: tuple[str, ...] = ()
+    emails: tuple[str, ...] = Field(default=(), strict=False)
     """Email addresses (SNS protocol ``email``). Default: none."""
-    https_endpoints: tuple[str, ...] = ()
+    https_endpoints: tuple[str, ...] = Field(default=(), strict=False)
     """HTTPS URLs that receive SNS's JSON notifications (protocol ``https``); ``http://`` only on loopback, for
     local testing. Default: none."""
     chat_webhook_url: str | None = None
