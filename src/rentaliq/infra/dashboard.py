@@ -41,7 +41,9 @@ class Dashboard(Construct):
         ]
         if alarms:
             rows.append([cloudwatch.AlarmStatusWidget(title="Alarms", alarms=alarms, width=24, height=3)])
-        graphs = [cloudwatch.GraphWidget(title=title, left=[rds_metric(m) for m in names], width=8, height=6) for title, names in RDS_GRAPHS]
+        graphs: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(title=title, left=[rds_metric(m) for m in names], width=8, height=6) for title, names in RDS_GRAPHS
+        ]
         rows += [graphs[i : i + 3] for i in range(0, len(graphs), 3)]
         s3_graphs: list[cloudwatch.IWidget] = [
             cloudwatch.GraphWidget(

@@ -21,7 +21,7 @@ def check(audit: Audit) -> str | None:
     arns = [t["TopicArn"] for t in topics if t["TopicArn"].rsplit(":", 1)[-1] == name]
     if not add(ALERTS, f"{name} exists", name, name if arns else None):
         return None
-    arn = arns[0]
+    arn = str(arns[0])
     attributes = read.call(ALERTS, f"{name} attributes", "readable", "sns", "get_topic_attributes", TopicArn=arn)["Attributes"]
     with read.section(ALERTS, "encryption"):
         _encryption(audit, name, attributes.get("KmsMasterKeyId"))
