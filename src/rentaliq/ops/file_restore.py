@@ -133,7 +133,8 @@ def sse_args(s3: Any, bucket: str) -> dict[str, str]:
 
 def _copy_back(s3: Any, bucket: str, item: KeyPlan, sse: dict[str, str]) -> str:
     """Copy the version as of T over the key, server-side; check size and checksum; return the new version id."""
-    assert item.as_of is not None  # restore and undelete always have a version as of T
+    if item.as_of is None:  # never: restore and undelete always have a version as of T (the plan's rule)
+        raise ValueError(f"{item.key}: no version as of the target time to copy back")
     version = item.as_of.version_id
     source = s3.head_object(Bucket=bucket, Key=item.key, VersionId=version, ChecksumMode="ENABLED")
     size = int(source["ContentLength"])
