@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rentaliq.local.cfn.base import AlreadyExists, Provider, ProviderError, as_bool, removed_tag_keys, tag_list
 
@@ -26,26 +26,42 @@ _ALARM_PROPS = {
 }
 
 
-class Alarm(Provider):
-    type_name = "AWS::CloudWatch::Alarm"
+class _PutByName(Provider):
+    """A resource that CloudWatch creates, and silently overwrites, with one Put call by name: a create looks
+    first, so it never adopts an existing one."""
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("AlarmName") or ctx.generated_name(255)
+    name_key: ClassVar[str]
 
-    def check_absent(self, props, ctx):
-        # PutMetricAlarm overwrites an alarm silently: look first.
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
+    def name(self, props, ctx) -> str:
+        return props.get(self.name_key) or ctx.generated_name(255)
+
+    def exists(self, name: str, ctx) -> bool:
+        raise NotImplementedError
 
     def locate(self, props, ctx):
         name = self.name(props, ctx)
-        return [name] if ctx.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"] else []
+        return [name] if self.exists(name, ctx) else []
+
+    def check_absent(self, props, ctx):
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx))
 
     def create(self, props, ctx):
         name = self.name(props, ctx)
         self._put(name, props, ctx)
         return name
+
+    @staticmethod
+    def _put(name: str, props: dict[str, Any], ctx) -> None:
+        raise NotImplementedError
+
+
+class Alarm(_PutByName):
+    type_name = "AWS::CloudWatch::Alarm"
+    name_key = "AlarmName"
+
+    def exists(self, name, ctx) -> bool:
+        return bool(ctx.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"])
 
     @staticmethod
     def _put(name: str, props: dict[str, Any], ctx) -> None:
@@ -73,26 +89,13 @@ class Alarm(Provider):
         return {"Arn": alarm["AlarmArn"]}
 
 
-class Dashboard(Provider):
+class Dashboard(_PutByName):
     type_name = "AWS::CloudWatch::Dashboard"
+    name_key = "DashboardName"
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("DashboardName") or ctx.generated_name(255)
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if any(d["DashboardName"] == name for d in ctx.client("cloudwatch").list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]) else []
-
-    def check_absent(self, props, ctx):
-        # PutDashboard overwrites silently: look first.
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def create(self, props, ctx):
-        name = self.name(props, ctx)
-        self._put(name, props, ctx)
-        return name
+    def exists(self, name, ctx) -> bool:
+        entries = ctx.client("cloudwatch").list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]
+        return any(d["DashboardName"] == name for d in entries)
 
     @staticmethod
     def _put(name: str, props: dict[str, Any], ctx) -> None:
@@ -114,7 +117,7 @@ class Dashboard(Provider):
         return physical_id
 
     def delete(self, physical_id, props, ctx):
-        if self.locate({"DashboardName": physical_id}, ctx):
+        if self.exists(physical_id, ctx):
             ctx.client("cloudwatch").delete_dashboards(DashboardNames=[physical_id])
 
 
