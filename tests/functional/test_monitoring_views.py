@@ -238,7 +238,6 @@ def open_in_chromium(page_file: Path) -> dict[str, Any]:
     return {"console": console, "requests": requests, **dom}
 
 
-@pytest.mark.slow
 def test_report_html_renders_in_chromium_with_plots_history_and_spec(cloud_env, seeded, tmp_path) -> None:
     page_file = tmp_path / "lab report.html"
     summary = json.loads(ok(cli(cloud_env, "report", ENV, "--html", str(page_file), "--hours", "1", "--json")).stdout)

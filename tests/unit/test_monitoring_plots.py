@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from rentaliq.environments import load_spec
-from rentaliq.ops.monitoring import html_report, spec_table
+from rentaliq.ops.monitoring import catalog, html_report, spec_table
 from rentaliq.ops.monitoring.models import AlarmView, HistoryEntry, MetricKey, Series, Snapshot
+from rentaliq.ops.monitoring.reader import aligned_window, choose_period
 from rentaliq.ops.monitoring.sparkline import BLOCKS, sparkline
 from rentaliq.ops.monitoring.svg_plot import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, nice_ticks, plot
 from rentaliq.ops.monitoring.units import scale, show
@@ -91,6 +92,17 @@ def test_names_are_escaped() -> None:
     assert root.attrib["data-metric"] == name
 
 
+def test_a_flat_zero_series_has_an_axis_from_zero_up() -> None:
+    assert nice_ticks(0, 0)[0] == 0 and nice_ticks(0, 0)[-1] >= 1
+
+
+def test_alarm_thresholds_are_shown_in_the_metric_unit() -> None:
+    assert html_report.show_threshold(2147483648.0, "AWS/RDS FreeStorageSpace") == "2147483648 (2 GiB)"
+    assert html_report.show_threshold(80.0, "AWS/RDS CPUUtilization") == "80"
+    assert html_report.show_threshold(0.02, "AWS/RDS ReadLatency") == "0.02 (20 ms)"
+    assert html_report.show_threshold(None) == ""
+
+
 @pytest.mark.parametrize(("low", "high"), [(0, 100), (0, 7), (0.001, 0.004), (5, 5), (-3, 12), (0, 0)])
 def test_ticks_cover_the_range_with_round_steps(low: float, high: float) -> None:
     ticks = nice_ticks(low, high)
@@ -156,3 +168,31 @@ def test_spec_table_shows_spec_values_and_flags_live_differences() -> None:
     assert rows["monitoring.connections_threshold"].spec == str(spec.monitoring.connections_threshold)
     assert rows["monitoring.connections_threshold"].live is None
     assert all(r.live is None for r in spec_table.rows(spec, None))
+
+
+def test_replicas_get_replica_lag_and_the_primary_does_not() -> None:
+    found = catalog.Resources(("rentaliq-prod-db", "rentaliq-prod-db-replica"), ("rentaliq-prod-db-replica",), ("rentaliq-prod-files",), ())
+    keys = catalog.rds_keys(found)
+    lag = [k.resource for k in keys if k.name == "ReplicaLag"]
+    assert lag == ["rentaliq-prod-db-replica"]
+    per_instance = {r: sorted(k.name for k in keys if k.resource == r) for r in found.instances}
+    assert len(per_instance["rentaliq-prod-db"]) == len(catalog.RDS_METRICS) == 9
+    assert set(per_instance["rentaliq-prod-db-replica"]) - set(per_instance["rentaliq-prod-db"]) == {"ReplicaLag"}
+
+
+def test_prod_watches_its_access_logs_bucket_too() -> None:
+    assert catalog.env_buckets("prod") == ("rentaliq-prod-files", "rentaliq-access-logs")
+    assert catalog.env_buckets("lab") == ("rentaliq-lab-files",)
+
+
+@pytest.mark.parametrize(("window", "period"), [(timedelta(minutes=30), 60), (timedelta(hours=3), 60), (timedelta(hours=24), 720), (timedelta(days=7), 5040)])
+def test_period_is_a_multiple_of_a_minute_giving_about_120_points(window: timedelta, period: int) -> None:
+    assert choose_period(window) == period
+
+
+def test_window_is_aligned_on_period_boundaries_and_covers_now() -> None:
+    now = datetime(2026, 11, 30, 4, 17, 42, tzinfo=UTC)
+    start, end = aligned_window(now, timedelta(minutes=30), 60)
+    assert end == datetime(2026, 11, 30, 4, 18, tzinfo=UTC) and end > now
+    assert start == datetime(2026, 11, 30, 3, 47, tzinfo=UTC)
+    assert int(start.timestamp()) % 60 == 0

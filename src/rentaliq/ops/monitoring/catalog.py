@@ -56,6 +56,8 @@ S3_METRICS: tuple[MetricInfo, ...] = (
 # What a bucket's storage metrics are reported under when CloudWatch holds none yet (AWS's names).
 DEFAULT_STORAGE_TYPE = {"BucketSizeBytes": "StandardStorage", "NumberOfObjects": "AllStorageTypes"}
 _S3_BY_NAME = {m.name: m for m in S3_METRICS}
+UNITS = {m.name: m.unit for m in (*RDS_METRICS, *REPLICA_METRICS, *S3_METRICS)}
+"""A metric's unit by its name (alarm thresholds are shown in it)."""
 _DB_NOT_FOUND = ("DBInstanceNotFound", "DBInstanceNotFoundFault")
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from rentaliq.ops.monitoring.catalog import UNITS
 from rentaliq.ops.monitoring.models import Snapshot
 from rentaliq.ops.monitoring.spec_table import SpecRow
 from rentaliq.ops.monitoring.svg_plot import plot
@@ -74,7 +75,7 @@ def render(snapshot: Snapshot, spec_rows: tuple[SpecRow, ...], generated: dateti
                 _state(a.state),
                 escape(_stamp(a.updated)),
                 escape(a.metric),
-                escape(f"{a.comparison} {show_threshold(a.threshold)}"),
+                escape(f"{a.comparison} {show_threshold(a.threshold, a.metric)}"),
                 escape(a.reason),
             ]
             for a in snapshot.alarms
@@ -116,7 +117,11 @@ def render(snapshot: Snapshot, spec_rows: tuple[SpecRow, ...], generated: dateti
     )
 
 
-def show_threshold(value: float | None) -> str:
+def show_threshold(value: float | None, metric: str = "") -> str:
+    """The threshold as written, plus in the metric's readable unit when that differs (``2147483648 (2 GiB)``)."""
     if value is None:
         return ""
-    return str(int(value)) if value.is_integer() else str(value)
+    raw = str(int(value)) if value.is_integer() else str(value)
+    unit = UNITS.get(metric.split(" ")[-1], "")
+    readable = show(value, unit) if unit else raw
+    return raw if readable in (raw, f"{raw}%") else f"{raw} ({readable})"

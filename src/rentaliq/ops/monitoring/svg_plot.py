@@ -24,8 +24,10 @@ def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
         return [0.0, 1.0]
     if high < low:
         low, high = high, low
-    if high == low:
-        pad = abs(high) * 0.5 or 1.0
+    if high == low == 0:
+        high = 1.0  # a flat zero (no connections, no errors): an axis from 0 up, never below 0
+    elif high == low:
+        pad = abs(high) * 0.5
         low, high = low - pad, high + pad
     raw = (high - low) / max(count - 1, 1)
     power = 10 ** math.floor(math.log10(raw))
