@@ -103,7 +103,7 @@ def top(
     spec, tgt = _target(env, target, profile)
 
     def read() -> Snapshot:
-        return read_snapshot(tgt, spec.name.value, timedelta(minutes=minutes), period or 60, history=False)
+        return read_snapshot(tgt, spec.name.value, timedelta(minutes=minutes), period, history=False)
 
     snapshot = _guarded(read)
     if once:
