@@ -144,7 +144,7 @@ def test_top_once_json_returns_the_values_put(cloud_env, target, seeded) -> None
     assert snapshot["instances"][0] == naming.db_instance_id(ENV) and snapshot["buckets"] == [bucket]
 
 
-def test_one_get_metric_data_call_reads_every_series(target, seeded) -> None:
+def get_metric_data_calls(target, window: timedelta) -> tuple[Any, list[str]]:
     calls: list[str] = []
     cw = target.client("cloudwatch")
 
@@ -153,11 +153,26 @@ def test_one_get_metric_data_call_reads_every_series(target, seeded) -> None:
 
     cw.meta.events.register("before-call.cloudwatch", count)
     try:
-        snapshot = read_snapshot(target, ENV, timedelta(minutes=15), 60, history=False)
+        snapshot = read_snapshot(target, ENV, window, history=False)
     finally:
         cw.meta.events.unregister("before-call.cloudwatch", count)
-    assert len(snapshot.series) >= 12  # nine RDS metrics, two storage and two request metrics of the bucket
+    return snapshot, calls
+
+
+def test_every_series_is_read_in_one_batched_request_per_time_range(target, seeded) -> None:
+    # a short window: one request for the window, one for S3's daily storage metrics over the last days
+    snapshot, calls = get_metric_data_calls(target, timedelta(minutes=15))
+    assert len(snapshot.series) >= 13  # nine RDS metrics, two storage and two request metrics of the bucket
+    assert calls.count("GetMetricData") == 2, calls
+    daily = [s for s in snapshot.series if s.key.name in ("BucketSizeBytes", "NumberOfObjects")]
+    assert daily and all(s.period_s == 86400 for s in daily)
+    assert all(s.period_s == 60 for s in snapshot.series if s not in daily)
+    # a window longer than the daily lookback: everything in one request, each query with its own period
+    snapshot, calls = get_metric_data_calls(target, timedelta(days=5))
     assert calls.count("GetMetricData") == 1, calls
+    bucket = naming.files_bucket(ENV)
+    errors = next(s for s in snapshot.series if s.key.label == f"{bucket} 4xxErrors (FilterId={FILTER})")
+    assert sum(errors.values) == sum(ERRORS_4XX)  # coarser periods, the same errors
 
 
 def test_top_once_renders_the_table_with_alarm_states(cloud_env, seeded) -> None:

@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from rentaliq.ops.monitoring.models import Snapshot
+from rentaliq.ops.monitoring.reader import DAY
 from rentaliq.ops.monitoring.sparkline import sparkline
 from rentaliq.ops.monitoring.units import number, scale
 
@@ -34,7 +35,7 @@ def metrics_table(snapshot: Snapshot, points: int) -> Table:
         divisor, label = scale(s.key.unit, s.values)
         current = Text(number(s.current / divisor)) if s.current is not None else Text("no data", style="dim")
         extra = " ".join(f"{k}={v}" for k, v in s.key.dimensions[1:])
-        name = s.key.name + (f" ({extra})" if extra else "")
+        name = s.key.name + (f" ({extra})" if extra else "") + (" daily" if s.period_s >= DAY else "")
         table.add_row(s.key.resource, name, current, label or "count", Text(sparkline(s.values, points), style="cyan"))
     return table
 

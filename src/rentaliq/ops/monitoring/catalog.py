@@ -53,6 +53,8 @@ S3_METRICS: tuple[MetricInfo, ...] = (
     MetricInfo("4xxErrors", "Count", "Sum"),
     MetricInfo("5xxErrors", "Count", "Sum"),
 )
+DAILY = frozenset({"BucketSizeBytes", "NumberOfObjects"})
+"""Metrics S3 reports once a day: read per day, over days, whatever the window."""
 # What a bucket's storage metrics are reported under when CloudWatch holds none yet (AWS's names).
 DEFAULT_STORAGE_TYPE = {"BucketSizeBytes": "StandardStorage", "NumberOfObjects": "AllStorageTypes"}
 _S3_BY_NAME = {m.name: m for m in S3_METRICS}

@@ -11,6 +11,7 @@ from html import escape
 
 from rentaliq.ops.monitoring.catalog import UNITS
 from rentaliq.ops.monitoring.models import Snapshot
+from rentaliq.ops.monitoring.reader import DAY
 from rentaliq.ops.monitoring.spec_table import SpecRow
 from rentaliq.ops.monitoring.svg_plot import plot
 from rentaliq.ops.monitoring.units import show
@@ -54,8 +55,9 @@ def _metrics(snapshot: Snapshot) -> str:
     with_data = [s for s in snapshot.series if s.values]
     figures = []
     for s in with_data:
-        svg = plot(s.key.label, s.key.unit, s.timestamps, s.values, snapshot.start, snapshot.end)
-        caption = f"{s.key.namespace} {s.key.name}, {s.key.stat} per {snapshot.period_s} s; latest {show(s.current, s.key.unit, s.values)}"
+        svg = plot(s.key.label, s.key.unit, s.timestamps, s.values, min(s.since or snapshot.start, snapshot.start), snapshot.end)
+        per = "day" if s.period_s == DAY else f"{s.period_s} s"
+        caption = f"{s.key.namespace} {s.key.name}, {s.key.stat} per {per}; latest {show(s.current, s.key.unit, s.values)}"
         figures.append(f"<figure>{svg}<figcaption>{escape(caption)}</figcaption></figure>")
     without = [s.key.label for s in snapshot.series if not s.values]
     missing = f'<p id="no-data" class="meta">No datapoints in this window: {escape(", ".join(without))}</p>' if without else ""

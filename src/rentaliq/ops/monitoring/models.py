@@ -44,6 +44,10 @@ class Series:
     key: MetricKey
     timestamps: tuple[datetime, ...]
     values: tuple[float, ...]
+    period_s: int = 60
+    """Seconds per datapoint: the snapshot's period, or a day for S3's daily storage metrics."""
+    since: datetime | None = None
+    """Where the series' time range starts (daily metrics reach back further than the window); None: the window's."""
 
     @property
     def current(self) -> float | None:
@@ -55,6 +59,7 @@ class Series:
             **self.key.to_dict(),
             "label": self.key.label,
             "current": self.current,
+            "period_s": self.period_s,
             "points": [{"timestamp": t.isoformat(), "value": v} for t, v in zip(self.timestamps, self.values, strict=True)],
         }
 

@@ -1,7 +1,8 @@
 """Read an environment's snapshot: every series of the window in one batched GetMetricData request.
 
 One request for all series (paged only by CloudWatch's own limits: 500 queries a call, NextToken for long
-answers), never one per metric: a frame of `rentaliq top` must stay cheap at a refresh every few seconds, and
+answers; a second one for S3's daily storage metrics when the window is shorter than their lookback), never one
+per metric: a frame of `rentaliq top` must stay cheap at a refresh every few seconds, and
 on AWS GetMetricData is billed per metric read, not per call, so batching costs nothing extra.
 """
 
@@ -16,6 +17,8 @@ from rentaliq.ops.monitoring import catalog
 from rentaliq.ops.monitoring.models import MetricKey, Series, Snapshot
 
 MAX_QUERIES = 500  # GetMetricData's limit per call
+DAY = 86400
+DAILY_LOOKBACK = timedelta(days=3)  # S3 reports storage metrics once a day, about a day late
 
 
 def choose_period(window: timedelta, points: int = 120) -> int:
@@ -45,12 +48,16 @@ def _query(index: int, key: MetricKey, period: int) -> dict[str, Any]:
     }
 
 
-def metric_data(target: Target, keys: list[MetricKey], start: datetime, end: datetime, period: int) -> list[Series]:
-    """The datapoints of every key over [start, end), oldest first; a key without data gets an empty series."""
+def metric_data(target: Target, keys: list[MetricKey], start: datetime, end: datetime, period: int | list[int]) -> list[Series]:
+    """The datapoints of every key over [start, end), oldest first; a key without data gets an empty series.
+
+    ``period`` is one for all keys or one per key (GetMetricData takes a period per query, one time range per call).
+    """
+    periods = period if isinstance(period, list) else [period] * len(keys)
     client = target.client("cloudwatch")
     found: dict[str, dict[datetime, float]] = {f"m{i}": {} for i in range(len(keys))}
     for first in range(0, len(keys), MAX_QUERIES):
-        queries = [_query(first + i, key, period) for i, key in enumerate(keys[first : first + MAX_QUERIES])]
+        queries = [_query(first + i, key, periods[first + i]) for i, key in enumerate(keys[first : first + MAX_QUERIES])]
         token: str | None = None
         while True:
             extra = {"NextToken": token} if token else {}
@@ -65,8 +72,27 @@ def metric_data(target: Target, keys: list[MetricKey], start: datetime, end: dat
     series = []
     for i, key in enumerate(keys):
         ordered = sorted(found[f"m{i}"].items())
-        series.append(Series(key, tuple(t for t, _ in ordered), tuple(v for _, v in ordered)))
+        series.append(Series(key, tuple(t for t, _ in ordered), tuple(v for _, v in ordered), periods[i], start))
     return series
+
+
+def read_series(target: Target, keys: list[MetricKey], window: timedelta, period: int, now: datetime) -> tuple[list[Series], datetime, datetime]:
+    """Every key's series over the window, in one GetMetricData request per time range (one or two).
+
+    S3's storage metrics are daily: they are read per day over at least DAILY_LOOKBACK, so a short window (`top`'s
+    30 minutes) still shows the bucket's size. When the window is that long anyway, one request reads everything.
+    """
+    start, end = aligned_window(now, window, period)
+    daily = [k.name in catalog.DAILY for k in keys]
+    daily_start, daily_end = aligned_window(now, max(window, DAILY_LOOKBACK), DAY)
+    periods = [max(period, DAY) if is_daily else period for is_daily in daily]
+    if window >= DAILY_LOOKBACK or not any(daily):  # the window reaches back as far: one request with per-key periods
+        return metric_data(target, keys, start, end, periods), start, end
+    regular = [k for k, is_daily in zip(keys, daily, strict=True) if not is_daily]
+    by_key = dict(zip(regular, metric_data(target, regular, start, end, period), strict=True))
+    slow = [k for k, is_daily in zip(keys, daily, strict=True) if is_daily]
+    by_key.update(zip(slow, metric_data(target, slow, daily_start, daily_end, DAY), strict=True))
+    return [by_key[k] for k in keys], start, end
 
 
 def read_snapshot(
@@ -81,10 +107,9 @@ def read_snapshot(
     """The env's resources (read unless given), the spec's metrics over the last ``window``, its alarms and (unless
     ``history`` is false: the live view shows states, not history) their history."""
     period = period or choose_period(window)
-    start, end = aligned_window(now or datetime.now(UTC), window, period)
     found = found or catalog.resources(target, env)
     keys = catalog.rds_keys(found) + catalog.s3_keys(target, found.buckets)
-    series = metric_data(target, keys, start, end, period)
+    series, start, end = read_series(target, keys, window, period, now or datetime.now(UTC))
     alarms = alarm_reader.env_alarms(target, env)
     items, note = alarm_reader.env_history(target, env, start, end) if history else ((), None)
     notes = found.notes + ((note,) if note else ())
