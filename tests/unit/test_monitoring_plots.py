@@ -170,6 +170,16 @@ def test_spec_table_shows_spec_values_and_flags_live_differences() -> None:
     assert all(r.live is None for r in spec_table.rows(spec, None))
 
 
+def test_spec_table_compares_alarm_thresholds_with_the_deployed_alarms() -> None:
+    spec = load_spec("lab")
+    deployed = (AlarmView("rentaliq-lab-db-high-connections", "OK", "", None, "AWS/RDS DatabaseConnections", "GreaterThanThreshold", 75.0),)
+    rows = {r.field.split(" ")[1]: r for r in spec_table.rows(spec, None, deployed) if r.field.startswith("alarm ")}
+    connections = rows["rentaliq-lab-db-high-connections"]
+    assert connections.spec == str(spec.monitoring.connections_threshold) and connections.live == "75" and connections.differs
+    storage = rows["rentaliq-lab-db-low-free-storage"]
+    assert storage.spec == f"{spec.monitoring.free_storage_threshold_gib:g} GiB" and storage.live is None  # not deployed: no live value
+
+
 def test_replicas_get_replica_lag_and_the_primary_does_not() -> None:
     found = catalog.Resources(("rentaliq-prod-db", "rentaliq-prod-db-replica"), ("rentaliq-prod-db-replica",), ("rentaliq-prod-files",), ())
     keys = catalog.rds_keys(found)

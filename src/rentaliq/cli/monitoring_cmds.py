@@ -165,7 +165,7 @@ def report(
     name = spec.name.value
     found = _guarded(lambda: resources(tgt, name))
     snapshot = _guarded(lambda: read_snapshot(tgt, name, timedelta(hours=hours), found=found))
-    page = html_report.render(snapshot, spec_table.rows(spec, found.live), datetime.now(UTC))
+    page = html_report.render(snapshot, spec_table.rows(spec, found.live, snapshot.alarms), datetime.now(UTC))
     try:
         _write_atomically(path, page)
     except OSError as error:

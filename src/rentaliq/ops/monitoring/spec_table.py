@@ -13,6 +13,11 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from rentaliq import naming
+from rentaliq.contract import ALARMS
+from rentaliq.ops.monitoring.catalog import UNITS
+from rentaliq.ops.monitoring.models import AlarmView
+from rentaliq.ops.monitoring.units import show as show_value
 from rentaliq.spec import EnvironmentSpec
 
 # spec field (section.name) -> DescribeDBInstances key of the same setting
@@ -80,10 +85,30 @@ def _live(field: str, spec_value: Any, live: Mapping[str, Any] | None) -> str | 
     return show(value)
 
 
-def rows(spec: EnvironmentSpec, live: Mapping[str, Any] | None) -> tuple[SpecRow, ...]:
-    """The spec's database, storage, monitoring and recovery values, each with its live counterpart if any."""
+def _threshold(value: float, metric: str) -> str:
+    unit = UNITS.get(metric, "")
+    return show_value(value, unit) if unit else show(value)
+
+
+def alarm_rows(spec: EnvironmentSpec, alarms: tuple[AlarmView, ...]) -> list[SpecRow]:
+    """Each alarm the stacks build from the spec: its threshold in the spec beside the live alarm's."""
+    if not spec.monitoring.alarms:
+        return []
+    live = {a.name: a for a in alarms}
+    out = []
+    for alarm in ALARMS:
+        name = naming.alarm(spec.name.value, alarm.what)
+        found = live.get(name)
+        deployed = _threshold(found.threshold, alarm.metric) if found is not None and found.threshold is not None else None
+        out.append(SpecRow(f"alarm {name} ({alarm.metric} {alarm.comparison})", _threshold(alarm.threshold(spec.monitoring), alarm.metric), deployed))
+    return out
+
+
+def rows(spec: EnvironmentSpec, live: Mapping[str, Any] | None, alarms: tuple[AlarmView, ...] = ()) -> tuple[SpecRow, ...]:
+    """The spec's database, storage, monitoring and recovery values, each with its live counterpart if any, then
+    the alarm thresholds with the deployed alarms'."""
     out: list[SpecRow] = []
     for section in SECTIONS:
         for field, value in _fields(section, getattr(spec, section)):
             out.append(SpecRow(field, show(value), _live(field, value, live)))
-    return tuple(out)
+    return tuple(out + alarm_rows(spec, alarms))
