@@ -38,3 +38,11 @@ RestoreRetainedOpt = Annotated[
     bool,
     typer.Option("--restore-retained", help="Bring back what a previous destroy retained: secrets, buckets (imported), the database from its final snapshot"),
 ]
+# `rentaliq top` and `rentaliq report` (monitoring views)
+OnceOpt = Annotated[bool, typer.Option("--once", help="Print one frame and exit (with --json: the snapshot as JSON)")]
+IntervalOpt = Annotated[float, typer.Option("--interval", metavar="SECONDS", help="Seconds between refreshes of the live view")]
+MinutesOpt = Annotated[int, typer.Option("--minutes", metavar="N", help="Window of metrics shown: the last N minutes")]
+PointsOpt = Annotated[int, typer.Option("--points", metavar="N", help="Datapoints in each sparkline")]
+PeriodOpt = Annotated[int | None, typer.Option("--period", metavar="SECONDS", help="Seconds per datapoint, a multiple of 60 (default: from the window)")]
+HtmlFileOpt = Annotated[Path, typer.Option("--html", metavar="FILE", help="Write the report to this HTML file", show_default=False)]
+HoursOpt = Annotated[int, typer.Option("--hours", metavar="N", help="Plot the last N hours")]
