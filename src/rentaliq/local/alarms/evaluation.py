@@ -126,7 +126,7 @@ def evaluate(rule: Rule, points: Sequence[Datapoint | None], current: str, query
     hits = len(breaching) + (filled if missing_breach else 0)
 
     if not real and filled == 0:  # everything missing, treated as missing or ignored
-        if treat == "ignore":
+        if treat == "ignore" or current == INSUFFICIENT_DATA:
             return Outcome(None)
         return Outcome(INSUFFICIENT_DATA, _insufficient(n), _data(rule, [], points, query_time))
     if len(evaluated) + filled >= n or len(real) >= n:
