@@ -251,8 +251,7 @@ def test_a_stopped_database_raises_no_false_cpu_alarm(cw):
     assert "ALARM" not in states and states[-1] == "INSUFFICIENT_DATA"
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("how", ["stop", "kill -9"])
+@pytest.mark.parametrize("how", ["stop", pytest.param("kill -9", marks=pytest.mark.slow)])
 def test_alarm_state_and_history_survive_a_restart(how):
     os.environ.setdefault("RENTALIQ_LOCAL_ALARM_SECONDS", "1")
     with private_cloud("alarms") as cloud:
