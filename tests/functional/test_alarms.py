@@ -14,7 +14,7 @@ import re
 import signal
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -31,7 +31,7 @@ def _name(prefix: str) -> str:
 def _period_start(back: int) -> datetime:
     """A moment inside the complete period ``back`` periods before the current one (1 = the last complete)."""
     boundary = math.floor(time.time() / P) * P
-    return datetime.fromtimestamp(boundary - back * P + 1, timezone.utc)
+    return datetime.fromtimestamp(boundary - back * P + 1, UTC)
 
 
 def _put(cw, metric: str, value: float, back: int = 1, dims: list[dict] | None = None) -> None:
@@ -171,9 +171,7 @@ def test_dimensions_statistic_and_unit_select_the_series(cw):
     _put(cw, metric, 95.0, dims=[{"Name": "DBInstanceIdentifier", "Value": "db-b"}])  # another instance: not ours
     cw.put_metric_data(
         Namespace="RentalIQ/Test",
-        MetricData=[
-            {"MetricName": metric, "Dimensions": dims, "Timestamp": _period_start(1), "Value": v, "Unit": "Percent"} for v in (10.0, 20.0, 90.0)
-        ],
+        MetricData=[{"MetricName": metric, "Dimensions": dims, "Timestamp": _period_start(1), "Value": v, "Unit": "Percent"} for v in (10.0, 20.0, 90.0)],
     )
     assert "[40.0 (" in _wait(cw, on_a, "OK")["StateReason"]  # the average of db-a's three values
     assert "[90.0 (" in _wait(cw, maximum, "ALARM")["StateReason"]
@@ -229,7 +227,7 @@ def test_describe_alarm_history_filters_and_pages(cw):
     assert len(first["AlarmHistoryItems"]) == 3 and first["NextToken"]
     rest = cw.describe_alarm_history(AlarmName=name, HistoryItemType="StateUpdate", MaxRecords=3, NextToken=first["NextToken"])
     assert len(rest["AlarmHistoryItems"]) == 1 and "NextToken" not in rest
-    future = cw.describe_alarm_history(AlarmName=name, StartDate=datetime(2100, 1, 1, tzinfo=timezone.utc))
+    future = cw.describe_alarm_history(AlarmName=name, StartDate=datetime(2100, 1, 1, tzinfo=UTC))
     assert future["AlarmHistoryItems"] == []
     with pytest.raises(ClientError) as bad:
         cw.describe_alarm_history(AlarmName=name, HistoryItemType="Nonsense")
@@ -275,4 +273,3 @@ def test_alarm_state_and_history_survive_a_restart(how):
         # ... and the evaluator runs again after the restart
         _put(cw, metric, 10.0, back=0)
         _wait(cw, name, "OK")
-

@@ -13,7 +13,7 @@ import time
 import urllib.request
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -34,7 +34,7 @@ class Subscriber:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            def do_POST(self) -> None:
                 raw = self.rfile.read(int(self.headers["Content-Length"])).decode()
                 try:
                     body: dict | str = json.loads(raw)
@@ -125,7 +125,7 @@ def _fire(cw, topic: str) -> str:
         AlarmActions=[topic],
         OKActions=[topic],
     )
-    at = datetime.fromtimestamp(math.floor(time.time() / 10) * 10 - 9, timezone.utc)
+    at = datetime.fromtimestamp(math.floor(time.time() / 10) * 10 - 9, UTC)
     cw.put_metric_data(
         Namespace="RentalIQ/Test",
         MetricData=[{"MetricName": metric, "Value": 80.0, "Timestamp": at, "Dimensions": [{"Name": "DBInstanceIdentifier", "Value": "rentaliq-lab-db"}]}],
@@ -278,7 +278,9 @@ def test_email_deliveries_are_captured_and_listed_by_rentaliq_alerts():
         by_address = {m["Endpoint"]: m for m in notes if m["Type"] == "Notification"}
         text = by_address["oncall@example.com"]
         assert text["Subject"] == f'ALARM: "{name}" in US East (N. Virginia)'
-        assert text["Body"].startswith(f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the US East (N. Virginia) region has entered the ALARM state')
+        assert text["Body"].startswith(
+            f'You are receiving this email because your Amazon CloudWatch Alarm "{name}" in the US East (N. Virginia) region has entered the ALARM state'
+        )
         assert "If you wish to stop receiving notifications from this topic" in text["Body"]
         signed = json.loads(by_address["robot@example.com"]["Body"])
         assert json.loads(signed["Message"])["AlarmName"] == name

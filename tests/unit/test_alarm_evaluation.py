@@ -3,7 +3,7 @@ plus the pure helpers of SNS delivery (retry schedule, canonical string) and of 
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -78,7 +78,7 @@ def test_comparison_operators(op, value, breaches):
 
 def test_reason_strings_as_aws_writes_them():
     one = Rule(period=60, evaluation_periods=1, datapoints_to_alarm=1, comparison="GreaterThanThreshold", threshold=80.0)
-    at = datetime(2026, 11, 29, 10, 0, tzinfo=timezone.utc).timestamp()
+    at = datetime(2026, 11, 29, 10, 0, tzinfo=UTC).timestamp()
     outcome = evaluate(one, [None, None, Datapoint(at, 85.0, 1)], OK, at + 90)
     assert outcome.reason == "Threshold Crossed: 1 datapoint [85.0 (29/11/26 10:00:00)] was greater than the threshold (80.0)."
     assert outcome.data["recentDatapoints"] == [85.0]
@@ -135,10 +135,10 @@ def test_canonical_strings_follow_the_documented_field_order():
 
 
 def test_since_accepts_durations_and_iso_times():
-    now = datetime(2026, 11, 30, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("30m", now) == datetime(2026, 11, 30, 11, 30, tzinfo=timezone.utc)
-    assert parse_since("2d", now) == datetime(2026, 11, 28, 12, 0, tzinfo=timezone.utc)
-    assert parse_since("2026-11-30T04:00:00Z", now) == datetime(2026, 11, 30, 4, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
+    assert parse_since("30m", now) == datetime(2026, 11, 30, 11, 30, tzinfo=UTC)
+    assert parse_since("2d", now) == datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    assert parse_since("2026-11-30T04:00:00Z", now) == datetime(2026, 11, 30, 4, 0, tzinfo=UTC)
     assert parse_since("2026-11-30T04:00:00", now).tzinfo is not None
     with pytest.raises(AlertsError, match="--since 'yesterday' is not a time"):
         parse_since("yesterday", now)

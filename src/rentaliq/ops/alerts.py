@@ -12,7 +12,7 @@ import re
 import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -61,17 +61,15 @@ class AlertsReport:
 
 def parse_since(text: str, now: datetime | None = None) -> datetime:
     """``30m``, ``2h``, ``1d``, ``1w``, ``45s`` ago, or an ISO 8601 time (UTC when it has no offset)."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     match = _RELATIVE.match(text.strip())
     if match:
         return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
         moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
-        raise AlertsError(
-            f"--since {text!r} is not a time: use a duration such as 30m, 2h, 1d, 1w or an ISO 8601 time such as 2026-11-30T04:00:00Z"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        raise AlertsError(f"--since {text!r} is not a time: use a duration such as 30m, 2h, 1d, 1w or an ISO 8601 time such as 2026-11-30T04:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def topic_arn(target: Target, env: str) -> str | None:
@@ -91,16 +89,15 @@ def captured(target: Target, arn: str, since: datetime | None = None) -> list[De
         raise AlertsError("captured email deliveries exist only on the local cloud (--target local); on AWS they are in the subscribers' inboxes")
     query = {"topic": arn}
     if since is not None:
-        query["since"] = since.astimezone(timezone.utc).isoformat()
+        query["since"] = since.astimezone(UTC).isoformat()
     url = f"{target.endpoint_url.rstrip('/')}{MAIL_PATH}?{urlencode(query)}"
     try:
-        with urllib.request.urlopen(url, timeout=30) as answer:  # noqa: S310 - the loopback local cloud
+        with urllib.request.urlopen(url, timeout=30) as answer:
             found = json.loads(answer.read())["deliveries"]
     except urllib.error.URLError as error:
         raise AlertsError(f"cannot read captured deliveries from the local cloud at {target.endpoint_url}: {error.reason}") from None
     return [
-        Delivery(d["Timestamp"], d["Type"], d["Protocol"], d["Endpoint"], d.get("Subject") or "", d.get("Body") or "", d.get("MessageId") or "")
-        for d in found
+        Delivery(d["Timestamp"], d["Type"], d["Protocol"], d["Endpoint"], d.get("Subject") or "", d.get("Body") or "", d.get("MessageId") or "") for d in found
     ]
 
 

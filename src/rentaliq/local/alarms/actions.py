@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from rentaliq.local.alarms import history
@@ -42,7 +42,7 @@ def region_name(region: str) -> str:
 
 
 def _epoch(moment: datetime) -> float:
-    return (moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment).timestamp()
+    return (moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment).timestamp()
 
 
 def _statistic(alarm: Any) -> tuple[str, str]:
@@ -92,7 +92,7 @@ def subject(alarm: Any) -> str:
 
 def email_text(alarm: Any, old_state: str) -> str:
     """The plain-text body CloudWatch sends to email subscriptions."""
-    when = datetime.fromtimestamp(_epoch(alarm.state_updated_timestamp), timezone.utc).strftime("%A %d %B, %Y %H:%M:%S UTC")
+    when = datetime.fromtimestamp(_epoch(alarm.state_updated_timestamp), UTC).strftime("%A %d %B, %Y %H:%M:%S UTC")
     stat_type, stat = _statistic(alarm)
     dims = ", ".join(f"{d.name} = {d.value}" for d in alarm.dimensions)
     region = alarm.region_name
@@ -144,8 +144,8 @@ def execute(backend: Any, alarm: Any, old_state: str) -> bool:
         if len(parts) < 6 or parts[2] != "sns":
             _failed(backend, alarm, arn, f"Action type not supported by the local cloud: {arn}")
             continue
-        from moto.sns.models import sns_backends
         from moto.sns.exceptions import SNSNotFoundError
+        from moto.sns.models import sns_backends
 
         try:
             sns = sns_backends[parts[4]][parts[3]]
@@ -158,7 +158,7 @@ def execute(backend: Any, alarm: Any, old_state: str) -> bool:
         except SNSNotFoundError:
             _failed(backend, alarm, arn, "Resource not found: Topic does not exist")
             continue
-        except Exception as error:  # noqa: BLE001 - an action never breaks evaluation; the failure is in the history
+        except Exception as error:
             log.exception("alarm %s: action %s failed", alarm.name, arn)
             _failed(backend, alarm, arn, str(error) or type(error).__name__)
             continue

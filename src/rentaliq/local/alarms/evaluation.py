@@ -27,7 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 ALARM = "ALARM"
@@ -155,12 +155,12 @@ def number(value: float) -> str:
 
 def stamp(epoch: float) -> str:
     """A datapoint's time as AWS's reasons print it: ``29/11/26 10:00:00`` (UTC)."""
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%d/%m/%y %H:%M:%S")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%d/%m/%y %H:%M:%S")
 
 
 def iso(epoch: float) -> str:
     """``2026-11-29T10:00:00.000+0000``, the timestamp format of reason data and alarm messages."""
-    moment = datetime.fromtimestamp(epoch, timezone.utc)
+    moment = datetime.fromtimestamp(epoch, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}+0000"
 
 
@@ -206,7 +206,5 @@ def _data(rule: Rule, evaluated: Sequence[Datapoint], points: Sequence[Datapoint
         "threshold": rule.threshold,
     }
     if evaluated:
-        data["evaluatedDatapoints"] = [
-            {"timestamp": iso(p.start), "sampleCount": p.samples, "value": p.value} for p in reversed(evaluated)
-        ]
+        data["evaluatedDatapoints"] = [{"timestamp": iso(p.start), "sampleCount": p.samples, "value": p.value} for p in reversed(evaluated)]
     return data

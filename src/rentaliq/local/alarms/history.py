@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from moto.cloudwatch.exceptions import CloudWatchException, InvalidParameterValue, ValidationError
@@ -27,7 +27,7 @@ class InvalidNextToken(CloudWatchException):
 
 def now() -> datetime:
     """Naive UTC, like every timestamp moto's CloudWatch models hold."""
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def iso_time(moment: datetime) -> str:
@@ -69,7 +69,7 @@ def _naive(moment: Any) -> datetime | None:
         return None
     if not isinstance(moment, datetime):
         moment = datetime.fromisoformat(str(moment).replace("Z", "+00:00"))
-    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def describe(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
@@ -91,9 +91,7 @@ def describe(backend: Any, params: dict[str, Any]) -> dict[str, Any]:
     limit = 100 if max_records in (None, "") else int(max_records)
     if not 1 <= limit <= 100:
         bound = "greater than or equal to 1" if limit < 1 else "less than or equal to 100"
-        raise ValidationError(
-            f"1 validation error detected: Value '{limit}' at 'maxRecords' failed to satisfy constraint: Member must have value {bound}"
-        )
+        raise ValidationError(f"1 validation error detected: Value '{limit}' at 'maxRecords' failed to satisfy constraint: Member must have value {bound}")
     start, end = _naive(params.get("StartDate")), _naive(params.get("EndDate"))
     if start and end and start > end:
         raise InvalidParameterValue("The StartDate must be before the EndDate.")

@@ -104,7 +104,9 @@ def install() -> None:
             history.record(self, name, "ConfigurationUpdate", f'Alarm "{name}" updated', data)
         else:
             alarm.state_value, alarm.state_reason, alarm.state_reason_data = INSUFFICIENT_DATA, INITIAL_REASON, None
-            history.record(self, name, "ConfigurationUpdate", f'Alarm "{name}" created', {"type": "Create", "version": "1.0", "createdAlarm": configuration(alarm)})
+            history.record(
+                self, name, "ConfigurationUpdate", f'Alarm "{name}" created', {"type": "Create", "version": "1.0", "createdAlarm": configuration(alarm)}
+            )
         history.items(self)[-1]["AlarmType"] = kind
         return alarm
 
@@ -112,7 +114,13 @@ def install() -> None:
         gone = [self.alarms[n] for n in alarm_names if n in self.alarms]
         original_delete(self, alarm_names)
         for alarm in gone:
-            history.record(self, alarm.name, "ConfigurationUpdate", f'Alarm "{alarm.name}" deleted', {"type": "Delete", "version": "1.0", "deletedAlarm": configuration(alarm)})
+            history.record(
+                self,
+                alarm.name,
+                "ConfigurationUpdate",
+                f'Alarm "{alarm.name}" deleted',
+                {"type": "Delete", "version": "1.0", "deletedAlarm": configuration(alarm)},
+            )
 
     def set_alarm_state(self: Any, alarm_name: str, reason: str, reason_data: str, state_value: str) -> None:
         try:

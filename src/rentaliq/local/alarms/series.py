@@ -10,8 +10,8 @@ Datapoints older than what any alarm can look at are dropped from the index (nev
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from rentaliq.local.alarms.evaluation import Datapoint, statistic
@@ -20,11 +20,14 @@ Key = tuple[str, str, tuple[tuple[str, str], ...]]
 Sample = tuple[float, float, float, float, float | None]  # sum, count, min, max, raw value
 
 
+_EPOCH = datetime(1970, 1, 1)
+
+
 def epoch(moment: Any) -> float:
     """moto stores naive UTC datetimes (utcnow) or aware ones parsed from a request; both become epoch seconds."""
     if isinstance(moment, datetime):
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=timezone.utc)
+            return (moment - _EPOCH).total_seconds()
         return moment.timestamp()
     if isinstance(moment, (int, float)):
         return float(moment)
@@ -32,8 +35,11 @@ def epoch(moment: Any) -> float:
     return epoch(datetime.fromisoformat(text))
 
 
-def key_of(namespace: str, name: str, dimensions: Iterable[Any]) -> Key:
+def key_of(namespace: str, name: str, dimensions: Sequence[Any]) -> Key:
     """A metric's identity: namespace, name and the exact set of dimensions (moto ``Dimension`` objects)."""
+    if len(dimensions) == 1:  # the common case (DBInstanceIdentifier, BucketName): no sort
+        only = dimensions[0]
+        return namespace, name, ((str(only.name), str(only.value)),)
     return namespace, name, tuple(sorted((str(d.name), str(d.value)) for d in dimensions))
 
 

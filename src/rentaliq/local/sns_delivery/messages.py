@@ -4,7 +4,7 @@ and orders them. Pure functions of their inputs (the signer signs; nothing is se
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -14,7 +14,7 @@ EMAIL_DEFAULT_SUBJECT = "AWS Notification Message"
 
 def timestamp() -> str:
     """``2026-11-30T04:10:07.123Z``, SNS's message timestamp."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
@@ -33,8 +33,7 @@ def confirmation(message_id: str, token: str, topic_arn: str, url: str) -> dict[
         "MessageId": message_id,
         "Token": token,
         "TopicArn": topic_arn,
-        "Message": f"You have chosen to subscribe to the topic {topic_arn}.\n"
-        "To confirm the subscription, visit the SubscribeURL included in this message.",
+        "Message": f"You have chosen to subscribe to the topic {topic_arn}.\nTo confirm the subscription, visit the SubscribeURL included in this message.",
         "SubscribeURL": url,
         "Timestamp": timestamp(),
     }

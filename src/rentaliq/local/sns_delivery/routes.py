@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 from xml.sax.saxutils import escape
@@ -72,7 +72,7 @@ def _mail(runtime: Runtime, query: dict[str, str]) -> Response:
         except ValueError:
             return _json("400 Bad Request", {"error": f"since={query['since']!r} is not an ISO 8601 time"})
         if since.tzinfo is None:
-            since = since.replace(tzinfo=timezone.utc)
+            since = since.replace(tzinfo=UTC)
     limit = int(query["limit"]) if query.get("limit", "").isdigit() else None
     found = runtime.mailbox.read(topic_arn=query.get("topic"), endpoint=query.get("endpoint"), since=since, limit=limit)
     return _json("200 OK", {"deliveries": found})
@@ -137,6 +137,5 @@ def _unsubscribe(query: dict[str, str]) -> Response:
     _changing_then_commit(lambda: backend.unsubscribe(arn))
     return _xml(
         "200 OK",
-        f'<UnsubscribeResponse xmlns="{_NS}"><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId>'
-        "</ResponseMetadata></UnsubscribeResponse>",
+        f'<UnsubscribeResponse xmlns="{_NS}"><ResponseMetadata><RequestId>{uuid.uuid4()}</RequestId></ResponseMetadata></UnsubscribeResponse>',
     )

@@ -59,7 +59,9 @@ def send_confirmation(runtime: Runtime, subscription: Any) -> None:
     url = messages.subscribe_url(runtime.endpoint, topic_arn, token)
     doc = messages.confirmation(str(uuid.uuid4()), token, topic_arn, url)
     if subscription.protocol == "email":
-        runtime.capture(subscription, "SubscriptionConfirmation", doc["MessageId"], messages.EMAIL_CONFIRMATION_SUBJECT, messages.email_confirmation_body(topic_arn, url))
+        runtime.capture(
+            subscription, "SubscriptionConfirmation", doc["MessageId"], messages.EMAIL_CONFIRMATION_SUBJECT, messages.email_confirmation_body(topic_arn, url)
+        )
         return
     signed = runtime.signer.sign(doc, runtime.endpoint, _signature_version(subscription))
     if subscription.protocol == "email-json":
@@ -147,7 +149,9 @@ def install(runtime: Runtime) -> None:
         if subscription is not None:
             recount(self, subscription.topic)
 
-    def publish(self: Any, message: str, message_id: str, subject: str | None = None, message_attributes: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> None:
+    def publish(
+        self: Any, message: str, message_id: str, subject: str | None = None, message_attributes: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+    ) -> None:
         if self.protocol not in CONFIRMING:
             return original_publish(self, message, message_id, subject, message_attributes, *args, **kwargs)
         if pending(self):
