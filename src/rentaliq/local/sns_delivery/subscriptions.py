@@ -9,7 +9,8 @@ confirmation handshake, and deliveries only to confirmed subscriptions.
 - Publish delivers to confirmed subscriptions only: a signed JSON Notification (or the raw message with
   RawMessageDelivery) POSTed to http(s); for email the subject and text with AWS's unsubscribe footer; for email-json
   the signed JSON. Filter policies and ``MessageStructure=json`` apply as in moto.
-- The topic's SubscriptionsPending/SubscriptionsConfirmed attributes count them.
+- ListSubscriptions(ByTopic) show a pending subscription's ARN as ``PendingConfirmation``; the topic's
+  SubscriptionsPending/SubscriptionsConfirmed attributes count them.
 """
 
 from __future__ import annotations
@@ -45,6 +46,17 @@ def recount(backend: Any, topic: Any) -> None:
     topic.subscriptions_confimed = len(subs) - topic.subscriptions_pending
 
 
+def listed(subscription: Any) -> dict[str, Any]:
+    """A subscription as ListSubscriptions(ByTopic) shows it: a pending one's ARN is ``PendingConfirmation``."""
+    return {
+        "SubscriptionArn": "PendingConfirmation" if pending(subscription) else subscription.arn,
+        "Owner": subscription.owner,
+        "Protocol": subscription.protocol,
+        "Endpoint": subscription.endpoint,
+        "TopicArn": subscription.topic.arn,
+    }
+
+
 def _check_endpoint(protocol: str, endpoint: str) -> None:
     if protocol in ("http", "https") and not endpoint.lower().startswith(f"{protocol}://"):
         raise SNSInvalidParameter(f"Invalid parameter: Endpoint must match the specified protocol ({protocol}): {endpoint}")
@@ -54,7 +66,10 @@ def _check_endpoint(protocol: str, endpoint: str) -> None:
 
 def send_confirmation(runtime: Runtime, subscription: Any) -> None:
     token = secrets.token_hex(64)
-    subscription.rentaliq_token, subscription.rentaliq_token_issued = token, time.time()
+    now = time.time()
+    tokens = {t: at for t, at in getattr(subscription, "rentaliq_tokens", {}).items() if now - at <= TOKEN_SECONDS}
+    tokens[token] = now  # every confirmation sent stays usable for its 3 days, as on AWS
+    subscription.rentaliq_tokens = tokens
     topic_arn = subscription.topic.arn
     url = messages.subscribe_url(runtime.endpoint, topic_arn, token)
     doc = messages.confirmation(str(uuid.uuid4()), token, topic_arn, url)
@@ -80,11 +95,12 @@ def confirm(backend: Any, topic_arn: str, token: str, authenticated: bool, authe
     if topic_arn not in backend.topics:
         raise SNSNotFoundError("Topic does not exist")
     for subscription in backend.subscriptions.values():
-        if subscription.topic.arn != topic_arn or not token or getattr(subscription, "rentaliq_token", None) != token:
+        issued = getattr(subscription, "rentaliq_tokens", {}).get(token) if token else None
+        if subscription.topic.arn != topic_arn or issued is None:
             continue
         if not pending(subscription):
             return subscription
-        if time.time() - getattr(subscription, "rentaliq_token_issued", 0.0) > TOKEN_SECONDS:
+        if time.time() - issued > TOKEN_SECONDS:
             break
         subscription.attributes["PendingConfirmation"] = False
         subscription.attributes["ConfirmationWasAuthenticated"] = authenticated
@@ -177,9 +193,19 @@ def install(runtime: Runtime) -> None:
         subscription = confirm(self.backend, self._get_param("TopicArn"), self._get_param("Token"), True, authenticate)
         return ActionResult({"SubscriptionArn": subscription.arn})
 
+    def list_subscriptions(self: Any) -> ActionResult:
+        found, token = self.backend.list_subscriptions(next_token=self._get_param("NextToken"))
+        return ActionResult({"Subscriptions": [listed(s) for s in found], "NextToken": token})
+
+    def list_subscriptions_by_topic(self: Any) -> ActionResult:
+        found, token = self.backend.list_subscriptions_by_topic(self._get_param("TopicArn"), next_token=self._get_param("NextToken"))
+        return ActionResult({"Subscriptions": [listed(s) for s in found], "NextToken": token})
+
     backend_cls.subscribe = subscribe  # type: ignore[method-assign]
     backend_cls.unsubscribe = unsubscribe  # type: ignore[method-assign]
     sub_cls.publish = publish  # type: ignore[method-assign]
     resp_cls.subscribe = response_subscribe  # type: ignore[method-assign]
     resp_cls.confirm_subscription = confirm_subscription  # type: ignore[method-assign]
+    resp_cls.list_subscriptions = list_subscriptions  # type: ignore[method-assign]
+    resp_cls.list_subscriptions_by_topic = list_subscriptions_by_topic  # type: ignore[method-assign]
     _installed = True
