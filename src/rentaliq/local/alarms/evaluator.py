@@ -144,6 +144,8 @@ class Evaluator(PeriodicThread):
         applied = 0
         lock = current.changing() if current is not None else _nothing()
         with lock:
+            if getattr(current, "closed", False):
+                return  # the server is stopping and its final snapshot is written: change nothing it would lose
             for change in changes:
                 alarm, outcome = change.alarm, change.outcome
                 if change.backend.alarms.get(alarm.name) is not alarm or alarm.state_value == outcome.state:
@@ -151,7 +153,7 @@ class Evaluator(PeriodicThread):
                 assert outcome.state is not None
                 published |= lifecycle.transition(change.backend, alarm, outcome.state, outcome.reason, outcome.data)
                 applied += 1
-        if current is None or not applied:
+        if current is None or not applied or getattr(current, "closed", False):
             return
         try:
             current.mark_dirty(cloudwatch_backends, *((sns_backends,) if published else ()))

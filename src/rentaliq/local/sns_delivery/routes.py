@@ -98,6 +98,8 @@ def _changing_then_commit(change: Any) -> Any:
         return change()
     with current.changing():
         result = change()
+    if getattr(current, "closed", False):
+        return result  # stopping: the final snapshot is written, never commit after it
     current.mark_dirty(sns_backends)
     current.commit()
     return result
