@@ -190,6 +190,14 @@ def test_http_subscriber_confirms_and_receives_a_signed_alarm_notification(cloud
     with urllib.request.urlopen(notification["UnsubscribeURL"], timeout=10) as answer:
         assert answer.status == 200
     assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    [(_, goodbye)] = subscriber.wait("UnsubscribeConfirmation")
+    _verify(goodbye)
+    with urllib.request.urlopen(goodbye["SubscribeURL"], timeout=10) as answer:  # "cancel this operation"
+        assert answer.status == 200
+    [restored] = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    assert restored["SubscriptionArn"] == attributes["SubscriptionArn"]
+    sns.publish(TopicArn=topic, Message="still here")
+    assert subscriber.wait("Notification", 2)[-1][1]["Message"] == "still here"
 
 
 def test_unconfirmed_subscriptions_get_nothing_and_api_confirmation_is_authenticated(cloud, subscriber):

@@ -113,6 +113,16 @@ def test_statistics_over_raw_and_aggregated_samples():
     assert statistic("Average", []) is None
 
 
+def test_low_sample_count_percentiles_can_be_ignored():
+    p99 = Rule(period=60, evaluation_periods=1, datapoints_to_alarm=1, comparison="GreaterThanThreshold", threshold=1.0, statistic="p99")
+    few = [None, None, Datapoint(T0, 5.0, 20)]
+    assert evaluate(p99, few, OK, T0).state == ALARM  # evaluate (the default)
+    ignoring = Rule(**{**p99.__dict__, "ignore_low_sample_count": True})
+    assert ignoring.minimum_samples == pytest.approx(1000.0)
+    assert evaluate(ignoring, few, OK, T0).state is None
+    assert evaluate(ignoring, [None, None, Datapoint(T0, 5.0, 1000)], OK, T0).state == ALARM
+
+
 def test_retry_schedule_is_aws_default_and_bounded():
     assert retry_delays(None) == [20.0, 20.0, 20.0]  # 3 retries, 20 s apart
     custom = {"numRetries": 5, "numNoDelayRetries": 1, "numMinDelayRetries": 1, "minDelayTarget": 2, "maxDelayTarget": 8, "numMaxDelayRetries": 1}

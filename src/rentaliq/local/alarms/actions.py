@@ -149,7 +149,7 @@ def execute(backend: Any, alarm: Any, old_state: str) -> bool:
 
         try:
             sns = sns_backends[parts[4]][parts[3]]
-            message_id = sns.publish(
+            sns.publish(
                 json.dumps({"default": document, "email": email_text(alarm, old_state)}),
                 arn,
                 subject=subject(alarm),
@@ -173,7 +173,6 @@ def execute(backend: Any, alarm: Any, old_state: str) -> bool:
                 "stateUpdateTimestamp": int(_epoch(alarm.state_updated_timestamp) * 1000),
                 "notificationResource": arn,
                 "publishedMessage": document,
-                "messageId": message_id,
             },
         )
     return published

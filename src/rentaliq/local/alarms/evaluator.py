@@ -73,6 +73,7 @@ def target_of(alarm: Any) -> Target | None:
         threshold=float(alarm.threshold),
         treat_missing=alarm.treat_missing_data or "missing",
         statistic=stat,
+        ignore_low_sample_count=alarm.evaluate_low_sample_count_percentile == "ignore",
     )
     return Target(rule, key_of(namespace, name, dimensions), unit)
 

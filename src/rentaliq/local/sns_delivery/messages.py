@@ -39,6 +39,20 @@ def confirmation(message_id: str, token: str, topic_arn: str, url: str) -> dict[
     }
 
 
+def unsubscribe_confirmation(message_id: str, token: str, topic_arn: str, subscription_arn: str, url: str) -> dict[str, Any]:
+    """An unsigned UnsubscribeConfirmation (HTTP(S)); its SubscribeURL restores the subscription."""
+    return {
+        "Type": "UnsubscribeConfirmation",
+        "MessageId": message_id,
+        "Token": token,
+        "TopicArn": topic_arn,
+        "Message": f"You have chosen to deactivate subscription {subscription_arn}.\n"
+        "To cancel this operation and restore the subscription, visit the SubscribeURL included in this message.",
+        "SubscribeURL": url,
+        "Timestamp": timestamp(),
+    }
+
+
 def notification(message_id: str, topic_arn: str, subject: str | None, message: str) -> dict[str, Any]:
     """An unsigned Notification; the caller signs it, then adds UnsubscribeURL and MessageAttributes."""
     doc: dict[str, Any] = {"Type": "Notification", "MessageId": message_id, "TopicArn": topic_arn}

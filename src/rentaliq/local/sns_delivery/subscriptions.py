@@ -9,6 +9,8 @@ confirmation handshake, and deliveries only to confirmed subscriptions.
 - Publish delivers to confirmed subscriptions only: a signed JSON Notification (or the raw message with
   RawMessageDelivery) POSTed to http(s); for email the subject and text with AWS's unsubscribe footer; for email-json
   the signed JSON. Filter policies and ``MessageStructure=json`` apply as in moto.
+- Unsubscribing a confirmed HTTP(S) endpoint sends it an UnsubscribeConfirmation whose SubscribeURL restores
+  the subscription (3 days).
 - ListSubscriptions(ByTopic) show a pending subscription's ARN as ``PendingConfirmation``; the topic's
   SubscriptionsPending/SubscriptionsConfirmed attributes count them.
 """
@@ -86,6 +88,32 @@ def send_confirmation(runtime: Runtime, subscription: Any) -> None:
     runtime.post(subscription, json.dumps(signed).encode("utf-8"), headers)
 
 
+def send_unsubscribe_confirmation(runtime: Runtime, backend: Any, subscription: Any) -> None:
+    """An unsubscribed HTTP(S) endpoint gets an UnsubscribeConfirmation; its SubscribeURL restores the subscription."""
+    token, now = secrets.token_hex(64), time.time()
+    stash = {t: (sub, at) for t, (sub, at) in getattr(backend, "rentaliq_unsubscribed", {}).items() if now - at <= TOKEN_SECONDS}
+    stash[token] = (subscription, now)
+    backend.rentaliq_unsubscribed = stash
+    topic_arn = subscription.topic.arn
+    doc = messages.unsubscribe_confirmation(str(uuid.uuid4()), token, topic_arn, subscription.arn, messages.subscribe_url(runtime.endpoint, topic_arn, token))
+    signed = runtime.signer.sign(doc, runtime.endpoint, _signature_version(subscription))
+    headers = messages.http_headers("UnsubscribeConfirmation", doc["MessageId"], topic_arn, subscription.arn)
+    runtime.post(subscription, json.dumps(signed).encode("utf-8"), headers)
+
+
+def _restore(backend: Any, topic_arn: str, token: str) -> Any:
+    """The subscription an UnsubscribeConfirmation's token restores, put back; None if there is none."""
+    stash = getattr(backend, "rentaliq_unsubscribed", {})
+    found = stash.get(token)
+    if found is None or found[0].topic.arn != topic_arn or time.time() - found[1] > TOKEN_SECONDS:
+        return None
+    subscription = found[0]
+    del stash[token]
+    backend.subscriptions[subscription.arn] = subscription
+    recount(backend, subscription.topic)
+    return subscription
+
+
 def _signature_version(subscription: Any) -> str:
     return str(getattr(subscription.topic, "signature_version", "1") or "1")
 
@@ -108,6 +136,9 @@ def confirm(backend: Any, topic_arn: str, token: str, authenticated: bool, authe
         subscription.rentaliq_authenticate_unsubscribe = authenticate_on_unsubscribe
         recount(backend, subscription.topic)
         return subscription
+    restored = _restore(backend, topic_arn, token) if token else None
+    if restored is not None:
+        return restored
     raise SNSInvalidParameter("Invalid token")
 
 
@@ -164,6 +195,8 @@ def install(runtime: Runtime) -> None:
         original_unsubscribe(self, subscription_arn)
         if subscription is not None:
             recount(self, subscription.topic)
+            if subscription.protocol in ("http", "https") and not pending(subscription):
+                send_unsubscribe_confirmation(runtime, self, subscription)
 
     def publish(
         self: Any, message: str, message_id: str, subject: str | None = None, message_attributes: dict[str, Any] | None = None, *args: Any, **kwargs: Any
