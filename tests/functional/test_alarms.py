@@ -34,9 +34,9 @@ def _period_start(back: int) -> datetime:
     return datetime.fromtimestamp(boundary - back * P + 1, UTC)
 
 
-def _put(cw, metric: str, value: float, back: int = 1, dims: list[dict] | None = None) -> None:
+def _put(cw, metric: str, value: float, back: int = 1, dims: list[dict] | None = None, namespace: str = "RentalIQ/Test") -> None:
     cw.put_metric_data(
-        Namespace="RentalIQ/Test",
+        Namespace=namespace,
         MetricData=[{"MetricName": metric, "Value": value, "Timestamp": _period_start(back), "Dimensions": dims or []}],
     )
 
@@ -236,20 +236,21 @@ def test_describe_alarm_history_filters_and_pages(cw):
 
 @pytest.mark.slow
 def test_a_stopped_database_raises_no_false_cpu_alarm(cw):
-    """CPU > 80 on AWS/RDS-like data: low CPU, then the instance stops and publishes nothing. With the default
+    """CPU > 80 on AWS/RDS CPUUtilization of an instance (a name of its own): low CPU, then the instance stops and publishes nothing. With the default
     missing-data treatment the alarm goes OK, then INSUFFICIENT_DATA when its range is empty, never ALARM."""
     db = [{"Name": "DBInstanceIdentifier", "Value": _name("stopped-db")}]
     name, metric = _name("cpu-high"), "CPUUtilization"
-    _alarm(cw, name, metric, Dimensions=db, EvaluationPeriods=2, DatapointsToAlarm=2)
+    _alarm(cw, name, metric, Namespace="AWS/RDS", Dimensions=db, EvaluationPeriods=2, DatapointsToAlarm=2)
     for back in (3, 2):
-        _put(cw, metric, 3.0, back=back, dims=db)
+        _put(cw, metric, 3.0, back=back, dims=db, namespace="AWS/RDS")
     _wait(cw, name, "OK")
     _wait(cw, name, "INSUFFICIENT_DATA", timeout=45)
     states = [json.loads(h["HistoryData"])["newState"]["stateValue"] for h in _history(cw, name, "StateUpdate")]
     assert "ALARM" not in states and states[-1] == "INSUFFICIENT_DATA"
 
 
-@pytest.mark.parametrize("how", ["stop", pytest.param("kill -9", marks=pytest.mark.slow)])
+@pytest.mark.slow  # a private cloud, started twice (11-21 s each on a shared 2-core machine)
+@pytest.mark.parametrize("how", ["stop", "kill -9"])
 def test_alarm_state_and_history_survive_a_restart(how):
     os.environ.setdefault("RENTALIQ_LOCAL_ALARM_SECONDS", "1")
     with private_cloud("alarms") as cloud:
