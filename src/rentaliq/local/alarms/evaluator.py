@@ -94,7 +94,10 @@ class Evaluator(PeriodicThread):
         self.last_pass_seconds = 0.0
 
     def interval(self) -> float:
-        return max(float(os.environ.get(INTERVAL_ENV, "60")), 0.05)
+        try:
+            return max(float(os.environ.get(INTERVAL_ENV, "60")), 0.05)
+        except ValueError:  # a typo in the variable must not stop evaluation: CloudWatch's minute
+            return 60.0
 
     def tick(self) -> None:
         started = time.perf_counter()

@@ -29,7 +29,10 @@ def path_in(state_dir: Path) -> Path:
 class Mailbox:
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.limit = max(int(os.environ.get(MAX_ENV, "1000")), 1)
+        try:
+            self.limit = max(int(os.environ.get(MAX_ENV, "1000")), 1)
+        except ValueError:  # not a number: the default, rather than a local cloud that cannot start
+            self.limit = 1000
         self._lock = threading.Lock()
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._lines = sum(1 for _ in path.open("rb")) if path.exists() else 0
