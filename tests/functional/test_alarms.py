@@ -87,6 +87,7 @@ def test_new_alarm_is_insufficient_data_then_alarm_then_ok_with_history(cw):
     _alarm(cw, name, metric, AlarmDescription="test alarm")
     created = _state(cw, name)
     assert (created["StateValue"], created["StateReason"]) == ("INSUFFICIENT_DATA", "Unchecked: Initial alarm creation")
+    assert "StateReasonData" not in created
     [config] = _history(cw, name)
     assert (config["HistoryItemType"], config["HistorySummary"], config["AlarmType"]) == ("ConfigurationUpdate", f'Alarm "{name}" created', "MetricAlarm")
     assert json.loads(config["HistoryData"])["createdAlarm"]["threshold"] == 80.0
