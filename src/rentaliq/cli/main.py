@@ -6,7 +6,18 @@ import sys
 
 import typer
 
-from rentaliq.cli import aws_cmds, deploy_cmds, drill_cmds, files_cmds, infra_cmds, monitoring_cmds, recovery_cmds, smoke_cmds, verify_cmds
+from rentaliq.cli import (
+    alerts_cmds,
+    aws_cmds,
+    deploy_cmds,
+    drill_cmds,
+    files_cmds,
+    infra_cmds,
+    monitoring_cmds,
+    recovery_cmds,
+    smoke_cmds,
+    verify_cmds,
+)
 from rentaliq.cli.local_cmds import local_app
 from rentaliq.cli.output import fail
 
@@ -26,6 +37,7 @@ aws_cmds.register(app)
 files_cmds.register(app)
 drill_cmds.register(app)
 monitoring_cmds.register(app)
+alerts_cmds.register(app)
 app.add_typer(local_app, name="local")
 
 

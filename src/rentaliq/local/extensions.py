@@ -2,13 +2,16 @@
 
 - ``cfn``: CloudFormation providers for every resource type our stacks use, with events and rollback;
 - ``rds_postgres``: a real PostgreSQL server behind every RDS DB instance;
-- ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS.
+- ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS;
+- ``alarms``: CloudWatch alarm evaluation, history and actions;
+- ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 _installed = False
 
@@ -19,7 +22,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
-    from rentaliq.local import moto_fixes, rds_postgres, s3_policy
+    from rentaliq.local import alarms, moto_fixes, rds_postgres, s3_policy, sns_delivery
     from rentaliq.local.cfn import engine
 
     engine.install()
@@ -27,6 +30,8 @@ def install(state_dir: Path, endpoint: str) -> None:
     moto_fixes.carry(*moto_fixes.AWS_MANAGED_POLICIES)  # our stacks attach them; AWS has them in every account
     rds_postgres.install(Path(state_dir))
     s3_policy.install()
+    alarms.install()
+    sns_delivery.install(Path(state_dir))
     _installed = True
 
 
@@ -37,10 +42,23 @@ def after_restore() -> None:
 
     engine.fail_interrupted_stacks()
     rds_postgres.after_restore()
+    from rentaliq.local import alarms
+
+    alarms.start()
 
 
 def before_stop() -> None:
     """Stop the PostgreSQL servers (the final snapshot is taken)."""
-    from rentaliq.local import rds_postgres
+    from rentaliq.local import alarms, rds_postgres, sns_delivery
+
+    alarms.stop()
+    sns_delivery.stop()
 
     rds_postgres.stop_all()
+
+
+def route(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
+    """Answer a path the extensions serve outside moto's API (status, headers, body), or None."""
+    from rentaliq.local import sns_delivery
+
+    return sns_delivery.route(environ)

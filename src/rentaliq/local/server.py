@@ -219,6 +219,10 @@ def main(argv: list[str] | None = None) -> int:
             ).encode()
             start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
             return [body]
+        routed = extensions.route(environ)
+        if routed is not None:
+            start_response(routed[0], routed[1])
+            return [routed[2]]
         return moto_app(environ, start_response)
 
     class QuietHandler(MotoRequestHandler):
