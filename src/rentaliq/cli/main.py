@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from rentaliq.cli import aws_cmds, deploy_cmds, drill_cmds, files_cmds, infra_cmds, recovery_cmds, smoke_cmds, verify_cmds
+from rentaliq.cli import aws_cmds, cost_cmds, deploy_cmds, drill_cmds, files_cmds, infra_cmds, recovery_cmds, smoke_cmds, verify_cmds
 from rentaliq.cli.local_cmds import local_app
 from rentaliq.cli.output import fail
 
@@ -25,6 +25,7 @@ recovery_cmds.register(app)
 aws_cmds.register(app)
 files_cmds.register(app)
 drill_cmds.register(app)
+cost_cmds.register(app)
 app.add_typer(local_app, name="local")
 
 
