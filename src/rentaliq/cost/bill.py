@@ -92,7 +92,7 @@ class Bill:
             "budget": {"monthly_usd_low": self.budget_low, "monthly_usd_high": self.budget_high, "verdict": self.verdict},
             "over_budget_lines": [_line_ref(line) for line in self.over_budget_lines()] if self.over_budget else [],
             "lines": [_line_dict(line) for line in self.lines],
-            "free": [vars(item) for item in self.free],
+            "free": [{"resource": f.resource, "name": f.name, "type": f.resource_type, "reason": f.reason} for f in self.free],
             "usage": self.usage.model_dump(),
             "alternatives": [alt.to_dict() for alt in self.alternatives],
             "unconfirmed_prices": list(self.unconfirmed_prices()),

@@ -50,4 +50,4 @@ def apply_overrides(usage: UsageSpec, overrides: dict[str, Any]) -> UsageSpec:
     except ValidationError as error:
         err = error.errors()[0]
         key = str(err["loc"][0]) if err["loc"] else "?"
-        raise UsageError(f"--usage {key}={err['input']!r} is invalid; allowed: {err['msg'].lower()}") from None
+        raise UsageError(f"--usage {key}={err['input']!r} is invalid; allowed: {err['msg'].lower().removeprefix('input should be ')}") from None
