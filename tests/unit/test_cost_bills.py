@@ -26,6 +26,8 @@ def _lines(bill, resource_type, component_start=""):
 
 def test_lab_bill_by_hand(synthesized):
     bill = _bill(synthesized, "lab")
+    # One line per resource, as a person would write the sum.
+    # fmt: off
     expected = (
         0.018 * 730  # db.t3.micro, Single-AZ, 730 h
         + 20 * 0.115  # 20 GB gp3
@@ -45,10 +47,15 @@ def test_lab_bill_by_hand(synthesized):
         + 5 * 0.10  # five standard-resolution alarms
         + 3.00  # one dashboard
     )
+    # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 58.80
     # The spec's own budget figure is the database, its storage and the four secrets: $17.04.
-    budgeted = _lines(bill, "AWS::RDS::DBInstance", "Instance hours") + _lines(bill, "AWS::RDS::DBInstance", "Storage") + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    budgeted = (
+        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
+        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
+        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    )
     assert sum(line.monthly_usd for line in budgeted) == pytest.approx(0.018 * 730 + 20 * 0.115 + 4 * 0.40) == pytest.approx(17.04)
     assert bill.verdict == "over budget" and bill.over_budget
     # Largest first until the rest fits in $18: the NAT gateway ($32.85), then the instance hours ($13.14).
@@ -61,6 +68,8 @@ def test_lab_bill_by_hand(synthesized):
 
 def test_qa_bill_by_hand(synthesized):
     bill = _bill(synthesized, "qa")
+    # One line per resource, as a person would write the sum.
+    # fmt: off
     expected = (
         0.036 * 730  # db.t3.small, Single-AZ
         + 50 * 0.115  # 50 GB gp3
@@ -76,9 +85,14 @@ def test_qa_bill_by_hand(synthesized):
         + (100 / 1_000_000) * 0.50  # SNS
         + 5 * 0.10 + 3.00  # alarms, dashboard
     )
+    # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 76.95
-    spec_figure = _lines(bill, "AWS::RDS::DBInstance", "Instance hours") + _lines(bill, "AWS::RDS::DBInstance", "Storage") + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    spec_figure = (
+        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
+        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
+        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    )
     assert sum(line.monthly_usd for line in spec_figure) == pytest.approx(33.63)  # 0.036 * 730 + 50 * 0.115 + 4 * 0.40
     pi = _lines(bill, "AWS::RDS::DBInstance", "Performance Insights")
     assert [(line.monthly_usd, "free" in line.component) for line in pi] == [(0.0, True)]
@@ -87,6 +101,8 @@ def test_qa_bill_by_hand(synthesized):
 
 def test_prod_bill_by_hand(synthesized):
     bill = _bill(synthesized, "prod")
+    # One line per resource, as a person would write the sum.
+    # fmt: off
     expected = (
         0.072 * 730 * 2  # db.t3.medium, Multi-AZ: the standby's hours too
         + 100 * 0.115 * 2  # 100 GB gp3, doubled for the standby
@@ -105,9 +121,14 @@ def test_prod_bill_by_hand(synthesized):
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 3.00  # six alarms, one dashboard
     )
+    # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 224.60
-    spec_figure = _lines(bill, "AWS::RDS::DBInstance", "Instance hours") + _lines(bill, "AWS::RDS::DBInstance", "Storage") + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    spec_figure = (
+        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
+        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
+        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    )
     assert sum(line.monthly_usd for line in spec_figure) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
     (reserved,) = bill.alternatives
     assert reserved.name == "1-year reserved instance"
@@ -126,7 +147,10 @@ def test_every_resource_is_priced_or_declared_free(synthesized):
 def test_a_resource_added_to_a_template_shows_up_on_the_bill(synthesized):
     template = copy.deepcopy(synthesized["lab"])
     (topic,) = [lid for lid, r in template["Resources"].items() if r["Type"] == "AWS::SNS::Topic"]
-    template["Resources"]["OpsEmail"] = {"Type": "AWS::SNS::Subscription", "Properties": {"TopicArn": {"Ref": topic}, "Protocol": "email", "Endpoint": "ops@example.com"}}
+    template["Resources"]["OpsEmail"] = {
+        "Type": "AWS::SNS::Subscription",
+        "Properties": {"TopicArn": {"Ref": topic}, "Protocol": "email", "Endpoint": "ops@example.com"},
+    }
     template["Resources"]["FastAlarm"] = {
         "Type": "AWS::CloudWatch::Alarm",
         "Properties": {"AlarmName": "rentaliq-lab-fast", "MetricName": "CPUUtilization", "Namespace": "AWS/RDS", "Period": 10, "EvaluationPeriods": 1},

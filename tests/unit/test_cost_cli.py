@@ -58,7 +58,19 @@ def test_json_output_for_ci(cached):
     data = json.loads(result.stdout)
     assert [b["environment"] for b in data["bills"]] == ["lab", "qa", "prod"]
     prod = data["bills"][2]
-    assert set(prod) >= {"stack", "region", "prices_as_of", "currency", "total_monthly_usd", "budget", "lines", "free", "usage", "alternatives", "over_budget_lines"}
+    assert set(prod) >= {
+        "stack",
+        "region",
+        "prices_as_of",
+        "currency",
+        "total_monthly_usd",
+        "budget",
+        "lines",
+        "free",
+        "usage",
+        "alternatives",
+        "over_budget_lines",
+    }
     assert prod["total_monthly_usd"] == 224.60
     assert prod["budget"] == {"monthly_usd_low": 123, "monthly_usd_high": 131, "verdict": "over budget"}
     line = next(x for x in prod["lines"] if x["component"].startswith("Instance hours"))
@@ -109,7 +121,6 @@ def test_bad_input_is_one_line(tmp_path, args, message):
     assert not (tmp_path / "cdk.out").exists()  # rejected before any synth
 
 
-@pytest.mark.slow
 def test_a_within_budget_spec_passes_and_an_added_subscription_is_billed(tmp_path):
     """A real synth of an overridden LAB: a budget that fits, and an email subscriber the construct turns into a resource."""
     (tmp_path / "config").mkdir()

@@ -89,7 +89,14 @@ def _quantity(value: float) -> str:
 
 def _print_bill(bill: Bill) -> None:
     table = Table(title=f"{bill.stack} ({bill.region}, prices of {bill.prices_as_of})", title_justify="left")
-    for column, justify in (("Resource", "left"), ("Component", "left"), ("Monthly qty", "right"), ("Unit", "left"), ("Price", "right"), ("Monthly cost", "right")):
+    for column, justify in (
+        ("Resource", "left"),
+        ("Component", "left"),
+        ("Monthly qty", "right"),
+        ("Unit", "left"),
+        ("Price", "right"),
+        ("Monthly cost", "right"),
+    ):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     groups = [list(g) for _, g in groupby(bill.lines, key=lambda line: line.resource)]
     for rows in sorted(groups, key=lambda rows: -sum(line.monthly_usd for line in rows)):  # the largest resources first
@@ -97,7 +104,7 @@ def _print_bill(bill: Bill) -> None:
         for i, line in enumerate(rows):
             unconfirmed = " (unconfirmed)" if not line.price.checked else ""
             table.add_row(
-                escape(f"{label}\n{resource_type}") if i == 0 else "",
+                f"{escape(label)} [dim]{escape(resource_type)}[/]" if i == 0 else "",
                 escape(line.component),
                 _quantity(line.quantity),
                 escape(line.price.unit),

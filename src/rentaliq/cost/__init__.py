@@ -35,9 +35,7 @@ __all__ = [
 ]
 
 
-def bills_for(
-    specs: list[EnvironmentSpec], outdir: Path, *, region: str | None = None, usage_flags: list[str] | None = None
-) -> list[Bill]:
+def bills_for(specs: list[EnvironmentSpec], outdir: Path, *, region: str | None = None, usage_flags: list[str] | None = None) -> list[Bill]:
     """A bill per spec, from its template (synthesized only if the cached one is stale, see rentaliq.infra.cache).
 
     ``region`` prices every environment in that region instead of its spec's; ``usage_flags`` (``KEY=VALUE``)

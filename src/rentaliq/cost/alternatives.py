@@ -36,8 +36,16 @@ class Alternative:
             "description": self.description,
             "monthly_delta_usd": round(self.monthly_delta, 2),
             "lines": [
-                {"resource": line.resource, "component": line.component, "quantity": line.quantity, "unit": line.price.unit,
-                 "unit_usd": line.price.usd, "monthly_usd": round(line.monthly_usd, 4), "price": line.price.key, "source": line.price.source}
+                {
+                    "resource": line.resource,
+                    "component": line.component,
+                    "quantity": line.quantity,
+                    "unit": line.price.unit,
+                    "unit_usd": line.price.usd,
+                    "monthly_usd": round(line.monthly_usd, 4),
+                    "price": line.price.key,
+                    "source": line.price.source,
+                }
                 for line in self.lines
             ],
         }

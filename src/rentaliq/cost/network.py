@@ -35,5 +35,7 @@ def vpc_endpoint(lid: str, resource: dict[str, Any], ctx: PricingContext) -> lis
     interfaces = sum(1 for _, r in ctx.of_type("AWS::EC2::VPCEndpoint") if props(r).get("VpcEndpointType") == "Interface")
     return [
         ctx.line(lid, f"Interface endpoint hours ({zones} AZ)", ctx.hours * zones, "vpc.interface_endpoint.hour"),
-        ctx.line(lid, f"Data processed (1/{interfaces} of endpoint_gb)", ctx.usage.endpoint_gb / interfaces, "vpc.interface_endpoint.gb", usage=("endpoint_gb",)),
+        ctx.line(
+            lid, f"Data processed (1/{interfaces} of endpoint_gb)", ctx.usage.endpoint_gb / interfaces, "vpc.interface_endpoint.gb", usage=("endpoint_gb",)
+        ),
     ]
