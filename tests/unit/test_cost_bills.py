@@ -11,7 +11,7 @@ import copy
 
 import pytest
 
-from rentaliq.cost import UnpricedResource, compute_bill, load_prices
+from rentaliq.cost import PriceError, UnpricedResource, compute_bill, load_prices
 from rentaliq.spec.loader import load_spec
 
 
@@ -182,3 +182,11 @@ def test_a_storage_class_the_lifecycle_never_reaches_is_not_billed(synthesized):
     bill = _bill(synthesized, "lab", files_intelligent_tiering_gb=100.0)  # LAB's lifecycle has no Intelligent-Tiering
     (line,) = [line for line in bill.lines if "Intelligent-Tiering" in line.component]
     assert line.monthly_usd == 0 and "not reachable" in line.component
+
+
+def test_a_price_the_table_lacks_is_an_error_naming_it(synthesized):
+    template = copy.deepcopy(synthesized["lab"])
+    (db,) = [r for r in template["Resources"].values() if r["Type"] == "AWS::RDS::DBInstance"]
+    db["Properties"]["DBInstanceClass"] = "db.r6i.32xlarge"
+    with pytest.raises(PriceError, match=r"no price for 'rds.instance.db.r6i.32xlarge' in us-east-1 \(price table of 2026-11-30\)"):
+        compute_bill(template, load_spec("lab"), load_prices())

@@ -185,3 +185,22 @@ def test_usage_overrides_parse_and_validate():
     assert usage.nat_gb == 50.0 and usage.files_standard_gb == 5  # the rest stays the spec's
     with pytest.raises(UsageError, match="request_metrics=17"):
         apply_overrides(usage, parse_overrides(["request_metrics=17"]))
+
+
+def test_the_command_warns_when_its_prices_are_old(cached, monkeypatch):
+    """The command measures the table's age against the date it is given (here: injected, a year on)."""
+    from typer.testing import CliRunner
+
+    from rentaliq.cli import cost_cmds
+    from rentaliq.cli.main import app
+
+    monkeypatch.chdir(cached)
+    monkeypatch.setenv("RENTALIQ_CONFIG_DIR", str(cached / "config"))
+    monkeypatch.setattr(cost_cmds, "today", lambda: dt.date(2027, 11, 30))
+    result = CliRunner().invoke(app, ["cost", "prod", "--json"])
+    assert json.loads(result.stdout)["warnings"] == [
+        "the price table is from 2026-11-30, more than 6 months ago: AWS prices change; re-check rentaliq/cost/prices.toml against the pages it cites"
+    ]
+    assert "warning: the price table is from 2026-11-30" in result.stderr
+    monkeypatch.setattr(cost_cmds, "today", lambda: dt.date(2027, 5, 30))
+    assert json.loads(CliRunner().invoke(app, ["cost", "prod", "--json"]).stdout)["warnings"] == []
