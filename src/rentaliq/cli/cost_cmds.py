@@ -10,25 +10,18 @@ import datetime as dt
 from collections import Counter
 from itertools import groupby
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from rentaliq.cli.options import EnvArgs, JsonOpt, OutdirOpt
+from rentaliq.cli.options import AllEnvsOpt, EnvArgs, JsonOpt, OutdirOpt, RegionOpt, UsageOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
 from rentaliq.environments import SpecError, load_specs
 
 if TYPE_CHECKING:
     from rentaliq.cost import Bill
-
-AllOpt = Annotated[bool, typer.Option("--all", help="Every environment (the default when none is named)")]
-RegionOpt = Annotated[str | None, typer.Option("--region", help="Price in this region instead of each environment's own")]
-UsageOpt = Annotated[
-    list[str] | None,
-    typer.Option("--usage", metavar="KEY=VALUE", help="Override a usage assumption of the spec's [usage], e.g. nat_gb=50. Repeatable."),
-]
 
 
 def register(app: typer.Typer) -> None:
@@ -42,7 +35,7 @@ def today() -> dt.date:
 
 def cost(
     environments: EnvArgs = None,
-    all_envs: AllOpt = False,
+    all_envs: AllEnvsOpt = False,
     json_out: JsonOpt = False,
     region: RegionOpt = None,
     usage: UsageOpt = None,

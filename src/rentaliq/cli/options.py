@@ -38,3 +38,9 @@ RestoreRetainedOpt = Annotated[
     bool,
     typer.Option("--restore-retained", help="Bring back what a previous destroy retained: secrets, buckets (imported), the database from its final snapshot"),
 ]
+AllEnvsOpt = Annotated[bool, typer.Option("--all", help="Every environment (the default when none is named)")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="Price in this region instead of each environment's own")]
+UsageOpt = Annotated[
+    list[str] | None,
+    typer.Option("--usage", metavar="KEY=VALUE", help="Override a usage assumption of the spec's usage table, e.g. nat_gb=50. Repeatable."),
+]
