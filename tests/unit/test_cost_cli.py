@@ -204,3 +204,15 @@ def test_the_command_warns_when_its_prices_are_old(cached, monkeypatch):
     assert "warning: the price table is from 2026-11-30" in result.stderr
     monkeypatch.setattr(cost_cmds, "today", lambda: dt.date(2027, 5, 30))
     assert json.loads(CliRunner().invoke(app, ["cost", "prod", "--json"]).stdout)["warnings"] == []
+
+
+def test_a_bad_usage_table_in_a_config_file_is_refused_naming_each_field():
+    from rentaliq.spec.errors import SpecError
+    from rentaliq.spec.loader import build_spec
+
+    with pytest.raises(SpecError) as error:
+        build_spec("qa", {"usage": {"nat_gb": -1, "files_put_requests": 1.5, "nat_gbs": 3}})
+    text = str(error.value)
+    assert "qa: usage.nat_gb=-1 is invalid" in text
+    assert "qa: usage.files_put_requests=1.5 is invalid; allowed: an integer" in text
+    assert "qa: unknown field 'usage.nat_gbs'" in text
