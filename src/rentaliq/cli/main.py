@@ -9,6 +9,7 @@ import typer
 from rentaliq.cli import (
     alerts_cmds,
     aws_cmds,
+    cost_cmds,
     deploy_cmds,
     drill_cmds,
     files_cmds,
@@ -38,6 +39,7 @@ files_cmds.register(app)
 drill_cmds.register(app)
 monitoring_cmds.register(app)
 alerts_cmds.register(app)
+cost_cmds.register(app)
 app.add_typer(local_app, name="local")
 
 

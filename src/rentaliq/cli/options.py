@@ -46,3 +46,11 @@ PointsOpt = Annotated[int, typer.Option("--points", metavar="N", help="Datapoint
 PeriodOpt = Annotated[int | None, typer.Option("--period", metavar="SECONDS", help="Seconds per datapoint, a multiple of 60 (default: from the window)")]
 HtmlFileOpt = Annotated[Path, typer.Option("--html", metavar="FILE", help="Write the report to this HTML file", show_default=False)]
 HoursOpt = Annotated[int, typer.Option("--hours", metavar="N", help="Plot the last N hours")]
+
+# `rentaliq cost`
+AllEnvsOpt = Annotated[bool, typer.Option("--all", help="Every environment (the default when none is named)")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="Price in this region instead of each environment's own")]
+UsageOpt = Annotated[
+    list[str] | None,
+    typer.Option("--usage", metavar="KEY=VALUE", help="Override a usage assumption of the spec's usage table, e.g. nat_gb=50. Repeatable."),
+]

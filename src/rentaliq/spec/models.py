@@ -279,6 +279,51 @@ class CostSpec(BaseModel):
     """High end of the expected monthly bill, in US dollars; at least monthly_usd_low. Required."""
 
 
+class UsageSpec(BaseModel):
+    """Usage assumptions that turn the template's resources into a monthly bill (``rentaliq cost``): what a
+    template cannot say. Monthly figures; shown on the bill; ``rentaliq cost --usage KEY=VALUE`` overrides them."""
+
+    model_config = _Frozen
+
+    nat_gb: float = Field(default=10, ge=0)
+    """GB per month through the NAT gateways, all together (their per-GB processing charge). Default: 10."""
+    endpoint_gb: float = Field(default=0, ge=0)
+    """GB per month through interface VPC endpoints, all together. Default: 0."""
+    secret_api_calls: int = Field(default=2500, ge=0)
+    """Secrets Manager API calls per secret per month (GetSecretValue, DescribeSecret). Default: 2,500."""
+    kms_requests: int = Field(default=1000, ge=0)
+    """KMS requests per key per month (SNS encrypting alarm notifications). Default: 1,000."""
+    sns_publishes: int = Field(default=100, ge=0)
+    """Messages published per topic per month (each alarm transition to ALARM or OK is one). Default: 100."""
+    flow_log_gb: float = Field(default=1, ge=0)
+    """GB of VPC flow logs ingested per month. Default: 1."""
+    db_log_gb: float = Field(default=0.5, ge=0)
+    """GB of PostgreSQL logs exported to CloudWatch Logs per month (when cloudwatch_log_exports is set). Default: 0.5."""
+    enhanced_monitoring_kb: float = Field(default=12, ge=0)
+    """KB one Enhanced Monitoring sample (an RDSOSMetrics log event) ingests. Default: 12."""
+    backup_gb: float = Field(default=0, ge=0)
+    """GB of RDS backup storage beyond the free 100 % of provisioned storage. Default: 0."""
+    files_standard_gb: float = Field(default=5, ge=0)
+    """GB in the files bucket's S3 Standard class (noncurrent versions included). Default: 5."""
+    files_standard_ia_gb: float = Field(default=0, ge=0)
+    """GB in S3 Standard-IA. Default: 0."""
+    files_intelligent_tiering_gb: float = Field(default=0, ge=0)
+    """GB in S3 Intelligent-Tiering. Default: 0."""
+    files_intelligent_tiering_objects: int = Field(default=0, ge=0)
+    """Objects in S3 Intelligent-Tiering (its monitoring charge is per object). Default: 0."""
+    files_glacier_gb: float = Field(default=0, ge=0)
+    """GB in S3 Glacier Flexible Retrieval. Default: 0."""
+    files_put_requests: int = Field(default=10_000, ge=0)
+    """PUT, COPY, POST and LIST requests per month on the files bucket. Default: 10,000."""
+    files_get_requests: int = Field(default=100_000, ge=0)
+    """GET requests per month on the files bucket. Default: 100,000."""
+    access_logs_gb: float = Field(default=1, ge=0)
+    """GB kept in an access-logs bucket (S3 Standard). Default: 1."""
+    request_metrics: int = Field(default=16, ge=0, le=16)
+    """Metrics an S3 request-metrics configuration publishes in a month, 0 to 16 (S3 publishes a metric only when
+    there is such traffic). Default: 16."""
+
+
 class RecoverySpec(BaseModel):
     """The spec's recovery objectives ("Backup & Disaster Recovery"): the targets ``rentaliq drill`` measures against."""
 
@@ -324,6 +369,8 @@ class EnvironmentSpec(BaseModel):
     """The expected monthly cost. Required."""
     recovery: RecoverySpec
     """The recovery objectives (RPO, RTO). Required."""
+    usage: UsageSpec = UsageSpec()
+    """The usage assumptions a bill is priced with. Default: UsageSpec's defaults."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""
