@@ -7,8 +7,8 @@ real load: pgbench connections and transactions, rows inserted, objects put, req
 from __future__ import annotations
 
 import datetime
+import os
 import subprocess
-import threading
 import time
 
 import boto3
@@ -21,6 +21,8 @@ from tests.functional.test_rds_recovery import PASSWORD, connect, make, wait_for
 pytestmark = pytest.mark.functional
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
+# S3 storage metrics are daily by default; the session cloud (started after collection) measures them each second.
+os.environ.setdefault("RENTALIQ_LOCAL_S3_METRICS_SECONDS", "1")
 
 
 def aws(cloud, service: str):
@@ -142,3 +144,102 @@ def test_replica_has_replica_lag_and_a_stopped_instance_publishes_nothing(rds, c
     rds.start_db_instance(DBInstanceIdentifier="metrics-src")
     wait_for(rds, "metrics-src")
     wait_value(cw, "AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": "metrics-src"}, now(), lambda v: v >= 0)
+
+
+def test_s3_storage_metrics_count_the_bytes_and_objects_put(cloud, cw):
+    s3 = aws(cloud, "s3")
+    s3.create_bucket(Bucket="metrics-sizes")
+    s3.put_bucket_versioning(Bucket="metrics-sizes", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="metrics-sizes", Key="a.bin", Body=b"a" * 1000)
+    s3.put_object(Bucket="metrics-sizes", Key="a.bin", Body=b"b" * 500)  # a second version, stored and billed too
+    s3.put_object(Bucket="metrics-sizes", Key="cold.bin", Body=b"c" * 2048, StorageClass="STANDARD_IA")
+    started = now() - datetime.timedelta(seconds=1)
+    standard = {"BucketName": "metrics-sizes", "StorageType": "StandardStorage"}
+    size = wait_value(cw, "AWS/S3", "BucketSizeBytes", standard, started, lambda v: v == 1500)
+    assert size["Unit"] == "Bytes"
+    wait_value(cw, "AWS/S3", "BucketSizeBytes", {"BucketName": "metrics-sizes", "StorageType": "StandardIAStorage"}, started, lambda v: v == 2048)
+    count = wait_value(cw, "AWS/S3", "NumberOfObjects", {"BucketName": "metrics-sizes", "StorageType": "AllStorageTypes"}, started, lambda v: v == 3)
+    assert count["Unit"] == "Count"
+    # CloudWatch matches the exact dimension set: the bucket name alone names no metric.
+    assert not series(cw, "AWS/S3", "BucketSizeBytes", {"BucketName": "metrics-sizes"}, started)
+    listed = cw.list_metrics(Namespace="AWS/S3", Dimensions=[{"Name": "BucketName", "Value": "metrics-sizes"}])["Metrics"]
+    assert sorted((m["MetricName"], {d["Name"]: d["Value"] for d in m["Dimensions"]}["StorageType"]) for m in listed) == [
+        ("BucketSizeBytes", "StandardIAStorage"),
+        ("BucketSizeBytes", "StandardStorage"),
+        ("NumberOfObjects", "AllStorageTypes"),
+    ]
+
+
+def test_s3_request_metrics_count_real_requests_and_errors(cloud, cw):
+    s3 = aws(cloud, "s3")
+    s3.create_bucket(Bucket="metrics-requests")
+    with pytest.raises(s3.exceptions.ClientError) as missing:
+        s3.get_bucket_metrics_configuration(Bucket="metrics-requests", Id="EntireBucket")
+    assert missing.value.response["Error"]["Code"] == "NoSuchConfiguration"
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
+    s3.put_bucket_metrics_configuration(Bucket="metrics-requests", Id="EntireBucket", MetricsConfiguration={"Id": "EntireBucket"})
+    s3.put_bucket_metrics_configuration(Bucket="metrics-requests", Id="Docs", MetricsConfiguration={"Id": "Docs", "Filter": {"Prefix": "docs/"}})
+    assert s3.get_bucket_metrics_configuration(Bucket="metrics-requests", Id="Docs")["MetricsConfiguration"] == {"Id": "Docs", "Filter": {"Prefix": "docs/"}}
+    listed = s3.list_bucket_metrics_configurations(Bucket="metrics-requests")["MetricsConfigurationList"]
+    assert [c["Id"] for c in listed] == ["Docs", "EntireBucket"]
+
+    time.sleep(2.5)  # the configuration requests above count too (AllRequests is every request): let them be published
+    started = now()
+    for n in range(5):
+        s3.put_object(Bucket="metrics-requests", Key=f"docs/{n}.txt", Body=b"x")
+    s3.get_object(Bucket="metrics-requests", Key="docs/0.txt")
+    with pytest.raises(s3.exceptions.NoSuchKey):
+        s3.get_object(Bucket="metrics-requests", Key="docs/missing.txt")
+    s3.put_object(Bucket="metrics-requests", Key="other.txt", Body=b"y")
+
+    def total(name: str, filter_id: str) -> float:
+        dims = {"BucketName": "metrics-requests", "FilterId": filter_id}
+        return sum(p["Sum"] for p in series(cw, "AWS/S3", name, dims, started, stat="Sum"))
+
+    deadline = time.monotonic() + 20
+    while total("AllRequests", "Docs") < 7 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.5)  # one more pass: nothing else arrives
+    assert total("AllRequests", "Docs") == 7  # 5 puts, 1 get, 1 failed get, all under docs/
+    assert total("4xxErrors", "Docs") == 1
+    assert total("5xxErrors", "Docs") == 0
+    assert total("AllRequests", "EntireBucket") == 8  # and the put outside docs/
+    assert total("4xxErrors", "EntireBucket") == 1
+
+    s3.delete_bucket_metrics_configuration(Bucket="metrics-requests", Id="Docs")
+    with pytest.raises(s3.exceptions.ClientError) as deleted:
+        s3.delete_bucket_metrics_configuration(Bucket="metrics-requests", Id="Docs")
+    assert deleted.value.response["Error"]["Code"] == "NoSuchConfiguration"
+
+
+@pytest.mark.slow
+def test_metrics_survive_kill_9_and_a_restart(monkeypatch: pytest.MonkeyPatch):
+    """Every datapoint read before a kill -9 (or a clean stop) is read back after the restart, and collection goes on."""
+    from tests.clouds import private_cloud
+    from tests.functional.test_rds_recovery import create
+    from tests.functional.test_rds_recovery_crash import client, kill_and_restart
+
+    monkeypatch.setenv("RENTALIQ_LOCAL_METRICS_SECONDS", "1")
+    with private_cloud("metrics-crash") as cloud:
+        rds, cw = client(cloud), aws(cloud, "cloudwatch")
+        create(rds, "durable-metrics", retention=0)
+        wait_for(rds, "durable-metrics")
+        dims = {"DBInstanceIdentifier": "durable-metrics"}
+        since = now() - datetime.timedelta(minutes=5)
+        wait_value(cw, "AWS/RDS", "CPUUtilization", dims, since, lambda v: v >= 0)
+        before = series(cw, "AWS/RDS", "FreeStorageSpace", dims, since)
+        assert before
+
+        kill_and_restart(cloud)
+        after_kill = series(cw, "AWS/RDS", "FreeStorageSpace", dims, since)
+        assert [p["Timestamp"] for p in before] == [p["Timestamp"] for p in after_kill[: len(before)]]
+        assert [p["Maximum"] for p in before] == [p["Maximum"] for p in after_kill[: len(before)]]
+        restarted = now()
+        wait_value(cw, "AWS/RDS", "FreeStorageSpace", dims, restarted, lambda v: v > 0)
+
+        cloud.stop()
+        cloud.start(timeout=90)
+        after_stop = series(cw, "AWS/RDS", "FreeStorageSpace", dims, since)
+        assert [p["Timestamp"] for p in after_kill] == [p["Timestamp"] for p in after_stop[: len(after_kill)]]
+        assert len(after_stop) > len(before)
+        wait_value(cw, "AWS/RDS", "DatabaseConnections", dims, now(), lambda v: v >= 0)

@@ -2,7 +2,7 @@
 
 S3 publishes AllRequests, 4xxErrors and 5xxErrors (unit Count, statistic Sum, dimensions ``BucketName`` and
 ``FilterId``) each minute for the buckets that have a metrics configuration. Here a Flask ``after_request``
-hook on moto's S3 app (installed by wrapping ``create_backend_app``, so no server code changes) counts each
+hook on moto's S3 app (added when the dispatcher first hands the app out, so no server code changes) counts each
 answer, after moto's error handling, so a 404 NoSuchKey counts as a 4xx. A request counts for a configuration
 whose filter has no prefix or whose prefix starts the object key; tag and access-point filters are not
 evaluated locally (such a configuration counts nothing). Counts live in memory until the next metrics tick
@@ -86,28 +86,33 @@ def drain() -> list[Datapoint]:
     return points
 
 
+def _hook(app: Any) -> None:
+    @app.after_request
+    def counted(response: Any) -> Any:
+        from flask import request
+
+        try:
+            count(request, int(response.status_code))
+        except Exception:  # noqa: BLE001 - counting must never fail a request
+            pass
+        return response
+
+
 def install() -> None:
-    """Hook the S3 app moto's dispatcher will create (idempotent; before the server creates its dispatcher)."""
+    """Hook the S3 app the moment moto's dispatcher hands it out first, before it serves (idempotent)."""
     global _installed
     if _installed:
         return
     _installed = True
-    original = werkzeug_app.create_backend_app
+    original = werkzeug_app.DomainDispatcherApplication.get_application
 
-    def create_backend_app(service: Any) -> Any:
-        app = original(service)
-        if service == "s3":
-
-            @app.after_request
-            def counted(response: Any) -> Any:
-                from flask import request
-
-                try:
-                    count(request, int(response.status_code))
-                except Exception:  # noqa: BLE001 - counting must never fail a request
-                    pass
-                return response
-
+    def get_application(self: Any, environ: dict[str, Any]) -> Any:
+        app = original(self, environ)
+        if getattr(app, "service", None) == "s3" and not getattr(app, "_rentaliq_counted", False):
+            with self.lock:
+                if not getattr(app, "_rentaliq_counted", False):
+                    _hook(app)
+                    app._rentaliq_counted = True
         return app
 
-    werkzeug_app.create_backend_app = create_backend_app
+    werkzeug_app.DomainDispatcherApplication.get_application = get_application
