@@ -243,3 +243,49 @@ def test_metrics_survive_kill_9_and_a_restart(monkeypatch: pytest.MonkeyPatch):
         assert [p["Timestamp"] for p in after_kill] == [p["Timestamp"] for p in after_stop[: len(after_kill)]]
         assert len(after_stop) > len(before)
         wait_value(cw, "AWS/RDS", "DatabaseConnections", dims, now(), lambda v: v >= 0)
+
+
+def test_cloudformation_bucket_metrics_configurations_are_created_updated_and_removed(cloud):
+    import json
+
+    from tests.functional.test_cfn_guarantees import _wait_settled
+
+    cfn, s3 = aws(cloud, "cloudformation"), aws(cloud, "s3")
+
+    def template(*configs: dict) -> str:
+        bucket = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "metrics-cfn-bucket", "MetricsConfigurations": list(configs)}}
+        return json.dumps({"Resources": {"Files": bucket}})
+
+    stack_id = cfn.create_stack(StackName="metrics-cfn", TemplateBody=template({"Id": "EntireBucket"}, {"Id": "Docs", "Prefix": "docs/", "TagFilters": [{"Key": "k", "Value": "v"}]}))["StackId"]
+    assert _wait_settled(cfn, "metrics-cfn") == "CREATE_COMPLETE"
+    configs = {c["Id"]: c for c in s3.list_bucket_metrics_configurations(Bucket="metrics-cfn-bucket")["MetricsConfigurationList"]}
+    assert configs == {
+        "Docs": {"Id": "Docs", "Filter": {"And": {"Prefix": "docs/", "Tags": [{"Key": "k", "Value": "v"}]}}},
+        "EntireBucket": {"Id": "EntireBucket"},
+    }
+    cfn.update_stack(StackName="metrics-cfn", TemplateBody=template({"Id": "EntireBucket"}))
+    assert _wait_settled(cfn, "metrics-cfn") == "UPDATE_COMPLETE"
+    assert [c["Id"] for c in s3.list_bucket_metrics_configurations(Bucket="metrics-cfn-bucket")["MetricsConfigurationList"]] == ["EntireBucket"]
+    cfn.delete_stack(StackName="metrics-cfn")
+    assert _wait_settled(cfn, stack_id) == "DELETE_COMPLETE"
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3.list_bucket_metrics_configurations(Bucket="metrics-cfn-bucket")
+
+
+def test_get_metric_data_returns_aligned_periods_newest_first(rds, cw):
+    make(rds, "metrics-data", retention=0)
+    wait_for(rds, "metrics-data")
+    dims = [{"Name": "DBInstanceIdentifier", "Value": "metrics-data"}]
+    started = now()
+    wait_value(cw, "AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": "metrics-data"}, started, lambda v: v >= 0)
+    time.sleep(3)
+    query = {"Id": "cpu", "MetricStat": {"Metric": {"Namespace": "AWS/RDS", "MetricName": "CPUUtilization", "Dimensions": dims}, "Period": 60, "Stat": "SampleCount"}}
+    answer = cw.get_metric_data(MetricDataQueries=[query], StartTime=started - datetime.timedelta(minutes=3), EndTime=now() + datetime.timedelta(minutes=1))
+    result = answer["MetricDataResults"][0]
+    assert result["Label"] == "CPUUtilization" and result["StatusCode"] == "Complete"
+    assert result["Timestamps"] == sorted(result["Timestamps"], reverse=True)  # TimestampDescending, CloudWatch's default
+    assert all(t.second == 0 for t in result["Timestamps"])  # periods start on the minute
+    assert sum(result["Values"]) >= 3  # one datapoint a second
+    # The namespace and the exact dimension set are part of the metric's identity.
+    other = {**query, "MetricStat": {**query["MetricStat"], "Metric": {**query["MetricStat"]["Metric"], "Namespace": "AWS/EC2"}}}
+    assert cw.get_metric_data(MetricDataQueries=[other], StartTime=started, EndTime=now())["MetricDataResults"][0]["Values"] == []
