@@ -12,7 +12,6 @@ import subprocess
 import time
 
 import boto3
-import psycopg
 import pytest
 from botocore.config import Config
 
@@ -256,7 +255,9 @@ def test_cloudformation_bucket_metrics_configurations_are_created_updated_and_re
         bucket = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "metrics-cfn-bucket", "MetricsConfigurations": list(configs)}}
         return json.dumps({"Resources": {"Files": bucket}})
 
-    stack_id = cfn.create_stack(StackName="metrics-cfn", TemplateBody=template({"Id": "EntireBucket"}, {"Id": "Docs", "Prefix": "docs/", "TagFilters": [{"Key": "k", "Value": "v"}]}))["StackId"]
+    stack_id = cfn.create_stack(
+        StackName="metrics-cfn", TemplateBody=template({"Id": "EntireBucket"}, {"Id": "Docs", "Prefix": "docs/", "TagFilters": [{"Key": "k", "Value": "v"}]})
+    )["StackId"]
     assert _wait_settled(cfn, "metrics-cfn") == "CREATE_COMPLETE"
     configs = {c["Id"]: c for c in s3.list_bucket_metrics_configurations(Bucket="metrics-cfn-bucket")["MetricsConfigurationList"]}
     assert configs == {
@@ -279,7 +280,10 @@ def test_get_metric_data_returns_aligned_periods_newest_first(rds, cw):
     started = now()
     wait_value(cw, "AWS/RDS", "CPUUtilization", {"DBInstanceIdentifier": "metrics-data"}, started, lambda v: v >= 0)
     time.sleep(3)
-    query = {"Id": "cpu", "MetricStat": {"Metric": {"Namespace": "AWS/RDS", "MetricName": "CPUUtilization", "Dimensions": dims}, "Period": 60, "Stat": "SampleCount"}}
+    query = {
+        "Id": "cpu",
+        "MetricStat": {"Metric": {"Namespace": "AWS/RDS", "MetricName": "CPUUtilization", "Dimensions": dims}, "Period": 60, "Stat": "SampleCount"},
+    }
     answer = cw.get_metric_data(MetricDataQueries=[query], StartTime=started - datetime.timedelta(minutes=3), EndTime=now() + datetime.timedelta(minutes=1))
     result = answer["MetricDataResults"][0]
     assert result["Label"] == "CPUUtilization" and result["StatusCode"] == "Complete"

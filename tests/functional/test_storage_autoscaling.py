@@ -12,8 +12,8 @@ import time
 import pytest
 
 from tests.clouds import private_cloud
-from tests.functional.test_rds_recovery import connect, create, wait_for
 from tests.functional.test_metrics import aws, now, series
+from tests.functional.test_rds_recovery import connect, create, wait_for
 from tests.functional.test_rds_recovery_crash import client
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]

@@ -11,7 +11,9 @@
 
 from __future__ import annotations
 
-from rentaliq.local.metrics.collector import MetricsCollector
+import os
+
+from rentaliq.local.metrics.collector import INTERVAL_ENV, MetricsCollector
 
 _collector: MetricsCollector | None = None
 
@@ -28,8 +30,11 @@ def install() -> None:
 
 
 def start() -> None:
-    """Start collecting (after the state was restored and the servers started)."""
+    """Start collecting (after the state was restored and the servers started); ``RENTALIQ_LOCAL_METRICS_SECONDS=0``
+    turns collection off (the overhead benchmark's baseline)."""
     global _collector
+    if os.environ.get(INTERVAL_ENV, "").strip() in ("0", "0.0", "off"):
+        return
     if _collector is None:
         _collector = MetricsCollector()
         _collector.start()

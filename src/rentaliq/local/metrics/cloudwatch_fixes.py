@@ -74,7 +74,9 @@ def buckets(data: list[Any], period: int, stats: list[str]) -> list[cw.Statistic
     return [grouped[k] for k in sorted(grouped)]
 
 
-def get_metric_statistics(self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any, period: int, stats: list[str], dimensions: Any, unit: str | None = None) -> list[cw.Statistics]:
+def get_metric_statistics(
+    self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any, period: int, stats: list[str], dimensions: Any, unit: str | None = None
+) -> list[cw.Statistics]:
     start, end = naive_utc(start_time).replace(microsecond=0), naive_utc(end_time).replace(microsecond=0)
     if start >= end:
         raise cw.InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")

@@ -70,10 +70,14 @@ def children(pid: int) -> list[int]:
     return [int(p) for p in text.split()] if text else []
 
 
-def is_client_backend(pid: int) -> bool:
-    title = (_read(f"/proc/{pid}/cmdline") or "").replace("\x00", " ").strip()
-    match = _CLIENT_TITLE.match(title)
+def is_client_title(title: str) -> bool:
+    """A client backend's process title (``postgres: app_user app 127.0.0.1(51234) idle``), not a WAL sender's."""
+    match = _CLIENT_TITLE.match(title.replace("\x00", " ").strip())
     return bool(match) and match.group(1) not in ("walsender", "autovacuum", "parallel")
+
+
+def is_client_backend(pid: int) -> bool:
+    return is_client_title(_read(f"/proc/{pid}/cmdline") or "")
 
 
 def sample(postmaster: int, now: float) -> ServerSample | None:

@@ -32,7 +32,9 @@ def configurations(bucket: Any) -> dict[str, dict[str, Any]]:
 
 
 def _error(status: int, code: str, message: str) -> TYPE_RESPONSE:
-    body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>rentaliq-local</RequestId></Error>'
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}</Message><RequestId>rentaliq-local</RequestId></Error>'
+    )
     return status, {"content-type": "application/xml"}, body.encode()
 
 

@@ -53,5 +53,7 @@ def measure() -> list[Datapoint]:
         for storage_type, size in sorted(sizes.items()):
             points.append(Datapoint(account, region, NAMESPACE, "BucketSizeBytes", size, "Bytes", {"BucketName": bucket.name, "StorageType": storage_type}))
         if objects:
-            points.append(Datapoint(account, region, NAMESPACE, "NumberOfObjects", objects, "Count", {"BucketName": bucket.name, "StorageType": "AllStorageTypes"}))
+            points.append(
+                Datapoint(account, region, NAMESPACE, "NumberOfObjects", objects, "Count", {"BucketName": bucket.name, "StorageType": "AllStorageTypes"})
+            )
     return points
