@@ -123,6 +123,7 @@ def test_rows_inserted_lower_free_storage_and_write_iops(rds, cw):
     assert latency and all(p["Unit"] == "Seconds" and p["Maximum"] >= 0 for p in latency)
 
 
+@pytest.mark.slow
 def test_replica_has_replica_lag_and_a_stopped_instance_publishes_nothing(rds, cw):
     make(rds, "metrics-src", retention=1)
     wait_for(rds, "metrics-src")
@@ -161,6 +162,16 @@ def test_s3_storage_metrics_count_the_bytes_and_objects_put(cloud, cw):
     assert count["Unit"] == "Count"
     # CloudWatch matches the exact dimension set: the bucket name alone names no metric.
     assert not series(cw, "AWS/S3", "BucketSizeBytes", {"BucketName": "metrics-sizes"}, started)
+    with pytest.raises(cw.exceptions.ClientError) as too_many:  # 1,441 one-second periods: over CloudWatch's limit
+        cw.get_metric_statistics(
+            Namespace="AWS/S3",
+            MetricName="BucketSizeBytes",
+            StartTime=started,
+            EndTime=started + datetime.timedelta(seconds=1441),
+            Period=1,
+            Statistics=["Sum"],
+        )
+    assert too_many.value.response["Error"]["Code"] == "InvalidParameterCombination"
     listed = cw.list_metrics(Namespace="AWS/S3", Dimensions=[{"Name": "BucketName", "Value": "metrics-sizes"}])["Metrics"]
     assert sorted((m["MetricName"], {d["Name"]: d["Value"] for d in m["Dimensions"]}["StorageType"]) for m in listed) == [
         ("BucketSizeBytes", "StandardIAStorage"),

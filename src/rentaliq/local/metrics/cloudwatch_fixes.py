@@ -9,6 +9,8 @@
 - Datapoints are grouped in periods aligned on multiples of the period (since the epoch), each period's
   timestamp its start, as CloudWatch aligns them; moto started the first period at the first datapoint
   (GetMetricStatistics) or at StartTime (GetMetricData), and GetMetricData re-scanned every datapoint per period.
+- GetMetricStatistics refuses a request for more than 1,440 datapoints with CloudWatch's
+  InvalidParameterCombination, as CloudWatch does; moto answered any number.
 - Aware and naive times compare (moto stores naive UTC; request times may carry a zone).
 
 GetMetricData queries with metric-math expressions still go to moto's implementation.
@@ -18,11 +20,13 @@ from __future__ import annotations
 
 import datetime
 import functools
+import math
 from typing import Any
 
 from moto.cloudwatch import models as cw
 
 _EPOCH = datetime.datetime(1970, 1, 1)
+MAX_DATAPOINTS = 1440  # GetMetricStatistics answers at most this many (periods x statistics) per call
 _installed = False
 
 
@@ -80,6 +84,12 @@ def get_metric_statistics(
     start, end = naive_utc(start_time).replace(microsecond=0), naive_utc(end_time).replace(microsecond=0)
     if start >= end:
         raise cw.InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
+    requested = math.ceil((end - start).total_seconds() / int(period)) * len(stats)
+    if requested > MAX_DATAPOINTS:
+        raise cw.InvalidParameterCombination(
+            f"You have requested up to {requested:,} datapoints, which exceeds the limit of {MAX_DATAPOINTS:,}. "
+            "You may reduce the datapoints requested by increasing Period, or decreasing the time range."
+        )
     return buckets(matching(self, namespace, metric_name, dimensions, start, end, unit), int(period), stats)
 
 
