@@ -123,11 +123,16 @@ def main() -> int:
         shutil.rmtree(home, ignore_errors=True)
 
     print(f"pgbench: {args.clients} clients, scale {args.scale}, {args.rounds} rounds of {args.seconds} s per workload, medians")
-    print(f"{'collection':<12}{'select-only tps':>18}{'ratio':>8}{'tpc-b (-N) tps':>18}{'ratio':>8}")
+    print(f"{'collection':<12}{'select-only tps':>18}{'ratio':>8}{'spread':>8}{'tpc-b (-N) tps':>18}{'ratio':>8}{'spread':>8}")
     base = {w: statistics.median(results["off"][w]) for w in ("select-only", "tpc-b")}
     for name in CONFIGS:
-        s, t = statistics.median(results[name]["select-only"]), statistics.median(results[name]["tpc-b"])
-        print(f"{name:<12}{s:>18.0f}{s / base['select-only']:>8.3f}{t:>18.0f}{t / base['tpc-b']:>8.3f}")
+        row = f"{name:<12}"
+        for workload in ("select-only", "tpc-b"):
+            runs = results[name][workload]
+            median = statistics.median(runs)
+            row += f"{median:>18.0f}{median / base[workload]:>8.3f}{(max(runs) - min(runs)) / median:>8.1%}"
+        print(row)
+    print("spread: (max - min) / median of that configuration's runs, the noise a ratio has to be read against")
     per_pass = max(0.0, used["1 s"] - used["off"]) / args.idle
     print(f"server CPU over {args.idle} s idle: off {used['off']:.2f} s, collection at 1 s {used['1 s']:.2f} s")
     print(f"collector CPU per pass (1 instance): {per_pass * 1000:.1f} ms")

@@ -21,6 +21,7 @@ Here FreeStorageSpace is the value the metrics collector just measured from the 
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import time
@@ -48,7 +49,22 @@ def _seconds(name: str, default: float) -> float:
 
 
 def install() -> None:
+    """RDS's event type, and the 6-hour clock started by a storage change made through ModifyDBInstance too."""
     rds_models.Event.EVENT_MAP.update(EVENTS)
+    original = rds_models.RDSBackend.modify_db_instance
+    if getattr(original, "_rentaliq_storage_clock", False):
+        return
+
+    @functools.wraps(original)
+    def modify_db_instance(self: Any, db_instance_identifier: str, db_kwargs: dict[str, Any]) -> Any:
+        before = {db.dbi_resource_id: db.allocated_storage for db in self.databases.values()}
+        db = original(self, db_instance_identifier, db_kwargs)
+        if before.get(db.dbi_resource_id) not in (None, db.allocated_storage):
+            db._rentaliq_storage_modified_at = time.time()
+        return db
+
+    modify_db_instance._rentaliq_storage_clock = True  # type: ignore[attr-defined]
+    rds_models.RDSBackend.modify_db_instance = modify_db_instance
 
 
 def increment_gib(allocated_gib: int, used_history: list[tuple[float, int]]) -> int:
