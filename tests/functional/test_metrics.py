@@ -7,7 +7,6 @@ real load: pgbench connections and transactions, rows inserted, objects put, req
 from __future__ import annotations
 
 import datetime
-import os
 import subprocess
 import time
 
@@ -20,8 +19,6 @@ from tests.functional.test_rds_recovery import PASSWORD, connect, make, wait_for
 pytestmark = pytest.mark.functional
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
-# S3 storage metrics are daily by default; the session cloud (started after collection) measures them each second.
-os.environ.setdefault("RENTALIQ_LOCAL_S3_METRICS_SECONDS", "1")
 
 
 def aws(cloud, service: str):
@@ -146,8 +143,17 @@ def test_replica_has_replica_lag_and_a_stopped_instance_publishes_nothing(rds, c
     wait_value(cw, "AWS/RDS", "DatabaseConnections", {"DBInstanceIdentifier": "metrics-src"}, now(), lambda v: v >= 0)
 
 
-def test_s3_storage_metrics_count_the_bytes_and_objects_put(cloud, cw):
-    s3 = aws(cloud, "s3")
+def test_s3_storage_metrics_count_the_bytes_and_objects_put(monkeypatch: pytest.MonkeyPatch):
+    """On a cloud of its own that measures bucket storage every second (daily by default, as on AWS)."""
+    from tests.clouds import private_cloud
+
+    monkeypatch.setenv("RENTALIQ_LOCAL_METRICS_SECONDS", "1")
+    monkeypatch.setenv("RENTALIQ_LOCAL_S3_METRICS_SECONDS", "1")
+    with private_cloud("s3-metrics") as cloud:
+        _s3_storage_metrics(aws(cloud, "s3"), aws(cloud, "cloudwatch"))
+
+
+def _s3_storage_metrics(s3, cw) -> None:
     s3.create_bucket(Bucket="metrics-sizes")
     s3.put_bucket_versioning(Bucket="metrics-sizes", VersioningConfiguration={"Status": "Enabled"})
     s3.put_object(Bucket="metrics-sizes", Key="a.bin", Body=b"a" * 1000)
