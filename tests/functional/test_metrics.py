@@ -189,6 +189,11 @@ def _s3_storage_metrics(s3, cw) -> None:
 def test_s3_request_metrics_count_real_requests_and_errors(cloud, cw):
     s3 = aws(cloud, "s3")
     s3.create_bucket(Bucket="metrics-requests")
+    with pytest.raises(s3.exceptions.NoSuchBucket):
+        s3.put_bucket_metrics_configuration(Bucket="metrics-no-such-bucket", Id="All", MetricsConfiguration={"Id": "All"})
+    with pytest.raises(s3.exceptions.ClientError) as mismatch:
+        s3.put_bucket_metrics_configuration(Bucket="metrics-requests", Id="All", MetricsConfiguration={"Id": "Other"})
+    assert mismatch.value.response["Error"]["Code"] == "InvalidArgument" and "'Other'" in mismatch.value.response["Error"]["Message"]
     with pytest.raises(s3.exceptions.ClientError) as missing:
         s3.get_bucket_metrics_configuration(Bucket="metrics-requests", Id="EntireBucket")
     assert missing.value.response["Error"]["Code"] == "NoSuchConfiguration"

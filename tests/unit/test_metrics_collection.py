@@ -192,3 +192,15 @@ def test_request_filters_match_by_prefix():
 def test_dimension_lists_are_shared_between_datapoints():
     a = publish._dimensions({"DBInstanceIdentifier": "x"})
     assert a is publish._dimensions({"DBInstanceIdentifier": "x"}) and a == [Dimension("DBInstanceIdentifier", "x")]
+
+
+def test_a_period_under_one_second_and_too_many_datapoints_are_refused_as_cloudwatch_does():
+    from moto.cloudwatch.exceptions import InvalidParameterCombination, InvalidParameterValue
+
+    backend = CloudWatchBackend("us-east-1", "123456789012")
+    t0 = datetime.datetime(2026, 11, 30, 10, 0)
+    with pytest.raises(InvalidParameterValue):
+        cloudwatch_fixes.get_metric_statistics(backend, "AWS/RDS", "CPUUtilization", t0, t0 + datetime.timedelta(hours=1), 0, ["Sum"], [])
+    with pytest.raises(InvalidParameterCombination, match="1,441 datapoints"):
+        cloudwatch_fixes.get_metric_statistics(backend, "AWS/RDS", "CPUUtilization", t0, t0 + datetime.timedelta(seconds=1441), 1, ["Sum"], [])
+    assert cloudwatch_fixes.get_metric_statistics(backend, "AWS/RDS", "CPUUtilization", t0, t0 + datetime.timedelta(days=1), 60, ["Sum"], []) == []

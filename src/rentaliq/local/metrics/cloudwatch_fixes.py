@@ -78,12 +78,23 @@ def buckets(data: list[Any], period: int, stats: list[str]) -> list[cw.Statistic
     return [grouped[k] for k in sorted(grouped)]
 
 
+def _check_period(period: Any) -> None:
+    """A period under 1 s is refused (moto divided by it: an HTTP 500)."""
+    try:
+        ok = int(period) >= 1
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise cw.InvalidParameterValue(f"The parameter Period must be a positive number of seconds, not {period!r}.")
+
+
 def get_metric_statistics(
     self: Any, namespace: str, metric_name: str, start_time: Any, end_time: Any, period: int, stats: list[str], dimensions: Any, unit: str | None = None
 ) -> list[cw.Statistics]:
     start, end = naive_utc(start_time).replace(microsecond=0), naive_utc(end_time).replace(microsecond=0)
     if start >= end:
         raise cw.InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
+    _check_period(period)
     requested = math.ceil((end - start).total_seconds() / int(period)) * len(stats)
     if requested > MAX_DATAPOINTS:
         raise cw.InvalidParameterCombination(
@@ -122,6 +133,7 @@ def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, e
     for query in queries:
         stat = query["MetricStat"]
         metric = stat["Metric"]
+        _check_period(stat.get("Period"))
         data = matching(self, metric["Namespace"], metric["MetricName"], metric.get("Dimensions"), start, end, stat.get("Unit"))
         grouped = buckets(data, int(stat["Period"]), [stat["Stat"]])
         if scan_by == "TimestampDescending":
