@@ -105,7 +105,7 @@ def commit_changes() -> None:
     from rentaliq.local import state
 
     current = state.current()
-    if current is None:
+    if current is None or getattr(current, "closed", False):  # the final snapshot was taken: nothing more is written
         return
     try:
         current.mark_dirty(cloudwatch_backends)
