@@ -16,7 +16,10 @@ Here FreeStorageSpace is the value the metrics collector just measured from the 
 (``rentaliq.local.metrics``); the prediction is the linear growth of used space over the past hour's samples.
 ``RENTALIQ_LOCAL_STORAGE_AUTOSCALING_SECONDS`` (default 300) and ``RENTALIQ_LOCAL_STORAGE_COOLDOWN_SECONDS``
 (default 21600) shorten the two waits for tests. The growth is recorded with RDS's event RDS-EVENT-0217
-(notification, "Applying autoscaling-initiated modification to allocated storage.").
+(notification, "Applying autoscaling-initiated modification to allocated storage."). The new size is in
+``AllocatedStorage`` at once and the status stays ``available`` (RDS shows ``storage-optimization`` for hours
+while the instance stays usable; the local server needs no optimization). A ModifyDBInstance that changes the
+storage starts the 6-hour clock too. What the data directory may really grow to is the host's disk.
 """
 
 from __future__ import annotations
