@@ -250,6 +250,7 @@ def test_metrics_survive_kill_9_and_a_restart(monkeypatch: pytest.MonkeyPatch):
         wait_value(cw, "AWS/RDS", "CPUUtilization", dims, since, lambda v: v >= 0)
         before = series(cw, "AWS/RDS", "FreeStorageSpace", dims, since)
         assert before
+        time.sleep(0.5)  # a datapoint is readable once stored and durable once its pass commits, milliseconds later
 
         kill_and_restart(cloud)
         after_kill = series(cw, "AWS/RDS", "FreeStorageSpace", dims, since)
