@@ -3,6 +3,7 @@
 - ``cfn``: CloudFormation providers for every resource type our stacks use, with events and rollback;
 - ``rds_postgres``: a real PostgreSQL server behind every RDS DB instance;
 - ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS;
+- ``metrics``: AWS/RDS and AWS/S3 metrics measured from the real servers and requests, into CloudWatch;
 - ``alarms``: CloudWatch alarm evaluation, history and actions;
 - ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email.
 """
@@ -22,7 +23,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
-    from rentaliq.local import alarms, moto_fixes, rds_postgres, s3_policy, sns_delivery
+    from rentaliq.local import alarms, metrics, moto_fixes, rds_postgres, s3_policy, sns_delivery
     from rentaliq.local.cfn import engine
 
     engine.install()
@@ -30,30 +31,31 @@ def install(state_dir: Path, endpoint: str) -> None:
     moto_fixes.carry(*moto_fixes.AWS_MANAGED_POLICIES)  # our stacks attach them; AWS has them in every account
     rds_postgres.install(Path(state_dir))
     s3_policy.install()
+    metrics.install()
     alarms.install()
     sns_delivery.install(Path(state_dir))
     _installed = True
 
 
 def after_restore() -> None:
-    """Fail the stack operations a crash interrupted; start the restored DB instances' servers."""
-    from rentaliq.local import rds_postgres
+    """Fail the stack operations a crash interrupted; start the restored DB instances' servers, then the metrics
+    collector and the alarm evaluator."""
+    from rentaliq.local import alarms, metrics, rds_postgres
     from rentaliq.local.cfn import engine
 
     engine.fail_interrupted_stacks()
     rds_postgres.after_restore()
-    from rentaliq.local import alarms
-
+    metrics.start()
     alarms.start()
 
 
 def before_stop() -> None:
-    """Stop the PostgreSQL servers (the final snapshot is taken)."""
-    from rentaliq.local import alarms, rds_postgres, sns_delivery
+    """Stop the collector, the evaluator and SNS delivery, then the PostgreSQL servers (the final snapshot is taken)."""
+    from rentaliq.local import alarms, metrics, rds_postgres, sns_delivery
 
+    metrics.stop()  # first: a pass must not measure servers being stopped
     alarms.stop()
     sns_delivery.stop()
-
     rds_postgres.stop_all()
 
 

@@ -1,4 +1,4 @@
-"""What an RDS instance class means for its local server: the ``max_connections`` RDS would give it.
+"""What an RDS instance class means for its local server: the ``max_connections`` RDS would give it, its vCPUs.
 
 RDS for PostgreSQL's default parameter group sets ``max_connections`` to
 ``LEAST({DBInstanceClassMemory/9531392}, 5000)``; here the class's nominal memory stands in for
@@ -41,3 +41,13 @@ def memory_bytes(instance_class: str | None) -> int | None:
 def max_connections(instance_class: str | None) -> int | None:
     memory = memory_bytes(instance_class)
     return None if memory is None else min(memory // 9531392, 5000)
+
+
+def vcpus(instance_class: str | None) -> int | None:
+    """vCPUs of ``db.<family>.<size>`` (micro to large: 2, xlarge: 4, Nxlarge: 4N), the base of CPUUtilization."""
+    if memory_bytes(instance_class) is None:
+        return None
+    size = str(instance_class).split(".")[2]
+    if size in ("micro", "small", "medium", "large"):
+        return 2
+    return 4 * int(size[: -len("xlarge")] or 1)

@@ -25,6 +25,24 @@ def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
     return api
 
 
+def _metrics_configuration(config: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation MetricsConfiguration (Id, Prefix, TagFilters, AccessPointArn) in the S3 API's shape."""
+    parts: dict[str, Any] = {}
+    if config.get("Prefix"):
+        parts["Prefix"] = config["Prefix"]
+    if config.get("AccessPointArn"):
+        parts["AccessPointArn"] = config["AccessPointArn"]
+    tags = [{"Key": t["Key"], "Value": t["Value"]} for t in config.get("TagFilters", [])]
+    api: dict[str, Any] = {"Id": config["Id"]}
+    if len(parts) + len(tags) > 1:
+        api["Filter"] = {"And": {**parts, **({"Tags": tags} if tags else {})}}
+    elif parts:
+        api["Filter"] = parts
+    elif tags:
+        api["Filter"] = {"Tag": tags[0]}
+    return api
+
+
 class Bucket(Provider):
     type_name = "AWS::S3::Bucket"
 
@@ -100,6 +118,12 @@ class Bucket(Provider):
             s3.put_bucket_intelligent_tiering_configuration(Bucket=name, Id=config_id, IntelligentTieringConfiguration=api)
         for config_id in old_tiering - set(new_tiering):
             s3.delete_bucket_intelligent_tiering_configuration(Bucket=name, Id=config_id)
+        old_metrics = {c["Id"] for c in old.get("MetricsConfigurations", [])}
+        new_metrics = {c["Id"]: c for c in props.get("MetricsConfigurations", [])}
+        for config_id, config in new_metrics.items():
+            s3.put_bucket_metrics_configuration(Bucket=name, Id=config_id, MetricsConfiguration=_metrics_configuration(config))
+        for config_id in old_metrics - set(new_metrics):
+            s3.delete_bucket_metrics_configuration(Bucket=name, Id=config_id)
         if "LoggingConfiguration" in props:
             logging_config = props["LoggingConfiguration"]
             status = {"LoggingEnabled": {"TargetBucket": logging_config["DestinationBucketName"], "TargetPrefix": logging_config.get("LogFilePrefix", "")}}
