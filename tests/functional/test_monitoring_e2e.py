@@ -71,9 +71,14 @@ def wait_state(target: Target, name: str, state: str, timeout: float = 90) -> No
         time.sleep(0.5)
 
 
-def notified(sub: Subscriber, alarm: str, state: str) -> dict:
-    """The alarm's notification for ``state``, checked as a subscriber would check it."""
-    message = sub.wait_for(lambda m: json.loads(m["Message"]).get("AlarmName") == alarm and json.loads(m["Message"])["NewStateValue"] == state)
+def notified(sub: Subscriber, alarm: str, state: str, old: str | None = None) -> dict:
+    """The alarm's notification of its change to ``state`` (from ``old``, if given), checked as a subscriber would."""
+
+    def wanted(message: dict) -> bool:
+        body = json.loads(message["Message"])
+        return body.get("AlarmName") == alarm and body["NewStateValue"] == state and old in (None, body["OldStateValue"])
+
+    message = sub.wait_for(wanted)
     assert message["Subject"] == f'{state}: "{alarm}" in US East (N. Virginia)'
     assert message["TopicArn"].endswith(":rentaliq-lab-alerts") and message["UnsubscribeURL"]
     assert signature_verifies(message), "the notification's signature does not verify against SigningCertURL"
@@ -105,6 +110,7 @@ def test_pgbench_above_the_threshold_raises_the_connections_alarm_and_it_clears_
     target, _ = lab
     init = pgbench(target, "-i", "-s", "1", "-q")
     assert init.wait(timeout=120) == 0, init.stderr.read() if init.stderr else ""
+    wait_state(target, CONNECTIONS, "OK")  # at rest: under the threshold, with data
     history_start = time.time()
     load = pgbench(target, "-c", "12", "-j", "2", "-T", "120", "-n")
     try:
@@ -116,7 +122,7 @@ def test_pgbench_above_the_threshold_raises_the_connections_alarm_and_it_clears_
         load.terminate()
         load.wait(timeout=30)
     wait_state(target, CONNECTIONS, "OK")
-    assert notified(endpoint, CONNECTIONS, "OK")["OldStateValue"] == "ALARM"
+    assert "not greater than the threshold (5.0)" in notified(endpoint, CONNECTIONS, "OK", old="ALARM")["NewStateReason"]
     history = target.client("cloudwatch").describe_alarm_history(AlarmName=CONNECTIONS, HistoryItemType="StateUpdate")["AlarmHistoryItems"]
     summaries = [h["HistorySummary"] for h in history if h["Timestamp"].timestamp() >= history_start - 1]
     assert "Alarm updated from OK to ALARM" in summaries and "Alarm updated from ALARM to OK" in summaries

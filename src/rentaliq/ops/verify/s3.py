@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from rentaliq import naming
-from rentaliq.contract import BACKUP_TAG
+from rentaliq.contract import BACKUP_TAG, REQUEST_METRICS_FILTER_ID
 from rentaliq.ops.verify.checks import S3
 from rentaliq.ops.verify.documents import as_list, principals, statements
 from rentaliq.ops.verify.reader import Audit
@@ -43,11 +43,24 @@ def check(audit: Audit) -> None:
             enabled.get("TargetBucket") if enabled else None,
             detail=f"prefix {enabled.get('TargetPrefix', '')!r}" if enabled else "",
         )
+    with read.section(S3, "request metrics"):
+        _request_metrics(audit, bucket)
     if storage.access_logs:
         logs = naming.access_logs_bucket()
         with read.section(S3, "access logs bucket"):
             _bucket_common(audit, logs, audit.spec.resource_tags())
             _log_delivery_policy(audit, logs, bucket)
+
+
+def _request_metrics(audit: Audit, bucket: str) -> None:
+    """monitoring.request_metrics: one whole-bucket metrics configuration (AllRequests, 4xxErrors, 5xxErrors ...)."""
+    wanted = [REQUEST_METRICS_FILTER_ID] if audit.spec.monitoring.request_metrics else []
+    name = f"{bucket} request metrics"
+    configs = audit.read.paginate(S3, name, wanted, "s3", "list_bucket_metrics_configurations", "MetricsConfigurationList", Bucket=bucket)
+    audit.record.add(S3, name, wanted, sorted(c.get("Id") for c in configs))
+    for config in configs:
+        if config.get("Id") == REQUEST_METRICS_FILTER_ID:
+            audit.record.add(S3, f"{name} filter", "whole bucket", config.get("Filter") or "whole bucket")
 
 
 def _bucket_common(audit: Audit, bucket: str, tags: dict[str, str]) -> bool:
