@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 # One real aws v1 command per service the stacks, the deployer and verify use.
@@ -112,7 +114,8 @@ def test_up_and_diff_name_the_program_holding_the_port(tmp_path):
 def test_an_unusable_rentaliq_home_is_one_line(tmp_path, home):
     (tmp_path / "a-file").write_text("not a directory")
     path = tmp_path / home if not home.startswith("/") else Path(home)
-    env = clean_env(tmp_path, RENTALIQ_HOME=str(path))
+    # A free port: a cloud someone runs on the default one would answer first (the port is checked before the home).
+    env = clean_env(tmp_path, RENTALIQ_HOME=str(path), RENTALIQ_LOCAL_PORT=str(free_port()))
     for command in (("up", "lab"), ("local", "start"), ("local", "env")):
         line = one_line_error(rentaliq(env, *command))
         assert f"cannot use {path} as the local cloud's state directory" in line and "set RENTALIQ_HOME" in line
