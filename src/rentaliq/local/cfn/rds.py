@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Named, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
 
 
 def _listed(describe, key: str, **kwargs) -> bool:
@@ -26,20 +26,12 @@ def _retag(ctx, arn: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
 
 
-class DbParameterGroup(Provider):
+class DbParameterGroup(Named):
     type_name = "AWS::RDS::DBParameterGroup"
+    name_max_length, lowercase_name = 255, True
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBParameterGroupName") or ctx.generated_name(255, lower=True)).lower()
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if _listed(ctx.client("rds").describe_db_parameter_groups, "DBParameterGroups", DBParameterGroupName=name) else []
+    def named_exists(self, name, ctx):
+        return _listed(ctx.client("rds").describe_db_parameter_groups, "DBParameterGroups", DBParameterGroupName=name)
 
     def create(self, props, ctx):
         rds = ctx.client("rds")
@@ -65,20 +57,12 @@ class DbParameterGroup(Provider):
         ctx.client("rds").delete_db_parameter_group(DBParameterGroupName=physical_id)
 
 
-class DbSubnetGroup(Provider):
+class DbSubnetGroup(Named):
     type_name = "AWS::RDS::DBSubnetGroup"
+    name_max_length, lowercase_name = 255, True
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBSubnetGroupName") or ctx.generated_name(255, lower=True)).lower()
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if _listed(ctx.client("rds").describe_db_subnet_groups, "DBSubnetGroups", DBSubnetGroupName=name) else []
+    def named_exists(self, name, ctx):
+        return _listed(ctx.client("rds").describe_db_subnet_groups, "DBSubnetGroups", DBSubnetGroupName=name)
 
     def create(self, props, ctx):
         name = self.name(props, ctx)
@@ -153,21 +137,23 @@ _RESTORE_PROPS = frozenset(
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
-class DbInstance(Provider):
+class DbInstance(Named):
     type_name = "AWS::RDS::DBInstance"
+    name_max_length, lowercase_name = 63, True
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBInstanceIdentifier") or ctx.generated_name(63, lower=True)).lower()
+    def named_exists(self, name, ctx):
+        return _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=name)
 
     def check_absent(self, props, ctx):
-        if _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=self.name(props, ctx)):
-            raise AlreadyExists(self.name(props, ctx))
+        """Only asks RDS: ``locate``'s clean-up of an orphaned server is for after a crash, not before a create."""
+        name = self.name(props, ctx)
+        if self.named_exists(name, ctx):
+            raise AlreadyExists(name)
 
     def locate(self, props, ctx):
         """The instance, if RDS has it; and in any case no PostgreSQL server left without an instance."""
         name = self.name(props, ctx)
-        if _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=name):
+        if self.named_exists(name, ctx):
             return [name]
         from rentaliq.local import rds_postgres
 
