@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from rentaliq.local.cfn.base import AlreadyExists, Named, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
 
@@ -26,12 +26,21 @@ def _retag(ctx, arn: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
 
 
-class DbParameterGroup(Named):
-    type_name = "AWS::RDS::DBParameterGroup"
+class _RdsNamed(Named):
+    """RDS names: lowercased (RDS stores them so), looked up with the type's describe call."""
+
     name_max_length, lowercase_name = 255, True
+    # (describe call, the list it answers with, the parameter that takes the name)
+    lookup: ClassVar[tuple[str, str, str]]
 
     def named_exists(self, name, ctx):
-        return _listed(ctx.client("rds").describe_db_parameter_groups, "DBParameterGroups", DBParameterGroupName=name)
+        call, listed, parameter = self.lookup
+        return _listed(getattr(ctx.client("rds"), call), listed, **{parameter: name})
+
+
+class DbParameterGroup(_RdsNamed):
+    type_name = "AWS::RDS::DBParameterGroup"
+    lookup = ("describe_db_parameter_groups", "DBParameterGroups", "DBParameterGroupName")
 
     def create(self, props, ctx):
         rds = ctx.client("rds")
@@ -57,12 +66,9 @@ class DbParameterGroup(Named):
         ctx.client("rds").delete_db_parameter_group(DBParameterGroupName=physical_id)
 
 
-class DbSubnetGroup(Named):
+class DbSubnetGroup(_RdsNamed):
     type_name = "AWS::RDS::DBSubnetGroup"
-    name_max_length, lowercase_name = 255, True
-
-    def named_exists(self, name, ctx):
-        return _listed(ctx.client("rds").describe_db_subnet_groups, "DBSubnetGroups", DBSubnetGroupName=name)
+    lookup = ("describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName")
 
     def create(self, props, ctx):
         name = self.name(props, ctx)
@@ -137,12 +143,10 @@ _RESTORE_PROPS = frozenset(
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
-class DbInstance(Named):
+class DbInstance(_RdsNamed):
     type_name = "AWS::RDS::DBInstance"
-    name_max_length, lowercase_name = 63, True
-
-    def named_exists(self, name, ctx):
-        return _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=name)
+    name_max_length = 63
+    lookup = ("describe_db_instances", "DBInstances", "DBInstanceIdentifier")
 
     def check_absent(self, props, ctx):
         """Only asks RDS: ``locate``'s clean-up of an orphaned server is for after a crash, not before a create."""
