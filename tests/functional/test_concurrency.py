@@ -9,31 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from rentaliq.deploy import stacks
 from rentaliq.deploy.locks import lock_path
-from tests.clouds import private_cloud
+from tests.clouds import own_cloud_fixtures
 from tests.lock_holder import held_elsewhere
 
-
-@pytest.fixture(scope="module")
-def cloud():
-    """A cloud of this module's own, where lab does not exist yet: the first `up` has a real create to do."""
-    with private_cloud("concurrency") as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def cloud_env(cloud):
-    return {**os.environ, "RENTALIQ_HOME": str(cloud.state_dir), "RENTALIQ_LOCAL_PORT": str(cloud.port)}
-
-
-@pytest.fixture(scope="module")
-def target(cloud):
-    from rentaliq.deploy.target import Target
-
-    return Target.local(cloud.endpoint_url, state_dir=cloud.state_dir)
+cloud, cloud_env, target = own_cloud_fixtures(
+    "concurrency", "A cloud of this module's own, where lab does not exist yet: the first `up` has a real create to do."
+)
 
 
 def start(env, *args):
