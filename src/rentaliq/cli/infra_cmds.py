@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rentaliq.cli.options import EnvArgs, JsonOpt
+from rentaliq.cli.options import EnvArgs, JsonOpt, OutdirOpt
 from rentaliq.cli.output import console, fail, print_json
 from rentaliq.cli.specs import specs_or_fail
 from rentaliq.comparison import comparison_table
@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
 
 def synth(
     environments: EnvArgs = None,
-    outdir: Annotated[Path, typer.Option(help="Cloud assembly directory")] = Path("cdk.out"),
+    outdir: OutdirOpt = Path("cdk.out"),
     nag: Annotated[bool, typer.Option(help="Run the AwsSolutions and HIPAA Security packs")] = True,
     json_out: JsonOpt = False,
 ) -> None:
