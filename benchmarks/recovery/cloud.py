@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import boto3
 import psycopg
@@ -141,7 +141,29 @@ def private_bench(archive_seconds: float, keep: bool = False) -> Iterator[Bench]
                 shutil.rmtree(home, ignore_errors=True)
 
 
-class FirstConnection:
+class Watcher:
+    """A daemon thread running ``_loop`` for the length of a ``with`` block, so a measurement can watch from outside
+    while the call it measures runs; ``_loop`` ends when ``_stop`` is set."""
+
+    join_timeout = 10.0
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=self.join_timeout)
+
+
+class FirstConnection(Watcher):
     """Watches a new instance's directory from outside and notes when its server first accepts a TLS
     connection (and, with ``writable``, is out of recovery), while the RDS call that makes it is still running.
 
@@ -150,11 +172,10 @@ class FirstConnection:
     """
 
     def __init__(self, instances: Path, name: str, *, writable: bool = False) -> None:
+        super().__init__()
         self.meta = instances / name / "instance.json"
         self.writable = writable
         self.at: float | None = None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         while not self._stop.is_set() and self.at is None:
@@ -167,11 +188,3 @@ class FirstConnection:
             except (OSError, ValueError, KeyError, psycopg.Error):
                 pass
             time.sleep(0.02)
-
-    def __enter__(self) -> FirstConnection:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=10)

@@ -59,6 +59,25 @@ def _list(values: Iterable[float]) -> str:
     return ", ".join(f"{v:.2f}" for v in values) + " s"
 
 
+def _restore_figure(
+    name: str, peer_name: str, by_hand: Callable[[], tuple[float, float]], ours: Callable[[str], tuple[float, float, float]], prefix: str, what: str, step: str
+) -> Figure:
+    """A restore measured both ways, twice each, alternating (by hand, ours, ours, by hand): this machine's load
+    changes from minute to minute. ``by_hand`` gives (total, ``step``'s part), ``ours`` (total, ., until available)."""
+    peer_runs = [by_hand()]
+    ours_runs = [ours(f"{prefix}-1"), ours(f"{prefix}-2")]
+    peer_runs.append(by_hand())
+    return Figure(
+        name,
+        _mean(r[0] for r in ours_runs),
+        _mean(r[0] for r in peer_runs),
+        peer_name,
+        1.5,
+        detail=f"{what}; mean of 2 each: ours {_list(r[0] for r in ours_runs)}, by hand {_list(r[0] for r in peer_runs)} "
+        f"({step} {_list(r[1] for r in peer_runs)}); ours available after {_list(r[2] for r in ours_runs)}",
+    )
+
+
 def _count(port: int) -> int:
     with connect_port(port) as conn:
         return int(conn.execute("SELECT count(*) FROM pgbench_accounts").fetchone()[0])
@@ -142,22 +161,9 @@ class CopyBench:
             )
             return self._timed_restore(name, restore, rows, writable=True)
 
-        # Alternating (by hand, ours, ours, by hand): this machine's load changes from minute to minute.
-        peer_runs = [by_hand()]
-        ours_runs = [ours("bench-pitr-1"), ours("bench-pitr-2")]
-        peer_runs.append(by_hand())
-        self.figures.append(
-            Figure(
-                "point-in-time restore",
-                _mean(r[0] for r in ours_runs),
-                _mean(r[0] for r in peer_runs),
-                "base backup copy + recovery_target_time replay",
-                1.5,
-                detail=f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS; mean of 2 each: ours {_list(r[0] for r in ours_runs)}, "
-                f"by hand {_list(r[0] for r in peer_runs)} (start+replay {_list(r[1] for r in peer_runs)}); "
-                f"ours available after {_list(r[2] for r in ours_runs)}",
-            )
-        )
+        what = f"{wal / 2**30:.2f} GiB of WAL replayed; until writable over TLS"
+        peer_name = "base backup copy + recovery_target_time replay"
+        self.figures.append(_restore_figure("point-in-time restore", peer_name, by_hand, ours, "bench-pitr", what, "start+replay"))
 
     def _timed_restore(self, name: str, restore: Callable[[], object], rows: int, *, writable: bool = False) -> tuple[float, float, float]:
         """(first TLS connection [out of recovery], API answer, available), then checks the rows and deletes."""
@@ -215,19 +221,6 @@ class CopyBench:
             restore = lambda: b.rds.restore_db_instance_from_db_snapshot(DBInstanceIdentifier=name, DBSnapshotIdentifier="bench-snap")  # noqa: E731
             return self._timed_restore(name, restore, rows)
 
-        peer_runs = [by_hand()]
-        ours_runs = [ours("bench-restored-1"), ours("bench-restored-2")]
-        peer_runs.append(by_hand())
+        self.figures.append(_restore_figure("restore from snapshot", "cp -a + pg_ctl start", by_hand, ours, "bench-restored", "until a TLS connection", "copy"))
         shutil.rmtree(self.work / "snap-base")
         b.rds.delete_db_snapshot(DBSnapshotIdentifier="bench-snap")
-        self.figures.append(
-            Figure(
-                "restore from snapshot",
-                _mean(r[0] for r in ours_runs),
-                _mean(r[0] for r in peer_runs),
-                "cp -a + pg_ctl start",
-                1.5,
-                detail=f"until a TLS connection; mean of 2 each: ours {_list(r[0] for r in ours_runs)}, by hand {_list(r[0] for r in peer_runs)} "
-                f"(copy {_list(r[1] for r in peer_runs)}); ours available after {_list(r[2] for r in ours_runs)}",
-            )
-        )

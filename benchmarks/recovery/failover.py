@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from benchmarks.recovery.cloud import DBNAME, MASTER, PASSWORD, Bench, connect_port
+from benchmarks.recovery.cloud import DBNAME, MASTER, PASSWORD, Bench, Watcher, connect_port
 from benchmarks.recovery.copies import Figure
 from rentaliq import naming
 from rentaliq.runtime import Database, RuntimeConfig, Secrets
@@ -42,14 +42,15 @@ def _publish_secrets(b: Bench, port: int) -> None:
         client.create_secret(Name=naming.secret_path(ENV, name), SecretString=json.dumps(value))
 
 
-class _Probe:
+class _Probe(Watcher):
     """A raw write every 20 ms: (monotonic time, accepted) for each attempt."""
 
+    join_timeout = 30.0
+
     def __init__(self, port: int) -> None:
+        super().__init__()
         self.port = port
         self.samples: list[tuple[float, bool]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     def _loop(self) -> None:
         conn = None
@@ -67,14 +68,6 @@ class _Probe:
             self._stop.wait(0.02)
         if conn is not None:
             conn.close()
-
-    def __enter__(self) -> _Probe:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(timeout=30)
 
 
 def run(b: Bench, settle_s: float = 3.0) -> list[Figure]:

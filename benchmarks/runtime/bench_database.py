@@ -27,6 +27,7 @@ import psycopg
 
 from benchmarks.runtime.common import Result, median
 from rentaliq import naming
+from rentaliq.deploy.database import connect
 from rentaliq.runtime import Database, RuntimeConfig, Secrets
 
 QUERY = "SELECT %s::int + 1"
@@ -117,15 +118,7 @@ def run(env: str, *, queries: int = 10_000, rounds: int = 5, naive_requests: int
         started = time.perf_counter()
         for i in range(naive_requests):
             value = json.loads(client.get_secret_value(SecretId=secret_id)["SecretString"])
-            with psycopg.connect(
-                host=value["host"],
-                port=value["port"],
-                dbname=value["dbname"],
-                user=value["username"],
-                password=value["password"],
-                sslmode="require",
-                autocommit=True,
-            ) as conn:
+            with connect(value, autocommit=True) as conn:
                 conn.execute(QUERY, (i,)).fetchall()
         naive_s = (time.perf_counter() - started) / naive_requests
         per_query = pool_s / n

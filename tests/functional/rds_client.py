@@ -5,6 +5,16 @@ from __future__ import annotations
 import boto3
 from botocore.config import Config
 
+# The small PostgreSQL 15 instance the RDS tests make through the API; each module adds its own password.
+SMALL_POSTGRES = {
+    "DBInstanceClass": "db.t3.micro",
+    "Engine": "postgres",
+    "EngineVersion": "15",
+    "MasterUsername": "appadmin",
+    "DBName": "appdb",
+    "AllocatedStorage": 20,
+}
+
 
 def recording_client(cloud):
     """(client, server_errors): the list fills with "Operation: HTTP 5xx" for every server error answered."""

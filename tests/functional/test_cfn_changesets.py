@@ -12,6 +12,8 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from tests.functional.throwaway import tls_only_policy
+
 pytestmark = pytest.mark.functional
 
 
@@ -72,18 +74,7 @@ def _bucket_template(bucket_name: str | None, *, policy: bool = True, tags: dict
             "Type": "AWS::S3::BucketPolicy",
             "Properties": {
                 "Bucket": {"Ref": "Files"},
-                "PolicyDocument": {
-                    "Version": "2012-10-17",
-                    "Statement": [
-                        {
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "s3:*",
-                            "Resource": [{"Fn::GetAtt": ["Files", "Arn"]}, {"Fn::Sub": "${Files.Arn}/*"}],
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        }
-                    ],
-                },
+                "PolicyDocument": tls_only_policy({"Fn::GetAtt": ["Files", "Arn"]}, {"Fn::Sub": "${Files.Arn}/*"}),
             },
         }
     return {"Resources": resources}

@@ -19,35 +19,21 @@ from rentaliq.deploy.lifecycle import RetainedFound, up
 from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
-from tests.clouds import private_cloud
+from tests.clouds import own_cloud
+from tests.functional.throwaway import renamed, template_file, tls_only_policy
+
+guarantees_cloud = own_cloud("guarantees", "A cloud where these tests make and break throwaway stacks.")
 
 
 @pytest.fixture(scope="module")
-def own_cloud():
-    with private_cloud("guarantees") as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def local(own_cloud) -> Target:
-    return Target.local(own_cloud.endpoint_url)
-
-
-def _renamed(spec, stack_name):
-    class Renamed(type(spec)):
-        @property
-        def stack_name(self):
-            return stack_name
-
-    return Renamed.model_validate(spec.model_dump())
+def local(guarantees_cloud) -> Target:
+    return Target.local(guarantees_cloud.endpoint_url)
 
 
 def _deploy(target, stack_name, tmp_path, resources, name="t.json"):
-    path = tmp_path / name
     # `deploy` passes the API-key parameters every RentalIQ template declares (UsePreviousValue on updates).
     parameters = {k: {"Type": "String", "NoEcho": True} for k in ("ApiKey", "JwtSecret", "EncryptionKey")}
-    path.write_text(json.dumps({"Parameters": parameters, "Resources": resources}))
-    return deploy(target, _renamed(load_spec("lab"), stack_name), path)
+    return deploy(target, renamed(load_spec("lab"), stack_name), template_file(tmp_path / name, resources, parameters))
 
 
 def _versions(s3, bucket):
@@ -217,9 +203,7 @@ def test_an_operation_on_a_busy_stack_is_refused_with_aws_error(local, tmp_path)
 
 
 def test_diff_of_a_new_stack_leaves_nothing_behind(local, tmp_path):
-    path = tmp_path / "diff.json"
-    path.write_text(json.dumps({"Resources": _secrets(1, "rentaliq/diff", "v")}))
-    changes = diff(local, _renamed(load_spec("lab"), "rentaliq-diff"), path)
+    changes = diff(local, renamed(load_spec("lab"), "rentaliq-diff"), template_file(tmp_path / "diff.json", _secrets(1, "rentaliq/diff", "v")))
     assert [(c.action, c.logical_id) for c in changes] == [("Add", "S0")]
     assert stacks.describe(local, "rentaliq-diff") is None
     assert not [s for s in local.client("secretsmanager").list_secrets()["SecretList"] if s["Name"].startswith("rentaliq/diff")]
@@ -316,25 +300,7 @@ def test_what_an_interrupted_create_made_is_found_again(local, monkeypatch):
     group = make("Sg", "AWS::EC2::SecurityGroup", {"GroupDescription": "x", "VpcId": vpc})
     make("Ingress", "AWS::EC2::SecurityGroupIngress", {"GroupId": group, "IpProtocol": "tcp", "FromPort": 5432, "ToPort": 5432, "CidrIp": "10.0.0.0/8"})
     bucket = make("Bucket", "AWS::S3::Bucket", {})
-    make(
-        "BucketPolicy",
-        "AWS::S3::BucketPolicy",
-        {
-            "Bucket": bucket,
-            "PolicyDocument": {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": f"arn:aws:s3:::{bucket}/*",
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
-                ],
-            },
-        },
-    )
+    make("BucketPolicy", "AWS::S3::BucketPolicy", {"Bucket": bucket, "PolicyDocument": tls_only_policy(f"arn:aws:s3:::{bucket}/*")})
     make("Secret", "AWS::SecretsManager::Secret", {"SecretString": "s"})
     make(
         "Managed",

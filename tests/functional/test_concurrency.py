@@ -9,30 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from rentaliq.deploy import stacks
 from rentaliq.deploy.locks import lock_path
-from tests.clouds import private_cloud
+from tests.clouds import own_cloud_fixtures
+from tests.lock_holder import held_elsewhere
 
-
-@pytest.fixture(scope="module")
-def cloud():
-    """A cloud of this module's own, where lab does not exist yet: the first `up` has a real create to do."""
-    with private_cloud("concurrency") as instance:
-        yield instance
-
-
-@pytest.fixture(scope="module")
-def cloud_env(cloud):
-    return {**os.environ, "RENTALIQ_HOME": str(cloud.state_dir), "RENTALIQ_LOCAL_PORT": str(cloud.port)}
-
-
-@pytest.fixture(scope="module")
-def target(cloud):
-    from rentaliq.deploy.target import Target
-
-    return Target.local(cloud.endpoint_url, state_dir=cloud.state_dir)
+cloud, cloud_env, target = own_cloud_fixtures(
+    "concurrency", "A cloud of this module's own, where lab does not exist yet: the first `up` has a real create to do."
+)
 
 
 def start(env, *args):
@@ -65,26 +49,10 @@ def test_a_second_up_is_refused_while_the_first_runs_and_the_first_is_intact(clo
     assert stacks.describe(target, "rentaliq-lab")["StackStatus"] == "CREATE_COMPLETE"
     assert "✓ rentaliq-lab" in out
     # destroy is locked the same way, and the lock is free again once the first has finished
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
-                f"with hold(Path({str(cloud.state_dir)!r}), ['lab'], 'rentaliq deploy lab'):\n    print('held', flush=True); time.sleep(60)"
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_elsewhere(cloud.state_dir, "lab", "rentaliq deploy lab") as holder:
         refused = subprocess.run([sys.executable, "-m", "rentaliq.cli", "destroy", "lab"], capture_output=True, text=True, env=cloud_env, timeout=120)
         assert refused.returncode == 1 and f"pid {holder.pid} (`rentaliq deploy lab`" in refused.stderr
         assert stacks.describe(target, "rentaliq-lab") is not None
-    finally:
-        holder.kill()
-        holder.wait()
 
 
 def test_concurrent_syntheses_with_different_configs_each_deploy_their_own_template(tmp_path):

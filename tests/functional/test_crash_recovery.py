@@ -26,7 +26,7 @@ from rentaliq.deploy.target import Target
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
 from rentaliq.ops.verify import FAIL, verify
-from tests.clouds import private_cloud
+from tests.clouds import own_cloud
 from tests.functional.test_local_cloud import _wait_dead
 
 pytestmark = pytest.mark.slow
@@ -35,10 +35,7 @@ LAB = "rentaliq-lab"
 INTERRUPTED = "interrupted: the local cloud stopped during this operation"
 
 
-@pytest.fixture(scope="module")
-def crash_cloud():
-    with private_cloud("crash") as instance:
-        yield instance
+crash_cloud = own_cloud("crash", "The cloud these tests kill -9 and restart.")
 
 
 @pytest.fixture(scope="module")

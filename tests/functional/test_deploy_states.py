@@ -13,7 +13,8 @@ from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
-from tests.clouds import private_cloud
+from tests.clouds import own_cloud_fixtures
+from tests.functional.throwaway import template_file
 
 BROKEN = {
     "Resources": {
@@ -27,11 +28,9 @@ BROKEN = {
 }
 
 
-@pytest.fixture(scope="module")
-def cloud():
-    """A cloud of this module's own: these tests break and destroy environments the session's deployed ones must keep."""
-    with private_cloud("states") as instance:
-        yield instance
+cloud, cloud_env, target = own_cloud_fixtures(
+    "states", "A cloud of this module's own: these tests break and destroy environments the session's deployed ones must keep."
+)
 
 
 def _no_stack(target, name: str) -> None:
@@ -41,20 +40,6 @@ def _no_stack(target, name: str) -> None:
         cfn.delete_stack(StackName=name)
         cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert stacks.describe(target, name) is None
-
-
-@pytest.fixture(scope="module")
-def cloud_env(cloud):
-    import os
-
-    return {**os.environ, "RENTALIQ_HOME": str(cloud.state_dir), "RENTALIQ_LOCAL_PORT": str(cloud.port), "COLUMNS": "200"}
-
-
-@pytest.fixture(scope="module")
-def target(cloud):
-    from rentaliq.deploy.target import Target
-
-    return Target.local(cloud.endpoint_url, state_dir=cloud.state_dir)
 
 
 def rentaliq(env, *args, timeout=600):
@@ -283,23 +268,10 @@ def test_a_failed_destroy_leaves_the_secrets_readable_and_says_what_to_run(targe
 
     spec = load_spec("qa")
     _no_stack(target, "rentaliq-qa")
-    template = tmp_path / "qa.json"
-    template.write_text(
-        json.dumps(
-            {
-                "Resources": {
-                    "FilesBucket": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}},
-                    "ApiKeys": {
-                        "Type": "AWS::SecretsManager::Secret",
-                        "DeletionPolicy": "Retain",
-                        "UpdateReplacePolicy": "Retain",
-                        "Properties": {"Name": "rentaliq/qa/api/keys", "SecretString": '{"api_key": "k"}'},
-                    },
-                }
-            }
-        )
-    )
-    deploy(target, spec, template)
+    files = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-qa-files"}}
+    retained = {"DeletionPolicy": "Retain", "UpdateReplacePolicy": "Retain"}
+    keys = {"Type": "AWS::SecretsManager::Secret", **retained, "Properties": {"Name": "rentaliq/qa/api/keys", "SecretString": '{"api_key": "k"}'}}
+    deploy(target, spec, template_file(tmp_path / "qa.json", {"FilesBucket": files, "ApiKeys": keys}))
     s3, sm = target.client("s3"), target.client("secretsmanager")
     s3.put_object(Bucket="rentaliq-qa-files", Key="late.txt", Body=b"written after the plan")
     stale_plan = destroy.DestroyPlan("rentaliq-qa", True, "CREATE_COMPLETE", secrets={"rentaliq/qa/api/keys": 7})

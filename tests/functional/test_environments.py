@@ -15,9 +15,11 @@ import pytest
 from rentaliq import naming
 from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
+from rentaliq.deploy.database import connect as connect_with
 from rentaliq.deploy.database import credentials
 from rentaliq.environments import build_spec, load_spec
 from rentaliq.spec.rules import DeployedValues, compare_with_deployed
+from tests.functional.throwaway import renamed, template_file
 
 ENVS = ("lab", "qa", "prod")
 
@@ -27,10 +29,7 @@ def rentaliq(cloud_env, *args, cwd=None):
 
 
 def connect(creds, **overrides):
-    params = dict(
-        host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"], dbname=creds["dbname"], sslmode="require", connect_timeout=5
-    )
-    return psycopg.connect(**{**params, **overrides})
+    return connect_with(creds, **{"connect_timeout": 5, **overrides})
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -91,42 +90,18 @@ def test_repeated_up_makes_no_change(deployed, cloud_env):
 
 
 def test_an_unsupported_resource_type_fails_clearly(deployed, target, tmp_path):
-    template = tmp_path / "odd.json"
-    template.write_text(json.dumps({"Resources": {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}}}))
+    template = template_file(tmp_path / "odd.json", {"Queue": {"Type": "AWS::SQS::Queue", "Properties": {}}})
     with pytest.raises(DeployError, match=r"Unrecognized resource types: \[AWS::SQS::Queue\]"):
-        deploy(target, _renamed(load_spec("lab"), "rentaliq-odd"), template)
+        deploy(target, renamed(load_spec("lab"), "rentaliq-odd"), template)
     assert stacks.describe(target, "rentaliq-odd") is None
 
 
-def _renamed(spec, stack_name):
-    """A spec whose stack name differs, to deploy a throwaway template without touching real stacks."""
-
-    class Renamed(type(spec)):
-        @property
-        def stack_name(self):
-            return stack_name
-
-    return Renamed.model_validate(spec.model_dump())
-
-
 def test_a_failing_resource_rolls_back_and_reports_the_event(deployed, target, tmp_path):
-    template = tmp_path / "bad.json"
-    template.write_text(
-        json.dumps(
-            {
-                "Resources": {
-                    "Fine": {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-rollback-probe"}},
-                    "Broken": {
-                        "Type": "AWS::RDS::DBSubnetGroup",
-                        "DependsOn": "Fine",
-                        "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]},
-                    },
-                }
-            }
-        )
-    )
+    fine = {"Type": "AWS::S3::Bucket", "Properties": {"BucketName": "rentaliq-rollback-probe"}}
+    broken = {"Type": "AWS::RDS::DBSubnetGroup", "DependsOn": "Fine", "Properties": {"DBSubnetGroupDescription": "x", "SubnetIds": ["subnet-doesnotexist"]}}
+    template = template_file(tmp_path / "bad.json", {"Fine": fine, "Broken": broken})
     with pytest.raises(DeployError) as info:
-        deploy(target, _renamed(load_spec("lab"), "rentaliq-rollback"), template)
+        deploy(target, renamed(load_spec("lab"), "rentaliq-rollback"), template)
     assert "ROLLBACK_COMPLETE" in str(info.value)
     assert [e.logical_id for e in info.value.events] == ["Broken"]
     buckets = [b["Name"] for b in target.client("s3").list_buckets()["Buckets"]]

@@ -32,6 +32,7 @@ from rentaliq.local.postgres import (
     find_pg_bin,
 )
 from tests.ports import free_port
+from tests.postgres_dirs import postgres_top
 
 pytestmark = pytest.mark.functional
 
@@ -50,20 +51,8 @@ class Instance:
 
 @pytest.fixture(scope="module")
 def pg_root() -> Iterator[Path]:
-    try:
-        find_pg_bin()
-    except PostgresNotInstalled as exc:
-        pytest.skip(str(exc))
-    top = Path(tempfile.mkdtemp(prefix="rentaliq-pg-", dir="/tmp"))
-    os.chmod(top, 0o755)  # mkdtemp makes it 0700; the postgres user must traverse it
-    root = top / "postgres"
-    try:
-        yield root
-    finally:
-        try:
-            PostgresEngine(root).stop_all()  # a fresh engine finds every server, whatever failed
-        finally:
-            shutil.rmtree(top, ignore_errors=True)
+    with postgres_top("pg") as top:
+        yield top / "postgres"
 
 
 @pytest.fixture(scope="module")

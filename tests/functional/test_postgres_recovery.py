@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,8 +16,9 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from rentaliq.local.postgres import PostgresEngine, PostgresEngineError, PostgresNotInstalled, find_pg_bin
+from rentaliq.local.postgres import PostgresEngine, PostgresEngineError
 from rentaliq.local.postgres.archive import restore_window
+from tests.postgres_dirs import postgres_top
 
 pytestmark = pytest.mark.functional
 
@@ -29,19 +28,8 @@ PASSWORD = "recovery-test-password"
 
 @pytest.fixture(scope="module")
 def top() -> Iterator[Path]:
-    try:
-        find_pg_bin()
-    except PostgresNotInstalled as exc:
-        pytest.skip(str(exc))
-    top = Path(tempfile.mkdtemp(prefix="rentaliq-pgrec-", dir="/tmp"))
-    os.chmod(top, 0o755)
-    try:
+    with postgres_top("pgrec") as top:
         yield top
-    finally:
-        try:
-            PostgresEngine(top / "postgres").stop_all()
-        finally:
-            shutil.rmtree(top, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")

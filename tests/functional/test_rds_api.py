@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.functional.rds_client import recording_client
+from tests.functional.rds_client import SMALL_POSTGRES, recording_client
 
 PASSWORD = "first-Pass_word1"
 
@@ -24,16 +24,7 @@ def describe(rds, name="api-made-db"):
 @pytest.fixture(scope="module")
 def rds(cloud):
     client, server_errors = recording_client(cloud)  # any HTTP 5xx fails the module
-    client.create_db_instance(
-        DBInstanceIdentifier="api-made-db",
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        EngineVersion="15",
-        MasterUsername="appadmin",
-        MasterUserPassword=PASSWORD,
-        DBName="appdb",
-        AllocatedStorage=20,
-    )
+    client.create_db_instance(DBInstanceIdentifier="api-made-db", MasterUserPassword=PASSWORD, **SMALL_POSTGRES)
     yield client
     try:
         client.delete_db_instance(DBInstanceIdentifier="api-made-db", SkipFinalSnapshot=True)

@@ -14,19 +14,13 @@ import psycopg
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.functional.rds_client import SMALL_POSTGRES
+
 PASSWORD = "fidelity-Pass_word1"
 
 
 def create(rds, name, **extra):
-    kwargs = dict(
-        DBInstanceIdentifier=name,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        EngineVersion="15",
-        MasterUsername="appadmin",
-        DBName="appdb",
-        AllocatedStorage=20,
-    )
+    kwargs: dict[str, object] = {"DBInstanceIdentifier": name, **SMALL_POSTGRES}
     kwargs.update(extra if "ManageMasterUserPassword" in extra else {"MasterUserPassword": PASSWORD, **extra})
     rds.made.append(name.lower())
     return rds.create_db_instance(**kwargs)["DBInstance"]

@@ -21,7 +21,7 @@ import pytest
 
 from rentaliq import naming
 from rentaliq.deploy.database import DatabaseNotReady, wait_until_ready
-from tests.functional.rds_client import recording_client
+from tests.functional.rds_client import SMALL_POSTGRES, recording_client
 
 PASSWORD = "supervised-Pass_word1"
 
@@ -31,16 +31,7 @@ def describe(rds, name):
 
 
 def create(rds, name):
-    rds.create_db_instance(
-        DBInstanceIdentifier=name,
-        DBInstanceClass="db.t3.micro",
-        Engine="postgres",
-        EngineVersion="15",
-        MasterUsername="appadmin",
-        MasterUserPassword=PASSWORD,
-        DBName="appdb",
-        AllocatedStorage=20,
-    )
+    rds.create_db_instance(DBInstanceIdentifier=name, MasterUserPassword=PASSWORD, **SMALL_POSTGRES)
     return describe(rds, name)
 
 

@@ -17,6 +17,7 @@ import time
 import psycopg
 import pytest
 
+from rentaliq.deploy.database import connect as connect_with
 from tests.functional.test_rds_recovery import wait_for, wait_restorable, wait_snapshot
 
 pytestmark = [pytest.mark.functional, pytest.mark.slow]
@@ -49,15 +50,7 @@ def prod(deployed, target):
 
 def connect(rds, creds: dict, name: str) -> psycopg.Connection:
     endpoint = rds.describe_db_instances(DBInstanceIdentifier=name)["DBInstances"][0]["Endpoint"]
-    return psycopg.connect(
-        host=endpoint["Address"],
-        port=endpoint["Port"],
-        user=creds["username"],
-        password=creds["password"],
-        dbname=creds["dbname"],
-        sslmode="require",
-        autocommit=True,
-    )
+    return connect_with(creds, host=endpoint["Address"], port=endpoint["Port"], autocommit=True)
 
 
 def runbook_rows(rds, creds: dict, name: str) -> list[str]:

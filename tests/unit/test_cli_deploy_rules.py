@@ -10,6 +10,7 @@ import time
 import pytest
 
 from rentaliq.deploy import locks, replacements, retained, states
+from tests.lock_holder import held_elsewhere
 
 ALL_STATUSES = [
     "CREATE_IN_PROGRESS",
@@ -164,20 +165,7 @@ def test_refusal_names_both_choices():
 
 
 def test_a_second_holder_is_refused_at_once_with_the_holders_name(tmp_path):
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            (
-                "import sys, time; from pathlib import Path; from rentaliq.deploy.locks import hold\n"
-                f"with hold(Path({str(tmp_path)!r}), ['lab'], 'rentaliq up lab'):\n    print('held', flush=True); time.sleep(30)"
-            ),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert holder.stdout.readline().strip() == "held"
+    with held_elsewhere(tmp_path, "lab", "rentaliq up lab", seconds=30) as holder:
         started = time.monotonic()
         with pytest.raises(locks.EnvironmentLocked, match=rf"pid {holder.pid} \(`rentaliq up lab`, since"):
             with locks.hold(tmp_path, ["qa", "lab"], "rentaliq up --all"):
@@ -185,9 +173,6 @@ def test_a_second_holder_is_refused_at_once_with_the_holders_name(tmp_path):
         assert time.monotonic() - started < 1
         with locks.hold(tmp_path, ["qa"], "rentaliq up qa"):  # another environment is free
             pass
-    finally:
-        holder.kill()
-        holder.wait()
     with locks.hold(tmp_path, ["lab"], "rentaliq up lab"):  # a killed holder leaves no lock behind
         pass
 

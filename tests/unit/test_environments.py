@@ -6,60 +6,28 @@ import pytest
 
 from rentaliq.environments import SpecError, build_spec, load_spec, load_specs
 
-# ARCHITECTURE.md, "Environment Comparison", written out by hand so a changed spec value fails here.
-TABLE = {
-    "lab": dict(
-        instance_class="db.t3.micro",
-        storage=20,
-        max_storage=50,
-        multi_az=False,
-        retention=3,
-        pi=False,
-        monitoring=0,
-        deletion_protection=False,
-        final_snapshot=False,
-        logs=(),
-        versioning=False,
-        access_logs=False,
-        tiering=False,
-        recovery=0,
-        cost=(16, 18),
-    ),
-    "qa": dict(
-        instance_class="db.t3.small",
-        storage=50,
-        max_storage=100,
-        multi_az=False,
-        retention=7,
-        pi=True,
-        monitoring=0,
-        deletion_protection=False,
-        final_snapshot=False,
-        logs=("postgresql", "upgrade"),
-        versioning=True,
-        access_logs=False,
-        tiering=False,
-        recovery=7,
-        cost=(32, 36),
-    ),
-    "prod": dict(
-        instance_class="db.t3.medium",
-        storage=100,
-        max_storage=500,
-        multi_az=True,
-        retention=30,
-        pi=True,
-        monitoring=60,
-        deletion_protection=True,
-        final_snapshot=True,
-        logs=("postgresql", "upgrade"),
-        versioning=True,
-        access_logs=True,
-        tiering=True,
-        recovery=30,
-        cost=(123, 131),
-    ),
+# ARCHITECTURE.md, "Environment Comparison", written out by hand in its own layout (a row per feature, a column
+# per environment) so it reads against the spec line by line and a changed spec value fails here.
+ENVS = ("lab", "qa", "prod")
+ROWS = {
+    # feature: (LAB, QA, PROD)
+    "instance_class": ("db.t3.micro", "db.t3.small", "db.t3.medium"),
+    "storage": (20, 50, 100),
+    "max_storage": (50, 100, 500),
+    "multi_az": (False, False, True),
+    "retention": (3, 7, 30),
+    "pi": (False, True, True),
+    "monitoring": (0, 0, 60),
+    "deletion_protection": (False, False, True),
+    "final_snapshot": (False, False, True),
+    "logs": ((), ("postgresql", "upgrade"), ("postgresql", "upgrade")),
+    "versioning": (False, True, True),
+    "access_logs": (False, False, True),
+    "tiering": (False, False, True),
+    "recovery": (0, 7, 30),
+    "cost": ((16, 18), (32, 36), (123, 131)),
 }
+TABLE = {env: {feature: values[column] for feature, values in ROWS.items()} for column, env in enumerate(ENVS)}
 
 
 @pytest.mark.parametrize("env", TABLE)

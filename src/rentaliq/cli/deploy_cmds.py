@@ -16,9 +16,10 @@ from rich.markup import escape
 from rentaliq import naming
 from rentaliq.cli.options import AllowReplacementOpt, ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt, OptionalEnvArg, OutdirOpt, RestoreRetainedOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
+from rentaliq.cli.specs import spec_or_fail
 from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
-from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_spec, load_specs
+from rentaliq.environments import ENV_NAMES, EnvironmentSpec, SpecError, load_specs
 
 if TYPE_CHECKING:
     from rich.status import Status
@@ -34,13 +35,6 @@ T = TypeVar("T")
 def register(app: typer.Typer) -> None:
     for function in (up, diff, deploy, destroy, status, psql, protection):
         app.command()(function)
-
-
-def _spec(env: str) -> EnvironmentSpec:
-    try:
-        return load_spec(env)
-    except SpecError as error:
-        fail(str(error))
 
 
 def _print_event(event: StackEvent) -> None:
@@ -186,7 +180,7 @@ def diff(
     env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, outdir: OutdirOpt = Path("cdk.out"), json_out: JsonOpt = False
 ) -> None:
     """Preview a deploy as a change set, resource by resource."""
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     from rentaliq.deploy.changesets import diff as run_diff
     from rentaliq.infra.cache import templates
 
@@ -229,7 +223,7 @@ def deploy(
     json_out: JsonOpt = False,
 ) -> None:
     """Execute the change set, streaming stack events; on failure print the failing events (the stack rolls back)."""
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     from rentaliq.deploy.changesets import deploy as run_deploy
     from rentaliq.infra.cache import templates
 
@@ -263,7 +257,7 @@ def destroy(
     dry_run: DryRunOpt = False,
 ) -> None:
     """Delete an environment: secrets with its recovery window, buckets only when emptied on purpose."""
-    spec = _spec(env)
+    spec = spec_or_fail(env)
 
     tgt = resolve(target, spec, profile)
     argv = ["destroy", env, *(["--confirm-prod"] if confirm_prod else []), *(["--empty-buckets"] if empty_buckets else [])]
@@ -310,7 +304,7 @@ def protection(
     """Turn the database's deletion protection on or off (a deliberate step before destroying PROD)."""
     if state not in ("on", "off"):
         fail(f"protection state {state!r} is invalid; allowed: on, off")
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     if spec.is_prod and state == "off" and not confirm_prod:
         fail(f"refusing to lift deletion protection on {naming.db_instance_id(env)}: pass --confirm-prod")
     if dry_run:
@@ -324,7 +318,7 @@ def protection(
 
 def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
     """Stack state, outputs, endpoints, and whether the database accepts connections."""
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     from rentaliq.deploy.lifecycle import status as run_status
 
     tgt = resolve(target, spec, profile, start=False)
@@ -354,7 +348,7 @@ def psql(
     args: Annotated[list[str] | None, typer.Argument(help="Extra psql arguments (after --)")] = None,
 ) -> None:
     """Open psql on the environment's database; the password goes through the environment, never argv or output."""
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     from rentaliq.deploy.database import credentials
 
     if not shutil.which("psql"):

@@ -10,8 +10,8 @@ from rich.markup import escape
 
 from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
+from rentaliq.cli.specs import spec_or_fail
 from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
-from rentaliq.environments import SpecError, load_spec
 
 YesOpt = Annotated[bool, typer.Option("--yes", help="Required with --target aws: the drill creates a scratch RDS instance, billed while it exists")]
 
@@ -28,10 +28,7 @@ def _seconds(value: float | None) -> str:
 
 def drill(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False, yes: YesOpt = False) -> None:
     """Restore the latest restorable point to a scratch instance, compare every table, measure RPO and RTO against the spec, delete it."""
-    try:
-        spec = load_spec(env)
-    except SpecError as error:
-        fail(str(error))
+    spec = spec_or_fail(env)
     if target is TargetChoice.aws and not yes:
         fail(f"refusing to run a DR drill of {env} on AWS without --yes: it creates a scratch RDS instance (billed while it exists, deleted at the end)")
     from rentaliq.ops.drill import DrillError, run_drill

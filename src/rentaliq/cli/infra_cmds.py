@@ -8,10 +8,10 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from rentaliq.cli.options import EnvArgs, JsonOpt
+from rentaliq.cli.options import EnvArgs, JsonOpt, OutdirOpt
 from rentaliq.cli.output import console, fail, print_json
+from rentaliq.cli.specs import specs_or_fail
 from rentaliq.comparison import comparison_table
-from rentaliq.environments import SpecError, load_specs
 
 
 def register(app: typer.Typer) -> None:
@@ -21,15 +21,12 @@ def register(app: typer.Typer) -> None:
 
 def synth(
     environments: EnvArgs = None,
-    outdir: Annotated[Path, typer.Option(help="Cloud assembly directory")] = Path("cdk.out"),
+    outdir: OutdirOpt = Path("cdk.out"),
     nag: Annotated[bool, typer.Option(help="Run the AwsSolutions and HIPAA Security packs")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Synthesize the stacks into CloudFormation templates (all three by default)."""
-    try:
-        specs = load_specs(environments)
-    except SpecError as error:
-        fail(str(error))
+    specs = specs_or_fail(environments)
     from rentaliq.infra.app import synthesize  # imported late: starting jsii takes a second
 
     with console.status(f"Synthesizing {', '.join(s.stack_name for s in specs)}", spinner="dots"):
@@ -53,10 +50,7 @@ def synth(
 
 def envs(json_out: JsonOpt = False) -> None:
     """Print the environment comparison table, generated from the specs."""
-    try:
-        specs = load_specs()
-    except SpecError as error:
-        fail(str(error))
+    specs = specs_or_fail()
     if json_out:
         print_json({spec.name.value: spec.model_dump(mode="json") for spec in specs})
         return

@@ -14,9 +14,10 @@ import typer
 
 from rentaliq.cli.options import ConfirmProdOpt, DryRunOpt, EnvArg, JsonOpt
 from rentaliq.cli.output import console, err_console, fail, print_json
+from rentaliq.cli.specs import spec_or_fail
 from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
-from rentaliq.environments import EnvironmentSpec, SpecError, load_spec
+from rentaliq.environments import EnvironmentSpec
 
 if TYPE_CHECKING:
     from rentaliq.deploy.target import Target
@@ -28,13 +29,6 @@ T = TypeVar("T")
 def register(app: typer.Typer) -> None:
     for function in (backup, backups, restore, replica, scale, failover):
         app.command()(function)
-
-
-def _spec(env: str) -> EnvironmentSpec:
-    try:
-        return load_spec(env)
-    except SpecError as error:
-        fail(str(error))
 
 
 def _guarded(action: Callable[[], T]) -> T:
@@ -54,16 +48,32 @@ def _guarded(action: Callable[[], T]) -> T:
         fail(f"{type(error).__name__}: {' '.join(str(error).split())[:300]}")
 
 
-def _locked(tgt: Target, env: str, argv: list[str], action: Callable[[], T]) -> T:
+def _change(tgt: Target, env: str, argv: list[str], run: Callable[[Callable[[str], None]], T], start: str) -> T:
+    """Run a change under the environment's lock (as `deploy` holds it), with progress, failures as one line."""
     from rentaliq.deploy.locks import hold
 
-    with hold(tgt.state_dir if tgt.is_local else None, [env], command(*argv)):
-        return action()
+    def locked() -> T:
+        with hold(tgt.state_dir if tgt.is_local else None, [env], command(*argv)):
+            return _progress(run, start)
+
+    return _guarded(locked)
 
 
 def _show_plan(lines: list[str]) -> None:
     for line in lines:
         console.print(line, highlight=False, markup=False, soft_wrap=True)
+
+
+def _go_ahead(spec: EnvironmentSpec, plan: list[str], confirm_prod: bool, dry_run: bool, action: str) -> bool:
+    """Show the plan, refuse PROD without --confirm-prod, stop a dry run: whether the command goes on to change something."""
+    from rentaliq.ops.recovery.errors import require_prod_confirmation
+
+    _show_plan(plan)
+    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, action))
+    if dry_run:
+        console.print("dry run: nothing changed", highlight=False)
+        return False
+    return True
 
 
 def _progress(run: Callable[[Callable[[str], None]], T], start: str) -> T:
@@ -90,7 +100,7 @@ def backup(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
     """Take a manual snapshot (rentaliq-ENV-manual-YYYYMMDD[-n]) and wait until it is available."""
     from rentaliq.ops.recovery import backup as b
 
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     tgt = resolve(target, spec, profile, start=False)
     planned = _guarded(lambda: b.plan(tgt, spec))
     if not json_out:
@@ -101,7 +111,7 @@ def backup(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
         else:
             console.print("dry run: nothing changed", highlight=False)
         return
-    snap = _guarded(lambda: _locked(tgt, env, ["backup", env], lambda: _progress(lambda report: b.take(tgt, planned, report), f"snapshot {planned.snapshot}")))
+    snap = _change(tgt, env, ["backup", env], lambda report: b.take(tgt, planned, report), f"snapshot {planned.snapshot}")
     if json_out:
         print_json(snap.to_dict())
         return
@@ -113,7 +123,7 @@ def backups(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profil
     from rentaliq.ops.recovery.catalog import catalog
     from rentaliq.ops.recovery.times import utc
 
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     tgt = resolve(target, spec, profile, start=False)
     found = _guarded(lambda: catalog(tgt, spec))
     if json_out:
@@ -151,10 +161,9 @@ def restore(
 ) -> None:
     """Restore the database to a NEW instance (never overwrites); optionally cut the environment's secrets over to it."""
     from rentaliq.ops.recovery import restore as r
-    from rentaliq.ops.recovery.errors import require_prod_confirmation
     from rentaliq.ops.recovery.times import parse_time
 
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     if rollback_cutover:
         extra = [o for o, v in (("--snapshot", snapshot), ("--to-time", to_time), ("--latest", latest), ("--as", as_name), ("--cutover", cutover)) if v]
         if extra:
@@ -164,10 +173,7 @@ def restore(
     source = _guarded(lambda: r.Source.from_options(snapshot, when, latest))
     tgt = resolve(target, spec, profile, start=False)
     planned = _guarded(lambda: r.plan(tgt, spec, source, as_name, cutover=cutover))
-    _show_plan(planned.lines())
-    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, f"restore {planned.new_instance}"))
-    if dry_run:
-        console.print("dry run: nothing changed", highlight=False)
+    if not _go_ahead(spec, planned.lines(), confirm_prod, dry_run, f"restore {planned.new_instance}"):
         return
     argv = ["restore", env, *(["--cutover"] if cutover else [])]
 
@@ -180,7 +186,7 @@ def restore(
             c.cut_over(tgt, spec, restored, report)
         return restored
 
-    restored = _guarded(lambda: _locked(tgt, env, argv, lambda: _progress(run, f"restoring to {planned.new_instance}")))
+    restored = _change(tgt, env, argv, run, f"restoring to {planned.new_instance}")
     console.print(f"[green]✓[/] restored {_endpoint(restored)} ({restored.status})", highlight=False)
     if cutover:
         console.print(
@@ -193,7 +199,6 @@ def restore(
 def _rollback(spec: EnvironmentSpec, target: TargetChoice, profile: str | None, confirm_prod: bool, dry_run: bool) -> None:
     from rentaliq import naming
     from rentaliq.ops.recovery import cutover as c
-    from rentaliq.ops.recovery.errors import require_prod_confirmation
 
     env = spec.name.value
     tgt = resolve(target, spec, profile, start=False)
@@ -201,12 +206,10 @@ def _rollback(spec: EnvironmentSpec, target: TargetChoice, profile: str | None, 
     if state is None:
         fail(f"no cutover to roll back: the secrets of {env} point at {naming.db_instance_id(env)}")
     back = f"back to their values before the cutover (pointing at {naming.db_instance_id(env)})"
-    _show_plan([f"rollback {env}: {', '.join(state.secrets)} {back}; {state.instance} is left running"])
-    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, "roll back the cutover"))
-    if dry_run:
-        console.print("dry run: nothing changed", highlight=False)
+    plan = [f"rollback {env}: {', '.join(state.secrets)} {back}; {state.instance} is left running"]
+    if not _go_ahead(spec, plan, confirm_prod, dry_run, "roll back the cutover"):
         return
-    _guarded(lambda: _locked(tgt, env, ["restore", env, "--rollback-cutover"], lambda: _progress(lambda report: c.rollback(tgt, spec, report), "rolling back")))
+    _change(tgt, env, ["restore", env, "--rollback-cutover"], lambda report: c.rollback(tgt, spec, report), "rolling back")
     console.print(
         f"[green]✓[/] the secrets of {env} point at {naming.db_instance_id(env)} again; {state.instance} still runs: "
         f"delete it when done (`{_delete_hint(tgt, state.instance)}`)",
@@ -225,21 +228,15 @@ def replica(
 ) -> None:
     """Create, promote or delete a read replica of the environment's database."""
     from rentaliq.ops.recovery import replicas
-    from rentaliq.ops.recovery.errors import require_prod_confirmation
 
     if action not in replicas.ACTIONS:
         fail(f"replica action {action!r} is unknown; allowed: {', '.join(replicas.ACTIONS)}")
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     tgt = resolve(target, spec, profile, start=False)
     planned = _guarded(lambda: replicas.plan(tgt, spec, action, name))
-    _show_plan(planned.lines())
-    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, f"{action} the read replica {planned.replica}"))
-    if dry_run:
-        console.print("dry run: nothing changed", highlight=False)
+    if not _go_ahead(spec, planned.lines(), confirm_prod, dry_run, f"{action} the read replica {planned.replica}"):
         return
-    result = _guarded(
-        lambda: _locked(tgt, env, ["replica", action, env], lambda: _progress(lambda report: replicas.run(tgt, spec, planned, report), f"replica {action}"))
-    )
+    result = _change(tgt, env, ["replica", action, env], lambda report: replicas.run(tgt, spec, planned, report), f"replica {action}")
     if result is None:
         console.print(f"[green]✓[/] read replica {planned.replica} deleted", highlight=False)
     else:
@@ -261,17 +258,13 @@ def scale(
 ) -> None:
     """Change the database's instance class and/or storage; pending until the maintenance window unless --now."""
     from rentaliq.ops.recovery import scale as s
-    from rentaliq.ops.recovery.errors import require_prod_confirmation
 
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     tgt = resolve(target, spec, profile, start=False)
     planned = _guarded(lambda: s.plan(tgt, spec, instance_class, storage, now))
-    _show_plan(planned.lines())
-    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, f"scale {planned.instance}"))
-    if dry_run:
-        console.print("dry run: nothing changed", highlight=False)
+    if not _go_ahead(spec, planned.lines(), confirm_prod, dry_run, f"scale {planned.instance}"):
         return
-    result = _guarded(lambda: _locked(tgt, env, ["scale", env], lambda: _progress(lambda report: s.run(tgt, planned, report), f"scaling {planned.instance}")))
+    result = _change(tgt, env, ["scale", env], lambda report: s.run(tgt, planned, report), f"scaling {planned.instance}")
     if now:
         console.print(f"[green]✓[/] {result.identifier} is {result.instance_class} with {result.allocated_storage} GiB ({result.status})", highlight=False)
     else:
@@ -294,17 +287,11 @@ def failover(
 ) -> None:
     """Force a Multi-AZ failover (reboot with failover): the standby takes over behind the same endpoint."""
     from rentaliq.ops.recovery import failover as f
-    from rentaliq.ops.recovery.errors import require_prod_confirmation
 
-    spec = _spec(env)
+    spec = spec_or_fail(env)
     tgt = resolve(target, spec, profile, start=False)
     planned = _guarded(lambda: f.plan(tgt, spec))
-    _show_plan(planned.lines())
-    _guarded(lambda: require_prod_confirmation(spec, confirm_prod, f"fail over {planned.instance}"))
-    if dry_run:
-        console.print("dry run: nothing changed", highlight=False)
+    if not _go_ahead(spec, planned.lines(), confirm_prod, dry_run, f"fail over {planned.instance}"):
         return
-    result = _guarded(
-        lambda: _locked(tgt, env, ["failover", env], lambda: _progress(lambda report: f.run(tgt, planned, report), f"failing over {planned.instance}"))
-    )
+    result = _change(tgt, env, ["failover", env], lambda report: f.run(tgt, planned, report), f"failing over {planned.instance}")
     console.print(f"[green]✓[/] {_endpoint(result)} ({result.status}, zone {planned.availability_zone} → {result.availability_zone})", highlight=False)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import typer
 
 from rentaliq.cli.options import EnvArg, JsonOpt
-from rentaliq.cli.output import console, fail, print_json
+from rentaliq.cli.output import console, print_json
+from rentaliq.cli.specs import spec_or_fail
 from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
-from rentaliq.environments import SpecError, load_spec
 
 
 def register(app: typer.Typer) -> None:
@@ -21,10 +21,7 @@ def smoke(
     json_out: JsonOpt = False,
 ) -> None:
     """Credentials → TLS connection → row round-trip → encrypted object → version restore (QA, PROD) → access logs (PROD)."""
-    try:
-        spec = load_spec(env)
-    except SpecError as error:
-        fail(str(error))
+    spec = spec_or_fail(env)
     from rentaliq.ops.smoke import smoke as run_smoke
 
     steps = run_smoke(resolve(target, spec, profile, start=False), spec)

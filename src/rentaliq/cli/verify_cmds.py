@@ -10,9 +10,9 @@ from rich.text import Text
 
 from rentaliq.cli.options import EnvArg, JsonOpt
 from rentaliq.cli.output import console, fail, print_json
+from rentaliq.cli.specs import spec_or_fail
 from rentaliq.cli.targets import ProfileOpt, TargetChoice, TargetOpt, resolve
 from rentaliq.deploy.commands import command
-from rentaliq.environments import SpecError, load_spec
 
 RESULT = {
     "pass": ("pass", "green"),
@@ -42,10 +42,7 @@ def _show(value: Any) -> str:
 
 def verify(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
     """Read the live environment back through the AWS APIs and check every value of its spec; exit 1 on any failure."""
-    try:
-        spec = load_spec(env)
-    except SpecError as error:
-        fail(str(error))
+    spec = spec_or_fail(env)
     from botocore.exceptions import BotoCoreError
 
     from rentaliq.ops.verify import VerifyError, summary

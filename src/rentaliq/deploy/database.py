@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -69,19 +69,18 @@ def credentials(target: Target, spec: EnvironmentSpec) -> dict[str, Any]:
     return creds
 
 
+def connect(creds: Mapping[str, Any], **overrides: Any) -> psycopg.Connection[Any]:
+    """A TLS connection (sslmode=require, as a service connects) with the ``db/credentials`` secret's fields;
+    ``overrides`` replace or add psycopg parameters: another host and port, a timeout, autocommit."""
+    params = {"host": creds["host"], "port": creds["port"], "user": creds["username"], "password": creds["password"], "dbname": creds["dbname"]}
+    return psycopg.connect(**{**params, "sslmode": "require", **overrides})
+
+
 def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) -> tuple[bool, str]:
     """(accepts TLS connections, detail). The detail never contains the password."""
     try:
         creds = credentials(target, spec)
-        with psycopg.connect(
-            host=creds["host"],
-            port=creds["port"],
-            user=creds["username"],
-            password=creds["password"],
-            dbname=creds["dbname"],
-            sslmode="require",
-            connect_timeout=max(1, int(timeout)),
-        ) as conn:
+        with connect(creds, connect_timeout=max(1, int(timeout))) as conn:
             row = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
         if row is None:  # pg_stat_ssl always has a row for the session's own backend
             return False, "pg_stat_ssl has no row for this session"

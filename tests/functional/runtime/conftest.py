@@ -11,17 +11,14 @@ from collections.abc import Iterator
 
 import pytest
 
-from rentaliq.local.postgres import PostgresNotInstalled, find_pg_bin
 from rentaliq.runtime import Database, Files, RuntimeConfig, Secrets
 from tests.functional.runtime.seeded_cloud import SeededCloud
+from tests.postgres_dirs import require_postgres
 
 
 @pytest.fixture(scope="session")
 def seeded_cloud() -> Iterator[SeededCloud]:
-    try:
-        find_pg_bin()
-    except PostgresNotInstalled as exc:
-        pytest.skip(str(exc))
+    require_postgres()
     local = SeededCloud(moto_mode="thread").start()
     try:
         local.seed_env("lab")

@@ -157,6 +157,39 @@ class Provider:
         return physical_id
 
 
+class Named(Provider):
+    """A type the template may name (its ``name_property``); without a name, CloudFormation generates one.
+
+    ``check_absent`` and ``locate`` look for exactly the name a create would use, so a crash's leftover is found
+    and an existing resource is refused rather than adopted. Subclasses say how long a generated name may be,
+    whether the service lowercases names, and how to look one up (``named_exists``) or override ``locate``.
+    """
+
+    name_max_length: ClassVar[int] = 64
+    # RDS stores identifiers in lowercase, given or generated: the name to look for is the lowercased one.
+    lowercase_name: ClassVar[bool] = False
+
+    def name(self, props: dict[str, Any], ctx: Context) -> str:
+        name: str = props.get(self.name_property or "") or ctx.generated_name(self.name_max_length, lower=self.lowercase_name)
+        return name.lower() if self.lowercase_name else name
+
+    def named_exists(self, name: str, ctx: Context) -> bool:
+        """Whether the service has a resource of this type under ``name``."""
+        raise NotImplementedError
+
+    def exists_detail(self, props: dict[str, Any]) -> str | None:
+        """What the AlreadyExists reason adds after the name, if anything."""
+        return None
+
+    def check_absent(self, props: dict[str, Any], ctx: Context) -> None:
+        if self.locate(props, ctx):
+            raise AlreadyExists(self.name(props, ctx), self.exists_detail(props))
+
+    def locate(self, props: dict[str, Any], ctx: Context) -> list[str]:
+        name = self.name(props, ctx)
+        return [name] if self.named_exists(name, ctx) else []
+
+
 def exists(call: Any, *args: Any, **kwargs: Any) -> bool:
     """Whether a describe/get call finds its resource (a not-found error means no)."""
     try:

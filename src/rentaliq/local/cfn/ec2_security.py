@@ -6,7 +6,7 @@ import hashlib
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Context, Provider
+from rentaliq.local.cfn.base import Context, Named, Provider
 from rentaliq.local.cfn.ec2_tags import retag
 from rentaliq.local.cfn.ec2_tags import tag_specifications as _spec
 
@@ -33,18 +33,15 @@ def _permission(rule: dict[str, Any], peer_key: str) -> dict[str, Any]:
 ALL_TRAFFIC = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
 
 
-class SecurityGroup(Provider):
+class SecurityGroup(Named):
     type_name = "AWS::EC2::SecurityGroup"
+    name_max_length = 255
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("GroupName") or ctx.generated_name(255)
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx), f"a security group with this name exists in {props['VpcId']}")
+    def exists_detail(self, props):
+        return f"a security group with this name exists in {props['VpcId']}"
 
     def locate(self, props, ctx):
+        """Group names are unique per VPC; the physical id is the group id."""
         filters = [{"Name": "vpc-id", "Values": [props["VpcId"]]}, {"Name": "group-name", "Values": [self.name(props, ctx)]}]
         return [g["GroupId"] for g in ctx.client("ec2").describe_security_groups(Filters=filters)["SecurityGroups"]]
 

@@ -62,11 +62,16 @@ def run_create(backend: Any, stack: Any, op: Operation, template: Any, parameter
         rollback_create(backend, stack, op, _failure(error))
         return
     with changing():
-        stack.status = "CREATE_COMPLETE"
-        stack._add_stack_event("CREATE_COMPLETE")
-        stack.rentaliq_operation = None
+        _settle(stack, "CREATE_COMPLETE")
         _finish_change_set(backend, op, "EXECUTE_COMPLETE")
     commit()
+
+
+def _settle(stack: Any, status: str, reason: str | None = None) -> None:
+    """The operation's end (inside ``changing``): the stack's final status and its event; no operation runs any more."""
+    stack.status = status
+    stack._add_stack_event(status, resource_status_reason=reason)
+    stack.rentaliq_operation = None
 
 
 def _failure(error: BaseException) -> str:
@@ -93,9 +98,7 @@ def rollback_create(backend: Any, stack: Any, op: Operation, reason: str) -> Non
         resource_map._parsed_resources = kept
         resource_map._resource_json_map = {}  # nothing left to describe (or to create lazily)
         stack.output_map = stack._create_output_map()
-        stack.status = "ROLLBACK_FAILED" if failures else "ROLLBACK_COMPLETE"
-        stack._add_stack_event(stack.status, resource_status_reason="; ".join(failures) or None)
-        stack.rentaliq_operation = None
+        _settle(stack, "ROLLBACK_FAILED" if failures else "ROLLBACK_COMPLETE", "; ".join(failures) or None)
         _finish_change_set(backend, op, "EXECUTE_FAILED")
     commit()
 
@@ -170,9 +173,7 @@ def cleanup_update(backend: Any, stack: Any, op: Operation) -> None:
             log.warning("stack %s: clean-up of %s failed: %s", stack.name, resource.logical_resource_id, engine._reason(error))
         commit()
     with changing():
-        stack.status = "UPDATE_COMPLETE"
-        stack._add_stack_event("UPDATE_COMPLETE")
-        stack.rentaliq_operation = None
+        _settle(stack, "UPDATE_COMPLETE")
         _finish_change_set(backend, op, "EXECUTE_COMPLETE")
     commit()
 
@@ -192,9 +193,7 @@ def rollback_update(backend: Any, stack: Any, op: Operation, reason: str) -> Non
             stack._parse_template()
             stack.parameters = previous["parameters"]
             stack.output_map = previous["output_map"]
-        stack.status = "UPDATE_ROLLBACK_FAILED" if failures else "UPDATE_ROLLBACK_COMPLETE"
-        stack._add_stack_event(stack.status, resource_status_reason="; ".join(failures) or None)
-        stack.rentaliq_operation = None
+        _settle(stack, "UPDATE_ROLLBACK_FAILED" if failures else "UPDATE_ROLLBACK_COMPLETE", "; ".join(failures) or None)
         _finish_change_set(backend, op, "EXECUTE_FAILED")
     commit()
 
@@ -221,9 +220,7 @@ def run_delete(backend: Any, stack: Any, op: Operation) -> None:
             commit()
     except Exception as error:  # noqa: BLE001
         with changing():
-            stack.status = "DELETE_FAILED"
-            stack._add_stack_event("DELETE_FAILED", resource_status_reason=_failure(error))
-            stack.rentaliq_operation = None
+            _settle(stack, "DELETE_FAILED", _failure(error))
         commit()
         return
     finish_delete(backend, stack)
@@ -231,9 +228,7 @@ def run_delete(backend: Any, stack: Any, op: Operation) -> None:
 
 def finish_delete(backend: Any, stack: Any) -> None:
     with changing():
-        stack.status = "DELETE_COMPLETE"
-        stack._add_stack_event("DELETE_COMPLETE")
-        stack.rentaliq_operation = None
+        _settle(stack, "DELETE_COMPLETE")
         backend.stacks.pop(stack.stack_id, None)
         backend.deleted_stacks[stack.stack_id] = stack
         for name, export in list(backend.exports.items()):

@@ -2,23 +2,14 @@
 
 from __future__ import annotations
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_json, exists, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import Named, Provider, as_json, exists, removed_tag_keys, tag_list
 
 
-class Role(Provider):
+class Role(Named):
     type_name = "AWS::IAM::Role"
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("RoleName") or ctx.generated_name(64)
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if exists(ctx.client("iam").get_role, RoleName=name) else []
+    def named_exists(self, name, ctx):
+        return exists(ctx.client("iam").get_role, RoleName=name)
 
     def create(self, props, ctx):
         iam = ctx.client("iam")
@@ -119,21 +110,15 @@ class Policy(Provider):
             iam.delete_group_policy(GroupName=group, PolicyName=physical_id)
 
 
-class ManagedPolicy(Provider):
+class ManagedPolicy(Named):
     type_name = "AWS::IAM::ManagedPolicy"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("ManagedPolicyName") or ctx.generated_name(128)
+    name_max_length = 128
 
     def _arn(self, props, ctx) -> str:
         return f"arn:aws:iam::{ctx.account_id}:policy{props.get('Path', '/')}{self.name(props, ctx)}"
 
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
     def locate(self, props, ctx):
+        """Found by its ARN (the physical id), which also holds the path."""
         arn = self._arn(props, ctx)
         return [arn] if exists(ctx.client("iam").get_policy, PolicyArn=arn) else []
 

@@ -128,6 +128,7 @@ def describe(change_set) -> list[ResourceChange]:
 def execute(backend, change_set) -> None:
     """Adopt the resources: no provider call creates or modifies anything."""
     from rentaliq.local.cfn import engine
+    from rentaliq.local.cfn.operations import local_resource
 
     stack = backend.stacks[change_set.stack_id]
     stack.status = "IMPORT_IN_PROGRESS"
@@ -145,17 +146,7 @@ def execute(backend, change_set) -> None:
     for name, physical_id in change_set.import_physical_ids.items():
         resource_json = template["Resources"][name]
         engine._event(stack, name, physical_id, resource_json["Type"], "IMPORT_IN_PROGRESS", "Resource import started.")
-        resource_class = engine.resource_class_from_type(resource_json["Type"])
-        adopted[name] = resource_class(
-            physical_id=physical_id,
-            props={},
-            resource_json=resource_json,
-            account_id=stack.account_id,
-            region=stack.region_name,
-            stack_id=stack.stack_id,
-            stack_name=stack.name,
-            logical_id=name,
-        )
+        adopted[name] = local_resource(stack, name, resource_json["Type"], physical_id, {}, resource_json)  # types checked by ``validate``
         resource_map._parsed_resources[name] = adopted[name]
     resource_map._resource_json_map = {**resource_map._resource_json_map, **{n: template["Resources"][n] for n in adopted}}
     for name, resource in adopted.items():  # properties resolve once every adopted resource is known (Ref between them)

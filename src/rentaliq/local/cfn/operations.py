@@ -184,7 +184,8 @@ def _ctx(stack: Any, logical_id: str, suffix: str | None = None) -> Context:
     return ctx
 
 
-def _resource(stack: Any, logical_id: str, type_name: str, physical_id: str, props: dict[str, Any], resource_json: dict[str, Any]) -> Any:
+def local_resource(stack: Any, logical_id: str, type_name: str, physical_id: str, props: dict[str, Any], resource_json: dict[str, Any]) -> Any:
+    """The moto-side record of one of ``stack``'s resources (what its resource map holds), for a known type."""
     return _engine()._CLASSES[type_name](
         physical_id=physical_id,
         props=props,
@@ -247,7 +248,7 @@ def create_resource(
         _event(stack, logical_id, None, type_name, failed, engine._reason(error))
         commit()
         raise ResourceFailed(logical_id, engine._reason(error)) from error
-    resource = _resource(stack, logical_id, type_name, physical_id, props, resolved)
+    resource = local_resource(stack, logical_id, type_name, physical_id, props, resolved)
     with changing():  # committed with the next step's record (a crash before that: recovery locates it)
         step.physical_id, step.done = physical_id, True
         resource_map._parsed_resources[logical_id] = resource
@@ -306,7 +307,7 @@ def update_resource(stack: Any, op: Operation, logical_id: str, old: Any) -> Non
         _event(stack, logical_id, old.physical_id, old.type_name, "UPDATE_FAILED", engine._reason(error))
         commit()
         raise ResourceFailed(logical_id, engine._reason(error)) from error
-    resource = _resource(stack, logical_id, old.type_name, physical_id, new_props, resolved)
+    resource = local_resource(stack, logical_id, old.type_name, physical_id, new_props, resolved)
     with changing():
         step.done = True
         resource_map._parsed_resources[logical_id] = resource
@@ -340,7 +341,7 @@ def undo_steps(stack: Any, op: Operation) -> list[str]:
                     else [i for i in engine.REGISTRY[step.type_name].locate(step.props, _ctx(stack, step.logical_id, step.suffix)) if i not in known]
                 )
                 for physical_id in ids:
-                    delete_resource(_resource(stack, step.logical_id, step.type_name, physical_id, step.props, {"Properties": step.props}), force=True)
+                    delete_resource(local_resource(stack, step.logical_id, step.type_name, physical_id, step.props, {"Properties": step.props}), force=True)
             elif step.action == "update" and step.logical_id in previous:
                 before = previous[step.logical_id]
                 ctx = _ctx(stack, step.logical_id, step.suffix)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Named, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
 
 
 def _listed(describe, key: str, **kwargs) -> bool:
@@ -26,20 +26,21 @@ def _retag(ctx, arn: str, old: dict[str, Any], new: dict[str, Any]) -> None:
         rds.add_tags_to_resource(ResourceName=arn, Tags=tag_list(new))
 
 
-class DbParameterGroup(Provider):
+class _RdsNamed(Named):
+    """RDS names: lowercased (RDS stores them so), looked up with the type's describe call."""
+
+    name_max_length, lowercase_name = 255, True
+    # (describe call, the list it answers with, the parameter that takes the name)
+    lookup: ClassVar[tuple[str, str, str]]
+
+    def named_exists(self, name, ctx):
+        call, listed, parameter = self.lookup
+        return _listed(getattr(ctx.client("rds"), call), listed, **{parameter: name})
+
+
+class DbParameterGroup(_RdsNamed):
     type_name = "AWS::RDS::DBParameterGroup"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBParameterGroupName") or ctx.generated_name(255, lower=True)).lower()
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if _listed(ctx.client("rds").describe_db_parameter_groups, "DBParameterGroups", DBParameterGroupName=name) else []
+    lookup = ("describe_db_parameter_groups", "DBParameterGroups", "DBParameterGroupName")
 
     def create(self, props, ctx):
         rds = ctx.client("rds")
@@ -65,20 +66,9 @@ class DbParameterGroup(Provider):
         ctx.client("rds").delete_db_parameter_group(DBParameterGroupName=physical_id)
 
 
-class DbSubnetGroup(Provider):
+class DbSubnetGroup(_RdsNamed):
     type_name = "AWS::RDS::DBSubnetGroup"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBSubnetGroupName") or ctx.generated_name(255, lower=True)).lower()
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if _listed(ctx.client("rds").describe_db_subnet_groups, "DBSubnetGroups", DBSubnetGroupName=name) else []
+    lookup = ("describe_db_subnet_groups", "DBSubnetGroups", "DBSubnetGroupName")
 
     def create(self, props, ctx):
         name = self.name(props, ctx)
@@ -153,21 +143,21 @@ _RESTORE_PROPS = frozenset(
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
-class DbInstance(Provider):
+class DbInstance(_RdsNamed):
     type_name = "AWS::RDS::DBInstance"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return (props.get("DBInstanceIdentifier") or ctx.generated_name(63, lower=True)).lower()
+    name_max_length = 63
+    lookup = ("describe_db_instances", "DBInstances", "DBInstanceIdentifier")
 
     def check_absent(self, props, ctx):
-        if _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=self.name(props, ctx)):
-            raise AlreadyExists(self.name(props, ctx))
+        """Only asks RDS: ``locate``'s clean-up of an orphaned server is for after a crash, not before a create."""
+        name = self.name(props, ctx)
+        if self.named_exists(name, ctx):
+            raise AlreadyExists(name)
 
     def locate(self, props, ctx):
         """The instance, if RDS has it; and in any case no PostgreSQL server left without an instance."""
         name = self.name(props, ctx)
-        if _listed(ctx.client("rds").describe_db_instances, "DBInstances", DBInstanceIdentifier=name):
+        if self.named_exists(name, ctx):
             return [name]
         from rentaliq.local import rds_postgres
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, is_not_found, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import AlreadyExists, Named, Provider, is_not_found, removed_tag_keys, tag_list
 
 # CloudFormation's GenerateSecretString properties and the GetRandomPassword parameters they map to.
 _GENERATE_KEYS = (
@@ -20,12 +20,9 @@ _GENERATE_KEYS = (
 )
 
 
-class Secret(Provider):
+class Secret(Named):
     type_name = "AWS::SecretsManager::Secret"
-
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("Name") or ctx.generated_name(256)
+    name_max_length = 256
 
     @staticmethod
     def _describe(name: str, ctx) -> dict[str, Any] | None:

@@ -265,28 +265,17 @@ class ServerOS:
         return result
 
 
+def _pg_ctl(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, action: str, options: list[str], wait_s: int) -> subprocess.CompletedProcess[str]:
+    """``pg_ctl <action> -D <inst>/data <options> -w -t <wait_s> -s``, unchecked: the caller judges the outcome
+    (with the log's tail); the subprocess itself gets 15 s more than pg_ctl's own wait."""
+    command = [str(pg_bin / "pg_ctl"), action, "-D", str(inst / "data"), *options, "-w", "-t", str(wait_s), "-s"]
+    return server_os.run(instance_id, action, command, log=inst / "server.log", timeout=wait_s + 15, check=False)
+
+
 def pg_ctl_start(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, port: int) -> None:
     """``pg_ctl start -w``: returns once the server accepts connections, else fails with the log's tail."""
     log = inst / "server.log"
-    result = server_os.run(
-        instance_id,
-        "start",
-        [
-            str(pg_bin / "pg_ctl"),
-            "start",
-            "-D",
-            str(inst / "data"),
-            "-l",
-            str(log),
-            "-w",
-            "-t",
-            str(START_TIMEOUT_S),
-            "-s",
-        ],
-        log=log,
-        timeout=START_TIMEOUT_S + 15,
-        check=False,
-    )
+    result = _pg_ctl(server_os, pg_bin, instance_id, inst, "start", ["-l", str(log)], START_TIMEOUT_S)
     if result.returncode != 0:
         raise PostgresEngineError(
             f"postgres instance {instance_id!r}: server did not start on {HOST}:{port} (pg_ctl exit {result.returncode}); server log tail: {log_tail(log)}"
@@ -295,27 +284,8 @@ def pg_ctl_start(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path
 
 def pg_ctl_stop(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, mode: str) -> None:
     """``pg_ctl stop -m <mode> -w``; a failure counts only if the postmaster is still there."""
-    data = inst / "data"
-    log = inst / "server.log"
-    result = server_os.run(
-        instance_id,
-        "stop",
-        [
-            str(pg_bin / "pg_ctl"),
-            "stop",
-            "-D",
-            str(data),
-            "-m",
-            mode,
-            "-w",
-            "-t",
-            str(STOP_TIMEOUT_S),
-            "-s",
-        ],
-        log=log,
-        timeout=STOP_TIMEOUT_S + 15,
-        check=False,
-    )
+    data, log = inst / "data", inst / "server.log"
+    result = _pg_ctl(server_os, pg_bin, instance_id, inst, "stop", ["-m", mode], STOP_TIMEOUT_S)
     if result.returncode != 0 and postmaster_pid(data) is not None:
         why = one_line(result.stderr or result.stdout) or f"pg_ctl exit {result.returncode}"
         raise PostgresEngineError(f"postgres instance {instance_id!r}: server did not stop ({why}); server log tail: {log_tail(log)}")

@@ -36,6 +36,22 @@ def standby_id(instance_id: str) -> str:
     return f"{instance_id}--standby"
 
 
+def _promoted(standby: Meta, instance_id: str, primary: Meta) -> Meta:
+    """The standby's metadata once it has taken the place of ``instance_id`` (the primary): its identity, port and
+    archive, following no one and meant to run (written by the failover, and again by the recovery of one a crash
+    cut off)."""
+    return replace(
+        standby,
+        instance_id=instance_id,
+        port=primary.port,
+        archive=primary.archive,
+        primary_port=None,
+        recovery_archive=None,
+        recovery_target_time=None,
+        desired="running",
+    )
+
+
 class MultiAZ:
     """Mixed into ``PostgresEngine``."""
 
@@ -100,16 +116,7 @@ class MultiAZ:
                 raise PostgresEngineError(f"postgres instance {instance_id!r}: failover aborted, primary restarted: {error}") from None
             self._stop_locked(spare)
             self._swap(instance_id, spare)
-            promoted = replace(
-                standby,
-                instance_id=instance_id,
-                port=primary.port,
-                archive=primary.archive,
-                primary_port=None,
-                recovery_archive=None,
-                recovery_target_time=None,
-                desired="running",
-            )
+            promoted = _promoted(standby, instance_id, primary)
             self._dirs.write(promoted)
             self._start_locked(promoted, remember=False)
             downtime = time.monotonic() - started
@@ -172,18 +179,7 @@ class MultiAZ:
                 continue
             promoted = self._dirs.read(instance_id)
             if old is not None and promoted is not None and promoted.instance_id != instance_id:
-                self._dirs.write(
-                    replace(
-                        promoted,
-                        instance_id=instance_id,
-                        port=old.port,
-                        archive=old.archive,
-                        primary_port=None,
-                        recovery_archive=None,
-                        recovery_target_time=None,
-                        desired="running",
-                    )
-                )
+                self._dirs.write(_promoted(promoted, instance_id, old))
             shutil.rmtree(parked)
             if spare.exists() and (meta := self._dirs.read(standby_id(instance_id))) is not None and meta.instance_id != standby_id(instance_id):
                 shutil.rmtree(spare)

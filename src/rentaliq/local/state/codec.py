@@ -130,20 +130,20 @@ class Pickler(pickle.Pickler):
         return reduced
 
     def _reduce_backend(self, obj: Any) -> Any:
-        loc = self.session.backend_loc.get(id(obj))
-        if loc is None:
-            return NotImplemented
-        if loc[0] != self.key:
-            self.refs.add(loc[0])
-        return load_ref, ("B", *loc)
+        return self._reduce_located(obj, self.session.backend_loc, "B")
 
     def _reduce_asb(self, obj: Any) -> Any:
-        loc = self.session.asb_loc.get(id(obj))
+        return self._reduce_located(obj, self.session.asb_loc, "A")
+
+    def _reduce_located(self, obj: Any, locations: dict[int, Any], kind: str) -> Any:
+        """A backend (``B``) or account-specific backend (``A``) is never copied: it is pickled as a reference to where
+        it lives, and a file other than this one that holds it is recorded among this file's references."""
+        loc = locations.get(id(obj))
         if loc is None:
             return NotImplemented
         if loc[0] != self.key:
             self.refs.add(loc[0])
-        return load_ref, ("A", *loc)
+        return load_ref, (kind, *loc)
 
     def _reduce_bd(self, obj: Any) -> Any:
         k = self.session.names.key(obj)

@@ -31,6 +31,7 @@ from botocore.exceptions import ClientError
 from rentaliq import naming
 from rentaliq.contract import CUTOVER_SECRETS, CUTOVER_SINCE_TAG, CUTOVER_STAGE, CUTOVER_TAG
 from rentaliq.deploy.commands import command
+from rentaliq.deploy.database import connect
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops.recovery import waits
@@ -106,9 +107,7 @@ def _read(target: Target, path: str) -> dict[str, Any]:
 def _login(host: str, port: int, creds: dict[str, Any]) -> str | None:
     """None when a TLS login with ``creds`` works at host:port; else the error (psycopg's text holds no password)."""
     try:
-        with psycopg.connect(
-            host=host, port=port, user=creds["username"], password=creds["password"], dbname=creds["dbname"], sslmode="require", connect_timeout=10
-        ) as conn:
+        with connect(creds, host=host, port=port, connect_timeout=10) as conn:
             conn.execute("SELECT 1")
         return None
     except psycopg.Error as error:
