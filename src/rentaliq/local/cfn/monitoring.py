@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
-from rentaliq.local.cfn.base import AlreadyExists, Provider, ProviderError, as_bool, removed_tag_keys, tag_list
+from rentaliq.local.cfn.base import Named, ProviderError, as_bool, removed_tag_keys, tag_list
 
 _ALARM_PROPS = {
     "AlarmDescription": str,
@@ -26,25 +26,11 @@ _ALARM_PROPS = {
 }
 
 
-class _PutByName(Provider):
-    """A resource that CloudWatch creates, and silently overwrites, with one Put call by name: a create looks
-    first, so it never adopts an existing one."""
+class _PutByName(Named):
+    """A resource that CloudWatch creates, and silently overwrites, with one Put call by name: ``Named`` looks
+    first, so a create never adopts an existing one."""
 
-    name_key: ClassVar[str]
-
-    def name(self, props, ctx) -> str:
-        return props.get(self.name_key) or ctx.generated_name(255)
-
-    def exists(self, name: str, ctx) -> bool:
-        raise NotImplementedError
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
-        return [name] if self.exists(name, ctx) else []
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
+    name_max_length = 255
 
     def create(self, props, ctx):
         name = self.name(props, ctx)
@@ -58,9 +44,8 @@ class _PutByName(Provider):
 
 class Alarm(_PutByName):
     type_name = "AWS::CloudWatch::Alarm"
-    name_key = "AlarmName"
 
-    def exists(self, name, ctx) -> bool:
+    def named_exists(self, name, ctx) -> bool:
         return bool(ctx.client("cloudwatch").describe_alarms(AlarmNames=[name])["MetricAlarms"])
 
     @staticmethod
@@ -91,9 +76,8 @@ class Alarm(_PutByName):
 
 class Dashboard(_PutByName):
     type_name = "AWS::CloudWatch::Dashboard"
-    name_key = "DashboardName"
 
-    def exists(self, name, ctx) -> bool:
+    def named_exists(self, name, ctx) -> bool:
         entries = ctx.client("cloudwatch").list_dashboards(DashboardNamePrefix=name)["DashboardEntries"]
         return any(d["DashboardName"] == name for d in entries)
 
@@ -117,25 +101,17 @@ class Dashboard(_PutByName):
         return physical_id
 
     def delete(self, physical_id, props, ctx):
-        if self.exists(physical_id, ctx):
+        if self.named_exists(physical_id, ctx):
             ctx.client("cloudwatch").delete_dashboards(DashboardNames=[physical_id])
 
 
-class LogGroup(Provider):
+class LogGroup(Named):
     type_name = "AWS::Logs::LogGroup"
+    name_max_length = 512
 
-    @staticmethod
-    def name(props, ctx) -> str:
-        return props.get("LogGroupName") or ctx.generated_name(512)
-
-    def check_absent(self, props, ctx):
-        if self.locate(props, ctx):
-            raise AlreadyExists(self.name(props, ctx))
-
-    def locate(self, props, ctx):
-        name = self.name(props, ctx)
+    def named_exists(self, name, ctx) -> bool:
         groups = ctx.client("logs").describe_log_groups(logGroupNamePrefix=name)["logGroups"]
-        return [name] if any(g["logGroupName"] == name for g in groups) else []
+        return any(g["logGroupName"] == name for g in groups)
 
     def create(self, props, ctx):
         logs = ctx.client("logs")

@@ -155,5 +155,8 @@ NAME_PROPERTY: dict[str, str] = {
     "AWS::IAM::ManagedPolicy": "ManagedPolicyName",
     "AWS::Logs::LogGroup": "LogGroupName",
     "AWS::CloudWatch::Alarm": "AlarmName",
+    "AWS::CloudWatch::Dashboard": "DashboardName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::KMS::Alias": "AliasName",
     "AWS::EC2::SecurityGroup": "GroupName",
 }
