@@ -206,3 +206,12 @@ def test_window_is_aligned_on_period_boundaries_and_covers_now() -> None:
     assert end == datetime(2026, 11, 30, 4, 18, tzinfo=UTC) and end > now
     assert start == datetime(2026, 11, 30, 3, 47, tzinfo=UTC)
     assert int(start.timestamp()) % 60 == 0
+
+
+def test_tick_labels_keep_three_significant_digits_so_neighbours_never_read_the_same():
+    from rentaliq.ops.monitoring.svg_plot import nice_ticks
+    from rentaliq.ops.monitoring.units import number
+
+    labels = [number(t) for t in nice_ticks(0, 0.02)]
+    assert len(set(labels)) == len(labels), labels
+    assert (number(0.015), number(1.25), number(12.34), number(1234.5), number(0.0004)) == ("0.015", "1.25", "12.3", "1,234", "0.0004")

@@ -39,8 +39,8 @@ def number(value: float) -> str:
         return f"{value:,.0f}"
     if magnitude >= 10:
         return f"{value:.1f}".rstrip("0").rstrip(".")
-    if magnitude >= 0.01:
-        return f"{value:.2f}".rstrip("0").rstrip(".")
+    if magnitude >= 0.001:
+        return f"{value:.3g}"  # 0.015, not 0.01 (two ticks 0.005 apart must not read the same)
     return f"{value:.2g}"
 
 
