@@ -26,10 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import boto3
-from botocore.config import Config
-
 from rentaliq.local.cloud import LocalCloud
+from tests.aws_clients import one_try_client
+from tests.functional.rds_client import SMALL_POSTGRES
 from tests.ports import free_port
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
@@ -39,14 +38,7 @@ CONFIGS = {"off": "0", "60 s": "60", "1 s": "1"}
 
 
 def _rds(cloud: LocalCloud):
-    return boto3.client(
-        "rds",
-        endpoint_url=cloud.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    return one_try_client(cloud, "rds")
 
 
 def _start(home: Path, period: str) -> tuple[LocalCloud, dict]:
@@ -55,16 +47,7 @@ def _start(home: Path, period: str) -> tuple[LocalCloud, dict]:
     cloud = LocalCloud(state_dir=home / f"state-{period}", port=free_port())
     cloud.start(timeout=90)
     rds = _rds(cloud)
-    rds.create_db_instance(
-        DBInstanceIdentifier="bench",
-        Engine="postgres",
-        DBInstanceClass="db.t3.micro",
-        MasterUsername="master",
-        MasterUserPassword=PASSWORD,
-        DBName="app",
-        AllocatedStorage=20,
-        BackupRetentionPeriod=0,
-    )
+    rds.create_db_instance(DBInstanceIdentifier="bench", MasterUserPassword=PASSWORD, BackupRetentionPeriod=0, **SMALL_POSTGRES)
     while (db := rds.describe_db_instances(DBInstanceIdentifier="bench")["DBInstances"][0])["DBInstanceStatus"] != "available":
         time.sleep(0.2)
     return cloud, db["Endpoint"]
@@ -72,7 +55,7 @@ def _start(home: Path, period: str) -> tuple[LocalCloud, dict]:
 
 def _pgbench(endpoint: dict, *args: str) -> str:
     env = {"PGPASSWORD": PASSWORD, "PGSSLMODE": "require", "PATH": "/usr/bin:/bin"}
-    command = [PGBENCH, "-h", endpoint["Address"], "-p", str(endpoint["Port"]), "-U", "master", *args, "app"]
+    command = [PGBENCH, "-h", endpoint["Address"], "-p", str(endpoint["Port"]), "-U", SMALL_POSTGRES["MasterUsername"], *args, SMALL_POSTGRES["DBName"]]
     return subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
 
 

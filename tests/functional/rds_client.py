@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import boto3
-from botocore.config import Config
+from tests.aws_clients import one_try_client
 
 # The small PostgreSQL 15 instance the RDS tests make through the API; each module adds its own password.
 SMALL_POSTGRES = {
@@ -18,14 +17,7 @@ SMALL_POSTGRES = {
 
 def recording_client(cloud):
     """(client, server_errors): the list fills with "Operation: HTTP 5xx" for every server error answered."""
-    client = boto3.client(
-        "rds",
-        endpoint_url=cloud.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
+    client = one_try_client(cloud, "rds")
     server_errors: list[str] = []
 
     def record(http_response, model, **_):

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 from botocore.exceptions import ClientError
@@ -13,6 +11,7 @@ from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.environments import load_spec
 from rentaliq.infra.cache import templates
+from tests.cli_runs import one_line_error, rentaliq
 from tests.clouds import own_cloud_fixtures
 from tests.functional.throwaway import template_file
 
@@ -40,17 +39,6 @@ def _no_stack(target, name: str) -> None:
         cfn.delete_stack(StackName=name)
         cfn.get_waiter("stack_delete_complete").wait(StackName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 120})
     assert stacks.describe(target, name) is None
-
-
-def rentaliq(env, *args, timeout=600):
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, env=env, timeout=timeout)
-
-
-def one_line_error(result) -> str:
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
 
 
 @pytest.fixture

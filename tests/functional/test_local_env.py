@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli_runs import one_line_error, rentaliq
 from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,18 +38,6 @@ def clean_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     """No AWS_* from the caller and an empty HOME: only what `local env` sets can point anywhere."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "COLUMNS"}
     return {**env, "HOME": str(tmp_path), "PATH": "/usr/bin:/bin", **extra}
-
-
-def one_line_error(result) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, result.stderr
-    return errors[0]
-
-
-def rentaliq(env, *args, cwd=None, timeout=600):
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=timeout)
 
 
 def test_every_aws_v1_command_reaches_the_local_cloud_after_local_env(cloud, tmp_path):

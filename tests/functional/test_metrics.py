@@ -10,26 +10,14 @@ import datetime
 import subprocess
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.aws_clients import one_try_client as aws
 from tests.functional.test_rds_recovery import PASSWORD, connect, make, wait_for
 
 pytestmark = pytest.mark.functional
 
 PGBENCH = "/usr/lib/postgresql/15/bin/pgbench"
-
-
-def aws(cloud, service: str):
-    return boto3.client(
-        service,
-        endpoint_url=cloud.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}),
-    )
 
 
 def now() -> datetime.datetime:

@@ -25,6 +25,8 @@ import pytest
 
 from rentaliq import naming
 from rentaliq.ops.monitoring.reader import read_snapshot
+from tests.cli_runs import ok, one_line_error
+from tests.cli_runs import rentaliq as cli
 
 pytestmark = pytest.mark.functional
 
@@ -35,24 +37,6 @@ CPU = [12.5, 30.0, 47.5, 65.0, 82.5]
 ERRORS_4XX = [3.0, 0.0, 7.0]
 ERRORS_5XX = [1.0, 2.0]
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-def cli(cloud_env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], capture_output=True, text=True, env=cloud_env, timeout=timeout)
-
-
-def ok(result: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert result.returncode == 0, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    return result
-
-
-def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
-    assert result.returncode == 1, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    errors = [line for line in result.stderr.splitlines() if line.strip()]
-    assert len(errors) == 1 and errors[0].startswith("error:"), result.stderr
-    return errors[0]
 
 
 def minute(moment: datetime) -> datetime:
@@ -204,12 +188,12 @@ def test_top_live_view_refreshes_until_ctrl_c_and_exits_0(cloud_env, seeded) -> 
 
 
 def test_bad_options_are_one_line_errors(cloud_env, tmp_path) -> None:
-    assert "--json needs --once" in one_line_error(cli(cloud_env, "top", ENV, "--json"))
-    assert "--minutes 0" in one_line_error(cli(cloud_env, "top", ENV, "--once", "--minutes", "0"))
-    assert "--period 90" in one_line_error(cli(cloud_env, "top", ENV, "--once", "--period", "90"))
-    assert "--hours 0" in one_line_error(cli(cloud_env, "report", ENV, "--html", str(tmp_path / "r.html"), "--hours", "0"))
-    assert "does not exist" in one_line_error(cli(cloud_env, "report", ENV, "--html", str(tmp_path / "missing" / "r.html")))
-    assert "staging" in one_line_error(cli(cloud_env, "top", "staging", "--once"))
+    assert "--json needs --once" in one_line_error(cli(cloud_env, "top", ENV, "--json"), alone=True)
+    assert "--minutes 0" in one_line_error(cli(cloud_env, "top", ENV, "--once", "--minutes", "0"), alone=True)
+    assert "--period 90" in one_line_error(cli(cloud_env, "top", ENV, "--once", "--period", "90"), alone=True)
+    assert "--hours 0" in one_line_error(cli(cloud_env, "report", ENV, "--html", str(tmp_path / "r.html"), "--hours", "0"), alone=True)
+    assert "does not exist" in one_line_error(cli(cloud_env, "report", ENV, "--html", str(tmp_path / "missing" / "r.html")), alone=True)
+    assert "staging" in one_line_error(cli(cloud_env, "top", "staging", "--once"), alone=True)
     assert list(tmp_path.iterdir()) == []  # nothing half-written
 
 

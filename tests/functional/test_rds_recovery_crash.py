@@ -13,10 +13,9 @@ import os
 import signal
 import time
 
-import boto3
 import pytest
-from botocore.config import Config
 
+from tests.aws_clients import one_try_client
 from tests.clouds import private_cloud
 from tests.functional.test_local_cloud import _wait_dead
 from tests.functional.test_rds_recovery import add, create, notes, wait_for, wait_restorable, wait_snapshot
@@ -25,14 +24,7 @@ pytestmark = [pytest.mark.functional, pytest.mark.slow]
 
 
 def client(cloud):
-    return boto3.client(
-        "rds",
-        endpoint_url=cloud.endpoint_url,
-        region_name="us-east-1",
-        aws_access_key_id="test",
-        aws_secret_access_key="test",
-        config=Config(retries={"total_max_attempts": 1}, read_timeout=120),
-    )
+    return one_try_client(cloud, "rds", read_timeout=120)
 
 
 def kill_and_restart(cloud) -> None:

@@ -24,6 +24,16 @@ def _lines(bill, resource_type, component_start=""):
     return [line for line in bill.lines if line.resource_type == resource_type and line.component.startswith(component_start)]
 
 
+def _spec_figure(bill) -> float:
+    """The spec's own budget figure covers the database's hours and storage and the four secrets, nothing else."""
+    budgeted = (
+        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
+        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
+        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
+    )
+    return sum(line.monthly_usd for line in budgeted)
+
+
 def test_lab_bill_by_hand(synthesized):
     bill = _bill(synthesized, "lab")
     # One line per resource, as a person would write the sum.
@@ -51,12 +61,7 @@ def test_lab_bill_by_hand(synthesized):
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 58.80
     # The spec's own budget figure is the database, its storage and the four secrets: $17.04.
-    budgeted = (
-        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
-        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
-        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
-    )
-    assert sum(line.monthly_usd for line in budgeted) == pytest.approx(0.018 * 730 + 20 * 0.115 + 4 * 0.40) == pytest.approx(17.04)
+    assert _spec_figure(bill) == pytest.approx(0.018 * 730 + 20 * 0.115 + 4 * 0.40) == pytest.approx(17.04)
     assert bill.verdict == "over budget" and bill.over_budget
     # Largest first until the rest fits in $18: the NAT gateway ($32.85), then the instance hours ($13.14).
     assert [(line.resource_type, line.component) for line in bill.over_budget_lines()] == [
@@ -88,12 +93,7 @@ def test_qa_bill_by_hand(synthesized):
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 76.95
-    spec_figure = (
-        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
-        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
-        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
-    )
-    assert sum(line.monthly_usd for line in spec_figure) == pytest.approx(33.63)  # 0.036 * 730 + 50 * 0.115 + 4 * 0.40
+    assert _spec_figure(bill) == pytest.approx(33.63)  # 0.036 * 730 + 50 * 0.115 + 4 * 0.40
     pi = _lines(bill, "AWS::RDS::DBInstance", "Performance Insights")
     assert [(line.monthly_usd, "free" in line.component) for line in pi] == [(0.0, True)]
     assert bill.over_budget
@@ -124,12 +124,7 @@ def test_prod_bill_by_hand(synthesized):
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
     assert round(bill.total, 2) == 224.60
-    spec_figure = (
-        _lines(bill, "AWS::RDS::DBInstance", "Instance hours")
-        + _lines(bill, "AWS::RDS::DBInstance", "Storage")
-        + _lines(bill, "AWS::SecretsManager::Secret", "Secret")
-    )
-    assert sum(line.monthly_usd for line in spec_figure) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
+    assert _spec_figure(bill) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
     (reserved,) = bill.alternatives
     assert reserved.name == "1-year reserved instance"
     assert reserved.monthly_delta == pytest.approx((0.050 - 0.072) * 730 * 2)  # -$32.12

@@ -23,42 +23,21 @@ PINNED_IDS = {
     },
 }
 
-DB_ROWS = {
-    "lab": dict(
-        DBInstanceClass="db.t3.micro",
-        AllocatedStorage="20",
-        MaxAllocatedStorage=50,
-        MultiAZ=False,
-        BackupRetentionPeriod=3,
-        EnablePerformanceInsights=False,
-        DeletionProtection=False,
-        ApplyImmediately=True,
-    ),
-    "qa": dict(
-        DBInstanceClass="db.t3.small",
-        AllocatedStorage="50",
-        MaxAllocatedStorage=100,
-        MultiAZ=False,
-        BackupRetentionPeriod=7,
-        EnablePerformanceInsights=True,
-        PerformanceInsightsRetentionPeriod=7,
-        DeletionProtection=False,
-        ApplyImmediately=False,
-        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
-    ),
-    "prod": dict(
-        DBInstanceClass="db.t3.medium",
-        AllocatedStorage="100",
-        MaxAllocatedStorage=500,
-        MultiAZ=True,
-        BackupRetentionPeriod=30,
-        EnablePerformanceInsights=True,
-        PerformanceInsightsRetentionPeriod=7,
-        DeletionProtection=True,
-        ApplyImmediately=False,
-        MonitoringInterval=60,
-        EnableCloudwatchLogsExports=["postgresql", "upgrade"],
-    ),
+ABSENT = None  # the property is not in the template at all
+LOGS = ["postgresql", "upgrade"]
+# The comparison table's database rows, one column per environment: (lab, qa, prod).
+DB_TABLE: dict[str, tuple[object, object, object]] = {
+    "DBInstanceClass": ("db.t3.micro", "db.t3.small", "db.t3.medium"),
+    "AllocatedStorage": ("20", "50", "100"),
+    "MaxAllocatedStorage": (50, 100, 500),
+    "MultiAZ": (False, False, True),
+    "BackupRetentionPeriod": (3, 7, 30),
+    "EnablePerformanceInsights": (False, True, True),
+    "PerformanceInsightsRetentionPeriod": (ABSENT, 7, 7),
+    "DeletionProtection": (False, False, True),
+    "ApplyImmediately": (True, False, False),
+    "MonitoringInterval": (ABSENT, ABSENT, 60),
+    "EnableCloudwatchLogsExports": (ABSENT, LOGS, LOGS),
 }
 
 
@@ -75,12 +54,9 @@ def test_stateful_logical_ids_are_pinned(synthesized, env):
 def test_database_carries_the_comparison_table(synthesized, env):
     lid, db = one(synthesized[env], "AWS::RDS::DBInstance", DBInstanceIdentifier=f"rentaliq-{env}-db")
     props = db["Properties"]
-    for key, value in DB_ROWS[env].items():
-        assert props[key] == value, key
-    if env != "prod":
-        assert "MonitoringInterval" not in props
-    if env == "lab":
-        assert "EnableCloudwatchLogsExports" not in props and "PerformanceInsightsRetentionPeriod" not in props
+    for key, row in DB_TABLE.items():
+        expected = row[ENVS.index(env)]
+        assert (props[key] == expected) if expected is not ABSENT else (key not in props), key
     assert props["Engine"] == "postgres" and props["EngineVersion"] == "15"
     assert props["PreferredBackupWindow"] == "03:00-04:00"
     assert props["PreferredMaintenanceWindow"] == "sun:04:00-sun:05:00"
@@ -265,21 +241,13 @@ def test_alarms(synthesized, env):
 @pytest.mark.parametrize("env", ENVS)
 def test_outputs(synthesized, env):
     outputs = set(synthesized[env]["Outputs"])
+    # Grouped by what they describe: the database, the files bucket, the secrets, access, the network, alerts.
     expected = {
-        "DbEndpoint",
-        "DbPort",
-        "DbInstanceIdentifier",
-        "FilesBucketName",
-        "FilesBucketArn",
-        "DbCredentialsSecretArn",
-        "DbConnectionStringSecretArn",
-        "ApiKeysSecretArn",
-        "S3ConfigSecretArn",
-        "RdsSecurityGroupId",
-        "AppSecurityGroupId",
-        "ReadSecretsPolicyArn",
-        "VpcId",
-        "AlertsTopicArn",
+        *("DbEndpoint", "DbPort", "DbInstanceIdentifier"),
+        *("FilesBucketName", "FilesBucketArn"),
+        *("DbCredentialsSecretArn", "DbConnectionStringSecretArn", "ApiKeysSecretArn", "S3ConfigSecretArn"),
+        *("RdsSecurityGroupId", "AppSecurityGroupId", "ReadSecretsPolicyArn"),
+        *("VpcId", "AlertsTopicArn"),
     }
     assert outputs == expected | ({"AccessLogsBucketName", "AccessLogsBucketArn"} if env == "prod" else set())
 

@@ -65,6 +65,15 @@ class PricingContext:
         resource = self.resources[logical_id]
         return Line(logical_id, physical_name(resource), resource["Type"], component, quantity, self.prices[price_key], usage, note)
 
+    def monthly_plus_calls(self, logical_id: str, item: tuple[str, str], calls: tuple[str, str], calls_usage: str) -> list[Line]:
+        """AWS's way of billing a secret or a KMS key: the item by the month, and its API calls per 10,000.
+        ``item`` and ``calls`` are (component, price key); ``calls_usage`` names the [usage] field counting the calls."""
+        monthly_calls = float(getattr(self.usage, calls_usage))
+        return [
+            self.line(logical_id, item[0], 1, item[1]),
+            self.line(logical_id, calls[0], monthly_calls / 10_000, calls[1], usage=(calls_usage,)),
+        ]
+
 
 LineBuilder = Callable[[str, dict[str, Any], PricingContext], list[Line]]
 BUILDERS: dict[str, LineBuilder] = {}

@@ -73,7 +73,4 @@ def topic(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list[Line]
 
 @builds("AWS::KMS::Key")
 def kms_key(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list[Line]:
-    return [
-        ctx.line(lid, "Customer managed key", 1, "kms.key"),
-        ctx.line(lid, "Requests", ctx.usage.kms_requests / 10_000, "kms.request", usage=("kms_requests",)),
-    ]
+    return ctx.monthly_plus_calls(lid, ("Customer managed key", "kms.key"), ("Requests", "kms.request"), "kms_requests")

@@ -75,7 +75,4 @@ def bucket(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list[Line
 
 @builds("AWS::SecretsManager::Secret")
 def secret(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list[Line]:
-    return [
-        ctx.line(lid, "Secret", 1, "secretsmanager.secret"),
-        ctx.line(lid, "API calls", ctx.usage.secret_api_calls / 10_000, "secretsmanager.api", usage=("secret_api_calls",)),
-    ]
+    return ctx.monthly_plus_calls(lid, ("Secret", "secretsmanager.secret"), ("API calls", "secretsmanager.api"), "secret_api_calls")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +45,22 @@ class PeriodicThread:
                 self.tick()
             except Exception:
                 log.exception("%s pass failed", self.name)
+
+
+class OneRunning:
+    """The single running duty of one kind in this process: ``start`` makes and starts it once, ``stop`` stops
+    and forgets it, so a cloud restarted in the same process (the tests) gets a fresh one."""
+
+    def __init__(self, make: Callable[[], PeriodicThread]) -> None:
+        self._make = make
+        self.running: PeriodicThread | None = None
+
+    def start(self) -> None:
+        if self.running is None:
+            self.running = self._make()
+            self.running.start()
+
+    def stop(self) -> None:
+        if self.running is not None:
+            self.running.stop()
+            self.running = None

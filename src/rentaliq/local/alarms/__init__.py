@@ -13,8 +13,9 @@ moto stores alarms but never evaluates them (every alarm stays OK, "Unchecked: I
 from __future__ import annotations
 
 from rentaliq.local.alarms.evaluator import Evaluator
+from rentaliq.local.periodic import OneRunning
 
-_evaluator: Evaluator | None = None
+_evaluator = OneRunning(Evaluator)
 
 
 def install() -> None:
@@ -26,14 +27,8 @@ def install() -> None:
 
 def start() -> None:
     """Start the evaluator (after the restore)."""
-    global _evaluator
-    if _evaluator is None:
-        _evaluator = Evaluator()
-        _evaluator.start()
+    _evaluator.start()
 
 
 def stop() -> None:
-    global _evaluator
-    if _evaluator is not None:
-        _evaluator.stop()
-        _evaluator = None
+    _evaluator.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from rentaliq.local.cfn.base import AlreadyExists, Named, as_bool, as_int, is_not_found, removed_tag_keys, tag_list
@@ -90,39 +91,41 @@ class DbSubnetGroup(_RdsNamed):
         ctx.client("rds").delete_db_subnet_group(DBSubnetGroupName=physical_id)
 
 
-# Template property -> (RDS API parameter, converter); used for create and for in-place modification.
-_INSTANCE_PROPS = {
-    "DBInstanceClass": ("DBInstanceClass", str),
-    "AllocatedStorage": ("AllocatedStorage", as_int),
-    "MaxAllocatedStorage": ("MaxAllocatedStorage", as_int),
-    "StorageType": ("StorageType", str),
-    "MultiAZ": ("MultiAZ", as_bool),
-    "BackupRetentionPeriod": ("BackupRetentionPeriod", as_int),
-    "PreferredBackupWindow": ("PreferredBackupWindow", str),
-    "PreferredMaintenanceWindow": ("PreferredMaintenanceWindow", str),
-    "AutoMinorVersionUpgrade": ("AutoMinorVersionUpgrade", as_bool),
-    "EnablePerformanceInsights": ("EnablePerformanceInsights", as_bool),
-    "PerformanceInsightsRetentionPeriod": ("PerformanceInsightsRetentionPeriod", as_int),
-    "MonitoringInterval": ("MonitoringInterval", as_int),
-    "MonitoringRoleArn": ("MonitoringRoleArn", str),
-    "DeletionProtection": ("DeletionProtection", as_bool),
-    "CopyTagsToSnapshot": ("CopyTagsToSnapshot", as_bool),
-    "PubliclyAccessible": ("PubliclyAccessible", as_bool),
-    "DBParameterGroupName": ("DBParameterGroupName", str),
-    "VPCSecurityGroups": ("VpcSecurityGroupIds", list),
-    "EngineVersion": ("EngineVersion", str),
-    "MasterUserPassword": ("MasterUserPassword", str),
+# Template property -> converter, for create and for in-place modification. The RDS API parameter has the
+# property's name, except where _API_NAMES says otherwise.
+_INSTANCE_PROPS: dict[str, Callable[[Any], Any]] = {
+    "DBInstanceClass": str,
+    "AllocatedStorage": as_int,
+    "MaxAllocatedStorage": as_int,
+    "StorageType": str,
+    "MultiAZ": as_bool,
+    "BackupRetentionPeriod": as_int,
+    "PreferredBackupWindow": str,
+    "PreferredMaintenanceWindow": str,
+    "AutoMinorVersionUpgrade": as_bool,
+    "EnablePerformanceInsights": as_bool,
+    "PerformanceInsightsRetentionPeriod": as_int,
+    "MonitoringInterval": as_int,
+    "MonitoringRoleArn": str,
+    "DeletionProtection": as_bool,
+    "CopyTagsToSnapshot": as_bool,
+    "PubliclyAccessible": as_bool,
+    "DBParameterGroupName": str,
+    "VPCSecurityGroups": list,
+    "EngineVersion": str,
+    "MasterUserPassword": str,
 }
-_CREATE_ONLY = {
-    "DBInstanceIdentifier": ("DBInstanceIdentifier", str),
-    "Engine": ("Engine", str),
-    "MasterUsername": ("MasterUsername", str),
-    "DBName": ("DBName", str),
-    "DBSubnetGroupName": ("DBSubnetGroupName", str),
-    "StorageEncrypted": ("StorageEncrypted", as_bool),
-    "Port": ("Port", as_int),
-    "EnableCloudwatchLogsExports": ("EnableCloudwatchLogsExports", list),
+_CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
+    "DBInstanceIdentifier": str,
+    "Engine": str,
+    "MasterUsername": str,
+    "DBName": str,
+    "DBSubnetGroupName": str,
+    "StorageEncrypted": as_bool,
+    "Port": as_int,
+    "EnableCloudwatchLogsExports": list,
 }
+_API_NAMES = {"VPCSecurityGroups": "VpcSecurityGroupIds"}
 # What RestoreDBInstanceFromDBSnapshot itself takes; the rest of a restored instance's properties are modified after.
 _RESTORE_PROPS = frozenset(
     {
@@ -140,6 +143,13 @@ _RESTORE_PROPS = frozenset(
         "EnableCloudwatchLogsExports",
     }
 )
+
+
+def _api_kwargs(props: dict[str, Any], table: dict[str, Callable[[Any], Any]], keep: Callable[[str], bool] = lambda key: True) -> dict[str, Any]:
+    """The RDS API parameters for the properties of ``table`` that ``props`` sets (and ``keep`` keeps), converted."""
+    return {_API_NAMES.get(key, key): convert(props[key]) for key, convert in table.items() if key in props and keep(key)}
+
+
 _IGNORED = {"ApplyImmediately"}  # how the change is applied, not state; the local cloud applies at once
 
 
@@ -173,7 +183,7 @@ class DbInstance(_RdsNamed):
             raise ValueError(f"AWS::RDS::DBInstance properties not supported by the local cloud: {', '.join(sorted(unknown))}")
         if props.get("DBSnapshotIdentifier"):
             return self._restore(props, ctx)
-        kwargs = {api: convert(props[key]) for key, (api, convert) in {**_INSTANCE_PROPS, **_CREATE_ONLY}.items() if key in props}
+        kwargs = _api_kwargs(props, {**_INSTANCE_PROPS, **_CREATE_ONLY})
         kwargs["DBInstanceIdentifier"] = self.name(props, ctx)
         kwargs["Tags"] = tag_list(props)
         return ctx.client("rds").create_db_instance(**kwargs)["DBInstance"]["DBInstanceIdentifier"]
@@ -182,13 +192,13 @@ class DbInstance(_RdsNamed):
         """DBSnapshotIdentifier set: CloudFormation restores the instance from the snapshot
         (RestoreDBInstanceFromDBSnapshot with what that call takes), then applies the rest with ModifyDBInstance."""
         known = {**_INSTANCE_PROPS, **_CREATE_ONLY}
-        at_restore = {api: convert(props[key]) for key, (api, convert) in known.items() if key in props and key in _RESTORE_PROPS}
+        at_restore = _api_kwargs(props, known, lambda key: key in _RESTORE_PROPS)
         name = self.name(props, ctx)
         rds = ctx.client("rds")
         rds.restore_db_instance_from_db_snapshot(
             DBInstanceIdentifier=name, DBSnapshotIdentifier=props["DBSnapshotIdentifier"], Tags=tag_list(props), **at_restore
         )
-        afterwards = {api: convert(props[key]) for key, (api, convert) in _INSTANCE_PROPS.items() if key in props and key not in _RESTORE_PROPS}
+        afterwards = _api_kwargs(props, _INSTANCE_PROPS, lambda key: key not in _RESTORE_PROPS)
         if afterwards:
             rds.modify_db_instance(DBInstanceIdentifier=name, ApplyImmediately=True, **afterwards)
         return name
@@ -197,7 +207,7 @@ class DbInstance(_RdsNamed):
         if any(old.get(k) != new.get(k) for k in self.replace_on_change):
             return super().update(physical_id, old, new, ctx)
         rds = ctx.client("rds")
-        changes = {api: convert(new[key]) for key, (api, convert) in _INSTANCE_PROPS.items() if key in new and new.get(key) != old.get(key)}
+        changes = _api_kwargs(new, _INSTANCE_PROPS, lambda key: new.get(key) != old.get(key))
         if old.get("EnableCloudwatchLogsExports") != new.get("EnableCloudwatchLogsExports"):
             before, after = set(old.get("EnableCloudwatchLogsExports", [])), set(new.get("EnableCloudwatchLogsExports", []))
             changes["CloudwatchLogsExportConfiguration"] = {"EnableLogTypes": sorted(after - before), "DisableLogTypes": sorted(before - after)}

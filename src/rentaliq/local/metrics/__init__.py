@@ -14,8 +14,9 @@ from __future__ import annotations
 import os
 
 from rentaliq.local.metrics.collector import INTERVAL_ENV, MetricsCollector
+from rentaliq.local.periodic import OneRunning
 
-_collector: MetricsCollector | None = None
+_collector = OneRunning(MetricsCollector)
 
 
 def install() -> None:
@@ -32,16 +33,9 @@ def install() -> None:
 def start() -> None:
     """Start collecting (after the state was restored and the servers started); ``RENTALIQ_LOCAL_METRICS_SECONDS=0``
     turns collection off (the overhead benchmark's baseline)."""
-    global _collector
-    if os.environ.get(INTERVAL_ENV, "").strip() in ("0", "0.0", "off"):
-        return
-    if _collector is None:
-        _collector = MetricsCollector()
+    if os.environ.get(INTERVAL_ENV, "").strip() not in ("0", "0.0", "off"):
         _collector.start()
 
 
 def stop() -> None:
-    global _collector
-    if _collector is not None:
-        _collector.stop()
-        _collector = None
+    _collector.stop()

@@ -30,28 +30,33 @@ class MetricInfo:
     stat: str
 
 
+def _read_by(stat: str, units: dict[str, str]) -> tuple[MetricInfo, ...]:
+    """Metrics read with one statistic, from their names and units (a group shares its statistic)."""
+    return tuple(MetricInfo(name, unit, stat) for name, unit in units.items())
+
+
 # The spec's RDS metrics, in the order people read them: load, then storage, then I/O, then network.
-RDS_METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("CPUUtilization", "Percent", "Average"),
-    MetricInfo("DatabaseConnections", "Count", "Average"),
-    MetricInfo("FreeStorageSpace", "Bytes", "Average"),
-    MetricInfo("ReadIOPS", "Count/Second", "Average"),
-    MetricInfo("WriteIOPS", "Count/Second", "Average"),
-    MetricInfo("ReadLatency", "Seconds", "Average"),
-    MetricInfo("WriteLatency", "Seconds", "Average"),
-    MetricInfo("NetworkReceiveThroughput", "Bytes/Second", "Average"),
-    MetricInfo("NetworkTransmitThroughput", "Bytes/Second", "Average"),
+RDS_METRICS: tuple[MetricInfo, ...] = _read_by(
+    "Average",
+    {
+        "CPUUtilization": "Percent",
+        "DatabaseConnections": "Count",
+        "FreeStorageSpace": "Bytes",
+        "ReadIOPS": "Count/Second",
+        "WriteIOPS": "Count/Second",
+        "ReadLatency": "Seconds",
+        "WriteLatency": "Seconds",
+        "NetworkReceiveThroughput": "Bytes/Second",
+        "NetworkTransmitThroughput": "Bytes/Second",
+    },
 )
-REPLICA_METRICS: tuple[MetricInfo, ...] = (MetricInfo("ReplicaLag", "Seconds", "Average"),)
+REPLICA_METRICS: tuple[MetricInfo, ...] = _read_by("Average", {"ReplicaLag": "Seconds"})
 
 # The spec's S3 metrics. Storage metrics are daily, per storage type; request metrics exist only for a bucket
 # with a request-metrics configuration, per its filter id, and are counted per period (Sum).
 S3_METRICS: tuple[MetricInfo, ...] = (
-    MetricInfo("BucketSizeBytes", "Bytes", "Average"),
-    MetricInfo("NumberOfObjects", "Count", "Average"),
-    MetricInfo("AllRequests", "Count", "Sum"),
-    MetricInfo("4xxErrors", "Count", "Sum"),
-    MetricInfo("5xxErrors", "Count", "Sum"),
+    *_read_by("Average", {"BucketSizeBytes": "Bytes", "NumberOfObjects": "Count"}),
+    *_read_by("Sum", {"AllRequests": "Count", "4xxErrors": "Count", "5xxErrors": "Count"}),
 )
 DAILY = frozenset({"BucketSizeBytes", "NumberOfObjects"})
 """Metrics S3 reports once a day: read per day, over days, whatever the window."""
