@@ -322,3 +322,44 @@ def test_email_deliveries_are_captured_and_listed_by_rentaliq_alerts():
         assert again["deliveries"] == report["deliveries"]
         oncall = _subscription(cloud.client("sns"), topic, "oncall@example.com")
         assert oncall["PendingConfirmation"] == "false"  # the confirmation survived the restart too
+
+
+@pytest.mark.slow
+def test_a_crash_between_an_alarm_change_and_its_actions_notifies_once_after_the_restart(monkeypatch):
+    """kill -9 after the evaluator committed ALARM and before it published: the restart publishes it, once, and the
+    history holds the change the mail tells of (before the outbox, the mail went first and a restart sent it again)."""
+    from rentaliq.local.sns_delivery import read_mailbox
+    from tests.functional.test_local_cloud import _wait_dead
+
+    os.environ.setdefault("RENTALIQ_LOCAL_ALARM_SECONDS", "1")
+    with private_cloud("outbox") as cloud:
+        sns = cloud.client("sns")
+        topic = sns.create_topic(Name="rentaliq-lab-alerts")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="email-json", Endpoint="robot@example.com")
+        [confirmation] = read_mailbox(cloud.state_dir, topic_arn=topic)
+        with urllib.request.urlopen(json.loads(confirmation["Body"])["SubscribeURL"], timeout=10) as answer:
+            assert answer.status == 200
+        cloud.stop()
+        monkeypatch.setenv("RENTALIQ_LOCAL_CRASH_AT", "alarm-actions")
+        cloud.start(timeout=60)
+        pid = cloud.status().pid
+        name = _fire(cloud.client("cloudwatch"), topic)
+        _wait_dead(pid)  # it committed the change, then died before the action
+
+        def notifications() -> list[dict]:
+            return [m for m in read_mailbox(cloud.state_dir, topic_arn=topic) if m["Type"] == "Notification"]
+
+        assert notifications() == []
+        monkeypatch.delenv("RENTALIQ_LOCAL_CRASH_AT")
+        cloud.start(timeout=60)
+        deadline = time.monotonic() + 20
+        while not notifications():
+            assert time.monotonic() < deadline, "the owed ALARM notification was never sent after the restart"
+            time.sleep(0.2)
+        time.sleep(3)  # a few more evaluator passes: still one
+        [mail] = notifications()
+        assert json.loads(json.loads(mail["Body"])["Message"])["NewStateValue"] == "ALARM"
+        history = cloud.client("cloudwatch").describe_alarm_history(AlarmName=name, ScanBy="TimestampAscending")["AlarmHistoryItems"]
+        kinds = [(h["HistoryItemType"], h["HistorySummary"]) for h in history]
+        assert kinds.count(("StateUpdate", "Alarm updated from INSUFFICIENT_DATA to ALARM")) == 1
+        assert kinds.count(("Action", f"Successfully executed action {topic}")) == 1

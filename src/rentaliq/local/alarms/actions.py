@@ -133,52 +133,77 @@ def actions_for(alarm: Any) -> list[str]:
     return list(by_state.get(alarm.state_value) or [])
 
 
-def execute(backend: Any, alarm: Any, old_state: str) -> bool:
-    """Run the actions of the alarm's new state (when enabled); True when an SNS topic's state changed."""
-    if not alarm.actions_enabled:
-        return False
-    published = False
-    document = json.dumps(alarm_message(alarm, old_state), separators=(",", ":"))
-    for arn in actions_for(alarm):
-        parts = arn.split(":")
-        if len(parts) < 6 or parts[2] != "sns":
-            _failed(backend, alarm, arn, f"Action type not supported by the local cloud: {arn}")
-            continue
-        from moto.sns.exceptions import SNSNotFoundError
-        from moto.sns.models import sns_backends
+# The alarm's outbox: actions a state change owes, committed with the change before they run. A crash between
+# the two runs them after the restart (at least once, as SNS delivers), and never sends a notification whose state
+# change the alarm history does not hold.
+PENDING = "rentaliq_pending_actions"
 
-        try:
-            sns = sns_backends[parts[4]][parts[3]]
-            sns.publish(
-                json.dumps({"default": document, "email": email_text(alarm, old_state)}),
-                arn,
-                subject=subject(alarm),
-                message_structure="json",
-            )
-        except SNSNotFoundError:
-            _failed(backend, alarm, arn, "Resource not found: Topic does not exist")
-            continue
-        except Exception as error:
-            log.exception("alarm %s: action %s failed", alarm.name, arn)
-            _failed(backend, alarm, arn, str(error) or type(error).__name__)
-            continue
-        published = True
-        history.record(
-            backend,
-            alarm.name,
-            "Action",
-            f"Successfully executed action {arn}",
-            {
-                "actionState": "Succeeded",
-                "stateUpdateTimestamp": int(_epoch(alarm.state_updated_timestamp) * 1000),
-                "notificationResource": arn,
-                "publishedMessage": document,
-            },
-        )
+
+def enqueue(alarm: Any, old_state: str) -> None:
+    """Owe the actions of the alarm's new state (when enabled), with the message as of this change."""
+    arns = actions_for(alarm) if alarm.actions_enabled else []
+    if not arns:
+        return
+    owed = {
+        "arns": arns,
+        "document": json.dumps(alarm_message(alarm, old_state), separators=(",", ":")),
+        "email": email_text(alarm, old_state),
+        "subject": subject(alarm),
+        "state_updated_ms": int(_epoch(alarm.state_updated_timestamp) * 1000),
+    }
+    setattr(alarm, PENDING, [*(getattr(alarm, PENDING, None) or []), owed])
+
+
+def owed(backend: Any) -> bool:
+    return any(getattr(alarm, PENDING, None) for alarm in backend.alarms.values())
+
+
+def deliver(backend: Any) -> bool:
+    """Run every owed action of the backend's alarms, oldest first; True when an SNS topic's state changed."""
+    published = False
+    for alarm in list(backend.alarms.values()):
+        queue = getattr(alarm, PENDING, None) or []
+        setattr(alarm, PENDING, [])
+        for item in queue:
+            for arn in item["arns"]:
+                published |= _publish(backend, alarm, arn, item)
     return published
 
 
-def _failed(backend: Any, alarm: Any, arn: str, error: str) -> None:
+def _publish(backend: Any, alarm: Any, arn: str, item: dict[str, Any]) -> bool:
+    parts = arn.split(":")
+    if len(parts) < 6 or parts[2] != "sns":
+        _failed(backend, alarm, arn, f"Action type not supported by the local cloud: {arn}", item["state_updated_ms"])
+        return False
+    from moto.sns.exceptions import SNSNotFoundError
+    from moto.sns.models import sns_backends
+
+    try:
+        sns = sns_backends[parts[4]][parts[3]]
+        sns.publish(json.dumps({"default": item["document"], "email": item["email"]}), arn, subject=item["subject"], message_structure="json")
+    except SNSNotFoundError:
+        _failed(backend, alarm, arn, "Resource not found: Topic does not exist", item["state_updated_ms"])
+        return False
+    except Exception as error:
+        log.exception("alarm %s: action %s failed", alarm.name, arn)
+        _failed(backend, alarm, arn, str(error) or type(error).__name__, item["state_updated_ms"])
+        return False
+    history.record(
+        backend,
+        alarm.name,
+        "Action",
+        f"Successfully executed action {arn}",
+        {
+            "actionState": "Succeeded",
+            "stateUpdateTimestamp": item["state_updated_ms"],
+            "notificationResource": arn,
+            "publishedMessage": item["document"],
+        },
+    )
+    return True
+
+
+def _failed(backend: Any, alarm: Any, arn: str, error: str, state_updated_ms: int) -> None:
     history.record(
         backend,
         alarm.name,
@@ -186,7 +211,7 @@ def _failed(backend: Any, alarm: Any, arn: str, error: str) -> None:
         f"Failed to execute action {arn}",
         {
             "actionState": "Failed",
-            "stateUpdateTimestamp": int(_epoch(alarm.state_updated_timestamp) * 1000),
+            "stateUpdateTimestamp": state_updated_ms,
             "notificationResource": arn,
             "error": error,
         },

@@ -16,16 +16,18 @@ from __future__ import annotations
 import logging
 import math
 import os
+import signal
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from moto.cloudwatch.models import cloudwatch_backends
 
-from rentaliq.local.alarms import lifecycle
+from rentaliq.local.alarms import actions, lifecycle
 from rentaliq.local.alarms.evaluation import OPERATORS, STATISTICS, Outcome, Rule, evaluate
 from rentaliq.local.alarms.series import RegionIndex, key_of
 from rentaliq.local.periodic import PeriodicThread
+from rentaliq.local.state.commit import CRASH_AT_ENV
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +103,7 @@ class Evaluator(PeriodicThread):
 
     def tick(self) -> None:
         started = time.perf_counter()
+        self.deliver_owed()  # what a crash left owed: once, at the first pass after a restart
         changes = self.plan(time.time())
         if changes:
             self.apply(changes)
@@ -138,32 +141,59 @@ class Evaluator(PeriodicThread):
         return evaluate(rule, points, current, now)
 
     def apply(self, changes: list[Change]) -> None:
-        """Apply state changes under the persistence lock; commit after it."""
-        from moto.sns.models import sns_backends
-
+        """Apply state changes (history, owed actions) under the persistence lock and commit them; only then run
+        the actions and commit again. A crash in between runs them after the restart."""
         from rentaliq.local import state
 
         current = state.current()
-        published = False
         applied = 0
-        lock = current.changing() if current is not None else _nothing()
-        with lock:
+        with current.changing() if current is not None else _nothing():
             if getattr(current, "closed", False):
                 return  # the server is stopping and its final snapshot is written: change nothing it would lose
             for change in changes:
                 alarm, outcome = change.alarm, change.outcome
-                if change.backend.alarms.get(alarm.name) is not alarm or alarm.state_value == outcome.state:
+                if change.backend.alarms.get(alarm.name) is not alarm or outcome.state is None or alarm.state_value == outcome.state:
                     continue  # replaced, deleted or already moved while this pass was evaluating
-                assert outcome.state is not None
-                published |= lifecycle.transition(change.backend, alarm, outcome.state, outcome.reason, outcome.data)
+                lifecycle.transition(change.backend, alarm, outcome.state, outcome.reason, outcome.data)
                 applied += 1
-        if current is None or not applied or getattr(current, "closed", False):
-            return
+        if applied and not self._commit(current, with_sns=False):
+            return  # not durable: running the actions now could notify of a change a restart forgets
+        if applied and os.environ.get(CRASH_AT_ENV) == "alarm-actions":  # test-only: die between commit and actions
+            os.kill(os.getpid(), signal.SIGKILL)
+        self.deliver_owed()
+
+    def deliver_owed(self) -> None:
+        """Run the actions every alarm owes (after a change, or left by a crash), then commit."""
+        from rentaliq.local import state
+
+        current = state.current()
+        published = delivered = False
+        with current.changing() if current is not None else _nothing():
+            if getattr(current, "closed", False):
+                return
+            for regions in list(cloudwatch_backends.values()):
+                for backend in list(regions.values()):
+                    if actions.owed(backend):
+                        published |= actions.deliver(backend)
+                        delivered = True
+        if delivered:
+            self._commit(current, with_sns=published)
+
+    @staticmethod
+    def _commit(current: Any, *, with_sns: bool) -> bool:
+        from moto.sns.models import sns_backends
+
+        if current is None:
+            return True
+        if getattr(current, "closed", False):
+            return False
         try:
-            current.mark_dirty(cloudwatch_backends, *((sns_backends,) if published else ()))
+            current.mark_dirty(cloudwatch_backends, *((sns_backends,) if with_sns else ()))
             current.commit()
         except Exception:
             log.exception("could not commit alarm state changes")
+            return False
+        return True
 
 
 class _nothing:

@@ -52,8 +52,8 @@ def configuration(alarm: Any) -> dict[str, Any]:
     return {k: v for k, v in config.items() if v is not None}
 
 
-def transition(backend: Any, alarm: Any, state: str, reason: str, reason_data: dict[str, Any] | str | None) -> bool:
-    """Move ``alarm`` to ``state``: history, then actions. Returns True when an SNS topic published (dirty)."""
+def transition(backend: Any, alarm: Any, state: str, reason: str, reason_data: dict[str, Any] | str | None) -> None:
+    """Move ``alarm`` to ``state``: history, and the new state's actions owed (``actions.deliver`` runs them)."""
     old_state, old_reason, old_data = alarm.state_value, alarm.state_reason, alarm.state_reason_data
     data_text = reason_data if isinstance(reason_data, str) or reason_data is None else json.dumps(reason_data, separators=(",", ":"))
     alarm.state_value, alarm.state_reason = state, reason
@@ -73,7 +73,7 @@ def transition(backend: Any, alarm: Any, state: str, reason: str, reason_data: d
         {"version": "1.0", "oldState": old, "newState": new},
         when=alarm.state_updated_timestamp,
     )
-    return actions.execute(backend, alarm, old_state)
+    actions.enqueue(alarm, old_state)
 
 
 def _json_or_text(text: str) -> Any:
@@ -139,7 +139,9 @@ def install() -> None:
         alarm = self.alarms[alarm_name]
         if alarm.state_value != state_value:
             transition(self, alarm, state_value, reason, reason_data)
-            _mark_sns_dirty()
+            # Inside the request: the actions run now and are committed with it, before the answer.
+            if actions.deliver(self):
+                _mark_sns_dirty()
 
     def describe_alarm_history(self: Any) -> ActionResult:
         names = ("AlarmName", "AlarmTypes", "HistoryItemType", "StartDate", "EndDate", "MaxRecords", "NextToken", "ScanBy")

@@ -11,6 +11,7 @@ kills itself (``SIGKILL``, as ``kill -9``) at that phase of the first commit tha
 file of a service whose key contains ``RENTALIQ_LOCAL_CRASH_SERVICE`` (default: any):
 ``files-written`` (new files on disk, manifest not replaced) or ``manifest-replaced`` (new manifest,
 old files not deleted).  Unset (always, outside tests) it costs one dictionary lookup per commit.
+The alarm evaluator has one more phase, ``alarm-actions``: a state change committed, its actions not yet run.
 """
 
 from __future__ import annotations
