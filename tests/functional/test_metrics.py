@@ -305,3 +305,24 @@ def test_get_metric_data_returns_aligned_periods_newest_first(rds, cw):
     # The namespace and the exact dimension set are part of the metric's identity.
     other = {**query, "MetricStat": {**query["MetricStat"], "Metric": {**query["MetricStat"]["Metric"], "Namespace": "AWS/EC2"}}}
     assert cw.get_metric_data(MetricDataQueries=[other], StartTime=started, EndTime=now())["MetricDataResults"][0]["Values"] == []
+
+
+def test_percentiles_are_answered_and_invalid_statistics_and_periods_are_client_errors(cw):
+    """The hostile tester's 500s: GetMetricData with p50 (moto answered None), and a 'Median' or a 45 s period."""
+    from botocore.exceptions import ClientError
+
+    metric, start = f"lat-{time.time_ns()}", now() - datetime.timedelta(minutes=2)
+    cw.put_metric_data(Namespace="RentalIQ/Test", MetricData=[{"MetricName": metric, "Value": float(v), "Timestamp": start} for v in range(1, 11)])
+    query = {"Id": "m1", "MetricStat": {"Metric": {"Namespace": "RentalIQ/Test", "MetricName": metric}, "Period": 60, "Stat": "p50"}}
+    [result] = cw.get_metric_data(MetricDataQueries=[query], StartTime=start - datetime.timedelta(minutes=1), EndTime=now())["MetricDataResults"]
+    assert result["Values"] == [5.0]  # nearest rank of 1..10
+    bad = [
+        lambda: cw.get_metric_data(MetricDataQueries=[{**query, "MetricStat": {**query["MetricStat"], "Stat": "Median"}}], StartTime=start, EndTime=now()),
+        lambda: cw.get_metric_data(MetricDataQueries=[query, query], StartTime=start, EndTime=now()),
+        lambda: cw.get_metric_statistics(Namespace="RentalIQ/Test", MetricName=metric, StartTime=start, EndTime=now(), Period=60, Statistics=["Median"]),
+        lambda: cw.get_metric_statistics(Namespace="RentalIQ/Test", MetricName=metric, StartTime=start, EndTime=now(), Period=45, Statistics=["Average"]),
+    ]
+    for call in bad:
+        with pytest.raises(ClientError) as error:
+            call()
+        assert error.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400, error.value.response["Error"]

@@ -21,9 +21,13 @@ from __future__ import annotations
 import datetime
 import functools
 import math
+import re
 from typing import Any
 
 from moto.cloudwatch import models as cw
+
+from rentaliq.local.alarms.evaluation import STATISTICS, statistic
+from rentaliq.local.alarms.series import sample_of
 
 _EPOCH = datetime.datetime(1970, 1, 1)
 MAX_DATAPOINTS = 1440  # GetMetricStatistics answers at most this many (periods x statistics) per call
@@ -79,13 +83,26 @@ def buckets(data: list[Any], period: int, stats: list[str]) -> list[cw.Statistic
 
 
 def _check_period(period: Any) -> None:
-    """A period under 1 s is refused (moto divided by it: an HTTP 500)."""
+    """CloudWatch's periods: 1, 5, 10 or 30 s (high resolution) or a multiple of 60 (moto divided by zero: a 500)."""
     try:
-        ok = int(period) >= 1
+        ok = int(period) in (1, 5, 10, 30) or (int(period) > 0 and int(period) % 60 == 0)
     except (TypeError, ValueError):
         ok = False
     if not ok:
-        raise cw.InvalidParameterValue(f"The parameter Period must be a positive number of seconds, not {period!r}.")
+        raise cw.InvalidParameterValue(f"The parameter Period must be 1, 5, 10, 30 or a multiple of 60, not {period!r}.")
+
+
+_PERCENTILE = re.compile(r"p(100(\.0{1,2})?|\d{1,2}(\.\d{1,2})?)")
+
+
+def is_statistic(name: str) -> bool:
+    """One of CloudWatch's five statistics, or a percentile p0-p100 with up to two decimals."""
+    return name in STATISTICS or bool(_PERCENTILE.fullmatch(name or ""))
+
+
+def value_of(bucket: cw.Statistics, stat: str) -> float | None:
+    """``stat`` over one period's datapoints, percentiles included (moto answered None for those: a 500)."""
+    return statistic(stat, [sample_of(d) for d in bucket.metric_data])
 
 
 def get_metric_statistics(
@@ -95,6 +112,9 @@ def get_metric_statistics(
     if start >= end:
         raise cw.InvalidParameterValue("The parameter StartTime must be less than the parameter EndTime.")
     _check_period(period)
+    for i, stat in enumerate(stats, 1):
+        if stat not in STATISTICS:
+            raise cw.InvalidParameterValue(f"The parameter Statistics.member.{i} must be a value in the set [ {', '.join(STATISTICS)} ].")
     requested = math.ceil((end - start).total_seconds() / int(period)) * len(stats)
     if requested > MAX_DATAPOINTS:
         raise cw.InvalidParameterCombination(
@@ -121,6 +141,22 @@ def list_metrics(self: Any, next_token: str | None, namespace: str, metric_name:
     return self._get_paginated(list(seen.values()))
 
 
+def _check_queries(queries: list[dict[str, Any]]) -> None:
+    """GetMetricData's rules for queries without metric math: a unique Id starting lowercase, a MetricStat, a valid Stat."""
+    ids = [q.get("Id", "") for q in queries]
+    for i, (query, query_id) in enumerate(zip(queries, ids, strict=True), 1):
+        where = f"MetricDataQueries.member.{i}"
+        if not re.fullmatch(r"[a-z][a-zA-Z0-9_]*", query_id):
+            raise cw.ValidationError(f"The value {query_id} for parameter {where}.Id is not valid: it must start with a lowercase letter.")
+        if ids.count(query_id) > 1:
+            raise cw.ValidationError(f"The value {query_id} for parameter {where}.Id is used more than once.")
+        if "MetricStat" not in query:
+            raise cw.ValidationError(f"Exactly one of MetricStat and Expression must be given in {where}.")
+        stat = query["MetricStat"].get("Stat", "")
+        if not is_statistic(stat):
+            raise cw.ValidationError(f"The value {stat} for parameter {where}.MetricStat.Stat is not a valid statistic.")
+
+
 def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, end_time: Any, scan_by: str = "TimestampAscending") -> list[dict[str, Any]]:
     if any("Expression" in q for q in queries):
         return _original_get_metric_data(self, queries, naive_utc(start_time), naive_utc(end_time), scan_by)
@@ -129,6 +165,7 @@ def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, e
         raise cw.ValidationError("The parameter EndTime must be greater than StartTime.")
     if start == end:
         raise cw.ValidationError("The parameter StartTime must not equal parameter EndTime.")
+    _check_queries(queries)
     results = []
     for query in queries:
         stat = query["MetricStat"]
@@ -138,13 +175,15 @@ def get_metric_data(self: Any, queries: list[dict[str, Any]], start_time: Any, e
         grouped = buckets(data, int(stat["Period"]), [stat["Stat"]])
         if scan_by == "TimestampDescending":
             grouped.reverse()
+        values = [(b.timestamp, value_of(b, stat["Stat"])) for b in grouped]
+        values = [(t, v) for t, v in values if v is not None]  # a percentile of aggregated datapoints only: no value
         if query.get("ReturnData", True) in (True, "true", "True"):
             results.append(
                 {
                     "id": query["Id"],
                     "label": query.get("Label") or metric["MetricName"],
-                    "values": [b.get_statistics_for_type(stat["Stat"]) for b in grouped],
-                    "timestamps": [b.timestamp for b in grouped],
+                    "values": [v for _, v in values],
+                    "timestamps": [t for t, _ in values],
                     "status_code": "Complete",
                 }
             )
