@@ -275,3 +275,30 @@ def test_alarm_state_and_history_survive_a_restart(how):
         # ... and the evaluator runs again after the restart
         _put(cw, metric, 10.0, back=0)
         _wait(cw, name, "OK")
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"Period": 45}, "Period (45) must be 10, 30 or a multiple of 60 seconds"),
+        ({"Statistic": "Median"}, "Value 'Median' at 'statistic'"),
+        ({"ComparisonOperator": "Bigger"}, "Value 'Bigger' at 'comparisonOperator'"),
+        ({"TreatMissingData": "sometimes"}, "Value 'sometimes' at 'treatMissingData'"),
+        ({"DatapointsToAlarm": 5, "EvaluationPeriods": 2}, "DatapointsToAlarm (5) must be between 1 and EvaluationPeriods (2)"),
+        ({"ExtendedStatistic": "p99"}, "Exactly one of Statistic and ExtendedStatistic"),
+        ({"Statistic": None, "ExtendedStatistic": "p999"}, "ExtendedStatistic 'p999' is not valid"),
+        ({"Threshold": float("nan")}, "a finite number is required"),
+        ({"AlarmActions": ["notanarn"]}, "Invalid arn syntax: notanarn"),
+        ({"ComparisonOperator": "GreaterThanUpperThreshold"}, "ThresholdMetricId is required"),
+    ],
+)
+def test_put_metric_alarm_refuses_what_aws_refuses_and_stores_nothing(cw, overrides, message):
+    from botocore.exceptions import ClientError
+
+    name = _name("invalid")
+    params = {"AlarmName": name, "Namespace": "RentalIQ/Test", "MetricName": "m", "Statistic": "Average", "Period": P}
+    params |= {"EvaluationPeriods": 1, "Threshold": 80.0, "ComparisonOperator": "GreaterThanThreshold"}
+    with pytest.raises(ClientError) as error:
+        cw.put_metric_alarm(**{k: v for k, v in {**params, **overrides}.items() if v is not None})
+    assert error.value.response["Error"]["Code"] == "ValidationError" and message in error.value.response["Error"]["Message"]
+    assert cw.describe_alarms(AlarmNames=[name])["MetricAlarms"] == []

@@ -8,6 +8,7 @@ Each writes the history item AWS writes: ``Alarm "name" created|updated|deleted`
 
 from __future__ import annotations
 
+import inspect
 import json
 from typing import Any
 
@@ -16,7 +17,7 @@ from moto.cloudwatch import responses as cw_responses
 from moto.cloudwatch.exceptions import InvalidFormat, ResourceNotFound, ValidationError
 from moto.core.responses import ActionResult
 
-from rentaliq.local.alarms import actions, history
+from rentaliq.local.alarms import actions, history, validation
 from rentaliq.local.alarms.evaluation import INSUFFICIENT_DATA
 
 INITIAL_REASON = "Unchecked: Initial alarm creation"
@@ -92,7 +93,10 @@ def install() -> None:
     original_put = backend_cls.put_metric_alarm
     original_delete = backend_cls.delete_alarms
 
+    signature = inspect.signature(original_put)
+
     def put_metric_alarm(self: Any, name: str, *args: Any, **kwargs: Any) -> Any:
+        validation.check(signature.bind(self, name, *args, **kwargs).arguments)
         existing = self.alarms.get(name)
         alarm = original_put(self, name, *args, **kwargs)
         kind = "CompositeAlarm" if alarm.rule is not None else "MetricAlarm"
