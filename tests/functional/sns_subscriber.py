@@ -65,8 +65,9 @@ class Subscriber:
 
 
 @contextmanager
-def subscriber(confirm: bool = True) -> Iterator[Subscriber]:
-    """Serve on a free loopback port; with ``confirm``, answer a SubscriptionConfirmation by GETting its SubscribeURL."""
+def subscriber(confirm: bool = True, delay: float = 0.0) -> Iterator[Subscriber]:
+    """Serve on a free loopback port; with ``confirm``, answer a SubscriptionConfirmation by GETting its SubscribeURL;
+    with ``delay``, take that long to answer each notification (a slow endpoint)."""
     state = Subscriber()
 
     class Handler(BaseHTTPRequestHandler):
@@ -74,6 +75,8 @@ def subscriber(confirm: bool = True) -> Iterator[Subscriber]:
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             with state._lock:
                 state.received.append((dict(self.headers.items()), body))
+            if delay and body.get("Type") == "Notification":
+                time.sleep(delay)
             self.send_response(200)
             self.end_headers()
             if confirm and body.get("Type") == "SubscriptionConfirmation":

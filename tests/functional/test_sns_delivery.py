@@ -363,3 +363,31 @@ def test_a_crash_between_an_alarm_change_and_its_actions_notifies_once_after_the
         kinds = [(h["HistoryItemType"], h["HistorySummary"]) for h in history]
         assert kinds.count(("StateUpdate", "Alarm updated from INSUFFICIENT_DATA to ALARM")) == 1
         assert kinds.count(("Action", f"Successfully executed action {topic}")) == 1
+
+
+def test_a_slow_endpoint_never_delays_another_and_basic_auth_urls_are_honoured(cloud):
+    """One subscriber taking 5 s per POST; the other still gets every message at once. A URL with user:password@
+    (SNS's documented basic authentication) is called with its Authorization header, and never shown."""
+    from tests.functional.sns_subscriber import subscriber as endpoint
+
+    sns = cloud.client("sns")
+    topic = sns.create_topic(Name=f"lanes-{uuid.uuid4().hex[:8]}")["TopicArn"]
+    with endpoint(delay=5.0) as slow, endpoint() as fast:
+        authenticated = fast.url.replace("http://", "http://hook:s3cr3t@").replace("/sns", "/auth")
+        for url in (slow.url, fast.url, authenticated):
+            sns.subscribe(TopicArn=topic, Protocol="http", Endpoint=url)
+        deadline = time.monotonic() + 20
+        while len(sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]) != 3 or any(
+            s["SubscriptionArn"] == "PendingConfirmation" for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+        ):
+            assert time.monotonic() < deadline, "not every endpoint confirmed"
+            time.sleep(0.2)
+        basic = [h.get("Authorization") for h, b in fast.received if b.get("Type") == "SubscriptionConfirmation"]
+        assert sorted(map(str, basic)) == ["Basic aG9vazpzM2NyM3Q=", "None"]  # base64 of hook:s3cr3t, on /auth only
+        sent = time.monotonic()
+        for n in range(4):
+            sns.publish(TopicArn=topic, Message=f"message {n}")
+        while len(fast.messages("Notification")) < 8:  # 4 to /sns, 4 to /auth
+            assert time.monotonic() - sent < 4, f"the fast endpoint waited behind the slow one: {len(fast.messages('Notification'))} of 8"
+            time.sleep(0.1)
+        assert len(slow.messages("Notification")) < 4  # still working through them, 5 s each

@@ -244,11 +244,17 @@ def test_tag_values_aws_accepts_are_accepted():
             "alerts.https_endpoints='http://hooks.example.com/x' is invalid; allowed: an https:// URL",
         ),
         ({"alerts": {"chat_webhook_url": "ftp://chat.example.com"}}, "alerts.chat_webhook_url='ftp://chat.example.com' is invalid; allowed: an https:// URL"),
+        ({"alerts": {"emails": ["oncall@example.com\n"]}}, "alerts.emails='oncall@example.com\\n' is invalid; allowed: an email address"),
+        ({"alerts": {"emails": ["a@example.com", "a@example.com"]}}, "alerts='a@example.com' is invalid; allowed: each email address and URL once"),
+        (
+            {"alerts": {"https_endpoints": ["https://hook:s3cr3t@example.com/x"]}},
+            "'https://****@example.com/x' is invalid; allowed: a URL without user:password@",
+        ),
     ],
 )
 def test_alarm_periods_and_alert_subscribers_are_checked(overrides, problem):
     [found] = _problems("lab", overrides)
-    assert problem in found
+    assert problem in found and "s3cr3t" not in found
 
 
 def test_loopback_http_subscribers_are_accepted_for_local_testing():

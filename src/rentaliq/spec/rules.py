@@ -25,6 +25,7 @@ from rentaliq.spec.models import (
     EnvironmentSpec,
 )
 from rentaliq.spec.partial import Loc, UnreadableField
+from rentaliq.urls import without_credentials
 
 __all__ = ["RULES", "DeployedValues", "Finding", "Rule", "check", "compare_with_deployed"]
 
@@ -243,13 +244,14 @@ def _alarm_periods(spec: EnvironmentSpec) -> Iterator[Problem]:
             yield f"monitoring.{field}", period, "10, 30 or a multiple of 60 seconds (CloudWatch's alarm periods)"
 
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+# An address SNS accepts: no spaces, quotes, angle brackets or control characters, one @, a dotted domain.
+_EMAIL = re.compile(r"[^@\s\"<>(),;:\\]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+")
 
 
 @rule("alerts.emails")
 def _alert_emails(spec: EnvironmentSpec) -> Iterator[Problem]:
     for email in spec.alerts.emails:
-        if not _EMAIL.match(email):
+        if not _EMAIL.fullmatch(email):
             yield "alerts.emails", email, "an email address such as oncall@example.com"
 
 
@@ -259,21 +261,47 @@ def _alert_urls(spec: EnvironmentSpec) -> Iterator[Problem]:
     if spec.alerts.chat_webhook_url is not None:
         urls.append(("alerts.chat_webhook_url", spec.alerts.chat_webhook_url))
     for field, url in urls:
-        if not _alert_url_ok(url):
-            yield field, url, "an https:// URL with a host (http:// only on 127.0.0.1 or localhost, for local testing)"
+        allowed = _alert_url_problem(url)
+        if allowed:
+            yield field, without_credentials(url), allowed
 
 
-def _alert_url_ok(url: str) -> bool:
+@rule("alerts.emails", "alerts.https_endpoints", "alerts.chat_webhook_url")
+def _alert_subscriptions_once(spec: EnvironmentSpec) -> Iterator[Problem]:
+    seen: set[str] = set()
+    for _protocol, endpoint in spec.alerts.subscriptions():
+        if endpoint in seen:
+            yield "alerts", without_credentials(endpoint), "each email address and URL once (it is one subscription)"
+        seen.add(endpoint)
+
+
+def _alert_url_problem(url: str) -> str | None:
+    """What is wrong with a subscriber URL, or None. Credentials in it are refused: the spec is a reviewed file,
+    and SNS lists a subscription's endpoint to anyone who may list subscriptions."""
     from urllib.parse import urlsplit
 
+    https = "an https:// URL with a host (http:// only on a loopback address, for local testing)"
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
+        return https
+    if not host or any(c.isspace() or ord(c) < 32 for c in url):
+        return https
+    if parts.username is not None or parts.password is not None:
+        return "a URL without user:password@ (credentials do not belong in the spec; the endpoint checks a token in its path instead)"
+    if parts.scheme == "https":
+        return None
+    return None if parts.scheme == "http" and _is_loopback(host) else https
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
         return False
-    if not host or any(c.isspace() for c in url):
-        return False
-    return parts.scheme == "https" or (parts.scheme == "http" and host in ("127.0.0.1", "localhost"))
 
 
 @rule("cost.monthly_usd_low", "cost.monthly_usd_high")

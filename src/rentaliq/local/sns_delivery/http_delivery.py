@@ -12,6 +12,7 @@ stops are dropped (nothing is persisted), like messages AWS gives up on.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import itertools
 import json
@@ -19,11 +20,14 @@ import logging
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
+
+from rentaliq.urls import without_credentials
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +101,30 @@ class Attempt:
     error: str | None
 
 
-class Deliverer:
-    """A scheduler thread that hands due POSTs to a small pool; retries go back into the schedule."""
+def split_credentials(url: str) -> tuple[str, dict[str, str]]:
+    """``https://user:password@host/path`` as SNS reads it: the URL without the credentials, and the Basic
+    Authorization header they become (AWS documents basic authentication for HTTP(S) endpoints)."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return url, {}
+    host = parts.hostname or ""
+    netloc = f"[{host}]" if ":" in host else host
+    if parts.port is not None:
+        netloc += f":{parts.port}"
+    token = base64.b64encode(f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}".encode()).decode()
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), {"Authorization": f"Basic {token}"}
 
-    def __init__(self, workers: int = 4) -> None:
+
+class Deliverer:
+    """A scheduler thread that hands due POSTs to one lane per endpoint (scheme, host and port): a slow or dead
+    endpoint holds up only its own deliveries, never another subscriber's, as on AWS. Retries go back into the
+    schedule."""
+
+    def __init__(self) -> None:
         self._heap: list[_Job] = []
         self._seq = itertools.count()
         self._cv = threading.Condition()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sns-http")
+        self._lanes: dict[str, ThreadPoolExecutor] = {}
         self._stopping = False
         self.recent: deque[Attempt] = deque(maxlen=200)
         self._thread = threading.Thread(target=self._run, name="sns-delivery", daemon=True)
@@ -120,7 +140,19 @@ class Deliverer:
             self._stopping = True
             self._cv.notify()
         self._thread.join(timeout=5)
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._cv:
+            lanes, self._lanes = list(self._lanes.values()), {}
+        for lane in lanes:
+            lane.shutdown(wait=False, cancel_futures=True)
+
+    def _lane(self, url: str) -> ThreadPoolExecutor:
+        parts = urllib.parse.urlsplit(url)
+        key = f"{parts.scheme}://{parts.hostname}:{parts.port}"
+        with self._cv:
+            lane = self._lanes.get(key)
+            if lane is None:
+                lane = self._lanes[key] = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sns-http")
+            return lane
 
     def _run(self) -> None:
         while True:
@@ -131,15 +163,18 @@ class Deliverer:
                     return
                 job = heapq.heappop(self._heap)
             try:
-                self._pool.submit(self._post, job)
-            except RuntimeError:  # the pool is shut down
+                self._lane(job.url).submit(self._post, job)
+            except RuntimeError:  # the lane is shut down: the deliverer is stopping
                 return
+            except ValueError:  # a URL urllib cannot even split (Subscribe should have refused it)
+                log.warning("SNS delivery to %s dropped: the URL cannot be parsed", without_credentials(job.url))
 
     def _post(self, job: _Job) -> None:
         status: int | None = None
         error: str | None = None
         try:
-            request = urllib.request.Request(job.url, data=job.body, headers=job.headers, method="POST")
+            url, authorization = split_credentials(job.url)
+            request = urllib.request.Request(url, data=job.body, headers={**job.headers, **authorization}, method="POST")
             with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as answer:
                 status = answer.status
                 answer.read()
@@ -148,7 +183,7 @@ class Deliverer:
         except Exception as failure:  # noqa: BLE001 - refused, timed out, bad URL: all are a failed attempt
             error = f"{type(failure).__name__}: {failure}"
         ok = status is not None and 200 <= status < 300
-        self.recent.append(Attempt(job.url, job.headers.get("x-amz-sns-message-type", ""), job.attempt + 1, status, error))
+        self.recent.append(Attempt(without_credentials(job.url), job.headers.get("x-amz-sns-message-type", ""), job.attempt + 1, status, error))
         if ok:
             return
         if job.attempt < len(job.delays):
@@ -159,4 +194,4 @@ class Deliverer:
                 heapq.heappush(self._heap, job)
                 self._cv.notify()
         else:
-            log.info("SNS delivery to %s abandoned after %d attempts (last: %s)", job.url, job.attempt + 1, error or status)
+            log.warning("SNS delivery to %s abandoned after %d attempts (last: %s)", without_credentials(job.url), job.attempt + 1, error or status)

@@ -21,6 +21,7 @@ import json
 import re
 import secrets
 import time
+import urllib.parse
 import uuid
 from typing import Any
 
@@ -60,9 +61,16 @@ def listed(subscription: Any) -> dict[str, Any]:
 
 
 def _check_endpoint(protocol: str, endpoint: str) -> None:
-    if protocol in ("http", "https") and not endpoint.lower().startswith(f"{protocol}://"):
-        raise SNSInvalidParameter(f"Invalid parameter: Endpoint must match the specified protocol ({protocol}): {endpoint}")
-    if protocol in ("email", "email-json") and not _EMAIL.match(endpoint or ""):
+    if protocol in ("http", "https"):
+        if not endpoint.lower().startswith(f"{protocol}://"):
+            raise SNSInvalidParameter(f"Invalid parameter: Endpoint must match the specified protocol ({protocol})")
+        try:
+            host = urllib.parse.urlsplit(endpoint).hostname
+        except ValueError:
+            host = None
+        if not host:
+            raise SNSInvalidParameter("Invalid parameter: Endpoint is not a valid URL")
+    if protocol in ("email", "email-json") and not _EMAIL.fullmatch(endpoint or ""):
         raise SNSInvalidParameter("Invalid parameter: Email address")
 
 
