@@ -391,3 +391,21 @@ def test_a_slow_endpoint_never_delays_another_and_basic_auth_urls_are_honoured(c
             assert time.monotonic() - sent < 4, f"the fast endpoint waited behind the slow one: {len(fast.messages('Notification'))} of 8"
             time.sleep(0.1)
         assert len(slow.messages("Notification")) < 4  # still working through them, 5 s each
+
+
+def test_a_topic_remembers_a_bounded_number_of_published_messages(tmp_path):
+    """moto kept every message on its topic, pickled with every SNS commit: the SNS state grew without end."""
+    from moto.sns.models import sns_backends
+
+    from rentaliq.local import sns_delivery
+    from rentaliq.local.sns_delivery.subscriptions import SENT_KEPT
+
+    sns_delivery.install(tmp_path)  # the server's patches, in this process
+    try:
+        backend = sns_backends["123456789012"]["us-east-1"]
+        topic = backend.create_topic(f"bounded-{uuid.uuid4().hex[:8]}")
+        for n in range(SENT_KEPT + 50):
+            backend.publish(f"message {n}", arn=topic.arn)
+        assert [m[1] for m in topic.sent_notifications] == [f"message {n}" for n in range(50, SENT_KEPT + 50)]
+    finally:
+        sns_delivery.stop()

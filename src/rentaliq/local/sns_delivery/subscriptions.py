@@ -34,6 +34,7 @@ from rentaliq.local.sns_delivery import messages
 from rentaliq.local.sns_delivery.runtime import Runtime
 
 CONFIRMING = ("http", "https", "email", "email-json")
+SENT_KEPT = 100  # published messages a topic remembers (moto kept them all)
 TOKEN_SECONDS = 3 * 24 * 3600
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _installed = False
@@ -249,4 +250,14 @@ def install(runtime: Runtime) -> None:
     resp_cls.confirm_subscription = confirm_subscription  # type: ignore[method-assign]
     resp_cls.list_subscriptions = list_subscriptions  # type: ignore[method-assign]
     resp_cls.list_subscriptions_by_topic = list_subscriptions_by_topic  # type: ignore[method-assign]
+    original_topic_publish = sns_models.Topic.publish
+
+    def topic_publish(self: Any, *args: Any, **kwargs: Any) -> str:
+        """moto keeps every published message on its topic (about 3 KB each, pickled with every SNS commit):
+        keep the newest ``SENT_KEPT``, which is all anything reads back (moto's test-only sent_notifications)."""
+        message_id: str = original_topic_publish(self, *args, **kwargs)
+        del self.sent_notifications[:-SENT_KEPT]
+        return message_id
+
+    sns_models.Topic.publish = topic_publish  # type: ignore[method-assign]
     _installed = True
