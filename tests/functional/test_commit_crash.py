@@ -28,7 +28,8 @@ BUCKET = "rentaliq-crash-data"
 
 
 @pytest.fixture()
-def cloud(tmp_path: Path) -> Iterator[LocalCloud]:
+def unstarted_cloud(tmp_path: Path) -> Iterator[LocalCloud]:
+    """A cloud of this test's own, not started: each phase starts it with its own crash point."""
     c = LocalCloud(state_dir=tmp_path / "state", port=free_port())
     try:
         yield c
@@ -71,28 +72,28 @@ def _state_files_match_manifest(state: Path) -> None:
 
 
 @pytest.mark.parametrize("phase", ["files-written", "manifest-replaced"])
-def test_kill_during_commit_keeps_previous_or_new_state_whole(cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
+def test_kill_during_commit_keeps_previous_or_new_state_whole(unstarted_cloud: LocalCloud, monkeypatch: pytest.MonkeyPatch, phase: str) -> None:
     # The state before: a secret with one version, a versioned bucket with one object.
-    _start(cloud, monkeypatch, None)
-    sm, s3 = cloud.client("secretsmanager"), cloud.client("s3")
+    _start(unstarted_cloud, monkeypatch, None)
+    sm, s3 = unstarted_cloud.client("secretsmanager"), unstarted_cloud.client("s3")
     secret = sm.create_secret(Name="rentaliq/crash/db", SecretString=json.dumps({"password": "first"}))
     s3.create_bucket(Bucket=BUCKET)
     s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
     v1 = s3.put_object(Bucket=BUCKET, Key="report.json", Body=b"one")["VersionId"]
-    cloud.stop()
+    unstarted_cloud.stop()
 
     # A secret's new value: the server dies in that commit.
-    _start(cloud, monkeypatch, phase, SECRETS)
-    sm = cloud.client("secretsmanager")
-    _killed_by(cloud, lambda: sm.put_secret_value(SecretId=secret["ARN"], SecretString=json.dumps({"password": "second"})))
+    _start(unstarted_cloud, monkeypatch, phase, SECRETS)
+    sm = unstarted_cloud.client("secretsmanager")
+    _killed_by(unstarted_cloud, lambda: sm.put_secret_value(SecretId=secret["ARN"], SecretString=json.dumps({"password": "second"})))
 
     # An S3 object's new version: the server dies in that commit (bucket entry, key page, service file).
-    _start(cloud, monkeypatch, phase, S3)
-    s3 = cloud.client("s3")
-    _killed_by(cloud, lambda: s3.put_object(Bucket=BUCKET, Key="report.json", Body=b"two"))
+    _start(unstarted_cloud, monkeypatch, phase, S3)
+    s3 = unstarted_cloud.client("s3")
+    _killed_by(unstarted_cloud, lambda: s3.put_object(Bucket=BUCKET, Key="report.json", Body=b"two"))
 
-    _start(cloud, monkeypatch, None)
-    sm, s3 = cloud.client("secretsmanager"), cloud.client("s3")
+    _start(unstarted_cloud, monkeypatch, None)
+    sm, s3 = unstarted_cloud.client("secretsmanager"), unstarted_cloud.client("s3")
     versions = sm.list_secret_version_ids(SecretId=secret["ARN"])["Versions"]
     current = json.loads(sm.get_secret_value(SecretId=secret["ARN"])["SecretString"])
     first = json.loads(sm.get_secret_value(SecretId=secret["ARN"], VersionId=secret["VersionId"])["SecretString"])
@@ -107,12 +108,12 @@ def test_kill_during_commit_keeps_previous_or_new_state_whole(cloud: LocalCloud,
     else:  # the new manifest was in place: the change is there, with everything before it
         assert len(versions) == 2 and current == {"password": "second"}
         assert len(bodies) == 2 and sorted(bodies.values()) == [b"one", b"two"] and latest == b"two"
-    _state_files_match_manifest(cloud.state_dir)
+    _state_files_match_manifest(unstarted_cloud.state_dir)
 
     # And the cloud goes on: a change after the restart survives another restart.
     s3.put_object(Bucket=BUCKET, Key="after.txt", Body=b"after")
-    cloud.stop()
-    _start(cloud, monkeypatch, None)
-    assert cloud.client("s3").get_object(Bucket=BUCKET, Key="after.txt")["Body"].read() == b"after"
-    first = cloud.client("secretsmanager").get_secret_value(SecretId=secret["ARN"], VersionId=secret["VersionId"])
+    unstarted_cloud.stop()
+    _start(unstarted_cloud, monkeypatch, None)
+    assert unstarted_cloud.client("s3").get_object(Bucket=BUCKET, Key="after.txt")["Body"].read() == b"after"
+    first = unstarted_cloud.client("secretsmanager").get_secret_value(SecretId=secret["ARN"], VersionId=secret["VersionId"])
     assert json.loads(first["SecretString"]) == {"password": "first"}
