@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import ipaddress
 import json
 import logging
 import logging.handlers
@@ -37,6 +36,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from rentaliq.urls import is_loopback
+
 HEALTH_PATH = "/_rentaliq/health"
 EXIT_STATE = 2
 EXIT_PORT = 3
@@ -44,15 +45,6 @@ EXIT_ARGS = 4
 EXIT_LOCKED = 5
 
 log = logging.getLogger("rentaliq.local.server")
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 SERVER_ERRORS_ENV = "RENTALIQ_SERVER_ERRORS_FILE"
@@ -130,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.reconfigure(line_buffering=True)  # type: ignore[union-attr]
 
     host: str = args.host
-    if not _is_loopback(host) and not args.allow_remote:
+    if not is_loopback(host) and not args.allow_remote:
         _fail(EXIT_ARGS, f"refusing to bind {host}: the local cloud accepts any credentials; use --allow-remote to override")
     port = args.port
     if port is None:

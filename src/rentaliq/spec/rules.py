@@ -25,7 +25,7 @@ from rentaliq.spec.models import (
     EnvironmentSpec,
 )
 from rentaliq.spec.partial import Loc, UnreadableField
-from rentaliq.urls import without_credentials
+from rentaliq.urls import is_loopback, without_credentials
 
 __all__ = ["RULES", "DeployedValues", "Finding", "Rule", "check", "compare_with_deployed"]
 
@@ -292,16 +292,7 @@ def _alert_url_problem(url: str) -> str | None:
         return "a URL without user:password@ (credentials do not belong in the spec; the endpoint checks a token in its path instead)"
     if parts.scheme == "https":
         return None
-    return None if parts.scheme == "http" and _is_loopback(host) else https
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return None if parts.scheme == "http" and is_loopback(host) else https
 
 
 @rule("cost.monthly_usd_low", "cost.monthly_usd_high")
