@@ -203,14 +203,14 @@ def replica_lag_alarm(replica_id: str) -> str:
 
 # The RDS metrics the spec's "Monitoring & Alerting" names (units as CloudWatch reports them), and S3's; the
 # dashboard graphs each of them, and `verify` checks that it does.
-RDS_METRICS = {
+RDS_METRICS = {  # in the order people read them: load, storage, I/O, network
     "CPUUtilization": "Percent",
     "DatabaseConnections": "Count",
     "FreeStorageSpace": "Bytes",
-    "ReadLatency": "Seconds",
-    "WriteLatency": "Seconds",
     "ReadIOPS": "Count/Second",
     "WriteIOPS": "Count/Second",
+    "ReadLatency": "Seconds",
+    "WriteLatency": "Seconds",
     "NetworkReceiveThroughput": "Bytes/Second",
     "NetworkTransmitThroughput": "Bytes/Second",
 }

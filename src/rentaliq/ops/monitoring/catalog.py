@@ -13,13 +13,13 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from rentaliq import naming
+from rentaliq import contract, naming
 from rentaliq.deploy.target import Target
 from rentaliq.ops.monitoring.models import MetricKey
 
 RDS = "AWS/RDS"
 S3 = "AWS/S3"
-DB_DIMENSION = "DBInstanceIdentifier"
+DB_DIMENSION = contract.ALARM_DIMENSION
 BUCKET_DIMENSION = "BucketName"
 
 
@@ -35,33 +35,20 @@ def _read_by(stat: str, units: dict[str, str]) -> tuple[MetricInfo, ...]:
     return tuple(MetricInfo(name, unit, stat) for name, unit in units.items())
 
 
-# The spec's RDS metrics, in the order people read them: load, then storage, then I/O, then network.
-RDS_METRICS: tuple[MetricInfo, ...] = _read_by(
-    "Average",
-    {
-        "CPUUtilization": "Percent",
-        "DatabaseConnections": "Count",
-        "FreeStorageSpace": "Bytes",
-        "ReadIOPS": "Count/Second",
-        "WriteIOPS": "Count/Second",
-        "ReadLatency": "Seconds",
-        "WriteLatency": "Seconds",
-        "NetworkReceiveThroughput": "Bytes/Second",
-        "NetworkTransmitThroughput": "Bytes/Second",
-    },
-)
+# The spec's RDS and S3 metrics (contract.py, the table the dashboard and verify use too).
+RDS_METRICS: tuple[MetricInfo, ...] = _read_by("Average", contract.RDS_METRICS)
 REPLICA_METRICS: tuple[MetricInfo, ...] = _read_by("Average", {"ReplicaLag": "Seconds"})
 
-# The spec's S3 metrics. Storage metrics are daily, per storage type; request metrics exist only for a bucket
-# with a request-metrics configuration, per its filter id, and are counted per period (Sum).
+# Storage metrics are daily, per storage type; request metrics exist only for a bucket with a request-metrics
+# configuration, per its filter id, and are counted per period (Sum).
 S3_METRICS: tuple[MetricInfo, ...] = (
-    *_read_by("Average", {"BucketSizeBytes": "Bytes", "NumberOfObjects": "Count"}),
-    *_read_by("Sum", {"AllRequests": "Count", "4xxErrors": "Count", "5xxErrors": "Count"}),
+    *_read_by("Average", {name: unit for name, (unit, _) in contract.S3_STORAGE_METRICS.items()}),
+    *_read_by("Sum", contract.S3_REQUEST_METRICS),
 )
-DAILY = frozenset({"BucketSizeBytes", "NumberOfObjects"})
+DAILY = frozenset(contract.S3_STORAGE_METRICS)
 """Metrics S3 reports once a day: read per day, over days, whatever the window."""
 # What a bucket's storage metrics are reported under when CloudWatch holds none yet (AWS's names).
-DEFAULT_STORAGE_TYPE = {"BucketSizeBytes": "StandardStorage", "NumberOfObjects": "AllStorageTypes"}
+DEFAULT_STORAGE_TYPE = {name: storage_type for name, (_, storage_type) in contract.S3_STORAGE_METRICS.items()}
 _S3_BY_NAME = {m.name: m for m in S3_METRICS}
 UNITS = {m.name: m.unit for m in (*RDS_METRICS, *REPLICA_METRICS, *S3_METRICS)}
 """A metric's unit by its name (alarm thresholds are shown in it)."""
