@@ -15,14 +15,32 @@ _KEY_DEFAULT_POLICY_NAME = "default"
 
 
 class KmsKey(Provider):
+    """A key has no name: it carries CloudFormation's tags from its create on, so that after a crash the key an
+    interrupted create made is found (and rolled back) rather than left behind."""
+
     type_name = "AWS::KMS::Key"
+
+    def locate(self, props, ctx):
+        if not ctx.stack_id:
+            return []
+        kms, wanted = ctx.client("kms"), {(t["Key"], t["Value"]) for t in ctx.cloudformation_tags()}
+        found = []
+        for page in kms.get_paginator("list_keys").paginate():
+            for key in page["Keys"]:
+                if kms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "PendingDeletion":
+                    continue
+                tags = {(t["TagKey"], t["TagValue"]) for t in kms.list_resource_tags(KeyId=key["KeyId"]).get("Tags", [])}
+                if wanted <= tags:
+                    found.append(key["KeyId"])
+        return found
 
     def create(self, props, ctx):
         kms = ctx.client("kms")
+        cloudformation = [{"TagKey": t["Key"], "TagValue": t["Value"]} for t in ctx.cloudformation_tags()]
         kwargs: dict[str, Any] = {
             "KeyUsage": props.get("KeyUsage", "ENCRYPT_DECRYPT"),
             "KeySpec": props.get("KeySpec", "SYMMETRIC_DEFAULT"),
-            "Tags": tag_list(props, "TagKey", "TagValue"),
+            "Tags": tag_list(props, "TagKey", "TagValue") + cloudformation,
         }
         if props.get("KeyPolicy"):
             kwargs["Policy"] = as_json(props["KeyPolicy"])
