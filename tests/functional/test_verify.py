@@ -74,7 +74,7 @@ def test_every_environment_conforms_to_its_spec(deployed, target, env):
     assert find(checks, "RDS", "instance class").actual == spec.database.instance_class
     assert find(checks, "RDS", "backup retention (days)").actual == spec.database.backup_retention_days
     assert find(checks, "RDS", "Multi-AZ").actual is spec.database.multi_az
-    assert find(checks, "EC2", f"{naming.vpc(env)} NAT gateways").actual == spec.network.nat_gateways
+    assert find(checks, "EC2", f"{naming.vpc(env)} NAT gateways").actual == spec.network.nats
     assert find(checks, "Secrets", f"{naming.secret_path(env, 'db/connection-string')} DATABASE_URL password").actual == "matches"
 
 

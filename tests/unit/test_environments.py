@@ -70,8 +70,8 @@ def test_lifecycle_per_environment():
     assert [x.expire_noncurrent_after_days for x in (lab, qa, prod)] == [None, 90, 90]
 
 
-def test_nat_gateways_default_one_outside_prod_and_one_per_az_in_prod():
-    assert [load_spec(e).network.nat_gateways for e in ("lab", "qa", "prod")] == [1, 1, 2]
+def test_nat_defaults_none_in_lab_one_instance_in_qa_one_instance_per_zone_in_prod():
+    assert [(load_spec(e).network.nat, load_spec(e).network.nats) for e in ("lab", "qa", "prod")] == [("none", 0), ("instance", 1), ("instance", 2)]
 
 
 def test_tags_follow_the_tagging_strategy():

@@ -47,7 +47,7 @@ class Network(Construct):
             vpc_name=naming.vpc(spec.name),
             ip_addresses=ec2.IpAddresses.cidr(net.vpc_cidr),
             max_azs=net.availability_zones,
-            nat_gateways=net.nat_gateways,
+            nat_gateways=net.nats,  # issue 11 §2: instance and none are built by the NAT helper
             subnet_configuration=[
                 ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
                 ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),

@@ -181,8 +181,12 @@ class ExistingNetwork(BaseModel):
     """The availability zones of those subnets, e.g. ``us-east-1a``, at least two. Required."""
 
 
+NatChoice = Literal["gateway", "instance", "none"]
+WEEKDAYS: tuple[str, ...] = ("MON", "TUE", "WED", "THU", "FRI", "SAT", "SUN")
+
+
 class NetworkSpec(BaseModel):
-    """The VPC the stack creates (public, app and DB subnets; NAT gateways), or an existing one."""
+    """The VPC the stack creates (public, app and DB subnets; the app subnets' egress), or an existing one."""
 
     model_config = _Frozen
 
@@ -190,10 +194,53 @@ class NetworkSpec(BaseModel):
     """The VPC's IPv4 range, private, /16 to /24, e.g. ``10.10.0.0/16`` (CidrBlock). Required."""
     availability_zones: int = Field(default=2, ge=2, le=3)
     """Availability zones the subnets span, 2 or 3. Default: 2."""
-    nat_gateways: int = Field(ge=0, le=3)
-    """NAT gateways, 0 to availability_zones; one per zone survives a zone failure. Required."""
+    nat: NatChoice
+    """How the app subnets reach the internet: ``gateway`` (managed NAT gateways, about $33 a month each plus
+    $0.045 per GB), ``instance`` (a small NAT instance of ``nat_instance_type`` per NAT, with its own security
+    group and a health alarm, about $7 a month each) or ``none`` (isolated app subnets: no internet egress; AWS
+    services through the S3 gateway endpoint and, with ``secrets_manager_endpoint``, a Secrets Manager interface
+    endpoint). Required (LAB ``none``, QA ``instance``, PROD ``instance``, one per zone)."""
+    nat_count: int | None = Field(default=None, ge=1, le=3)
+    """NAT gateways or instances, 1 to availability_zones; one per zone keeps egress up through a zone failure.
+    Unset with ``nat = "none"``. Default: 1 (none with ``nat = "none"``)."""
+    nat_instance_type: str = Field(default="t4g.nano", pattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
+    """EC2 instance type of a NAT instance (``nat = "instance"``); an ARM (Graviton) type such as ``t4g.nano``
+    runs the ARM Amazon Linux 2023 image. Default: ``t4g.nano``."""
+    secrets_manager_endpoint: bool = False
+    """A Secrets Manager interface endpoint in the app subnets (private DNS on; its security group admits HTTPS
+    from the app security group only): the spec's Phase 2 "private access", about $7.30 a month per zone.
+    Default: false."""
     existing: ExistingNetwork | None = None
     """Use this existing VPC instead of creating one. Default: unset (the stack creates the VPC)."""
+
+    @property
+    def nats(self) -> int:
+        """How many NAT gateways or instances the VPC gets (0 with ``nat = "none"``)."""
+        if self.nat == "none":
+            return 0
+        return 1 if self.nat_count is None else self.nat_count
+
+
+class ScheduleSpec(BaseModel):
+    """Off-hours stop and start of the database (the spec's "Schedule Start/Stop": LAB and QA): two EventBridge
+    Scheduler schedules calling RDS's StopDBInstance and StartDBInstance. Times are wall-clock times in
+    ``timezone``, so they follow daylight saving time. Storage, backups and the secrets are billed while stopped;
+    the instance hours are not."""
+
+    model_config = _Frozen
+
+    enabled: bool = True
+    """Whether the schedules exist; false keeps the database running around the clock. Default: true."""
+    stop_at: str = Field(default="20:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """When the database stops, ``HH:MM`` (24-hour) in ``timezone``, on each of ``days``. Default: ``20:00``."""
+    start_at: str = Field(default="07:00", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    """When it starts, ``HH:MM`` in ``timezone``, on each of ``days``; before stop_at. Default: ``07:00``."""
+    days: tuple[str, ...] = Field(default=("MON", "TUE", "WED", "THU", "FRI"), min_length=1, strict=False)
+    """The days it runs, from ``MON TUE WED THU FRI SAT SUN``: it starts at start_at and stops at stop_at on each
+    of them, and stays stopped on the others. Default: Monday to Friday."""
+    timezone: str = "America/New_York"
+    """The IANA time zone of the times, e.g. ``America/New_York`` or ``Europe/Berlin``
+    (ScheduleExpressionTimezone). Default: ``America/New_York``."""
 
 
 class MonitoringSpec(BaseModel):
@@ -371,6 +418,9 @@ class EnvironmentSpec(BaseModel):
     """The recovery objectives (RPO, RTO). Required."""
     usage: UsageSpec = UsageSpec()
     """The usage assumptions a bill is priced with. Default: UsageSpec's defaults."""
+    schedule: ScheduleSpec = ScheduleSpec(enabled=False)
+    """Off-hours stop/start of the database. Default: none (LAB and QA's built-in specs turn it on; PROD refuses
+    one unless allow_unsafe_prod)."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""

@@ -22,6 +22,7 @@ from rentaliq.spec.models import (
     MONITORING_INTERVALS,
     PERFORMANCE_INSIGHTS_RETENTION,
     SECRET_RECOVERY_WINDOWS,
+    WEEKDAYS,
     EnvironmentSpec,
 )
 from rentaliq.spec.partial import Loc, UnreadableField
@@ -69,6 +70,8 @@ def check(spec: EnvironmentSpec, env: str, skip: Callable[[Rule], bool] = lambda
     return problems
 
 
+# Instance families a NAT instance may use: burstable and general-purpose, ARM or x86 (NAT needs network, not CPU).
+NAT_INSTANCE_FAMILIES = ("t3", "t3a", "t4g", "c6g", "c7g", "m6g", "m7g")
 _PROD_ONLY = "true in prod (set allow_unsafe_prod = true to override deliberately)"
 _IDENTIFIER = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,62}")
 
@@ -229,11 +232,60 @@ def _vpc_cidr(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "network.vpc_cidr", cidr, "a private IPv4 range between /16 and /24"
 
 
-@rule("network.existing", "network.nat_gateways", "network.availability_zones")
+@rule("network.existing", "network.nat", "network.nat_count", "network.availability_zones")
 def _nat_per_zone(spec: EnvironmentSpec) -> Iterator[Problem]:
     net = spec.network
-    if net.existing is None and net.nat_gateways > net.availability_zones:
-        yield "network.nat_gateways", net.nat_gateways, f"0 to network.availability_zones ({net.availability_zones})"
+    if net.nat == "none" and net.nat_count is not None:
+        yield "network.nat_count", net.nat_count, 'unset with network.nat = "none" (there is no NAT to count)'
+    elif net.existing is None and net.nats > net.availability_zones:
+        yield "network.nat_count", net.nat_count, f"1 to network.availability_zones ({net.availability_zones})"
+
+
+@rule("network.nat_instance_type")
+def _nat_instance_type(spec: EnvironmentSpec) -> Iterator[Problem]:
+    family = spec.network.nat_instance_type.split(".", 1)[0]
+    if family not in NAT_INSTANCE_FAMILIES:
+        yield "network.nat_instance_type", spec.network.nat_instance_type, f"an instance type of the families {', '.join(NAT_INSTANCE_FAMILIES)}, e.g. t4g.nano"
+
+
+@rule("schedule.days")
+def _schedule_days(spec: EnvironmentSpec) -> Iterator[Problem]:
+    days = spec.schedule.days
+    for day in days:
+        if day not in WEEKDAYS:
+            yield "schedule.days", day, f"days from {' '.join(WEEKDAYS)}"
+    if len(set(days)) != len(days):
+        yield "schedule.days", list(days), "each day once"
+
+
+@rule("schedule.timezone")
+def _schedule_timezone(spec: EnvironmentSpec) -> Iterator[Problem]:
+    if not _is_time_zone(spec.schedule.timezone):
+        yield "schedule.timezone", spec.schedule.timezone, "an IANA time zone such as America/New_York, Europe/Berlin or UTC"
+
+
+@rule("schedule.start_at", "schedule.stop_at")
+def _schedule_start_before_stop(spec: EnvironmentSpec) -> Iterator[Problem]:
+    if spec.schedule.start_at >= spec.schedule.stop_at:  # HH:MM strings order as times do
+        yield "schedule.start_at", spec.schedule.start_at, f"earlier in the day than schedule.stop_at ({spec.schedule.stop_at})"
+
+
+@rule("name", "allow_unsafe_prod", "schedule.enabled")
+def _prod_runs_around_the_clock(spec: EnvironmentSpec) -> Iterator[Problem]:
+    if spec.is_prod and spec.schedule.enabled and not spec.allow_unsafe_prod:
+        yield "schedule.enabled", True, "false in prod: a stopped production database is an outage (set allow_unsafe_prod = true to override deliberately)"
+
+
+def _is_time_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    if not name or name.startswith(("/", ".")) or ".." in name:
+        return False
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
 
 
 @rule("monitoring.cpu_period_s", "monitoring.period_s")

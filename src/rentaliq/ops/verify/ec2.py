@@ -75,8 +75,8 @@ def _vpc(audit: Audit, network: Network) -> None:
         azs = sorted({s["AvailabilityZone"] for s in subnets})
         add(EC2, f"{name} availability zones", net.availability_zones, len(azs), detail=", ".join(azs))
     with read.section(EC2, "nat"):
-        nats = read.paginate(EC2, f"{name} NAT gateways", net.nat_gateways, "ec2", "describe_nat_gateways", "NatGateways", Filters=in_vpc)
-        add(EC2, f"{name} NAT gateways", net.nat_gateways, len([n for n in nats if n.get("State") in ("pending", "available")]))
+        nats = read.paginate(EC2, f"{name} NAT gateways", net.nats, "ec2", "describe_nat_gateways", "NatGateways", Filters=in_vpc)
+        add(EC2, f"{name} NAT gateways", net.nats, len([n for n in nats if n.get("State") in ("pending", "available")]))
     with read.section(EC2, "endpoints"):
         endpoints = read.paginate(EC2, f"{name} S3 gateway endpoint", "present", "ec2", "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
         s3_service = f"com.amazonaws.{audit.spec.region}.s3"
