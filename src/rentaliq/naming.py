@@ -112,3 +112,18 @@ def alerts_topic(env: str) -> str:
 def dashboard(env: str) -> str:
     """The environment's CloudWatch dashboard: ``rentaliq-lab`` (the stack's name; one dashboard per environment)."""
     return stack_name(env)
+
+
+def db_stop_schedule(env: str) -> str:
+    """The EventBridge Scheduler schedule that stops the database off-hours: ``rentaliq-lab-db-stop``."""
+    return resource_name(env, "db", "stop")
+
+
+def db_start_schedule(env: str) -> str:
+    """The schedule that starts it again: ``rentaliq-lab-db-start``."""
+    return resource_name(env, "db", "start")
+
+
+def scheduler_role(env: str) -> str:
+    """The role EventBridge Scheduler assumes to stop and start that one database: ``rentaliq-lab-scheduler-role``."""
+    return resource_name(env, "scheduler", "role")
