@@ -107,8 +107,7 @@ def without_schedule(lines: tuple[Line, ...], ctx: PricingContext) -> Alternativ
     percent = 100 * saving / full if full else 0.0
     return Alternative(
         "without the off-hours schedule",
-        f"the schedule ({', '.join(names)}) saves ${saving:,.2f} a month, {percent:.1f} % of the instance cost "
-        f"(${full:,.2f} running around the clock)",
+        f"the schedule ({', '.join(names)}) saves ${saving:,.2f} a month, {percent:.1f} % of the instance cost (${full:,.2f} running around the clock)",
         tuple(replaces),
         tuple(instead),
         {"schedule_saving_usd": round(saving, 2), "schedule_saving_percent_of_instance": round(percent, 1), "instance_usd_without_schedule": round(full, 2)},

@@ -30,7 +30,8 @@ def db_instance(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list
     deployment = "Multi-AZ: primary + standby" if multi_az else "Single-AZ"
     storage_type = p.get("StorageType", "gp2")
     storage_gb = _int(p.get("AllocatedStorage"))
-    hours, schedule_note = ctx.hours, ""
+    hours: float = ctx.hours
+    schedule_note = ""
     scheduled = schedule_for(lid, ctx)
     if scheduled is not None:  # the template stops it off-hours: bill the hours its schedule leaves it running
         hours = scheduled.running_hours

@@ -127,6 +127,9 @@ class EnvironmentStatus:
     database_detail: str = ""
     failures: list[str] = field(default_factory=list)
     cutover: str | None = None  # a restore's cutover of the DB secrets, as one line (rentaliq.ops.recovery.cutover)
+    schedule: dict[str, Any] | None = None  # the off-hours schedule and the next transition (rentaliq.ops.schedules)
+    schedule_lines: list[str] = field(default_factory=list)
+    stopped_by_schedule: bool = False  # stopped off-hours: not reachable, and that is not a failure
 
 
 def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
@@ -145,7 +148,11 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
             if e.failed and line not in failures:
                 failures.append(line)
         failures = failures[-5:]
-    if "DbEndpoint" in stacks.outputs(stack):
+    schedule, lines, instance_status = _schedule(target, spec.name.value)
+    stopped = instance_status in ("stopped", "stopping") and bool(schedule and schedule.get("start"))
+    if stopped:  # no connection attempt: it would only time out; say when it starts instead
+        ready, detail = False, f"{instance_status} off-hours; `{command('wake', spec.name.value)}` starts it now"
+    elif "DbEndpoint" in stacks.outputs(stack):
         ready, detail = check_connection(target, spec)
     else:  # never created, or mid-create: its secret may lack the endpoint, so there is nothing to connect to
         ready, detail = False, f"no database endpoint yet (stack {code})"
@@ -153,5 +160,34 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
 
     cut = active(target, spec.name.value)
     return EnvironmentStatus(
-        spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures, cut.describe() if cut else None
+        spec.stack_name,
+        code,
+        states.meaning(code),
+        advice,
+        stacks.outputs(stack),
+        ready,
+        detail,
+        failures,
+        cut.describe() if cut else None,
+        schedule,
+        lines,
+        stopped,
     )
+
+
+def _schedule(target: Target, env: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    """The off-hours schedule as JSON and as lines, and RDS's status of the instance; an unreadable schedule
+    (Scheduler denied to this caller) is one line, never a failed status."""
+    from datetime import UTC, datetime
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rentaliq.ops.recovery.errors import RecoveryError
+    from rentaliq.ops.schedules import read_state
+
+    now = datetime.now(UTC)
+    try:
+        state = read_state(target, env)
+    except (ClientError, BotoCoreError, RecoveryError) as error:
+        return None, [f"schedule: cannot be read ({' '.join(str(error).split())[:200]})"], None
+    return state.to_dict(now), state.lines(now), state.instance_status
