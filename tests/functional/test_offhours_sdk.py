@@ -159,31 +159,46 @@ def test_wake_refuses_prod_without_confirmation_and_bad_durations(cloud_env):
     assert bad.returncode == 1 and "--for '2 weeks' is invalid; allowed: a duration like 2h, 90m, 1h30m or 1d (at most 7d)" in bad.stderr
 
 
-def test_wake_for_holds_the_evening_stop_and_leaves_a_one_time_stop(lab):
+@pytest.fixture
+def scheduler(lab):
+    """The Scheduler client; afterwards the stop schedule has no StartDate and no wake-stop schedule is left."""
+    client = lab.client("scheduler")
+    yield client
+    definition = client.get_schedule(Name="rentaliq-lab-db-stop")
+    keep = ("Name", "ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "Target", "State")
+    client.update_schedule(**{k: definition[k] for k in keep})
+    try:
+        client.delete_schedule(Name="rentaliq-lab-db-wake-stop")
+    except client.exceptions.ResourceNotFoundException:
+        pass
+
+
+def test_wake_for_holds_the_evening_stop_and_leaves_a_one_time_stop(lab, scheduler):
     from rentaliq.ops import wake
 
-    scheduler = lab.client("scheduler")
     # Monday 2030-01-07 18:30 New York (EST, UTC-5) = 23:30 UTC; for 2 h: until 20:30 New York = 01:30 UTC Tuesday.
     now = datetime(2030, 1, 7, 23, 30, tzinfo=UTC)
-    planned = wake.plan(lab, "lab", wake.parse_duration("2h"), now=now)
-    try:
-        result = wake.wake(lab, planned, lambda message: None)
-        hold = datetime(2030, 1, 8, 1, 30, tzinfo=UTC)
-        assert scheduler.get_schedule(Name="rentaliq-lab-db-stop")["StartDate"] == hold  # Monday's 20:00 stop is skipped
-        one_time = scheduler.get_schedule(Name="rentaliq-lab-db-wake-stop")
-        assert one_time["ScheduleExpression"] == "at(2030-01-08T01:30:00)" and one_time["ScheduleExpressionTimezone"] == "UTC"
-        assert one_time["Target"]["Arn"] == STOP_TARGET and json.loads(one_time["Target"]["Input"]) == {"DbInstanceIdentifier": INSTANCE}
-        assert result.next_stop == hold and "rentaliq-lab-db-wake-stop stops it" in result.next_stop_text
-        # A shorter second hold does not shorten the first.
-        assert wake.plan(lab, "lab", wake.parse_duration("30m"), now=now).hold_until == hold
-    finally:
-        definition = scheduler.get_schedule(Name="rentaliq-lab-db-stop")
-        keep = ("Name", "ScheduleExpression", "ScheduleExpressionTimezone", "FlexibleTimeWindow", "Target", "State")
-        scheduler.update_schedule(**{k: definition[k] for k in keep})
-        try:
-            scheduler.delete_schedule(Name="rentaliq-lab-db-wake-stop")
-        except scheduler.exceptions.ResourceNotFoundException:
-            pass
+    result = wake.wake(lab, wake.plan(lab, "lab", wake.parse_duration("2h"), now=now), lambda message: None)
+    hold = datetime(2030, 1, 8, 1, 30, tzinfo=UTC)
+    assert scheduler.get_schedule(Name="rentaliq-lab-db-stop")["StartDate"] == hold  # Monday's 20:00 stop is skipped
+    one_time = scheduler.get_schedule(Name="rentaliq-lab-db-wake-stop")
+    assert one_time["ScheduleExpression"] == "at(2030-01-08T01:30:00)" and one_time["ScheduleExpressionTimezone"] == "UTC"
+    assert one_time["Target"]["Arn"] == STOP_TARGET and json.loads(one_time["Target"]["Input"]) == {"DbInstanceIdentifier": INSTANCE}
+    assert one_time["ActionAfterCompletion"] == "DELETE"
+    assert result.next_stop == hold and "rentaliq-lab-db-wake-stop stops it" in result.next_stop_text
+    # A shorter second hold does not shorten the first.
+    assert wake.plan(lab, "lab", wake.parse_duration("30m"), now=now).hold_until == hold
+
+
+def test_wake_for_in_the_night_stops_it_when_the_hold_ends_and_leaves_the_evening_stop_alone(lab, scheduler):
+    from rentaliq.ops import wake
+
+    # Tuesday 2030-01-08 02:00 New York = 07:00 UTC; for 2 h: until 04:00 New York (09:00 UTC), before the 07:00 start.
+    now = datetime(2030, 1, 8, 7, 0, tzinfo=UTC)
+    result = wake.wake(lab, wake.plan(lab, "lab", wake.parse_duration("2h"), now=now), lambda message: None)
+    assert "StartDate" not in scheduler.get_schedule(Name="rentaliq-lab-db-stop")  # no regular stop inside the hold
+    assert scheduler.get_schedule(Name="rentaliq-lab-db-wake-stop")["ScheduleExpression"] == "at(2030-01-08T09:00:00)"
+    assert result.next_stop == datetime(2030, 1, 8, 9, 0, tzinfo=UTC)
 
 
 def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stopped, cloud_env):
@@ -193,7 +208,7 @@ def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stoppe
     assert result.returncode == 0, result.stdout + result.stderr  # stopped off-hours is not a failure
     text = " ".join(result.stdout.split())
     assert "schedule: stop 20:00 MON-FRI, start 07:00 MON-FRI (America/New_York)" in text
-    assert "database stopped; starts" in text and f"{start:%H:%M} America/New_York ({start.astimezone(UTC):%H:%M} UTC" in text
+    assert "rentaliq-lab-db is stopped; starts" in text and f"{start:%H:%M} America/New_York ({start.astimezone(UTC):%H:%M} UTC" in text
     assert "database: stopped (stopped off-hours; `" in text and "rentaliq wake lab` starts it now)" in text
     as_json = json.loads(_cli(cloud_env, "status", "lab", "--json").stdout)
     schedule = as_json["schedule"]

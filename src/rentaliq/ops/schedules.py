@@ -80,7 +80,7 @@ class OffHoursState:
         held = self.stop.start_date if self.stop is not None and self.stop.start_date and self.stop.start_date > now else None
         if held is not None:
             lines.append(f"  stop held by `rentaliq wake --for` until {at_local(held, zone, now)}")
-        lines.append(f"  database {self.instance_status or 'not found'}; {self.describe_next(now)}")
+        lines.append(f"  {naming.db_instance_id(self.env)} is {self.instance_status or 'not found'}; {self.describe_next(now)}")
         return lines
 
     def to_dict(self, now: datetime) -> dict[str, Any]:

@@ -10,7 +10,8 @@ again.
   that: Scheduler invokes no schedule before its StartDate, so the evening stop is skipped, and the schedule takes
   over again by itself afterwards: nothing to undo, nothing to forget. (Disabling the schedule instead would need
   someone, or something, to enable it again.)
-* If the schedule would have the database stopped at ``hold_until`` (the hold ends off-hours), a one-time schedule
+* If the schedule would have the database stopped at ``hold_until`` (the hold ends off-hours, whether or not a
+  regular stop fell inside it: a 2-hour wake at 02:00 must not run until the evening), a one-time schedule
   ``rentaliq-{env}-db-wake-stop``, ``at(hold_until)`` in UTC with the stop schedule's target and role, stops it
   then and deletes itself (ActionAfterCompletion DELETE). Otherwise the next regular stop does.
 * A second ``wake --for`` never shortens a hold: the later of the two ends it.
@@ -72,7 +73,7 @@ class WakePlan:
         start = "already running: nothing to start" if self.already_running else f"start it (StartDBInstance; it is {self.status})"
         lines = [f"wake {self.instance}: {start}"]
         if self.hold_until is not None:
-            lines.append(f"  keep it up until {at_local(self.hold_until, self._zone())}: the stop schedule waits until then")
+            lines.append(f"  keep it up until {at_local(self.hold_until, self._zone(), self.now)}: the stop schedule waits until then")
         return lines
 
     def _zone(self) -> str:
@@ -140,9 +141,9 @@ def wake(target: Target, planned: WakePlan, progress: Progress) -> WakeResult:
     if next_stop is None:
         text = "no schedule will stop it: it runs until stopped by hand"
     elif next_stop == wake_stop:
-        text = f"{wake_stop_schedule(planned.env)} stops it {at_local(next_stop, zone)}"
+        text = f"{wake_stop_schedule(planned.env)} stops it {at_local(next_stop, zone, planned.now)}"
     else:
-        text = f"the schedule {naming.db_stop_schedule(planned.env)} stops it {at_local(next_stop, zone)}"
+        text = f"the schedule {naming.db_stop_schedule(planned.env)} stops it {at_local(next_stop, zone, planned.now)}"
     return WakeResult(planned.env, planned.instance, started, instance.status, next_stop, text, wake_stop)
 
 
@@ -183,19 +184,18 @@ def _hold(target: Target, planned: WakePlan, progress: Progress) -> datetime | N
         progress(f"no enabled {stop_name}: nothing will stop it; the hold needs no change")
         return None
     upcoming = stop.next_fire(planned.now)
-    if upcoming is None or upcoming > hold:
-        progress(f"{stop_name} next fires after the hold: nothing to change")
-        return None
+    ends_off_hours = _stopped_by_schedule_at(stop, planned.state.start, hold)
     try:
         definition = scheduler.get_schedule(Name=stop_name)
-        _update(scheduler, definition, StartDate=hold)
-        progress(f"{stop_name} holds until {at_local(hold, stop.timezone)}")
-        if not _stopped_by_schedule_at(stop, planned.state.start, hold):
+        if upcoming is not None and upcoming <= hold:  # the regular stop would come first: it waits
+            _update(scheduler, definition, StartDate=hold)
+            progress(f"{stop_name} holds until {at_local(hold, stop.timezone, planned.now)}")
+        if not ends_off_hours:
             return None  # the hold ends during working hours: the next regular stop applies
         _put_wake_stop(scheduler, planned.env, hold, definition["Target"])
     except ClientError as error:
         raise RecoveryError(f"started {planned.instance}, but could not hold {stop_name}: {from_aws(error, planned.env, 'hold')}") from None
-    progress(f"{wake_stop_schedule(planned.env)} stops it {at_local(hold, stop.timezone)}")
+    progress(f"{wake_stop_schedule(planned.env)} stops it {at_local(hold, stop.timezone, planned.now)}, when the hold ends off-hours")
     return hold
 
 
