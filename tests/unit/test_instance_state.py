@@ -52,14 +52,16 @@ def _stopped(stub: Stubber) -> None:
     )
 
 
-def test_denied_rds_falls_back_to_the_connection_error_and_asks_again_only_after_the_ttl():
+def test_denied_rds_falls_back_to_the_connection_error_and_asks_again_only_a_minute_later():
     rds, clock = _client("rds"), _Clock()
     probe = InstanceProbe(_FixedSecrets(), ttl_s=30, rds_client=rds, scheduler_client=_client("scheduler"), clock=clock)
     with Stubber(rds) as stub:
         stub.add_client_error("describe_db_instances", "AccessDenied", "not authorized to perform rds:DescribeDBInstances", 403)
         probe.ensure_available()  # unknown: no error of its own
         probe.ensure_available()  # cached: no second request (the Stubber would fail on an unexpected call)
-        clock.t += 31
+        clock.t += 5
+        probe.ensure_available(max_age_s=1.0)  # even after a failed connection: an unanswerable probe must not add a timeout
+        clock.t += 56
         _stopped(stub)
         with pytest.raises(DatabaseStopped):
             probe.ensure_available()
@@ -101,3 +103,52 @@ def test_durations(text, expected):
 def test_bad_durations_name_the_value_and_what_is_allowed(text):
     with pytest.raises(ValueError, match=f"--for {text!r} is invalid; allowed: "):
         parse_duration(text)
+
+
+def _state(status: str | None, *, held_until: datetime | None = None):
+    from rentaliq.ops.schedules import OffHoursState
+
+    stop = LiveSchedule("rentaliq-lab-db-stop", "cron(0 20 ? * MON,TUE,WED,THU,FRI *)", "America/New_York", True, held_until)
+    start = LiveSchedule("rentaliq-lab-db-start", "cron(0 7 ? * MON,TUE,WED,THU,FRI *)", "America/New_York", True)
+    return OffHoursState("lab", stop, start, status)
+
+
+def test_status_lines_name_the_schedule_and_the_transition_that_changes_the_instance():
+    monday_10 = datetime(2026, 11, 30, 15, tzinfo=UTC)  # Mon 10:00 EST
+    assert _state("available").lines(monday_10) == [
+        "schedule: stop 20:00 MON-FRI, start 07:00 MON-FRI (America/New_York)",
+        "  rentaliq-lab-db is available; stops today 20:00 America/New_York (01:00 UTC tomorrow)",
+    ]
+    # Stopped by hand in working hours: what matters is when it starts, not this evening's stop.
+    assert _state("stopped").lines(monday_10)[1] == "  rentaliq-lab-db is stopped; starts tomorrow 07:00 America/New_York (12:00 UTC)"
+    friday_21 = datetime(2026, 12, 5, 2, tzinfo=UTC)  # Fri 21:00 EST: the weekend's stop lasts until Monday
+    assert _state("stopped").to_dict(friday_21)["next_transition"] == {
+        "action": "start",
+        "at_utc": "2026-12-07T12:00:00+00:00",
+        "text": "starts Mon 2026-12-07 07:00 America/New_York (12:00 UTC)",
+    }
+
+
+def test_a_held_stop_schedule_is_shown_and_its_next_stop_moves():
+    monday_19 = datetime(2026, 12, 1, 0, tzinfo=UTC)  # Mon 19:00 EST
+    held = _state("available", held_until=datetime(2026, 12, 1, 3, tzinfo=UTC))  # until Mon 22:00 EST
+    lines = held.lines(monday_19)
+    assert lines[1] == "  stop held by `rentaliq wake --for` until today 22:00 America/New_York (03:00 UTC tomorrow)"
+    assert lines[2] == "  rentaliq-lab-db is available; stops tomorrow 20:00 America/New_York (01:00 UTC Wed 2026-12-02)"
+
+
+def test_a_pooled_request_asks_rds_once_and_then_only_while_it_waits():
+    """The request path does not pay for a DescribeDBInstances every TTL: a pooled connection at hand is proof enough."""
+    rds, clock = _client("rds"), _Clock()
+    probe = InstanceProbe(_FixedSecrets(), ttl_s=30, rds_client=rds, scheduler_client=_client("scheduler"), clock=clock)
+
+    class Pool:
+        def getconn(self, timeout: float) -> str:
+            return "connection"
+
+    with Stubber(rds) as stub:
+        stub.add_response("describe_db_instances", {"DBInstances": [{"DBInstanceStatus": "available"}]}, {"DBInstanceIdentifier": "rentaliq-lab-db"})
+        assert probe.getconn(Pool(), 30) == "connection"
+        clock.t += 3600
+        assert probe.getconn(Pool(), 30) == "connection"  # an hour later: no second request (the Stubber has none)
+        stub.assert_no_pending_responses()

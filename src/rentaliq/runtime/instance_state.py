@@ -5,7 +5,8 @@ stopped RDS instance keeps its DNS name, so a connection to it does not fail at 
 connect timeout, and the pool then retries for its whole timeout. Instead, :class:`InstanceProbe` asks RDS
 (DescribeDBInstances on the ``dbInstanceIdentifier`` of the credentials secret) at the moments that matter:
 
-* before the first connection of a ``Database`` (and again once the answer is ``instance_check_ttl_s`` old);
+* before the first connection of a ``Database``, and before a new connection once the answer is
+  ``instance_check_ttl_s`` old (a request that finds a pooled connection at hand does not ask);
 * after a connection failed or was lost, and while a request waits for a pooled connection (at most every
   ``_RECHECK_S``), because the schedule may have stopped the database since;
 
@@ -21,6 +22,7 @@ gets today's connection error, never a new failure. Nothing here reads or prints
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +44,9 @@ NOT_AVAILABLE = ("stopped", "stopping", "starting")  # RDS states in which the d
 _RECHECK_S = 1.0  # after a failure, an answer older than this is asked again
 _SLICE_S = 0.25  # a request waiting for a pooled connection looks at the instance state this often
 _STOPPED_TTL_S = 1.0  # a "stopped" answer is asked again this soon: `rentaliq wake` should take effect quickly
+# No answer (denied, or no route to the RDS API from the app's subnets) is not asked again for this long, whatever
+# the caller's max age: a probe that cannot answer must not add a timeout to every failed connection.
+_UNKNOWN_TTL_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def at_local(when: datetime, timezone: str, now: datetime | None = None) -> str:
         return f"{moment:%a %Y-%m-%d}"
 
     local_now = now.astimezone(zone) if now else None
-    utc_day = "" if utc.date() == local.date() else f" {day(utc, now.astimezone(UTC) if now else None)}"
+    utc_day = "" if utc.date() == local.date() else f" {day(utc, local_now)}"  # the UTC date, named from the local today
     return f"{day(local, local_now)} {local:%H:%M} {timezone} ({utc:%H:%M} UTC{utc_day})"
 
 
@@ -143,9 +148,11 @@ class InstanceProbe:
         clock read. Unknown (no permission...) returns: the connection attempt then fails or works as before.
         """
         answer = self._answer
-        limit = self.ttl_s if max_age_s is None else min(max_age_s, self.ttl_s)
+        limit = self.ttl_s if max_age_s is None else max_age_s
         if answer is not None and answer.error is not None:
             limit = min(limit, _STOPPED_TTL_S)
+        elif answer is not None and answer.status is None:
+            limit = max(limit, _UNKNOWN_TTL_S)
         if answer is None or self._clock() - answer.at >= limit:
             answer = self._ask(limit)
         if answer.error is not None:
@@ -162,7 +169,9 @@ class InstanceProbe:
         gets DatabaseStopped within about a second instead of PoolTimeout after the whole timeout."""
         from psycopg_pool import PoolTimeout
 
-        self.ensure_available()
+        # The request path asks RDS only on first use, while the database is known stopped, or while it waits:
+        # a pooled connection at hand proves enough, and the TTL re-check is left to new connections (_open).
+        self.ensure_available(max_age_s=None if self._answer is None else math.inf)
         deadline = self._clock() + timeout
         while True:
             remaining = deadline - self._clock()
@@ -223,7 +232,7 @@ class InstanceProbe:
             from botocore.config import Config
 
             # Short timeouts and no retries: the probe exists to answer fast; a slow answer counts as unknown.
-            config = Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}, user_agent_extra="rentaliq-runtime")
+            config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 1}, user_agent_extra="rentaliq-runtime")
             session = boto3.session.Session()
             client = session.client("rds", config=config) if service == "rds" else session.client("scheduler", config=config)
             setattr(self, attribute, client)
