@@ -209,7 +209,7 @@ def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stoppe
     text = " ".join(result.stdout.split())
     assert "schedule: stop 20:00 MON-FRI, start 07:00 MON-FRI (America/New_York)" in text
     assert "rentaliq-lab-db is stopped; starts" in text and f"{start:%H:%M} America/New_York ({start.astimezone(UTC):%H:%M} UTC" in text
-    assert "database: stopped (stopped off-hours; `" in text and "rentaliq wake lab` starts it now)" in text
+    assert "database: stopped (RDS: stopped; its start schedule starts it again, `" in text and "rentaliq wake lab` now)" in text
     as_json = json.loads(_cli(cloud_env, "status", "lab", "--json").stdout)
     schedule = as_json["schedule"]
     assert schedule["stop"] == {

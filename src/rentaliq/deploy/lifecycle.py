@@ -148,10 +148,12 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
             if e.failed and line not in failures:
                 failures.append(line)
         failures = failures[-5:]
-    schedule, lines, instance_status = _schedule(target, spec.name.value)
+    from rentaliq.ops.schedules import status_view
+
+    schedule, lines, instance_status = status_view(target, spec.name.value)
     stopped = instance_status in ("stopped", "stopping") and bool(schedule and schedule.get("start"))
     if stopped:  # no connection attempt: it would only time out; say when it starts instead
-        ready, detail = False, f"{instance_status} off-hours; `{command('wake', spec.name.value)}` starts it now"
+        ready, detail = False, f"RDS: {instance_status}; its start schedule starts it again, `{command('wake', spec.name.value)}` now"
     elif "DbEndpoint" in stacks.outputs(stack):
         ready, detail = check_connection(target, spec)
     else:  # never created, or mid-create: its secret may lack the endpoint, so there is nothing to connect to
@@ -173,21 +175,3 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
         lines,
         stopped,
     )
-
-
-def _schedule(target: Target, env: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
-    """The off-hours schedule as JSON and as lines, and RDS's status of the instance; an unreadable schedule
-    (Scheduler denied to this caller) is one line, never a failed status."""
-    from datetime import UTC, datetime
-
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    from rentaliq.ops.recovery.errors import RecoveryError
-    from rentaliq.ops.schedules import read_state
-
-    now = datetime.now(UTC)
-    try:
-        state = read_state(target, env)
-    except (ClientError, BotoCoreError, RecoveryError) as error:
-        return None, [f"schedule: cannot be read ({' '.join(str(error).split())[:200]})"], None
-    return state.to_dict(now), state.lines(now), state.instance_status

@@ -9,7 +9,7 @@ arithmetic (next fire, local time beside UTC) is the runtime SDK's and :mod:`ren
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from rentaliq import naming
@@ -120,3 +120,18 @@ def read_state(target: Target, env: str) -> OffHoursState:
     start = read_schedule(scheduler, naming.db_start_schedule(env))
     instance = describe(target, naming.db_instance_id(env))
     return OffHoursState(env, stop, start, instance.status if instance else None)
+
+
+def status_view(target: Target, env: str) -> tuple[dict[str, Any] | None, list[str], str | None]:
+    """For `rentaliq status`: the schedule as JSON and as lines, and RDS's status of the instance. A schedule this
+    caller may not read (Scheduler denied) is one line, never a failed status."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from rentaliq.ops.recovery.errors import RecoveryError
+
+    now = datetime.now(UTC)
+    try:
+        state = read_state(target, env)
+    except (ClientError, BotoCoreError, RecoveryError) as error:
+        return None, [f"schedule: cannot be read ({' '.join(str(error).split())[:200]})"], None
+    return state.to_dict(now), state.lines(now), state.instance_status
