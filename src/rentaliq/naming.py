@@ -112,3 +112,8 @@ def alerts_topic(env: str) -> str:
 def dashboard(env: str) -> str:
     """The environment's CloudWatch dashboard: ``rentaliq-lab`` (the stack's name; one dashboard per environment)."""
     return stack_name(env)
+
+
+def budget(env: str) -> str:
+    """The environment's AWS Budget (monthly cost, the spec's upper bound): ``rentaliq-lab-monthly``."""
+    return resource_name(env, "monthly")
