@@ -1,0 +1,226 @@
+"""Issue 11 section 4 on the local cloud: LAB's AWS Budget deployed through CloudFormation, read back through the
+Budgets API (the data itself: limit, filter, notifications, subscribers, tags), audited by `verify`, broken live and
+caught, never adopted, and kept across a restart and a ``kill -9``.
+
+The module has a cloud of its own: it kills it, and it breaks what the session's deployed environments must keep.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rentaliq.deploy.lifecycle import up
+from rentaliq.deploy.target import Target
+from rentaliq.environments import build_spec, load_spec
+from rentaliq.local.cloud import LocalCloud
+from rentaliq.ops.verify import FAIL, PASS, verify
+from tests.clouds import private_cloud
+
+pytestmark = pytest.mark.slow
+
+ACCOUNT = "123456789012"  # the local cloud's account
+NAME = "rentaliq-lab-monthly"
+TOPIC = f"arn:aws:sns:us-east-1:{ACCOUNT}:rentaliq-lab-alerts"
+FORECAST_80 = {"NotificationType": "FORECASTED", "ComparisonOperator": "GREATER_THAN", "Threshold": 80.0, "ThresholdType": "PERCENTAGE"}
+ACTUAL_100 = {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": 100.0, "ThresholdType": "PERCENTAGE"}
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory) -> Iterator[tuple[LocalCloud, Target, Path]]:
+    with private_cloud("budgets") as cloud:
+        target = Target.local(cloud.endpoint_url, state_dir=cloud.state_dir)
+        outdir = tmp_path_factory.mktemp("cdk.out")
+        up(target, [load_spec("lab")], outdir)
+        yield cloud, target, outdir
+
+
+def _budgets(lab):
+    return lab[0].client("budgets")
+
+
+def _notifications(budgets) -> list[dict]:
+    found = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=NAME)["Notifications"]
+    return sorted(found, key=lambda n: n["NotificationType"])
+
+
+def _budget_checks(target: Target) -> list:
+    return [c for c in verify(target, load_spec("lab")) if c.area == "Budget"]
+
+
+def _failed(checks: list) -> list:
+    return [c for c in checks if c.status == FAIL]
+
+
+def test_the_budget_reads_back_as_the_spec_says(lab):
+    budgets = _budgets(lab)
+    budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]
+    assert budget["BudgetLimit"] == {"Amount": "18", "Unit": "USD"}  # LAB's upper bound, ~$16-18
+    assert (budget["BudgetType"], budget["TimeUnit"]) == ("COST", "MONTHLY")
+    assert budget["CostFilters"] == {"TagKeyValue": ["user:Environment$lab"]}
+    assert _notifications(budgets) == [{**ACTUAL_100, "NotificationState": "OK"}, {**FORECAST_80, "NotificationState": "OK"}]
+    for notification in (FORECAST_80, ACTUAL_100):
+        subscribers = budgets.describe_subscribers_for_notification(AccountId=ACCOUNT, BudgetName=NAME, Notification=notification)["Subscribers"]
+        assert subscribers == [{"SubscriptionType": "SNS", "Address": TOPIC}]
+    tags = budgets.list_tags_for_resource(ResourceARN=f"arn:aws:budgets::{ACCOUNT}:budget/{NAME}")["ResourceTags"]
+    assert {t["Key"]: t["Value"] for t in tags}.items() >= {"Environment": "lab", "Project": "RentalIQ", "ManagedBy": "CDK"}.items()
+    # The stack knows it by its name (Ref), as CloudFormation does.
+    resources = lab[0].client("cloudformation").describe_stack_resources(StackName="rentaliq-lab")["StackResources"]
+    assert [r["PhysicalResourceId"] for r in resources if r["ResourceType"] == "AWS::Budgets::Budget"] == [NAME]
+
+
+def test_the_topic_and_its_key_let_budgets_publish(lab):
+    cloud = lab[0]
+    attributes = cloud.client("sns").get_topic_attributes(TopicArn=TOPIC)["Attributes"]
+    statements = json.loads(attributes["Policy"])["Statement"]
+    (budgets,) = [s for s in statements if s.get("Principal") == {"Service": "budgets.amazonaws.com"}]
+    assert (budgets["Effect"], budgets["Action"], budgets["Resource"]) == ("Allow", "sns:Publish", TOPIC)
+    assert budgets["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT}, "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{ACCOUNT}:*"}}
+    kms = cloud.client("kms")
+    key_policy = json.loads(kms.get_key_policy(KeyId=attributes["KmsMasterKeyId"], PolicyName="default")["Policy"])
+    grants = [s for s in key_policy["Statement"] if "budgets.amazonaws.com" in json.dumps(s.get("Principal"))]
+    assert len(grants) == 1 and sorted(grants[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+def test_verify_passes_on_the_deployed_budget(lab):
+    checks = _budget_checks(lab[1])
+    assert not _failed(checks), "\n".join(map(str, _failed(checks)))
+    assert all(c.status == PASS for c in checks) and len(checks) >= 10
+    names = {c.name for c in checks}
+    assert {f"{NAME} limit (the spec's monthly upper bound)", f"{NAME} notifications", "rentaliq-lab-alerts policy lets Budgets publish"} <= names
+
+
+def test_a_budget_broken_live_fails_verify_naming_what_changed(lab):
+    budgets, target = _budgets(lab), lab[1]
+    budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]
+    new = {k: budget[k] for k in ("BudgetName", "BudgetType", "TimeUnit", "CostFilters")} | {"BudgetLimit": {"Amount": "500", "Unit": "USD"}}
+    budgets.update_budget(AccountId=ACCOUNT, NewBudget=new)
+    budgets.delete_notification(AccountId=ACCOUNT, BudgetName=NAME, Notification=FORECAST_80)
+    try:
+        failed = {c.name: c for c in _failed(_budget_checks(target))}
+        assert set(failed) == {f"{NAME} limit (the spec's monthly upper bound)", f"{NAME} notifications"}
+        limit = failed[f"{NAME} limit (the spec's monthly upper bound)"]
+        assert (limit.expected, limit.actual) == ("18 USD", "500 USD")
+        notifications = failed[f"{NAME} notifications"]
+        assert notifications.expected == ["ACTUAL GREATER_THAN 100 PERCENTAGE", "FORECASTED GREATER_THAN 80 PERCENTAGE"]
+        assert notifications.actual == ["ACTUAL GREATER_THAN 100 PERCENTAGE"]
+    finally:
+        budgets.update_budget(AccountId=ACCOUNT, NewBudget=new | {"BudgetLimit": {"Amount": "18", "Unit": "USD"}})
+        budgets.create_notification(AccountId=ACCOUNT, BudgetName=NAME, Notification=FORECAST_80, Subscribers=[{"SubscriptionType": "SNS", "Address": TOPIC}])
+    assert not _failed(_budget_checks(target))
+
+
+def test_a_topic_policy_without_budgets_fails_verify(lab):
+    sns, target = lab[0].client("sns"), lab[1]
+    original = sns.get_topic_attributes(TopicArn=TOPIC)["Attributes"]["Policy"]
+    document = json.loads(original)
+    document["Statement"] = [s for s in document["Statement"] if s.get("Principal") != {"Service": "budgets.amazonaws.com"}]
+    sns.set_topic_attributes(TopicArn=TOPIC, AttributeName="Policy", AttributeValue=json.dumps(document))
+    try:
+        failed = _failed(_budget_checks(target))
+        assert [(c.name, c.expected, c.actual) for c in failed] == [("rentaliq-lab-alerts policy lets Budgets publish", True, False)]
+    finally:
+        sns.set_topic_attributes(TopicArn=TOPIC, AttributeName="Policy", AttributeValue=original)
+
+
+def test_a_missing_budget_fails_verify_with_budgets_own_error(lab):
+    spec = load_spec("qa")  # QA is not deployed on this cloud
+    failed = [c for c in verify(lab[1], spec) if c.area == "Budget" and c.status == FAIL]
+    exists = next(c for c in failed if c.name == "rentaliq-qa-monthly exists")
+    assert exists.detail == "describe_budget: NotFoundException: Unable to get budget: rentaliq-qa-monthly - the budget doesn't exist."
+
+
+def test_a_create_never_adopts_a_budget_of_the_same_name(lab):
+    """A budget made by hand keeps its limit: the stack's create fails on it and the rollback leaves it alone."""
+    cloud = lab[0]
+    budgets, cfn = cloud.client("budgets"), cloud.client("cloudformation")
+    mine = {"BudgetName": "rentaliq-handmade-monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": "7", "Unit": "USD"}}
+    budgets.create_budget(AccountId=ACCOUNT, Budget=mine)
+    template = {
+        "Resources": {
+            "Budget": {
+                "Type": "AWS::Budgets::Budget",
+                "Properties": {"Budget": {**mine, "BudgetLimit": {"Amount": 99, "Unit": "USD"}}},
+            }
+        }
+    }
+    cfn.create_stack(StackName="budget-adoption", TemplateBody=json.dumps(template))
+    status = _wait_stack(cfn, "budget-adoption")
+    assert status == "ROLLBACK_COMPLETE"
+    failed = [e for e in cfn.describe_stack_events(StackName="budget-adoption")["StackEvents"] if e["ResourceStatus"] == "CREATE_FAILED"]
+    assert failed and failed[0]["ResourceStatusReason"] == "rentaliq-handmade-monthly already exists"
+    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName="rentaliq-handmade-monthly")["Budget"]["BudgetLimit"] == {"Amount": "7", "Unit": "USD"}
+    cfn.delete_stack(StackName="budget-adoption")
+    budgets.delete_budget(AccountId=ACCOUNT, BudgetName="rentaliq-handmade-monthly")
+
+
+def test_a_new_limit_in_the_spec_updates_the_budget_in_place(lab):
+    cloud, target, outdir = lab
+    up(target, [build_spec("lab", {"cost": {"monthly_usd_low": 16, "monthly_usd_high": 25}})], outdir)
+    budgets = cloud.client("budgets")
+    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]["BudgetLimit"] == {"Amount": "25", "Unit": "USD"}
+    assert len(_notifications(budgets)) == 2  # updated, not replaced: the notifications are the same two
+    events = cloud.client("cloudformation").describe_stack_events(StackName="rentaliq-lab")["StackEvents"]
+    budget_events = [e["ResourceStatus"] for e in events if e["ResourceType"] == "AWS::Budgets::Budget"]
+    assert budget_events[:2] == ["UPDATE_COMPLETE", "UPDATE_IN_PROGRESS"]  # newest first
+    up(target, [load_spec("lab")], outdir)
+    assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]["BudgetLimit"] == {"Amount": "18", "Unit": "USD"}
+
+
+@pytest.mark.parametrize("how", ["stop", "kill -9"])
+def test_the_budget_survives_a_restart(lab, how):
+    cloud = lab[0]
+    budgets = cloud.client("budgets")
+    budget = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]
+    limit = "19" if how == "stop" else "21"
+    changed = {k: budget[k] for k in ("BudgetName", "BudgetType", "TimeUnit", "CostFilters")} | {"BudgetLimit": {"Amount": limit, "Unit": "USD"}}
+    budgets.update_budget(AccountId=ACCOUNT, NewBudget=changed)  # acknowledged: must survive
+    if how == "stop":
+        cloud.stop()
+    else:
+        pid = cloud.status().pid
+        assert pid
+        os.kill(pid, signal.SIGKILL)
+        _wait_dead(pid)
+    cloud.start(timeout=60)
+    budgets = cloud.client("budgets")
+    after = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=NAME)["Budget"]
+    assert after["BudgetLimit"] == {"Amount": limit, "Unit": "USD"}
+    assert after["CostFilters"] == {"TagKeyValue": ["user:Environment$lab"]}
+    assert _notifications(budgets) == [{**ACTUAL_100, "NotificationState": "OK"}, {**FORECAST_80, "NotificationState": "OK"}]
+    subscribers = budgets.describe_subscribers_for_notification(AccountId=ACCOUNT, BudgetName=NAME, Notification=ACTUAL_100)["Subscribers"]
+    assert subscribers == [{"SubscriptionType": "SNS", "Address": TOPIC}]
+    tags = budgets.list_tags_for_resource(ResourceARN=f"arn:aws:budgets::{ACCOUNT}:budget/{NAME}")["ResourceTags"]
+    assert {"Key": "Environment", "Value": "lab"} in tags
+    budgets.update_budget(AccountId=ACCOUNT, NewBudget=changed | {"BudgetLimit": {"Amount": "18", "Unit": "USD"}})
+
+
+def _wait_stack(cfn, name: str, timeout: float = 60) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        if not status.endswith("_IN_PROGRESS"):
+            return str(status)
+        time.sleep(0.2)
+    raise AssertionError(f"{name} still in progress after {timeout} s")
+
+
+def _wait_dead(pid: int, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"pid {pid} still alive")
