@@ -160,6 +160,60 @@ def test_a_create_never_adopts_a_budget_of_the_same_name(lab):
     budgets.delete_budget(AccountId=ACCOUNT, BudgetName="rentaliq-handmade-monthly")
 
 
+def test_a_changed_notification_of_a_named_budget_is_refused_as_aws_refuses_it(lab):
+    """NotificationsWithSubscribers is create-only (AWS's schema): a change replaces the budget, which CloudFormation
+    refuses for a budget with a custom name. The update rolls back and the budget keeps its notification."""
+    cloud = lab[0]
+    budgets, cfn = cloud.client("budgets"), cloud.client("cloudformation")
+
+    def template(threshold: int) -> str:
+        notification = {"NotificationType": "ACTUAL", "ComparisonOperator": "GREATER_THAN", "Threshold": threshold, "ThresholdType": "PERCENTAGE"}
+        budget = {"BudgetName": "rentaliq-named-monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": 5, "Unit": "USD"}}
+        properties = {
+            "Budget": budget,
+            "NotificationsWithSubscribers": [{"Notification": notification, "Subscribers": [{"SubscriptionType": "SNS", "Address": TOPIC}]}],
+        }
+        return json.dumps({"Resources": {"Budget": {"Type": "AWS::Budgets::Budget", "Properties": properties}}})
+
+    cfn.create_stack(StackName="budget-named", TemplateBody=template(100))
+    assert _wait_stack(cfn, "budget-named") == "CREATE_COMPLETE"
+    cfn.update_stack(StackName="budget-named", TemplateBody=template(90))
+    assert _wait_stack(cfn, "budget-named") == "UPDATE_ROLLBACK_COMPLETE"
+    reasons = [
+        e.get("ResourceStatusReason") for e in cfn.describe_stack_events(StackName="budget-named")["StackEvents"] if e["ResourceStatus"] == "UPDATE_FAILED"
+    ]
+    assert (
+        "CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename rentaliq-named-monthly and update the stack again."
+        in reasons
+    )
+    (kept,) = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName="rentaliq-named-monthly")["Notifications"]
+    assert kept["Threshold"] == 100
+    cfn.delete_stack(StackName="budget-named")
+    _wait_gone(cfn, "budget-named")
+    with pytest.raises(budgets.exceptions.NotFoundException):  # the stack's delete deleted it
+        budgets.describe_budget(AccountId=ACCOUNT, BudgetName="rentaliq-named-monthly")
+
+
+def test_a_budget_an_interrupted_create_made_is_found_again(lab, monkeypatch):
+    """Crash recovery looks for what a cut-off create made: a budget without a name, by its generated one."""
+    from rentaliq.local.cfn.base import Context
+    from rentaliq.local.cfn.engine import REGISTRY
+
+    monkeypatch.setenv("RENTALIQ_LOCAL_ENDPOINT", lab[0].endpoint_url)
+    provider = REGISTRY["AWS::Budgets::Budget"]
+    props = {"Budget": {"BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": 3, "Unit": "USD"}}}
+    ctx = Context(ACCOUNT, "us-east-1", "rentaliq-locate", "Budget")
+    name = provider.create(props, ctx)
+    assert name.startswith("rentaliq-locate-Budget-")
+    again = Context(ACCOUNT, "us-east-1", "rentaliq-locate", "Budget", suffix=ctx.suffix)
+    assert provider.locate(props, again) == [name]
+    assert provider.locate(props, Context(ACCOUNT, "us-east-1", "rentaliq-locate", "Budget")) == []  # another create's name
+    tags = lab[0].client("budgets").list_tags_for_resource(ResourceARN=f"arn:aws:budgets::{ACCOUNT}:budget/{name}")["ResourceTags"]
+    assert {"Key": "aws:cloudformation:logical-id", "Value": "Budget"} in tags
+    provider.delete(name, props, again)
+    assert provider.locate(props, again) == []
+
+
 def test_a_new_limit_in_the_spec_updates_the_budget_in_place(lab):
     cloud, target, outdir = lab
     up(target, [build_spec("lab", {"cost": {"monthly_usd_low": 16, "monthly_usd_high": 25}})], outdir)
@@ -209,6 +263,21 @@ def _wait_stack(cfn, name: str, timeout: float = 60) -> str:
             return str(status)
         time.sleep(0.2)
     raise AssertionError(f"{name} still in progress after {timeout} s")
+
+
+def _wait_gone(cfn, name: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            status = cfn.describe_stacks(StackName=name)["Stacks"][0]["StackStatus"]
+        except cfn.exceptions.ClientError as error:
+            assert "does not exist" in str(error)
+            return
+        assert status in ("DELETE_IN_PROGRESS", "DELETE_COMPLETE"), status
+        if status == "DELETE_COMPLETE":
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{name} not deleted after {timeout} s")
 
 
 def _wait_dead(pid: int, timeout: float = 10) -> None:

@@ -88,6 +88,11 @@ class Budget(Provider):
         given: str | None = (props.get("Budget") or {}).get("BudgetName")
         return given or ctx.generated_name(NAME_MAX_LENGTH)
 
+    def custom_name(self, props: dict[str, Any]) -> str | None:
+        """The name sits in ``Budget.BudgetName``: a change that replaces a named budget is refused, as on AWS."""
+        name = (props.get("Budget") or {}).get("BudgetName")
+        return name if isinstance(name, str) and name else None
+
     @staticmethod
     def arn(name: str, ctx: Context) -> str:
         return f"arn:{_partition(ctx.region)}:budgets::{ctx.account_id}:budget/{name}"
