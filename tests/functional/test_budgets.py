@@ -136,6 +136,13 @@ def test_a_missing_budget_fails_verify_with_budgets_own_error(lab):
     assert exists.detail == "describe_budget: NotFoundException: Unable to get budget: rentaliq-qa-monthly - the budget doesn't exist."
 
 
+def test_a_budget_left_behind_when_the_spec_turns_it_off_fails_verify(lab):
+    checks = [c for c in verify(lab[1], build_spec("lab", {"cost": {"budget": False}})) if c.area == "Budget"]
+    assert [(c.name, c.status, c.actual) for c in checks] == [(f"{NAME} absent (cost.budget = false)", FAIL, NAME)]
+    qa = [c for c in verify(lab[1], build_spec("qa", {"cost": {"budget": False}})) if c.area == "Budget"]
+    assert [(c.name, c.status) for c in qa] == [("rentaliq-qa-monthly absent (cost.budget = false)", PASS)]
+
+
 def test_a_create_never_adopts_a_budget_of_the_same_name(lab):
     """A budget made by hand keeps its limit: the stack's create fails on it and the rollback leaves it alone."""
     cloud = lab[0]

@@ -7,6 +7,7 @@ PROD ~$123-131), not read back from the implementation.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
@@ -114,3 +115,23 @@ def test_a_budget_with_an_action_is_billed_per_day(synthesized):
     # $0.10 per action-enabled budget-day (the account's first two such budgets are free, not subtracted here)
     assert line.component == "Action-enabled budget"
     assert line.monthly_usd == pytest.approx(0.10 * 730 / 24)
+
+
+def test_a_region_without_budgets_in_cloudformation_needs_cost_budget_off():
+    from rentaliq.environments import build_spec
+    from rentaliq.spec.errors import SpecError
+
+    with pytest.raises(SpecError, match=r"cost.budget=True is invalid; allowed: false in eu-north-1: CloudFormation has no AWS::Budgets::Budget there"):
+        build_spec("lab", {"region": "eu-north-1"})
+    assert build_spec("lab", {"region": "eu-north-1", "cost": {"budget": False}}).cost.budget is False
+    assert build_spec("lab", {"region": "eu-west-1"}).cost.budget is True
+
+
+def test_cost_budget_off_synthesizes_no_budget_and_no_budgets_permissions(tmp_path):
+    from rentaliq.environments import build_spec
+    from rentaliq.infra.app import build_app
+
+    app = build_app([build_spec("lab", {"cost": {"budget": False}})], tmp_path)
+    template = app.synth().get_stack_by_name("rentaliq-lab").template
+    assert of_type(template, "AWS::Budgets::Budget") == {}
+    assert "budgets.amazonaws.com" not in json.dumps(template)

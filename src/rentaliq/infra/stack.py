@@ -44,7 +44,7 @@ class RentalIQStack(Stack):
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
-        self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts)
+        self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
         self._outputs()
 
     def _outputs(self) -> None:

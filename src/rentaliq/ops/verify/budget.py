@@ -40,6 +40,9 @@ def check(audit: Audit) -> None:
     name = naming.budget(env)
     account = str(read.call(BUDGET, f"{name} account", "readable", "sts", "get_caller_identity")["Account"])
     topic_arn = f"arn:{audit.partition}:sns:{audit.spec.region}:{account}:{naming.alerts_topic(env)}"
+    if not audit.spec.cost.budget:
+        _absent(audit, account, name)
+        return
     with read.section(BUDGET, "budget"):
         budget = read.call(BUDGET, f"{name} exists", name, "budgets", "describe_budget", AccountId=account, BudgetName=name)["Budget"]
         add(BUDGET, f"{name} exists", name, budget.get("BudgetName"))
@@ -58,6 +61,16 @@ def check(audit: Audit) -> None:
         audit.record.tags(BUDGET, name, audit.spec.resource_tags(), tags)
     with read.section(BUDGET, "topic"):
         _topic_lets_budgets_publish(audit, account, topic_arn)
+
+
+def _absent(audit: Audit, account: str, name: str) -> None:
+    """``cost.budget = false``: no budget of that name (one left behind would still notify the topic)."""
+    try:
+        audit.read.target.client("budgets").describe_budget(AccountId=account, BudgetName=name)
+    except audit.read.target.client("budgets").exceptions.NotFoundException:
+        audit.record.add(BUDGET, f"{name} absent (cost.budget = false)", None, None)
+        return
+    audit.record.add(BUDGET, f"{name} absent (cost.budget = false)", None, name)
 
 
 def _notifications(audit: Audit, account: str, name: str, topic_arn: str) -> None:
