@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import time
 from collections.abc import Iterator
@@ -141,6 +142,53 @@ def test_a_budget_left_behind_when_the_spec_turns_it_off_fails_verify(lab):
     assert [(c.name, c.status, c.actual) for c in checks] == [(f"{NAME} absent (cost.budget = false)", FAIL, NAME)]
     qa = [c for c in verify(lab[1], build_spec("qa", {"cost": {"budget": False}})) if c.area == "Budget"]
     assert [(c.name, c.status) for c in qa] == [("rentaliq-qa-monthly absent (cost.budget = false)", PASS)]
+
+
+def test_the_budgets_api_answers_as_aws_documents(lab):
+    """What moto 5.2.5 lacked or answered with a 500 (local/budgets_fixes.py), on a budget of the test's own."""
+    budgets = _budgets(lab)
+    name, email = "rentaliq-api-check", {"SubscriptionType": "EMAIL", "Address": "ops@example.com"}
+    sns = {"SubscriptionType": "SNS", "Address": TOPIC}
+    limit = {"BudgetName": name, "BudgetType": "COST", "TimeUnit": "MONTHLY", "BudgetLimit": {"Amount": "10", "Unit": "USD"}}
+    budgets.create_budget(AccountId=ACCOUNT, Budget=limit, NotificationsWithSubscribers=[{"Notification": ACTUAL_100, "Subscribers": [sns]}])
+    try:
+        missing = {"AccountId": ACCOUNT, "BudgetName": "rentaliq-no-such-budget"}
+        for call, message in (
+            (lambda: budgets.describe_notifications_for_budget(**missing), "Unable to get notifications - the budget doesn't exist."),
+            (
+                lambda: budgets.update_budget(AccountId=ACCOUNT, NewBudget={**limit, "BudgetName": "rentaliq-no-such-budget"}),
+                "Unable to update budget: rentaliq-no-such-budget - the budget doesn't exist.",
+            ),
+            (
+                lambda: budgets.delete_notification(AccountId=ACCOUNT, BudgetName=name, Notification=FORECAST_80),
+                "Unable to delete notification - the notification doesn't exist.",
+            ),
+        ):
+            with pytest.raises(budgets.exceptions.NotFoundException, match=re.escape(message)):
+                call()
+        with pytest.raises(budgets.exceptions.DuplicateRecordException):
+            budgets.create_notification(AccountId=ACCOUNT, BudgetName=name, Notification={**ACTUAL_100, "Threshold": 100}, Subscribers=[sns])
+        # Subscribers: added, listed, removed; a notification is found by its values (80 and 80.0 alike).
+        budgets.create_subscriber(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100, Subscriber=email)
+        listed = budgets.describe_subscribers_for_notification(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100)["Subscribers"]
+        assert sorted(s["SubscriptionType"] for s in listed) == ["EMAIL", "SNS"]
+        budgets.delete_subscriber(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100, Subscriber=email)
+        assert budgets.describe_subscribers_for_notification(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100)["Subscribers"] == [sns]
+        budgets.update_notification(AccountId=ACCOUNT, BudgetName=name, OldNotification=ACTUAL_100, NewNotification=FORECAST_80)
+        assert budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=name)["Notifications"] == [{**FORECAST_80, "NotificationState": "OK"}]
+        account = budgets.describe_budget_notifications_for_account(AccountId=ACCOUNT)["BudgetNotificationsForAccount"]
+        assert {"BudgetName": name, "Notifications": [{**FORECAST_80, "NotificationState": "OK"}]} in account
+        history = budgets.describe_budget_performance_history(AccountId=ACCOUNT, BudgetName=name)["BudgetPerformanceHistory"]
+        (period,) = history["BudgetedAndActualAmountsList"]
+        assert (period["BudgetedAmount"], period["ActualAmount"]) == ({"Amount": "10", "Unit": "USD"}, {"Amount": "0", "Unit": "USD"})
+        arn = f"arn:aws:budgets::{ACCOUNT}:budget/{name}"
+        budgets.tag_resource(ResourceARN=arn, ResourceTags=[{"Key": "Team", "Value": "ops"}])
+        budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["Team"])
+        assert budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"] == []
+        with pytest.raises(budgets.exceptions.NotFoundException):
+            budgets.list_tags_for_resource(ResourceARN=f"arn:aws:budgets::{ACCOUNT}:budget/rentaliq-no-such-budget")
+    finally:
+        budgets.delete_budget(AccountId=ACCOUNT, BudgetName=name)
 
 
 def test_a_create_never_adopts_a_budget_of_the_same_name(lab):

@@ -3,7 +3,9 @@
 moto stores a budget and its notifications, but:
 
 - has no UpdateBudget, DescribeSubscribersForNotification, CreateSubscriber, DeleteSubscriber, UpdateNotification,
-  nor tags (CreateBudget's ResourceTags, ListTagsForResource, TagResource, UntagResource): added here;
+  DescribeBudgetNotificationsForAccount, DescribeBudgetPerformanceHistory (the current period, nothing spent), nor
+  tags (CreateBudget's ResourceTags, ListTagsForResource, TagResource, UntagResource): added here (budget actions
+  are still missing: moto answers them with a 500);
 - answers DescribeNotificationsForBudget on a missing budget with a KeyError (an HTTP 500): NotFoundException;
 - deletes a notification that does not exist without a word, and creates a duplicate one: NotFoundException and
   DuplicateRecordException, as Budgets answers;
@@ -16,6 +18,7 @@ tags live on moto's model objects, so they are persisted with the rest of the bu
 
 from __future__ import annotations
 
+import datetime
 import json
 from typing import Any
 
@@ -145,6 +148,24 @@ class Backend:
             raise NotFoundException("Unable to delete subscriber - the subscriber doesn't exist.")
         found.subscribers = kept
 
+    def describe_budget_notifications_for_account(self: Any, account_id: str) -> list[dict[str, Any]]:
+        return [
+            {"BudgetName": name, "Notifications": [{**n.details, "NotificationState": NOTIFICATION_STATE} for n in budget.notifications]}
+            for name, budget in self.budgets[account_id].items()
+            if budget.notifications
+        ]
+
+    def describe_budget_performance_history(self: Any, account_id: str, budget_name: str) -> dict[str, Any]:
+        """The current period only, with nothing spent: the local cloud measures no spend."""
+        data = _budget(self, account_id, budget_name, "get budget performance history").to_dict()
+        limit = data.get("BudgetLimit") or {"Amount": "0", "Unit": "USD"}
+        start = datetime.datetime.now(datetime.UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        end = (start + datetime.timedelta(days=32)).replace(day=1)
+        history = {k: data[k] for k in ("BudgetName", "BudgetType", "CostFilters", "CostTypes", "TimeUnit") if k in data}
+        period = {"Start": unix_time(start.replace(tzinfo=None)), "End": unix_time(end.replace(tzinfo=None))}
+        history["BudgetedAndActualAmountsList"] = [{"BudgetedAmount": limit, "ActualAmount": {"Amount": "0", "Unit": limit["Unit"]}, "TimePeriod": period}]
+        return history
+
     def list_tags_for_resource(self: Any, arn: str) -> list[dict[str, str]]:
         return [{"Key": k, "Value": v} for k, v in sorted(_tags(_by_arn(self, arn)).items())]
 
@@ -200,6 +221,14 @@ class Responses:
     def describe_notifications_for_budget(self: Any) -> str:
         notifications = self.backend.describe_notifications_for_budget(account_id=self._get_param("AccountId"), budget_name=self._get_param("BudgetName"))
         return json.dumps({"Notifications": notifications})
+
+    def describe_budget_notifications_for_account(self: Any) -> str:
+        found = self.backend.describe_budget_notifications_for_account(self._get_param("AccountId"))
+        return json.dumps({"BudgetNotificationsForAccount": found})
+
+    def describe_budget_performance_history(self: Any) -> str:
+        history = self.backend.describe_budget_performance_history(self._get_param("AccountId"), self._get_param("BudgetName"))
+        return json.dumps({"BudgetPerformanceHistory": history})
 
     def list_tags_for_resource(self: Any) -> str:
         return json.dumps({"ResourceTags": self.backend.list_tags_for_resource(self._get_param("ResourceARN"))})
