@@ -75,9 +75,11 @@ def test_budgets_may_publish_to_the_encrypted_topic_before_the_budget_exists(syn
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
 
     key_id, key = one(template, "AWS::KMS::Key")
-    grants = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "budgets.amazonaws.com" in str(s.get("Principal"))]
-    assert len(grants) == 1 and grants[0]["Effect"] == "Allow"
-    assert sorted(grants[0]["Action"]) == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    grants = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "budgets.amazonaws.com" in json.dumps(s.get("Principal"))]
+    # Its own statement, apart from CloudWatch's grant (which the alerts tests audit).
+    assert [(g["Sid"], g["Effect"], g["Principal"], sorted(g["Action"])) for g in grants] == [
+        ("BudgetsUseKey", "Allow", {"Service": "budgets.amazonaws.com"}, ["kms:Decrypt", "kms:GenerateDataKey*"])
+    ]
 
     # Budgets checks its permission when the notification is created: policy and key come first.
     _, budget = _budget(template)

@@ -70,7 +70,15 @@ class Budget(Construct):
                 },
             )
         )
-        alerts.key.grant(iam.ServicePrincipal(BUDGET_PRINCIPAL), "kms:Decrypt", "kms:GenerateDataKey*")
+        # A statement of its own (a Sid keeps CDK from merging it into CloudWatch's): the two grants are audited apart.
+        alerts.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="BudgetsUseKey",
+                principals=[iam.ServicePrincipal(BUDGET_PRINCIPAL)],
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                resources=["*"],
+            )
+        )
         if topic_policy.policy_dependable is not None:
             self.budget.node.add_dependency(topic_policy.policy_dependable)
         self.budget.node.add_dependency(alerts.key)
