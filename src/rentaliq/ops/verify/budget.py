@@ -43,9 +43,10 @@ def check(audit: Audit) -> None:
     if not audit.spec.cost.budget:
         _absent(audit, account, name)
         return
+    found = False
     with read.section(BUDGET, "budget"):
         budget = read.call(BUDGET, f"{name} exists", name, "budgets", "describe_budget", AccountId=account, BudgetName=name)["Budget"]
-        add(BUDGET, f"{name} exists", name, budget.get("BudgetName"))
+        found = add(BUDGET, f"{name} exists", name, budget.get("BudgetName"))
         limit = budget.get("BudgetLimit") or {}
         expected_limit = f"{audit.spec.cost.monthly_usd_high:g} USD"
         actual_limit = f"{float(limit['Amount']):g} {limit.get('Unit')}" if limit.get("Amount") is not None else None
@@ -53,12 +54,13 @@ def check(audit: Audit) -> None:
         add(BUDGET, f"{name} time unit", "MONTHLY", budget.get("TimeUnit"))
         add(BUDGET, f"{name} type", "COST", budget.get("BudgetType"))
         add(BUDGET, f"{name} cost filter", budget_cost_filter(audit.spec.resource_tags()[BUDGET_TAG_KEY]), budget.get("CostFilters") or {})
-    with read.section(BUDGET, "notifications"):
-        _notifications(audit, account, name, topic_arn)
-    with read.section(BUDGET, "tags"):
-        arn = f"arn:{audit.partition}:budgets::{account}:budget/{name}"
-        tags = read.call(BUDGET, f"{name} tags", "readable", "budgets", "list_tags_for_resource", ResourceARN=arn).get("ResourceTags")
-        audit.record.tags(BUDGET, name, audit.spec.resource_tags(), tags)
+    if found:  # a missing budget is one failed check, not one per thing it lacks
+        with read.section(BUDGET, "notifications"):
+            _notifications(audit, account, name, topic_arn)
+        with read.section(BUDGET, "tags"):
+            arn = f"arn:{audit.partition}:budgets::{account}:budget/{name}"
+            tags = read.call(BUDGET, f"{name} tags", "readable", "budgets", "list_tags_for_resource", ResourceARN=arn).get("ResourceTags")
+            audit.record.tags(BUDGET, name, audit.spec.resource_tags(), tags)
     with read.section(BUDGET, "topic"):
         _topic_lets_budgets_publish(audit, account, topic_arn)
 
