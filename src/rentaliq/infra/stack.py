@@ -13,6 +13,7 @@ from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.network import Network
+from rentaliq.infra.schedule import OffHoursSchedule
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
 
@@ -43,6 +44,7 @@ class RentalIQStack(Stack):
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
+        self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
         self._outputs()
 
     def _outputs(self) -> None:
