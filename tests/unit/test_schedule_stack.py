@@ -57,7 +57,9 @@ def test_scheduler_role_is_limited_to_one_instance(synthesized, env):
     assert "Policies" not in role["Properties"] and "ManagedPolicyArns" not in role["Properties"]
     # Every policy attached to the role, whatever its kind: one statement, two actions, one ARN.
     attached = [
-        r for r in template["Resources"].values() if r["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and ref(role_id) in r["Properties"].get("Roles", [])
+        r
+        for r in template["Resources"].values()
+        if r["Type"] in ("AWS::IAM::ManagedPolicy", "AWS::IAM::Policy") and ref(role_id) in r["Properties"].get("Roles", [])
     ]
     assert len(attached) == 1
     statements = attached[0]["Properties"]["PolicyDocument"]["Statement"]
@@ -96,7 +98,9 @@ def test_a_custom_schedule_reaches_the_template(tmp_path):
     from rentaliq.infra.app import synthesize
 
     (lab,) = load_specs(["lab"])
-    custom = lab.model_copy(update={"schedule": lab.schedule.model_copy(update={"stop_at": "18:30", "start_at": "06:15", "days": ("MON", "WED"), "timezone": "Europe/Berlin"})})
+    custom = lab.model_copy(
+        update={"schedule": lab.schedule.model_copy(update={"stop_at": "18:30", "start_at": "06:15", "days": ("MON", "WED"), "timezone": "Europe/Berlin"})}
+    )
     (result,) = synthesize([custom], tmp_path, nag=False)
     template = json.loads(result.template_path.read_text())
     _, stop = one(template, "AWS::Scheduler::Schedule", Name="rentaliq-lab-db-stop")

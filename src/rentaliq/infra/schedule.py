@@ -61,8 +61,12 @@ class OffHoursSchedule(Construct):
             roles=[self.role],
         )
         target_input = stack.to_json_string({"DbInstanceIdentifier": instance.instance_identifier})
-        self.stop = self._schedule("Stop", naming.db_stop_schedule(env), self.offhours.stop, STOP_TARGET, target_input, f"Stop {naming.db_instance_id(env)} off-hours")
-        self.start = self._schedule("Start", naming.db_start_schedule(env), self.offhours.start, START_TARGET, target_input, f"Start {naming.db_instance_id(env)} for working hours")
+        self.stop = self._schedule(
+            "Stop", naming.db_stop_schedule(env), self.offhours.stop, STOP_TARGET, target_input, f"Stop {naming.db_instance_id(env)} off-hours"
+        )
+        self.start = self._schedule(
+            "Start", naming.db_start_schedule(env), self.offhours.start, START_TARGET, target_input, f"Start {naming.db_instance_id(env)} for working hours"
+        )
         for schedule in (self.stop, self.start):
             schedule.node.add_dependency(self.policy)  # never fire before the role may act
 

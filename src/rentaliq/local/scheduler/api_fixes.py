@@ -52,11 +52,14 @@ def validate(
         except (ZoneInfoNotFoundError, ValueError):
             raise ValidationException(f"Invalid Schedule Expression Timezone {timezone}.") from None
     if state is not None and state not in STATES:
-        raise ValidationException(f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]")
+        raise ValidationException(
+            f"1 validation error detected: Value '{state}' at 'state' failed to satisfy constraint: Member must satisfy enum value set: [ENABLED, DISABLED]"
+        )
     window = flexible_time_window or {}
     if window.get("Mode") not in WINDOW_MODES:
         raise ValidationException(
-            f"1 validation error detected: Value '{window.get('Mode')}' at 'flexibleTimeWindow.mode' failed to satisfy constraint: Member must satisfy enum value set: [OFF, FLEXIBLE]"
+            f"1 validation error detected: Value '{window.get('Mode')}' at 'flexibleTimeWindow.mode' failed to satisfy constraint: "
+            "Member must satisfy enum value set: [OFF, FLEXIBLE]"
         )
     if window["Mode"] == "FLEXIBLE" and not 1 <= int(window.get("MaximumWindowInMinutes") or 0) <= 1440:
         raise ValidationException("MaximumWindowInMinutes must be between 1 and 1440 when the mode is FLEXIBLE.")
@@ -78,7 +81,13 @@ def install() -> None:
     @functools.wraps(original_create)
     def create_schedule(self: Any, **kwargs: Any) -> Any:
         self.get_schedule_group(kwargs.get("group_name"))  # ResourceNotFoundException, not a KeyError
-        validate(kwargs.get("schedule_expression"), kwargs.get("schedule_expression_timezone"), kwargs.get("state"), kwargs.get("flexible_time_window"), kwargs.get("target"))
+        validate(
+            kwargs.get("schedule_expression"),
+            kwargs.get("schedule_expression_timezone"),
+            kwargs.get("state"),
+            kwargs.get("flexible_time_window"),
+            kwargs.get("target"),
+        )
         schedule = original_create(self, **kwargs)
         clock.restart(schedule)
         return schedule
@@ -86,7 +95,13 @@ def install() -> None:
     @functools.wraps(original_update)
     def update_schedule(self: Any, **kwargs: Any) -> Any:
         self.get_schedule(group_name=kwargs.get("group_name"), name=kwargs.get("name"))  # not found first, as AWS answers
-        validate(kwargs.get("schedule_expression"), kwargs.get("schedule_expression_timezone"), kwargs.get("state"), kwargs.get("flexible_time_window"), kwargs.get("target"))
+        validate(
+            kwargs.get("schedule_expression"),
+            kwargs.get("schedule_expression_timezone"),
+            kwargs.get("state"),
+            kwargs.get("flexible_time_window"),
+            kwargs.get("target"),
+        )
         kwargs["state"] = kwargs.get("state") or "ENABLED"
         schedule = original_update(self, **kwargs)
         clock.restart(schedule)

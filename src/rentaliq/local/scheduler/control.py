@@ -83,7 +83,9 @@ def _expire_stop(body: dict[str, Any]) -> Response:
     if not isinstance(identifier, str) or not identifier:
         return _error("400 Bad Request", "ValidationException", "DBInstanceIdentifier is required")
     region = body.get("Region")
-    found = [db for _, r, backend in rds_stops.backends() if region in (None, r) for db in backend.databases.values() if db.db_instance_identifier == identifier]
+    found = [
+        db for _, r, backend in rds_stops.backends() if region in (None, r) for db in backend.databases.values() if db.db_instance_identifier == identifier
+    ]
     if not found:
         return _error("404 Not Found", "DBInstanceNotFound", f"DBInstance {identifier} not found.")
     if found[0].status != "stopped":

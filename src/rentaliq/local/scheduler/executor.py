@@ -115,7 +115,7 @@ def run_pass(now: datetime | None = None) -> list[dict[str, Any]]:
                 continue
             try:
                 outcomes.extend(_due(account_id, region, backend, schedule, now))
-            except Exception:  # noqa: BLE001 - one schedule's problem must not stop the others
+            except Exception:
                 log.exception("schedule %s/%s could not be evaluated", schedule.group_name, schedule.name)
         if rds_stops.stopped_instances():
             with changing():

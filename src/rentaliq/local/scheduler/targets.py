@@ -33,10 +33,14 @@ def _action(target_arn: str) -> tuple[str, str]:
     """``arn:aws:scheduler:::aws-sdk:rds:stopDBInstance`` -> ("rds", "stopDBInstance")."""
     arn = target_arn.replace("arn:aws-us-gov:", "arn:aws:").replace("arn:aws-cn:", "arn:aws:")
     if not arn.startswith(UNIVERSAL) or arn.count(":") != 7:
-        raise InvocationFailed("ValidationException", f"The local cloud does not invoke target {target_arn}; it invokes aws-sdk:rds:stopDBInstance and startDBInstance.")
+        raise InvocationFailed(
+            "ValidationException", f"The local cloud does not invoke target {target_arn}; it invokes aws-sdk:rds:stopDBInstance and startDBInstance."
+        )
     service, action = arn[len(UNIVERSAL) :].split(":")
     if service != "rds" or action not in RDS_ACTIONS:
-        raise InvocationFailed("ValidationException", f"The local cloud does not invoke target {target_arn}; it invokes aws-sdk:rds:stopDBInstance and startDBInstance.")
+        raise InvocationFailed(
+            "ValidationException", f"The local cloud does not invoke target {target_arn}; it invokes aws-sdk:rds:stopDBInstance and startDBInstance."
+        )
     return service, action
 
 
