@@ -344,3 +344,29 @@ def test_fire_schedule_cli(lab, tmp_path: Path):
         assert "no-such" in one_line_error(rentaliq(env, "local", "fire-schedule", "no-such"))
     finally:
         ensure_running(target)
+
+
+def test_verify_checks_the_schedules_against_the_spec(lab):
+    from rentaliq.ops.verify import FAIL, PASS, verify
+
+    _, target = lab
+    spec = build_spec("lab", {})
+    checks = [c for c in verify(target, spec) if c.area == "Scheduler"]
+    assert checks and all(c.status == PASS for c in checks), [c for c in checks if c.status != PASS]
+    by_name = {c.name: c for c in checks}
+    assert by_name[f"{STOP} expression"].actual == "cron(0 20 ? * MON,TUE,WED,THU,FRI *)"
+    assert by_name["rentaliq-lab-scheduler-role resources"].actual == [f"arn:aws:rds:us-east-1:123456789012:db:{DB}"]
+
+    scheduler = target.client("scheduler")
+    live = scheduler.get_schedule(Name=STOP)
+    changed = {k: live[k] for k in ("ScheduleExpressionTimezone", "FlexibleTimeWindow", "Target")}
+    scheduler.update_schedule(Name=STOP, ScheduleExpression="cron(0 23 ? * MON-FRI *)", **changed)  # changed by hand
+    try:
+        drifted = {c.name: c for c in verify(target, spec) if c.area == "Scheduler"}
+        assert drifted[f"{STOP} expression"].status == FAIL and drifted[f"{STOP} expression"].actual == "cron(0 23 ? * MON-FRI *)"
+    finally:
+        scheduler.update_schedule(Name=STOP, ScheduleExpression=live["ScheduleExpression"], **changed)
+
+    disabled = {c.name: c for c in verify(target, build_spec("lab", {"schedule": {"enabled": False}})) if c.area == "Scheduler"}
+    assert disabled["off-hours schedules"].status == FAIL and disabled["off-hours schedules"].expected == []
+    assert disabled["rentaliq-lab-scheduler-role exists"].status == FAIL
