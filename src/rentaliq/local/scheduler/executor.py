@@ -117,7 +117,7 @@ def run_pass(now: datetime | None = None) -> list[dict[str, Any]]:
                 outcomes.extend(_due(account_id, region, backend, schedule, now))
             except Exception:
                 log.exception("schedule %s/%s could not be evaluated", schedule.group_name, schedule.name)
-        if rds_stops.stopped_instances():
+        if rds_stops.pending(now):
             with changing():
                 outcomes.extend({"Trigger": "7-day rule", **result} for result in rds_stops.expire(now))
     return outcomes

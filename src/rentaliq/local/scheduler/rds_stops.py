@@ -99,6 +99,12 @@ def auto_start(backend: Any, db: Any) -> None:
     backend.start_db_instance(db.db_instance_identifier)
 
 
+def pending(now: datetime) -> bool:
+    """Whether :func:`expire` has anything to do at ``now`` (a stop time to record, or seven days over): a pass
+    changes, and commits, nothing otherwise."""
+    return any(stopped_since(db) is None or now - stopped_since(db) >= AUTO_START_AFTER for _, db in stopped_instances())  # type: ignore[operator]
+
+
 def expire(now: datetime, *, only: str | None = None, pretend_stopped_for: timedelta | None = None) -> list[dict[str, Any]]:
     """Start every stopped instance whose seven days are over at ``now`` (or just ``only``, treated as stopped for
     ``pretend_stopped_for``: the control call). An instance stopped before its stop time was recorded gets
@@ -107,15 +113,14 @@ def expire(now: datetime, *, only: str | None = None, pretend_stopped_for: timed
     for backend, db in stopped_instances():
         if only is not None and db.db_instance_identifier != only:
             continue
-        since = stopped_since(db)
-        if since is None:
+        recorded = stopped_since(db)
+        if recorded is None:
             setattr(db, STOPPED_AT, now.timestamp())
-            since = now
-        if pretend_stopped_for is not None:
-            since = min(since, now - pretend_stopped_for)
+            recorded = now
+        since = recorded if pretend_stopped_for is None else min(recorded, now - pretend_stopped_for)
         if now - since < AUTO_START_AFTER:
             continue
-        outcome: dict[str, Any] = {"DBInstanceIdentifier": db.db_instance_identifier, "StoppedSince": since.isoformat()}
+        outcome: dict[str, Any] = {"DBInstanceIdentifier": db.db_instance_identifier, "StoppedAt": recorded.isoformat()}
         try:
             auto_start(backend, db)
             outcome["Status"] = "STARTED"
