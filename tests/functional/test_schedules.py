@@ -329,7 +329,10 @@ def test_scheduler_api_answers_as_aws_does(lab):
         scheduler.get_schedule(Name="no-such-schedule")
     with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
         scheduler.update_schedule(Name="no-such-schedule", ScheduleExpression="cron(0 1 * * ? *)", **good)
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.delete_schedule(Name="no-such-schedule")
     assert "x" not in [s["Name"] for s in scheduler.list_schedules()["Schedules"]]  # nothing half-created
+    assert [s["Name"] for s in scheduler.list_schedules(NamePrefix="rentaliq-lab-db-st", State="ENABLED")["Schedules"]] in ([START, STOP], [STOP, START])
     with pytest.raises(control.ControlCallError) as missing:
         control.fire_schedule(target.endpoint_url or "", "no-such-schedule")
     assert missing.value.code == "ResourceNotFoundException"
