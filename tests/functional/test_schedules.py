@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
@@ -35,14 +36,23 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/rentaliq-lab-scheduler-role"
 STOPPED_EVENT = "DB instance stopped."
 STARTED_EVENT = "DB instance started."
 SEVEN_DAYS_EVENT = "DB instance is being started due to it exceeding the maximum allowed time being stopped."
+PERIOD_ENV = "RENTALIQ_LOCAL_SCHEDULER_SECONDS"
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory) -> Iterator[tuple[LocalCloud, Target]]:
-    with private_cloud("schedules") as cloud:
-        target = Target.local(cloud.endpoint_url)
-        up(target, [build_spec("lab", {})], tmp_path_factory.mktemp("cdk.out"))
-        yield cloud, target
+    previous = os.environ.get(PERIOD_ENV)
+    os.environ[PERIOD_ENV] = "1"  # this cloud's executor passes every second (its restarts inherit it too)
+    try:
+        with private_cloud("schedules") as cloud:
+            target = Target.local(cloud.endpoint_url)
+            up(target, [build_spec("lab", {})], tmp_path_factory.mktemp("cdk.out"))
+            yield cloud, target
+    finally:
+        if previous is None:
+            os.environ.pop(PERIOD_ENV, None)
+        else:
+            os.environ[PERIOD_ENV] = previous
 
 
 def creds(target: Target) -> dict:
@@ -144,6 +154,33 @@ def test_seven_day_rule_starts_a_stopped_instance(lab):
         assert conn.execute("SELECT 1").fetchone() == (1,)
     found = messages(target)
     assert SEVEN_DAYS_EVENT in found and found.index(SEVEN_DAYS_EVENT) < len(found) - 1 - found[::-1].index(STARTED_EVENT)
+
+
+def test_the_executor_fires_a_schedule_at_its_time_by_itself(lab):
+    """No control call: the cloud's own clock thread invokes the target when the time comes."""
+    cloud, target = lab
+    ensure_running(target)
+    scheduler = target.client("scheduler")
+    due = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    scheduler.create_schedule(
+        Name="stop-at-its-time",
+        ScheduleExpression=f"at({due.astimezone(ZoneInfo('America/New_York')).strftime('%Y-%m-%dT%H:%M:%S')})",
+        ScheduleExpressionTimezone="America/New_York",
+        FlexibleTimeWindow={"Mode": "OFF"},
+        Target={"Arn": "arn:aws:scheduler:::aws-sdk:rds:stopDBInstance", "RoleArn": ROLE_ARN, "Input": json.dumps({"DbInstanceIdentifier": DB})},
+    )
+    try:
+        assert control.invocations(cloud.endpoint_url, "stop-at-its-time")["Invocations"] == []
+        deadline = time.monotonic() + 20
+        while not (fired := control.invocations(cloud.endpoint_url, "stop-at-its-time")["Invocations"]):
+            assert time.monotonic() < deadline, "the schedule did not fire by itself"
+            time.sleep(0.2)
+        assert [(i["Status"], i["Trigger"], i["ScheduledTime"]) for i in fired] == [("SUCCEEDED", "schedule", due.isoformat())]
+        assert datetime.fromisoformat(fired[0]["InvokedAt"]) >= due  # never early
+        assert status(target) == "stopped"
+    finally:
+        scheduler.delete_schedule(Name="stop-at-its-time")
+        ensure_running(target)
 
 
 def test_the_role_allows_only_its_instance(lab):
