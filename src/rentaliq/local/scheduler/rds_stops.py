@@ -102,7 +102,8 @@ def auto_start(backend: Any, db: Any) -> None:
 def pending(now: datetime) -> bool:
     """Whether :func:`expire` has anything to do at ``now`` (a stop time to record, or seven days over): a pass
     changes, and commits, nothing otherwise."""
-    return any(stopped_since(db) is None or now - stopped_since(db) >= AUTO_START_AFTER for _, db in stopped_instances())  # type: ignore[operator]
+    stops = [stopped_since(db) for _, db in stopped_instances()]
+    return any(since is None or now - since >= AUTO_START_AFTER for since in stops)
 
 
 def expire(now: datetime, *, only: str | None = None, pretend_stopped_for: timedelta | None = None) -> list[dict[str, Any]]:

@@ -31,8 +31,9 @@ def check(audit: Audit) -> None:
         answer = read.call(
             SCHEDULER, "schedules listed", names if wanted else [], "scheduler", "list_schedules", NamePrefix=naming.resource_name(env, "db"), MaxResults=100
         )
-        if not add(SCHEDULER, "schedules listed", "a Schedules list", "a Schedules list" if isinstance(answer.get("Schedules"), list) else answer):
-            return  # an answer without the list (an HTML page, say) proves nothing about absence
+        if not isinstance(answer.get("Schedules"), list):  # an HTML page, say: it proves nothing about absence
+            add(SCHEDULER, "schedules listed", "a Schedules list", answer, ok=False)
+            return
         listed = answer["Schedules"]
         present = sorted(s["Name"] for s in listed if s.get("Name") in names and s.get("GroupName", "default") == "default")
         add(SCHEDULER, "off-hours schedules", sorted(names) if wanted else [], present)
