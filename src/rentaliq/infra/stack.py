@@ -14,6 +14,7 @@ from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.network import Network
+from rentaliq.infra.schedule import OffHoursSchedule
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
 
@@ -45,6 +46,7 @@ class RentalIQStack(Stack):
         )
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
         self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
+        self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
         self._outputs()
 
     def _outputs(self) -> None:

@@ -159,4 +159,5 @@ NAME_PROPERTY: dict[str, str] = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::Scheduler::Schedule": "Name",
 }
