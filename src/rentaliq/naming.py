@@ -112,3 +112,23 @@ def alerts_topic(env: str) -> str:
 def dashboard(env: str) -> str:
     """The environment's CloudWatch dashboard: ``rentaliq-lab`` (the stack's name; one dashboard per environment)."""
     return stack_name(env)
+
+
+def nat_security_group(env: str) -> str:
+    """The NAT instances' security group (``network.nat = "instance"``): all traffic in from the VPC only."""
+    return resource_name(env, "nat", "sg")
+
+
+def nat_instance(env: str, number: int) -> str:
+    """``rentaliq-prod-nat-1``, ``rentaliq-prod-nat-2``: the Name tag of each NAT instance, one per zone in order."""
+    return resource_name(env, "nat", str(number))
+
+
+def nat_health_alarm(env: str, number: int) -> str:
+    """``rentaliq-prod-nat-1-health``: the StatusCheckFailed alarm of NAT instance ``number``."""
+    return resource_name(env, "nat", f"{number}-health")
+
+
+def endpoints_security_group(env: str) -> str:
+    """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
+    return resource_name(env, "endpoints", "sg")

@@ -12,6 +12,7 @@ from rentaliq.infra.alerts import Alerts
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
+from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
@@ -42,6 +43,8 @@ class RentalIQStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
+        if self.network.nat_instances:
+            NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic)
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
         self._outputs()
 
