@@ -17,7 +17,7 @@ from moto.rds import models as rds_models
 
 from rentaliq.local import rds_events
 from rentaliq.local import rds_postgres as bound
-from rentaliq.local.metrics import network, publish, s3_requests, s3_storage
+from rentaliq.local.metrics import ec2_status, network, publish, s3_requests, s3_storage
 from rentaliq.local.metrics.rds import NAMESPACE, RdsSampler
 from rentaliq.local.periodic import PeriodicThread
 from rentaliq.local.rds_storage_autoscaling import StorageAutoscaler
@@ -59,6 +59,7 @@ class MetricsCollector(PeriodicThread):
         cpu0 = time.thread_time()
         points = self.measure_rds()
         points += s3_requests.drain()
+        points += ec2_status.measure()  # the NAT instances' status checks
         if time.monotonic() >= self._s3_due:
             self._s3_due = time.monotonic() + _seconds(s3_storage.INTERVAL_ENV, 86400)
             points += s3_storage.measure()

@@ -30,7 +30,7 @@ from types import MappingProxyType
 from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.verify import alerts, cloudwatch, ec2, iam, rds, s3, secrets, stack
+from rentaliq.ops.verify import alerts, cloudwatch, ec2, iam, nat, rds, s3, secrets, stack
 from rentaliq.ops.verify.checks import (
     ALERTS,
     AREAS,
@@ -85,6 +85,8 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
         topic_arn = alerts.check(audit)
     with section(CLOUDWATCH, "cloudwatch"):
         cloudwatch.check(audit, topic_arn)
+    with section(CLOUDWATCH, "nat alarms"):
+        nat.check_alarms(audit, topic_arn)
     if outputs is not None:
         with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn, topic_arn))
