@@ -43,9 +43,8 @@ class RentalIQStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
-        if self.network.nat_instances:
-            NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic)
-        self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
+        nat_alarms = NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic).alarms
+        self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms + nat_alarms)
         self._outputs()
 
     def _outputs(self) -> None:

@@ -134,6 +134,21 @@ def check_endpoint(audit: Audit, vpc_id: str, app_sg_id: str | None) -> None:
             add(EC2, f"{sg_name} ingress", [sg_rule(443, peer)], sg_rules(group.get("IpPermissions", [])), detail=f"{peer} is {naming.app_security_group(env)}")
 
 
+def _health_alarms(audit: Audit) -> list[dict[str, Any]]:
+    """The live alarms named ``rentaliq-{env}-nat-*`` (any count: one too many is as wrong as one missing)."""
+    prefix = f"{naming.resource_name(audit.env, 'nat')}-"
+    return audit.read.paginate(CLOUDWATCH, "NAT health alarms readable", prefix, "cloudwatch", "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix)
+
+
+def health_alarm_arns(audit: Audit) -> list[str]:
+    """The ARNs of the NAT health alarms the spec asks for that exist: what the dashboard must show beside the others."""
+    net = audit.spec.network
+    if net.existing is not None or net.nat != "instance":
+        return []
+    wanted = {naming.nat_health_alarm(audit.env, n) for n in range(1, net.nats + 1)}
+    return [a["AlarmArn"] for a in _health_alarms(audit) if a["AlarmName"] in wanted]
+
+
 def check_alarms(audit: Audit, topic_arn: str | None) -> None:
     """Each NAT instance's health alarm: the status-check metric of that instance, notifying the alerts topic."""
     net, env, add = audit.spec.network, audit.env, audit.record.add
@@ -142,8 +157,7 @@ def check_alarms(audit: Audit, topic_arn: str | None) -> None:
     health = contract.NAT_HEALTH
     count = net.nats if net.nat == "instance" else 0
     prefix = f"{naming.resource_name(env, 'nat')}-"
-    alarms = audit.read.paginate(CLOUDWATCH, "NAT health alarms readable", count, "cloudwatch", "describe_alarms", "MetricAlarms", AlarmNamePrefix=prefix)
-    by_name = {a["AlarmName"]: a for a in alarms}
+    by_name = {a["AlarmName"]: a for a in _health_alarms(audit)}
     expected_names = [naming.nat_health_alarm(env, n) for n in range(1, count + 1)]
     add(CLOUDWATCH, f"{prefix}*-health alarms", expected_names, sorted(by_name), detail=f"network.nat = {net.nat}")
     if not count:
