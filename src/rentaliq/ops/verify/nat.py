@@ -159,7 +159,8 @@ def check_alarms(audit: Audit, topic_arn: str | None) -> None:
     prefix = f"{naming.resource_name(env, 'nat')}-"
     by_name = {a["AlarmName"]: a for a in _health_alarms(audit)}
     expected_names = [naming.nat_health_alarm(env, n) for n in range(1, count + 1)]
-    add(CLOUDWATCH, f"{prefix}*-health alarms", expected_names, sorted(by_name), detail=f"network.nat = {net.nat}")
+    label = f"{prefix}*-health alarms" + ("" if count else " absent")  # "absent", as the other alarms the spec rules out
+    add(CLOUDWATCH, label, expected_names, sorted(by_name), detail=f"network.nat = {net.nat}")
     if not count:
         return
     vpcs = audit.read.paginate(EC2, f"{naming.vpc(env)} exists", naming.vpc(env), "ec2", "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:Name", "Values": [naming.vpc(env)]}])
