@@ -80,7 +80,9 @@ def instances(target: Target) -> dict[str, dict]:
 
 def app_default_routes(target: Target) -> list[dict]:
     ec2 = target.client("ec2")
-    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:aws-cdk:subnet-name", "Values": ["app"]}, {"Name": "tag:Name", "Values": ["rentaliq-lab/*"]}])["Subnets"]
+    subnets = ec2.describe_subnets(Filters=[{"Name": "tag:aws-cdk:subnet-name", "Values": ["app"]}, {"Name": "tag:Name", "Values": ["rentaliq-lab/*"]}])[
+        "Subnets"
+    ]
     ids = [s["SubnetId"] for s in subnets]
     assert len(ids) == 2
     tables = ec2.describe_route_tables(Filters=[{"Name": "association.subnet-id", "Values": ids}])["RouteTables"]
@@ -108,7 +110,9 @@ def test_instance_two_nat_instances_deploy_and_pass_verify(lab, endpoint):
     assert {i["SourceDestCheck"] for i in found.values()} == {False}
     assert {i["Placement"]["AvailabilityZone"] for i in found.values()} == {"us-east-1a", "us-east-1b"}  # one per zone
     # The root volumes as the stack asked for them: 8 GB gp3, encrypted.
-    volumes = target.client("ec2").describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i["InstanceId"] for i in found.values()]}])["Volumes"]
+    volumes = target.client("ec2").describe_volumes(Filters=[{"Name": "attachment.instance-id", "Values": [i["InstanceId"] for i in found.values()]}])[
+        "Volumes"
+    ]
     assert sorted((v["Size"], v["VolumeType"], v["Encrypted"]) for v in volumes) == [(8, "gp3", True)] * 2
     # Each app subnet's default route goes to the NAT instance of its zone.
     assert sorted(r["InstanceId"] for r in app_default_routes(target)) == sorted(i["InstanceId"] for i in found.values())
@@ -156,7 +160,9 @@ def test_switch_to_none_with_the_secrets_manager_endpoint(lab, endpoint):
     assert ec2.describe_internet_gateways(Filters=[{"Name": "tag:aws:cloudformation:stack-name", "Values": ["rentaliq-lab"]}])["InternetGateways"] == []
     (endpoint_sg,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["rentaliq-lab-endpoints-sg"]}])["SecurityGroups"]
     (app_sg,) = ec2.describe_security_groups(Filters=[{"Name": "group-name", "Values": ["rentaliq-lab-app-sg"]}])["SecurityGroups"]
-    assert [(p["FromPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]], p["IpRanges"]) for p in endpoint_sg["IpPermissions"]] == [(443, [app_sg["GroupId"]], [])]
+    assert [(p["FromPort"], [g["GroupId"] for g in p["UserIdGroupPairs"]], p["IpRanges"]) for p in endpoint_sg["IpPermissions"]] == [
+        (443, [app_sg["GroupId"]], [])
+    ]
 
 
 def test_switch_to_none_without_the_endpoint_then_back_to_an_instance(lab, endpoint):

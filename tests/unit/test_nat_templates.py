@@ -59,7 +59,9 @@ def test_instance_builds_hardened_nat_instances_and_routes_the_app_subnets_to_th
         assert p["SecurityGroupIds"] == [{"Fn::GetAtt": [sg_lid, "GroupId"]}]
         assert p["SubnetId"]["Ref"] in public_subnets
         assert p["MetadataOptions"]["HttpTokens"] == "required"
-        assert p["BlockDeviceMappings"] == [{"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 8, "VolumeType": "gp3"}}]
+        assert p["BlockDeviceMappings"] == [
+            {"DeviceName": "/dev/xvda", "Ebs": {"DeleteOnTermination": True, "Encrypted": True, "VolumeSize": 8, "VolumeType": "gp3"}}
+        ]
         assert "KeyName" not in p  # no SSH key: nothing to log in with
         image = template["Parameters"][p["ImageId"]["Ref"]]
         assert image["Default"] == "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-6.1-arm64"  # t4g is Graviton
@@ -106,9 +108,18 @@ def test_secrets_manager_endpoint_private_dns_in_app_subnets_https_from_the_app_
     assert p["SecurityGroupIds"] == [{"Fn::GetAtt": [sg_lid, "GroupId"]}]
     assert "SecurityGroupIngress" not in sg["Properties"]  # no CIDR may reach it
     app_lid, _ = one(qa, "AWS::EC2::SecurityGroup", GroupName="rentaliq-qa-app-sg")
-    ingress = [r["Properties"] for r in of_type(qa, "AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_lid, "GroupId"]}]
+    ingress = [
+        r["Properties"] for r in of_type(qa, "AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_lid, "GroupId"]}
+    ]
     assert ingress == [
-        {"Description": "HTTPS from the app SG", "FromPort": 443, "GroupId": {"Fn::GetAtt": [sg_lid, "GroupId"]}, "IpProtocol": "tcp", "SourceSecurityGroupId": {"Fn::GetAtt": [app_lid, "GroupId"]}, "ToPort": 443}
+        {
+            "Description": "HTTPS from the app SG",
+            "FromPort": 443,
+            "GroupId": {"Fn::GetAtt": [sg_lid, "GroupId"]},
+            "IpProtocol": "tcp",
+            "SourceSecurityGroupId": {"Fn::GetAtt": [app_lid, "GroupId"]},
+            "ToPort": 443,
+        }
     ]
 
 

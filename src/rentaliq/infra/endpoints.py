@@ -18,9 +18,7 @@ HTTPS = 443
 
 
 class SecretsManagerEndpoint(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, spec: EnvironmentSpec, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, app_sg: ec2.ISecurityGroup
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, vpc: ec2.IVpc, subnets: ec2.SubnetSelection, app_sg: ec2.ISecurityGroup) -> None:
         super().__init__(scope, id)
         env = spec.name.value
         self.security_group = ec2.SecurityGroup(

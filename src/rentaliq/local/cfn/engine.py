@@ -27,7 +27,9 @@ from rentaliq.local.cfn.base import Context, Provider, is_not_found
 
 log = logging.getLogger(__name__)
 
-REGISTRY: dict[str, Provider] = {cls.type_name: cls() for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications) for cls in module.PROVIDERS}
+REGISTRY: dict[str, Provider] = {
+    cls.type_name: cls() for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications) for cls in module.PROVIDERS
+}
 SUPPORTED_TYPES = tuple(sorted(REGISTRY))
 
 

@@ -73,7 +73,13 @@ def check_egress(audit: Audit, vpc_id: str) -> None:
     if net.nat == "instance":
         _instances(audit, vpc_id, instances)
     subnets = read.paginate(
-        EC2, f"{name} app subnets' default routes", net.nat, "ec2", "describe_subnets", "Subnets", Filters=[*in_vpc, {"Name": f"tag:{SUBNET_NAME_TAG}", "Values": [APP_SUBNETS]}]
+        EC2,
+        f"{name} app subnets' default routes",
+        net.nat,
+        "ec2",
+        "describe_subnets",
+        "Subnets",
+        Filters=[*in_vpc, {"Name": f"tag:{SUBNET_NAME_TAG}", "Values": [APP_SUBNETS]}],
     )
     tables = read.paginate(EC2, f"{name} app subnets' default routes", net.nat, "ec2", "describe_route_tables", "RouteTables", Filters=in_vpc)
     by_subnet = {a["SubnetId"]: t for t in tables for a in t.get("Associations", []) if a.get("SubnetId")}
@@ -90,7 +96,13 @@ def _instances(audit: Audit, vpc_id: str, instances: list[dict[str, Any]]) -> No
     env, add, net = audit.env, audit.record.add, audit.spec.network
     sg_name = naming.nat_security_group(env)
     groups = audit.read.paginate(
-        EC2, f"{sg_name} exists", sg_name, "ec2", "describe_security_groups", "SecurityGroups", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [sg_name]}]
+        EC2,
+        f"{sg_name} exists",
+        sg_name,
+        "ec2",
+        "describe_security_groups",
+        "SecurityGroups",
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "group-name", "Values": [sg_name]}],
     )
     group = groups[0] if len(groups) == 1 else None
     add(EC2, f"{sg_name} exists", sg_name, group.get("GroupName") if group else None)
@@ -113,7 +125,13 @@ def check_endpoint(audit: Audit, vpc_id: str, app_sg_id: str | None) -> None:
     name, service = naming.vpc(env), f"com.amazonaws.{audit.spec.region}.secretsmanager"
     check = f"{name} Secrets Manager endpoint"
     endpoints = audit.read.paginate(
-        EC2, check, service, "ec2", "describe_vpc_endpoints", "VpcEndpoints", Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "service-name", "Values": [service]}]
+        EC2,
+        check,
+        service,
+        "ec2",
+        "describe_vpc_endpoints",
+        "VpcEndpoints",
+        Filters=[{"Name": "vpc-id", "Values": [vpc_id]}, {"Name": "service-name", "Values": [service]}],
     )
     live = [e for e in endpoints if e.get("State", "available").lower() in ("available", "pending", "pendingacceptance")]
     if not net.secrets_manager_endpoint:
@@ -163,7 +181,9 @@ def check_alarms(audit: Audit, topic_arn: str | None) -> None:
     add(CLOUDWATCH, label, expected_names, sorted(by_name), detail=f"network.nat = {net.nat}")
     if not count:
         return
-    vpcs = audit.read.paginate(EC2, f"{naming.vpc(env)} exists", naming.vpc(env), "ec2", "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:Name", "Values": [naming.vpc(env)]}])
+    vpcs = audit.read.paginate(
+        EC2, f"{naming.vpc(env)} exists", naming.vpc(env), "ec2", "describe_vpcs", "Vpcs", Filters=[{"Name": "tag:Name", "Values": [naming.vpc(env)]}]
+    )
     instances = nat_instances(audit, vpcs[0]["VpcId"], count) if len(vpcs) == 1 else []
     ids = {tag_map(i.get("Tags")).get("Name"): i["InstanceId"] for i in instances}
     actions = [topic_arn] if topic_arn else ["the alerts topic"]
@@ -177,7 +197,8 @@ def check_alarms(audit: Audit, topic_arn: str | None) -> None:
         add(
             CLOUDWATCH,
             f"{name} rule",
-            f"{health.statistic} {health.comparison} {health.threshold:g}, {health.evaluation_periods} x {health.period_s} s, missing {health.treat_missing_data}",
+            f"{health.statistic} {health.comparison} {health.threshold:g}, "
+            f"{health.evaluation_periods} x {health.period_s} s, missing {health.treat_missing_data}",
             f"{alarm.get('Statistic')} {alarm.get('ComparisonOperator')} {float(alarm.get('Threshold', 0)):g}, "
             f"{alarm.get('EvaluationPeriods')} x {alarm.get('Period')} s, missing {alarm.get('TreatMissingData', 'missing')}",
         )
