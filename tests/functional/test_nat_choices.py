@@ -138,6 +138,16 @@ def test_a_stopped_nat_instance_alarms_and_its_subscriber_hears_it(lab, endpoint
     wait_state(target, HEALTH, "OK")
 
 
+def test_a_new_instance_type_is_applied_to_the_same_instances(lab, endpoint):
+    """As AWS updates an EBS-backed instance's type: stopped, modified, started; never replaced."""
+    target, _ = lab
+    before = {name: i["InstanceId"] for name, i in instances(target).items()}
+    deploy_and_verify(lab, spec(endpoint, nat="instance", nat_count=2, nat_instance_type="t4g.micro"))
+    after = instances(target)
+    assert {name: i["InstanceId"] for name, i in after.items()} == before
+    assert {(i["InstanceType"], i["State"]["Name"], i["SourceDestCheck"]) for i in after.values()} == {("t4g.micro", "running", False)}
+
+
 def test_switch_to_gateway_replaces_the_instances_by_nat_gateways(lab, endpoint):
     target, _ = lab
     checks = deploy_and_verify(lab, spec(endpoint, nat="gateway", nat_count=1))
