@@ -23,9 +23,12 @@ from rentaliq import contract
 from rentaliq.deploy.lifecycle import up
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec, build_spec
+from rentaliq.infra.cache import templates
+from rentaliq.local.cloud import LocalCloud
 from rentaliq.ops.verify import summary, verify
 from tests.clouds import private_cloud
 from tests.functional.sns_subscriber import Subscriber, subscriber
+from tests.functional.test_crash_recovery import _kill_when
 
 pytestmark = pytest.mark.slow
 
@@ -40,13 +43,18 @@ def endpoint() -> Iterator[Subscriber]:
 
 
 @pytest.fixture(scope="module")
-def lab(endpoint: Subscriber, tmp_path_factory) -> Iterator[tuple[Target, Path]]:
+def nat_cloud() -> Iterator[LocalCloud]:
     os.environ.setdefault("RENTALIQ_LOCAL_METRICS_SECONDS", "1")
     os.environ.setdefault("RENTALIQ_LOCAL_ALARM_SECONDS", "1")
+    with private_cloud("nat") as cloud:
+        yield cloud
+
+
+@pytest.fixture(scope="module")
+def lab(nat_cloud: LocalCloud, tmp_path_factory) -> Iterator[tuple[Target, Path]]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(contract, "NAT_HEALTH", dataclasses.replace(contract.NAT_HEALTH, period_s=10))
-        with private_cloud("nat") as cloud:
-            yield Target.local(cloud.endpoint_url, state_dir=cloud.state_dir), tmp_path_factory.mktemp("cdk.out")
+        yield Target.local(nat_cloud.endpoint_url, state_dir=nat_cloud.state_dir), tmp_path_factory.mktemp("cdk.out")
 
 
 def spec(endpoint: Subscriber, **network: object) -> EnvironmentSpec:
@@ -187,3 +195,30 @@ def test_switch_to_none_without_the_endpoint_then_back_to_an_instance(lab, endpo
     (nat_1,) = [i for i in instances(target).values() if i["State"]["Name"] == "running"]
     assert nat_1["InstanceId"] not in before
     assert check(checks, "rentaliq-lab-nat-1-health dimensions") == {"InstanceId": nat_1["InstanceId"]}
+
+
+def test_kill_9_while_a_nat_instance_is_created_rolls_back_and_leaves_no_orphan(lab, nat_cloud, endpoint):
+    """LAB runs one NAT instance; an update to two is killed (kill -9 of the local cloud) when the second one's
+    create is under way. After the restart the update is rolled back: the first instance runs on, the second and
+    its instance profile and role are gone (found by their CloudFormation tags and names), and the next up works."""
+    target, outdir = lab
+    first = {name: i["InstanceId"] for name, i in instances(target).items() if i["State"]["Name"] == "running"}
+    assert list(first) == ["rentaliq-lab-nat-1"]
+    two = spec(endpoint, nat="instance", nat_count=2)
+    templates([two], outdir)  # synthesized before the kill window
+
+    def second_in_flight(events: list[dict]) -> bool:
+        return any(
+            e["ResourceType"] == "AWS::EC2::Instance" and "publicSubnet2" in e["LogicalResourceId"] and e["ResourceStatus"] == "CREATE_IN_PROGRESS"
+            for e in events
+        )
+
+    _kill_when(nat_cloud, "rentaliq-lab", lambda doomed: up(doomed, [two], outdir), second_in_flight)
+    assert target.client("cloudformation").describe_stacks(StackName="rentaliq-lab")["Stacks"][0]["StackStatus"] == "UPDATE_ROLLBACK_COMPLETE"
+    live = {name: i["InstanceId"] for name, i in instances(target).items() if i["State"]["Name"] != "terminated"}
+    assert live == first
+    iam = target.client("iam")
+    assert not [p["InstanceProfileName"] for p in iam.list_instance_profiles()["InstanceProfiles"] if "publicSubnet2" in p["InstanceProfileName"]]
+    assert not [r["RoleName"] for r in iam.list_roles()["Roles"] if "publicSubnet2" in r["RoleName"]]
+    deploy_and_verify(lab, two)
+    assert sorted(name for name, i in instances(target).items() if i["State"]["Name"] == "running") == ["rentaliq-lab-nat-1", "rentaliq-lab-nat-2"]
