@@ -3,7 +3,8 @@
 A pass measures every local RDS instance whose server runs (``rds``), drains the S3 request counts
 (``s3_requests``), publishes the running EC2 instances' status checks (``ec2_status``), measures bucket
 storage when its own, slower, period is due (``s3_storage``), lets storage autoscaling see each
-FreeStorageSpace value, then stores all datapoints in CloudWatch and commits them (``publish``). Measuring happens outside the persistence lock; only storing holds it, briefly.
+FreeStorageSpace value, then stores all datapoints in CloudWatch and commits them (``publish``).
+Measuring happens outside the persistence lock; only storing holds it, briefly.
 """
 
 from __future__ import annotations
