@@ -51,6 +51,7 @@ def test_instance_builds_hardened_nat_instances_and_routes_the_app_subnets_to_th
     cidr = {"qa": "10.20.0.0/16", "prod": "10.30.0.0/16"}[env]
     assert sg["Properties"]["SecurityGroupIngress"] == [{"CidrIp": cidr, "Description": "All traffic from the VPC, to be forwarded", "IpProtocol": "-1"}]
     assert [r["IpProtocol"] for r in sg["Properties"]["SecurityGroupEgress"]] == ["-1"]
+    assert tags(sg)["Name"] == f"rentaliq-{env}-nat-sg"
     public_subnets = {lid for lid in of_type(template, "AWS::EC2::Subnet") if "publicSubnet" in lid}
     names = []
     for instance in instances.values():

@@ -57,6 +57,7 @@ def harden(vpc: ec2.Vpc, nat: ec2.NatInstanceProviderV2, spec: EnvironmentSpec) 
     assert isinstance(cfn_group, ec2.CfnSecurityGroup)
     cfn_group.group_name = naming.nat_security_group(env)
     cfn_group.group_description = f"RentalIQ {env} NAT instances: all traffic from the VPC, all traffic out"
+    Tags.of(group).add("Name", naming.nat_security_group(env))  # not CDK's construct path ("rentaliq-lab/Network/Vpc")
     # The spec's CIDR as a literal (the VPC's is the same): the nag rules cannot read an Fn::GetAtt.
     group.add_ingress_rule(ec2.Peer.ipv4(spec.network.vpc_cidr), ec2.Port.all_traffic(), "All traffic from the VPC, to be forwarded")
     acknowledge(

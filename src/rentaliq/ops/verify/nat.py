@@ -107,6 +107,7 @@ def _instances(audit: Audit, vpc_id: str, instances: list[dict[str, Any]]) -> No
     group = groups[0] if len(groups) == 1 else None
     add(EC2, f"{sg_name} exists", sg_name, group.get("GroupName") if group else None)
     if group:
+        audit.record.tags(EC2, sg_name, {**audit.spec.resource_tags(), "Name": sg_name}, group.get("Tags"))
         add(EC2, f"{sg_name} ingress", [sg_rule(None, net.vpc_cidr)], sg_rules(group.get("IpPermissions", [])), detail="all traffic from the VPC only")
         add(EC2, f"{sg_name} egress", [sg_rule(None, "0.0.0.0/0")], sg_rules(group.get("IpPermissionsEgress", [])))
     for number, instance in enumerate(instances, start=1):
