@@ -114,6 +114,26 @@ def dashboard(env: str) -> str:
     return stack_name(env)
 
 
+def db_stop_schedule(env: str) -> str:
+    """The EventBridge Scheduler schedule that stops the database off-hours: ``rentaliq-lab-db-stop``."""
+    return resource_name(env, "db", "stop")
+
+
+def db_start_schedule(env: str) -> str:
+    """The schedule that starts it again: ``rentaliq-lab-db-start``."""
+    return resource_name(env, "db", "start")
+
+
+def scheduler_role(env: str) -> str:
+    """The role EventBridge Scheduler assumes to stop and start that one database: ``rentaliq-lab-scheduler-role``."""
+    return resource_name(env, "scheduler", "role")
+
+
+def budget(env: str) -> str:
+    """The environment's AWS Budget (monthly cost, the spec's upper bound): ``rentaliq-lab-monthly``."""
+    return resource_name(env, "monthly")
+
+
 def nat_security_group(env: str) -> str:
     """The NAT instances' security group (``network.nat = "instance"``): all traffic in from the VPC only."""
     return resource_name(env, "nat", "sg")
