@@ -30,7 +30,7 @@ from types import MappingProxyType
 from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, rds, s3, schedule, secrets, stack
+from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, nat, rds, s3, schedule, secrets, stack
 from rentaliq.ops.verify.checks import (
     ALERTS,
     AREAS,
@@ -87,6 +87,8 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
         topic_arn = alerts.check(audit)
     with section(CLOUDWATCH, "cloudwatch"):
         cloudwatch.check(audit, topic_arn)
+    with section(CLOUDWATCH, "nat alarms"):
+        nat.check_alarms(audit, topic_arn)
     with section(BUDGET, "budget"):
         budget.check(audit)
     with section(SCHEDULER, "scheduler"):
