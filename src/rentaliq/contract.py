@@ -42,6 +42,7 @@ OUTPUT_KEYS = (
     "RdsSecurityGroupId",
     "AppSecurityGroupId",
     "ReadSecretsPolicyArn",
+    "AppRoleArn",
     "VpcId",
     "AlertsTopicArn",
 )
@@ -297,3 +298,19 @@ class NatHealthAlarm:
 
 
 NAT_HEALTH = NatHealthAlarm()
+
+
+# The application role (issue 12 §1): who may assume it, and what it may do with its environment's files bucket.
+APP_ROLE_PRINCIPALS = ("ec2.amazonaws.com", "ecs-tasks.amazonaws.com", "lambda.amazonaws.com")
+FILES_OBJECT_ACTIONS = (
+    "s3:DeleteObject",
+    "s3:DeleteObjectVersion",
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:PutObject",
+)
+FILES_BUCKET_ACTIONS = ("s3:ListBucket",)
+
+
+def files_bucket_arn(partition: str, bucket: str) -> str:
+    return f"arn:{partition}:s3:::{bucket}"

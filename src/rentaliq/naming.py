@@ -152,3 +152,17 @@ def nat_health_alarm(env: str, number: int) -> str:
 def endpoints_security_group(env: str) -> str:
     """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
     return resource_name(env, "endpoints", "sg")
+
+
+def app_role(env: str) -> str:
+    """The role the environment's applications run as (ECS tasks, Lambda functions, EC2 instances)."""
+    return resource_name(env, "app-role")
+
+
+def app_instance_profile(env: str) -> str:
+    """EC2 can only take a role through an instance profile; one per app role, same environment."""
+    return resource_name(env, "app", "instance-profile")
+
+
+def files_access_policy(env: str) -> str:
+    return resource_name(env, "files-access", "policy")

@@ -89,7 +89,7 @@ def test_prod_enhanced_monitoring_role(synthesized):
     assert db["Properties"]["MonitoringRoleArn"] == {"Fn::GetAtt": [lid, "Arn"]}
     for env in ("lab", "qa"):
         named = [r["Properties"].get("RoleName") for r in of_type(synthesized[env], "AWS::IAM::Role").values() if r["Properties"].get("RoleName")]
-        assert named == [f"rentaliq-{env}-scheduler-role"]  # the off-hours schedules' role (test_schedule_stack.py), no monitoring role
+        assert sorted(named) == [f"rentaliq-{env}-app-role", f"rentaliq-{env}-scheduler-role"]  # the app role and the off-hours schedules' role (test_schedule_stack.py), no monitoring role
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -249,7 +249,7 @@ def test_outputs(synthesized, env):
         *("DbEndpoint", "DbPort", "DbInstanceIdentifier"),
         *("FilesBucketName", "FilesBucketArn"),
         *("DbCredentialsSecretArn", "DbConnectionStringSecretArn", "ApiKeysSecretArn", "S3ConfigSecretArn"),
-        *("RdsSecurityGroupId", "AppSecurityGroupId", "ReadSecretsPolicyArn"),
+        *("RdsSecurityGroupId", "AppSecurityGroupId", "ReadSecretsPolicyArn", "AppRoleArn"),
         *("VpcId", "AlertsTopicArn"),
     }
     assert outputs == expected | ({"AccessLogsBucketName", "AccessLogsBucketArn"} if env == "prod" else set())

@@ -9,6 +9,7 @@ from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
 from rentaliq.infra.alerts import Alerts
+from rentaliq.infra.app_role import AppRole, require_encrypted_puts
 from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
@@ -41,6 +42,8 @@ class RentalIQStack(Stack):
         self.database = Database(self, "Database", spec=spec, network=self.network)
         self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
         self.access = Access(self, "Access", spec=spec)
+        self.app_role = AppRole(self, "AppRole", spec=spec, read_secrets_policy=self.access.read_secrets_policy)
+        require_encrypted_puts(self.storage.files_bucket)
         self.alerts = Alerts(self, "Alerts", spec=spec)
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
@@ -62,6 +65,7 @@ class RentalIQStack(Stack):
             "RdsSecurityGroupId": self.network.rds_sg.security_group_id,
             "AppSecurityGroupId": self.network.app_sg.security_group_id,
             "ReadSecretsPolicyArn": self.access.read_secrets_policy.managed_policy_arn,
+            "AppRoleArn": self.app_role.role.role_arn,
             "VpcId": self.network.vpc.vpc_id,
             "AlertsTopicArn": self.alerts.topic.topic_arn,
         }
