@@ -57,7 +57,7 @@ def _wildcard_problems(lid: str, statement: dict) -> list[str]:
         problems.append(f"{lid}: Allow with NotAction")
     principal = statement.get("Principal")
     # A wildcard principal is acceptable only on a Deny (the TLS-only statement denies everyone on plain HTTP).
-    if (principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", [])))):
+    if principal == "*" or (isinstance(principal, dict) and "*" in _as_list(principal.get("AWS", []))):
         problems.append(f"{lid}: Allow to principal *")
     return problems
 

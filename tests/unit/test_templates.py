@@ -89,7 +89,8 @@ def test_prod_enhanced_monitoring_role(synthesized):
     assert db["Properties"]["MonitoringRoleArn"] == {"Fn::GetAtt": [lid, "Arn"]}
     for env in ("lab", "qa"):
         named = [r["Properties"].get("RoleName") for r in of_type(synthesized[env], "AWS::IAM::Role").values() if r["Properties"].get("RoleName")]
-        assert sorted(named) == [f"rentaliq-{env}-app-role", f"rentaliq-{env}-scheduler-role"]  # the app role and the off-hours schedules' role (test_schedule_stack.py), no monitoring role
+        # The app role (test_least_privilege_templates.py) and the off-hours schedules' role (test_schedule_stack.py); no monitoring role.
+        assert sorted(named) == [f"rentaliq-{env}-app-role", f"rentaliq-{env}-scheduler-role"]
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -38,8 +38,18 @@ def _guard(action: Callable[[], T]) -> T:
 
 
 @local_app.command()
-def start() -> None:
+def start(
+    enforce_iam: Annotated[
+        bool, typer.Option("--enforce-iam", help="enforce IAM (identity, bucket and key policies; TLS listener); same as RENTALIQ_LOCAL_ENFORCE_IAM=1")
+    ] = False,
+) -> None:
     """Start the local cloud in the background (no-op when running)."""
+    import os
+
+    from rentaliq.local import iam_enforcement
+
+    if enforce_iam:
+        os.environ[iam_enforcement.ENV] = "1"  # the server process inherits this environment
     cloud = _cloud()
     with console.status("starting the local cloud"):
         status = _guard(cloud.start)

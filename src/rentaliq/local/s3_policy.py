@@ -17,13 +17,17 @@ from moto.s3 import models as s3_models
 REQUEST_CONTEXT = {"aws:SecureTransport": "true"}
 
 
-def _condition_holds(condition: dict[str, Any]) -> bool:
+def _condition_holds(condition: dict[str, Any], deny: bool = False) -> bool:
     for operator, checks in condition.items():
         for key, expected in checks.items():
             actual = REQUEST_CONTEXT.get(key)
             if actual is None:
-                # Keys the local cloud cannot know (source ARN, account...) are taken as matching, so that
-                # allow statements for AWS services keep working and no deny fires on a guess.
+                # Keys the local cloud cannot know here (source ARN, account, request headers...) are taken as
+                # matching for an allow, so allow statements for AWS services keep working, and as not matching
+                # for a deny, so no deny fires on a guess (the enforcing mode, rentaliq.local.iam_enforcement,
+                # evaluates them from the request).
+                if deny:
+                    return False
                 continue
             values = [str(v).lower() for v in (expected if isinstance(expected, list) else [expected])]
             matched = actual.lower() in values
@@ -38,7 +42,9 @@ def effective_policy(policy: dict[str, Any]) -> dict[str, Any]:
     """The statements that apply to a request from the local cloud, their conditions already evaluated."""
     statements = policy.get("Statement", [])
     statements = statements if isinstance(statements, list) else [statements]
-    applying = [{k: v for k, v in s.items() if k != "Condition"} for s in statements if _condition_holds(s.get("Condition", {}))]
+    applying = [
+        {k: v for k, v in s.items() if k != "Condition"} for s in statements if _condition_holds(s.get("Condition", {}), deny=s.get("Effect") == "Deny")
+    ]
     return {**policy, "Statement": applying}
 
 

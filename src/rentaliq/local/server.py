@@ -172,6 +172,17 @@ def main(argv: list[str] | None = None) -> int:
     from rentaliq.local import extensions
 
     endpoint = f"http://{'[' + host + ']' if ':' in host else host}:{port}"
+    from rentaliq.local import iam_enforcement
+
+    enforce = iam_enforcement.enabled()
+    if enforce:  # IAM enforcement (issue 12): a TLS listener too, and our own providers call over it
+        from rentaliq.local.iam_enforcement import https
+
+        tls_cert, tls_key = https.certificate(state_dir)
+        tls_sock = _bind(host, 0)
+        tls_port = tls_sock.getsockname()[1]
+        os.environ["AWS_CA_BUNDLE"] = str(tls_cert)
+        endpoint = f"https://{'[' + host + ']' if ':' in host else host}:{tls_port}"
     extensions.install(state_dir, endpoint)
     report: dict[str, Any] = {"services": 0, "seconds": 0.0, "ephemeral": args.ephemeral}
     if not args.ephemeral:
@@ -186,6 +197,11 @@ def main(argv: list[str] | None = None) -> int:
     moto_app = dispatcher if args.ephemeral else persistence.middleware(dispatcher)
     started = time.time()
     info = {"pid": os.getpid(), "host": host, "port": port, "state_dir": str(state_dir), "started": started}
+    if enforce:
+        from rentaliq.local.iam_enforcement import middleware
+
+        moto_app = middleware.wrap(moto_app)
+        info.update({"enforce_iam": True, "https_port": tls_port, "https_cert": str(tls_cert)})
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         environ["rentaliq.t0"] = time.perf_counter()
@@ -234,6 +250,12 @@ def main(argv: list[str] | None = None) -> int:
 
     server = make_server(host, port, app, threaded=True, request_handler=QuietHandler, fd=sock.fileno())
     sock.close()  # werkzeug dup()ed it
+    tls_server: Any = None
+    if enforce:
+        tls_context = (str(tls_cert), str(tls_key))
+        tls_server = make_server(host, tls_port, app, threaded=True, request_handler=QuietHandler, fd=tls_sock.fileno(), ssl_context=tls_context)
+        tls_sock.close()
+        threading.Thread(target=tls_server.serve_forever, kwargs={"poll_interval": 0.2}, name="https", daemon=True).start()
     if stopping.is_set():  # signalled while restoring
         threading.Thread(target=server.shutdown, name="shutdown", daemon=True).start()
 
@@ -251,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         server.serve_forever(poll_interval=0.2)
     finally:
+        if tls_server is not None:
+            tls_server.shutdown()
         if not persistence.wait_idle(15):
             log.warning("requests still running after 15s; snapshotting anyway")
         t1 = time.perf_counter()

@@ -1,9 +1,19 @@
-"""IAM area: the read-secrets policy (actions and resources exactly the spec's) and PROD's RDS monitoring role."""
+"""IAM area: the read-secrets policy (actions and resources exactly the spec's), the app role (trusted by exactly
+the compute services, carrying exactly its two policies) and PROD's RDS monitoring role."""
 
 from __future__ import annotations
 
 from rentaliq import naming
-from rentaliq.contract import ENHANCED_MONITORING_POLICY, MONITORING_PRINCIPAL, READ_SECRET_ACTIONS, secrets_arn_pattern
+from rentaliq.contract import (
+    APP_ROLE_PRINCIPALS,
+    ENHANCED_MONITORING_POLICY,
+    FILES_BUCKET_ACTIONS,
+    FILES_OBJECT_ACTIONS,
+    MONITORING_PRINCIPAL,
+    READ_SECRET_ACTIONS,
+    files_bucket_arn,
+    secrets_arn_pattern,
+)
 from rentaliq.ops.verify.checks import IAM
 from rentaliq.ops.verify.documents import as_list, policy_document, principals, statements
 from rentaliq.ops.verify.rds import Instance
@@ -15,6 +25,8 @@ def check(audit: Audit, instance: Instance | None) -> str | None:
     policy_arn = None
     with audit.read.section(IAM, "read secrets policy"):
         policy_arn = _read_secrets_policy(audit)
+    with audit.read.section(IAM, "app role"):
+        _app_role(audit)
     if audit.db.enhanced_monitoring_interval_s:
         with audit.read.section(IAM, "monitoring role"):
             _monitoring_role(audit, instance)
@@ -63,3 +75,46 @@ def _monitoring_role(audit: Audit, instance: Instance | None) -> None:
     audit.record.tags(IAM, name, audit.spec.resource_tags(), role.get("Tags"))
     if instance is not None:
         add(IAM, f"{name} used by the instance", role.get("Arn"), instance.monitoring_role_arn)
+
+
+def _app_role(audit: Audit) -> None:
+    """Least privilege (issue 12 §1): who may assume the app role, and that it carries nothing but its two policies."""
+    env, read, add = audit.env, audit.read, audit.record.add
+    name = naming.app_role(env)
+    role = read.call(IAM, f"{name} exists", name, "iam", "get_role", RoleName=name)["Role"]
+    add(IAM, f"{name} exists", name, role.get("RoleName"))
+    trust = statements(policy_document(role.get("AssumeRolePolicyDocument")))
+    allowed = [s for s in trust if s.get("Effect") == "Allow"]
+    services = sorted({p for s in allowed for p in principals(s, "Service")})
+    others = sorted({p for s in allowed for kind in ("AWS", "Federated") for p in principals(s, kind)})
+    add(
+        IAM,
+        f"{name} trusted by",
+        sorted(APP_ROLE_PRINCIPALS),
+        services,
+        ok=services == sorted(APP_ROLE_PRINCIPALS) and not others,
+        detail=f"also trusted by {', '.join(others)}" if others else "",
+    )
+    account = str(role["Arn"]).split(":")[4]
+    wanted = sorted(f"arn:{audit.partition}:iam::{account}:policy/{p}" for p in (naming.read_secrets_policy(env), naming.files_access_policy(env)))
+    attached = read.paginate(IAM, f"{name} managed policies", wanted, "iam", "list_attached_role_policies", "AttachedPolicies", RoleName=name)
+    add(IAM, f"{name} managed policies", wanted, sorted(p["PolicyArn"] for p in attached))
+    inline = read.paginate(IAM, f"{name} inline policies", [], "iam", "list_role_policies", "PolicyNames", RoleName=name)
+    add(IAM, f"{name} inline policies", [], sorted(inline))
+    audit.record.tags(IAM, name, audit.spec.resource_tags(), role.get("Tags"))
+    _files_policy(audit, f"arn:{audit.partition}:iam::{account}:policy/{naming.files_access_policy(env)}")
+    profile_name = naming.app_instance_profile(env)
+    profile = read.call(IAM, f"{profile_name} role", name, "iam", "get_instance_profile", InstanceProfileName=profile_name)["InstanceProfile"]
+    add(IAM, f"{profile_name} role", [name], [r.get("RoleName") for r in profile.get("Roles", [])])
+
+
+def _files_policy(audit: Audit, arn: str) -> None:
+    name, read, add = naming.files_access_policy(audit.env), audit.read, audit.record.add
+    policy = read.call(IAM, f"{name} document", "readable", "iam", "get_policy", PolicyArn=arn)["Policy"]
+    version = read.call(IAM, f"{name} document", "readable", "iam", "get_policy_version", PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
+    found = statements(policy_document(version.get("Document")))
+    grants = sorted((a, r) for s in found if s.get("Effect") == "Allow" for a in as_list(s.get("Action")) for r in as_list(s.get("Resource")))
+    bucket = files_bucket_arn(audit.partition, naming.files_bucket(audit.env))
+    wanted = sorted([(a, bucket) for a in FILES_BUCKET_ACTIONS] + [(a, f"{bucket}/*") for a in FILES_OBJECT_ACTIONS])
+    odd = [s for s in found if s.get("Effect") != "Allow" or "NotAction" in s or "NotResource" in s or "Condition" in s]
+    add(IAM, f"{name} grants", [f"{a} {r}" for a, r in wanted], [f"{a} {r}" for a, r in grants], ok=grants == wanted and not odd)

@@ -1,0 +1,215 @@
+"""Issue 12 §1: least privilege, proven on a private enforcing local cloud (``RENTALIQ_LOCAL_ENFORCE_IAM=1``) with
+LAB and PROD deployed. Every call here is signed by a real identity (the root deploy identity, an assumed app role
+session, or an IAM user) and authorized by the local cloud's IAM enforcement, never stubbed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from rentaliq.deploy.changesets import DeployError
+from rentaliq.deploy.target import Target
+from rentaliq.environments import load_spec
+from rentaliq.runtime import RuntimeConfig, Secrets
+from rentaliq.runtime.errors import SecretAccessDenied
+from tests.ports import free_port
+
+pytestmark = pytest.mark.slow
+ACCOUNT, REGION = "123456789012", "us-east-1"
+SECRETS = ("db/credentials", "db/connection-string", "api/keys", "s3/config")
+
+
+class Enforcing:
+    def __init__(self, cloud, info: dict) -> None:
+        self.cloud = cloud
+        self.https = f"https://127.0.0.1:{info['https_port']}"
+        self.cert = info["https_cert"]
+
+    def client(self, service: str, creds: dict | None = None, *, tls: bool = True):
+        creds = creds or {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+        return boto3.client(
+            service,
+            region_name=REGION,
+            endpoint_url=self.https if tls else self.cloud.endpoint_url,
+            verify=self.cert if tls else None,
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+            **creds,
+        )
+
+    def assume(self, env: str, session: str = "app") -> dict:
+        creds = self.client("sts").assume_role(RoleArn=f"arn:aws:iam::{ACCOUNT}:role/rentaliq-{env}-app-role", RoleSessionName=session)["Credentials"]
+        return {"aws_access_key_id": creds["AccessKeyId"], "aws_secret_access_key": creds["SecretAccessKey"], "aws_session_token": creds["SessionToken"]}
+
+
+@pytest.fixture(scope="module")
+def enforcing(tmp_path_factory):
+    from rentaliq.deploy.lifecycle import up
+    from rentaliq.local.cloud import LocalCloud
+
+    # /tmp, traversable by the postgres user that runs the servers when the tests run as root (as conftest.py does).
+    home = Path(tempfile.mkdtemp(prefix="rentaliq-iam-", dir="/tmp"))
+    os.chmod(home, 0o755)
+    os.environ["RENTALIQ_LOCAL_ENFORCE_IAM"] = "1"
+    try:
+        cloud = LocalCloud(state_dir=home / "state", port=free_port())
+        cloud.start()
+    finally:
+        del os.environ["RENTALIQ_LOCAL_ENFORCE_IAM"]
+    try:
+        info = json.loads((home / "state" / "server.json").read_text())
+        assert info["enforce_iam"] is True
+        try:
+            up(Target.local(cloud.endpoint_url), [load_spec("lab"), load_spec("prod")], tmp_path_factory.mktemp("cdk.out"))
+        except DeployError as error:
+            pytest.fail(f"{error}: {[(e.logical_id, e.reason) for e in error.events]}")
+        yield Enforcing(cloud, info)
+    finally:
+        cloud.stop()
+        shutil.rmtree(home, ignore_errors=True)
+
+
+def _denied(call, *args, **kwargs) -> ClientError:
+    with pytest.raises(ClientError) as info:
+        call(*args, **kwargs)
+    assert info.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException"), info.value.response
+    return info.value
+
+
+def test_lab_role_reads_its_secrets_and_its_bucket(enforcing):
+    creds = enforcing.assume("lab")
+    assert enforcing.client("sts", creds).get_caller_identity()["Arn"] == f"arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/app"
+    sm = enforcing.client("secretsmanager", creds)
+    values = {name: json.loads(sm.get_secret_value(SecretId=f"rentaliq/lab/{name}")["SecretString"]) for name in SECRETS}
+    assert values["s3/config"]["bucket_name"] == "rentaliq-lab-files" and values["db/credentials"]["username"] == "rentaliq_admin"
+    s3 = enforcing.client("s3", creds)
+    put = s3.put_object(Bucket="rentaliq-lab-files", Key="leases/a.txt", Body=b"lease", ServerSideEncryption="AES256")
+    got = s3.get_object(Bucket="rentaliq-lab-files", Key="leases/a.txt")
+    assert got["Body"].read() == b"lease" and got["ServerSideEncryption"] == "AES256"
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="rentaliq-lab-files")["Contents"]] == ["leases/a.txt"]
+    if "VersionId" in put and put["VersionId"] != "null":
+        s3.delete_object(Bucket="rentaliq-lab-files", Key="leases/a.txt", VersionId=put["VersionId"])
+    else:
+        s3.delete_object(Bucket="rentaliq-lab-files", Key="leases/a.txt")
+
+
+def test_lab_role_is_denied_prods_secrets_and_bucket_with_awss_message(enforcing):
+    creds = enforcing.assume("lab")
+    sm, s3 = enforcing.client("secretsmanager", creds), enforcing.client("s3", creds)
+    prod_arn = enforcing.client("secretsmanager").describe_secret(SecretId="rentaliq/prod/db/credentials")["ARN"]
+    error = _denied(sm.get_secret_value, SecretId="rentaliq/prod/db/credentials")
+    assert error.response["Error"]["Message"] == (
+        f"User: arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/app is not authorized to perform: secretsmanager:GetSecretValue "
+        f"on resource: {prod_arn} because no identity-based policy allows the secretsmanager:GetSecretValue action"
+    )
+    for name in SECRETS:
+        _denied(sm.get_secret_value, SecretId=f"rentaliq/prod/{name}")
+        _denied(sm.describe_secret, SecretId=f"rentaliq/prod/{name}")
+    _denied(sm.list_secrets)
+    enforcing.client("s3").put_object(Bucket="rentaliq-prod-files", Key="p.txt", Body=b"prod", ServerSideEncryption="AES256")
+    error = _denied(s3.get_object, Bucket="rentaliq-prod-files", Key="p.txt")
+    assert 'perform: s3:GetObject on resource: "arn:aws:s3:::rentaliq-prod-files/p.txt" because no identity-based policy' in error.response["Error"]["Message"]
+    _denied(s3.put_object, Bucket="rentaliq-prod-files", Key="x.txt", Body=b"x", ServerSideEncryption="AES256")
+    _denied(s3.list_objects_v2, Bucket="rentaliq-prod-files")
+    _denied(s3.delete_object, Bucket="rentaliq-prod-files", Key="p.txt")
+    # Nothing else either: not even the buckets' list, or another service.
+    _denied(s3.list_buckets)
+    _denied(enforcing.client("rds", creds).describe_db_instances)
+
+
+def test_prod_role_cannot_read_labs(enforcing):
+    creds = enforcing.assume("prod", "prod-app")
+    sm, s3 = enforcing.client("secretsmanager", creds), enforcing.client("s3", creds)
+    assert json.loads(sm.get_secret_value(SecretId="rentaliq/prod/s3/config")["SecretString"])["bucket_name"] == "rentaliq-prod-files"
+    for name in SECRETS:
+        _denied(sm.get_secret_value, SecretId=f"rentaliq/lab/{name}")
+    _denied(s3.list_objects_v2, Bucket="rentaliq-lab-files")
+    _denied(s3.put_object, Bucket="rentaliq-lab-files", Key="y.txt", Body=b"y", ServerSideEncryption="AES256")
+
+
+def test_a_principal_without_the_policy_is_denied_everything_and_explicit_deny_wins(enforcing):
+    iam = enforcing.client("iam")
+    name = f"nobody-{uuid.uuid4().hex[:6]}"
+    iam.create_user(UserName=name)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    creds = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    sm, s3 = enforcing.client("secretsmanager", creds), enforcing.client("s3", creds)
+    for env in ("lab", "prod"):
+        error = _denied(sm.get_secret_value, SecretId=f"rentaliq/{env}/api/keys")
+        assert error.response["Error"]["Message"].startswith(f"User: arn:aws:iam::{ACCOUNT}:user/{name} is not authorized")
+        _denied(s3.get_object, Bucket=f"rentaliq-{env}-files", Key="p.txt")
+        _denied(s3.list_objects_v2, Bucket=f"rentaliq-{env}-files")
+        _denied(enforcing.client("sts", creds).assume_role, RoleArn=f"arn:aws:iam::{ACCOUNT}:role/rentaliq-{env}-app-role", RoleSessionName="nobody")
+    # Given the read-secrets policy, the user reads LAB's secrets; an explicit deny beside it still wins.
+    iam.attach_user_policy(UserName=name, PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-lab-read-secrets-policy")
+    assert sm.get_secret_value(SecretId="rentaliq/lab/api/keys")["Name"] == "rentaliq/lab/api/keys"
+    deny = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Deny", "Action": "secretsmanager:GetSecretValue", "Resource": "arn:aws:secretsmanager:*:*:secret:rentaliq/lab/api/*"}],
+    }
+    iam.put_user_policy(UserName=name, PolicyName="deny-api-keys", PolicyDocument=json.dumps(deny))
+    error = _denied(sm.get_secret_value, SecretId="rentaliq/lab/api/keys")
+    assert error.response["Error"]["Message"].endswith("with an explicit deny in an identity-based policy")
+    assert sm.get_secret_value(SecretId="rentaliq/lab/s3/config")["Name"] == "rentaliq/lab/s3/config"
+
+
+def test_bucket_policy_denies_plain_http_and_unencrypted_puts(enforcing):
+    creds = enforcing.assume("lab")
+    plain = enforcing.client("s3", creds, tls=False)
+    error = _denied(plain.put_object, Bucket="rentaliq-lab-files", Key="plain.txt", Body=b"x", ServerSideEncryption="AES256")
+    assert error.response["Error"]["Message"].endswith("with an explicit deny in a resource-based policy")
+    _denied(plain.get_object, Bucket="rentaliq-lab-files", Key="plain.txt")
+    # The TLS-only statement names every principal: the account's root user is refused on plain HTTP too.
+    _denied(enforcing.client("s3", tls=False).list_objects_v2, Bucket="rentaliq-lab-files")
+    tls = enforcing.client("s3", creds)
+    error = _denied(tls.put_object, Bucket="rentaliq-lab-files", Key="clear.txt", Body=b"x")
+    assert (
+        'perform: s3:PutObject on resource: "arn:aws:s3:::rentaliq-lab-files/clear.txt" with an explicit deny in a resource-based policy'
+        in error.response["Error"]["Message"]
+    )
+    names = [o["Key"] for o in enforcing.client("s3").list_objects_v2(Bucket="rentaliq-lab-files").get("Contents", [])]
+    assert "plain.txt" not in names and "clear.txt" not in names  # nothing was stored by a denied put
+
+
+def test_reading_data_under_a_customer_managed_key_needs_kms_decrypt(enforcing):
+    root_kms, root_sm = enforcing.client("kms"), enforcing.client("secretsmanager")
+    key_arn = root_kms.create_key(Description="iam enforcement test key")["KeyMetadata"]["Arn"]
+    root_sm.create_secret(Name="rentaliq/lab/cmk-test", SecretString='{"token":"s3cr3t-cmk-value"}', KmsKeyId=key_arn)
+    enforcing.client("s3").put_object(Bucket="rentaliq-lab-files", Key="cmk.txt", Body=b"cmk", ServerSideEncryption="aws:kms", SSEKMSKeyId=key_arn)
+    creds = enforcing.assume("lab")
+    error = _denied(enforcing.client("secretsmanager", creds).get_secret_value, SecretId="rentaliq/lab/cmk-test")
+    assert f"perform: kms:Decrypt on resource: {key_arn} because no identity-based policy allows the kms:Decrypt action" in error.response["Error"]["Message"]
+    assert "s3cr3t" not in str(error)
+    error = _denied(enforcing.client("s3", creds).get_object, Bucket="rentaliq-lab-files", Key="cmk.txt")
+    assert "kms:Decrypt" in error.response["Error"]["Message"]
+    # An identity allowed kms:Decrypt on that key (the key policy delegates to the account) reads both.
+    iam = enforcing.client("iam")
+    iam.create_user(UserName="cmk-reader")
+    key = iam.create_access_key(UserName="cmk-reader")["AccessKey"]
+    iam.attach_user_policy(UserName="cmk-reader", PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-lab-read-secrets-policy")
+    iam.attach_user_policy(UserName="cmk-reader", PolicyArn=f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-lab-files-access-policy")
+    decrypt = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": key_arn}]}
+    iam.put_user_policy(UserName="cmk-reader", PolicyName="decrypt", PolicyDocument=json.dumps(decrypt))
+    creds = {"aws_access_key_id": key["AccessKeyId"], "aws_secret_access_key": key["SecretAccessKey"]}
+    assert json.loads(enforcing.client("secretsmanager", creds).get_secret_value(SecretId="rentaliq/lab/cmk-test")["SecretString"])["token"]
+    assert enforcing.client("s3", creds).get_object(Bucket="rentaliq-lab-files", Key="cmk.txt")["Body"].read() == b"cmk"
+
+
+def test_runtime_sdk_turns_a_denial_into_its_clear_error(enforcing):
+    """Replaces the old Stubber-based access-denied test of test_runtime_secrets.py with a real denial."""
+    client = enforcing.client("secretsmanager", enforcing.assume("lab"))
+    assert Secrets(RuntimeConfig(env="lab"), client=client).get("s3/config")["bucket_name"] == "rentaliq-lab-files"
+    with pytest.raises(SecretAccessDenied) as info:
+        Secrets(RuntimeConfig(env="prod"), client=client).get("db/credentials")
+    message = str(info.value)
+    assert "rentaliq/prod/db/credentials" in message and "secretsmanager:GetSecretValue" in message and "rentaliq-prod-read-secrets-policy" in message
+    password = json.loads(enforcing.client("secretsmanager").get_secret_value(SecretId="rentaliq/prod/db/credentials")["SecretString"])["password"]
+    assert password not in message and info.value.__cause__ is None

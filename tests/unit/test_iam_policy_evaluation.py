@@ -1,0 +1,107 @@
+"""The local cloud's IAM evaluation (rentaliq.local.iam_enforcement), rule by rule, both ways: what AWS allows is
+allowed, what it denies is denied, with AWS's reason."""
+
+from __future__ import annotations
+
+from rentaliq.local import s3_policy
+from rentaliq.local.iam_enforcement.decisions import IDENTITY_DENY, NO_IDENTITY_ALLOW, NO_RESOURCE_ALLOW, RESOURCE_DENY, decide, decide_kms, denial
+from rentaliq.local.iam_enforcement.policy import Caller
+from rentaliq.local.iam_enforcement.principals import Identity
+
+ACCOUNT = "123456789012"
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/rentaliq-lab-app-role"
+SESSION = Caller(
+    arn=f"arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/app",
+    account=ACCOUNT,
+    names=(f"arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/app", ROLE),
+)
+ROOT = Caller(arn=f"arn:aws:iam::{ACCOUNT}:root", account=ACCOUNT, names=(f"arn:aws:iam::{ACCOUNT}:root", ACCOUNT), is_root=True)
+SECRET = f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rentaliq/lab/api/keys-AbCdEf"
+READ_LAB = {
+    "Statement": [
+        {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": f"arn:aws:secretsmanager:us-east-1:{ACCOUNT}:secret:rentaliq/lab/*"}
+    ]
+}
+TLS_ONLY = {
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::b", "arn:aws:s3:::b/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        }
+    ]
+}
+ENCRYPTED = {
+    "Statement": [
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "s3:PutObject",
+            "Resource": "arn:aws:s3:::b/*",
+            "Condition": {"Null": {"s3:x-amz-server-side-encryption": "true"}},
+        }
+    ]
+}
+FILES = {"Statement": [{"Effect": "Allow", "Action": "s3:PutObject", "Resource": "arn:aws:s3:::b/*"}]}
+DEFAULT_KEY_POLICY = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"}]}
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1"
+
+
+def test_identity_policy_allows_its_resources_only():
+    app = Identity(SESSION, [READ_LAB])
+    assert decide(app, "secretsmanager:GetSecretValue", SECRET, {}) is None
+    assert decide(app, "secretsmanager:GetSecretValue", SECRET.replace("/lab/", "/prod/"), {}) == NO_IDENTITY_ALLOW
+    assert decide(app, "secretsmanager:PutSecretValue", SECRET, {}) == NO_IDENTITY_ALLOW
+    assert decide(Identity(SESSION, []), "secretsmanager:GetSecretValue", SECRET, {}) == NO_IDENTITY_ALLOW
+
+
+def test_explicit_deny_wins_over_allow_and_over_root():
+    deny = {"Statement": [{"Effect": "Deny", "Action": "secretsmanager:Get*", "Resource": "*"}]}
+    assert decide(Identity(SESSION, [READ_LAB, deny]), "secretsmanager:GetSecretValue", SECRET, {}) == IDENTITY_DENY
+    assert decide(Identity(ROOT), "s3:PutObject", "arn:aws:s3:::b/k", {"aws:SecureTransport": "false"}, TLS_ONLY) == RESOURCE_DENY
+    assert decide(Identity(ROOT), "s3:PutObject", "arn:aws:s3:::b/k", {"aws:SecureTransport": "true"}, TLS_ONLY) is None
+
+
+def test_encryption_required_statement():
+    app = Identity(SESSION, [FILES])
+    clear = {"aws:SecureTransport": "true"}
+    assert decide(app, "s3:PutObject", "arn:aws:s3:::b/k", clear, ENCRYPTED) == RESOURCE_DENY
+    assert decide(app, "s3:PutObject", "arn:aws:s3:::b/k", {**clear, "s3:x-amz-server-side-encryption": "AES256"}, ENCRYPTED) is None
+    assert decide(app, "s3:GetObject", "arn:aws:s3:::b/k", clear, ENCRYPTED) == NO_IDENTITY_ALLOW
+
+
+def test_kms_decrypt_needs_key_policy_delegation_and_an_identity_allow():
+    decrypt = {"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]}
+    assert decide_kms(Identity(SESSION, [READ_LAB]), "kms:Decrypt", KEY, DEFAULT_KEY_POLICY, {}) == NO_IDENTITY_ALLOW
+    assert decide_kms(Identity(SESSION, [decrypt]), "kms:Decrypt", KEY, DEFAULT_KEY_POLICY, {}) is None
+    assert decide_kms(Identity(ROOT), "kms:Decrypt", KEY, DEFAULT_KEY_POLICY, {}) is None
+    only_other = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:role/other"}, "Action": "kms:Decrypt", "Resource": "*"}]}
+    assert decide_kms(Identity(SESSION, [decrypt]), "kms:Decrypt", KEY, only_other, {}) == NO_RESOURCE_ALLOW
+    to_role = {"Statement": [{"Effect": "Allow", "Principal": {"AWS": ROLE}, "Action": "kms:Decrypt", "Resource": "*"}]}
+    assert decide_kms(Identity(SESSION, []), "kms:Decrypt", KEY, to_role, {}) is None
+
+
+def test_denial_reads_as_aws_writes_it():
+    assert denial(SESSION, "s3:GetObject", "arn:aws:s3:::b/k", NO_IDENTITY_ALLOW, quote=True) == (
+        f'User: {SESSION.arn} is not authorized to perform: s3:GetObject on resource: "arn:aws:s3:::b/k" '
+        "because no identity-based policy allows the s3:GetObject action"
+    )
+
+
+def test_non_enforcing_bucket_policy_never_fires_a_deny_on_an_unknown_key():
+    """Without enforcement moto sees no request headers: the encryption-required deny must not refuse every put."""
+    assert s3_policy.effective_policy(ENCRYPTED)["Statement"] == []
+    assert s3_policy.effective_policy(TLS_ONLY)["Statement"] == []  # loopback counts as TLS without enforcement
+    allow = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Action": "s3:PutObject",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+            }
+        ]
+    }
+    assert len(s3_policy.effective_policy(allow)["Statement"]) == 1
