@@ -213,3 +213,33 @@ def test_runtime_sdk_turns_a_denial_into_its_clear_error(enforcing):
     assert "rentaliq/prod/db/credentials" in message and "secretsmanager:GetSecretValue" in message and "rentaliq-prod-read-secrets-policy" in message
     password = json.loads(enforcing.client("secretsmanager").get_secret_value(SecretId="rentaliq/prod/db/credentials")["SecretString"])["password"]
     assert password not in message and info.value.__cause__ is None
+
+
+def test_verify_checks_the_app_role_and_fails_on_an_extra_permission(enforcing, monkeypatch):
+    """verify runs as the deploy identity over TLS (plain HTTP to the files bucket is refused, as on AWS)."""
+    from rentaliq.ops.verify import verify
+
+    monkeypatch.setenv("AWS_CA_BUNDLE", enforcing.cert)
+    target, spec = Target.local(enforcing.https), load_spec("lab")
+    iam_checks = [c for c in verify(target, spec) if c.area == "IAM"]
+    names = {c.name: c for c in iam_checks}
+    assert {c.name for c in iam_checks if c.status != "pass"} == set()
+    assert names["rentaliq-lab-app-role trusted by"].actual == ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com", "lambda.amazonaws.com"]
+    assert names["rentaliq-lab-app-role managed policies"].actual == [
+        f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-lab-files-access-policy",
+        f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-lab-read-secrets-policy",
+    ]
+    iam = enforcing.client("iam")
+    extra = f"arn:aws:iam::{ACCOUNT}:policy/rentaliq-prod-read-secrets-policy"
+    iam.attach_role_policy(RoleName="rentaliq-lab-app-role", PolicyArn=extra)
+    iam.put_role_policy(
+        RoleName="rentaliq-lab-app-role",
+        PolicyName="extra",
+        PolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:ListAllMyBuckets", "Resource": "*"}]}),
+    )
+    try:
+        failed = {c.name for c in verify(target, spec) if c.area == "IAM" and c.status == "fail"}
+    finally:
+        iam.detach_role_policy(RoleName="rentaliq-lab-app-role", PolicyArn=extra)
+        iam.delete_role_policy(RoleName="rentaliq-lab-app-role", PolicyName="extra")
+    assert failed == {"rentaliq-lab-app-role managed policies", "rentaliq-lab-app-role inline policies"}
