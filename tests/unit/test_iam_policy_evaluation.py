@@ -105,3 +105,36 @@ def test_non_enforcing_bucket_policy_never_fires_a_deny_on_an_unknown_key():
         ]
     }
     assert len(s3_policy.effective_policy(allow)["Statement"]) == 1
+
+
+def _s3_environ(method: str, path: str, query: str = "", **headers: str) -> dict:
+    import io
+
+    auth = "AWS4-HMAC-SHA256 Credential=ASIAEXAMPLE/20261130/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=x"
+    return {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "HTTP_HOST": "127.0.0.1:4566", "HTTP_AUTHORIZATION": auth,
+            "wsgi.input": io.BytesIO(b""), **{f"HTTP_{k.upper()}": v for k, v in headers.items()}}  # fmt: skip
+
+
+def test_s3_requests_map_to_iams_action_names():
+    from rentaliq.local.iam_enforcement.requests import parse
+
+    cases = {
+        ("GET", "/b/k", ""): "s3:GetObject",
+        ("GET", "/b/k", "versionId=v1"): "s3:GetObjectVersion",
+        ("PUT", "/b/k", ""): "s3:PutObject",
+        ("PUT", "/b/k", "partNumber=1&uploadId=u"): "s3:PutObject",
+        ("DELETE", "/b/k", "versionId=v1"): "s3:DeleteObjectVersion",
+        ("GET", "/b", "list-type=2"): "s3:ListBucket",
+        ("GET", "/b", "versions"): "s3:ListBucketVersions",
+        ("GET", "/b", "encryption"): "s3:GetEncryptionConfiguration",
+        ("PUT", "/b", "publicAccessBlock"): "s3:PutBucketPublicAccessBlock",
+        ("DELETE", "/b", "policy"): "s3:DeleteBucketPolicy",
+        ("POST", "/b", "delete"): "s3:DeleteObject",
+        ("GET", "/", ""): "s3:ListAllMyBuckets",
+    }
+    for (method, path, query), action in cases.items():
+        request = parse(_s3_environ(method, path, query), secure=True)
+        assert request is not None and request.action == action, (method, path, query)
+    put = parse(_s3_environ("PUT", "/b/k", x_amz_server_side_encryption="aws:kms", x_amz_security_token="t"), secure=False)
+    assert put is not None and (put.bucket, put.key, put.session_token) == ("b", "k", "t")
+    assert put.context == {"aws:SecureTransport": "false", "s3:x-amz-server-side-encryption": "aws:kms"}

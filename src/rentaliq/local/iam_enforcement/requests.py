@@ -74,43 +74,26 @@ def parse(environ: dict[str, Any], secure: bool) -> Request | None:
     return request
 
 
-# S3: the REST API's method and sub-resource -> IAM action (the subset a RentalIQ bucket sees, and its neighbours).
-_BUCKET_GET = {"versions": "ListBucketVersions", "policy": "GetBucketPolicy", "uploads": "ListBucketMultipartUploads", "acl": "GetBucketAcl"}
-_BUCKET_SUB = (
-    "policy",
-    "versioning",
-    "encryption",
-    "lifecycle",
-    "tagging",
-    "logging",
-    "notification",
-    "acl",
-    "cors",
-    "publicAccessBlock",
-    "ownershipControls",
-    "intelligent-tiering",
-    "object-lock",
-    "replication",
-    "website",
-    "location",
-)
-_SUB_NAMES = {
-    "publicAccessBlock": "PublicAccessBlock",
-    "ownershipControls": "OwnershipControls",
-    "intelligent-tiering": "IntelligentTieringConfiguration",
-    "object-lock": "ObjectLockConfiguration",
-    "location": "Location",
-    "encryption": "Encryption",
-    "lifecycle": "LifecycleConfiguration",
-    "notification": "Notification",
-    "versioning": "Versioning",
-    "tagging": "Tagging",
-    "logging": "Logging",
-    "cors": "CORS",
-    "replication": "ReplicationConfiguration",
-    "website": "Website",
-    "acl": "Acl",
-    "policy": "Policy",
+# S3: a bucket sub-resource -> its IAM actions for GET, PUT and DELETE (IAM's names, which differ from the API's).
+_BUCKET_SUB: dict[str, tuple[str, str, str]] = {
+    "policy": ("GetBucketPolicy", "PutBucketPolicy", "DeleteBucketPolicy"),
+    "versioning": ("GetBucketVersioning", "PutBucketVersioning", "PutBucketVersioning"),
+    "encryption": ("GetEncryptionConfiguration", "PutEncryptionConfiguration", "PutEncryptionConfiguration"),
+    "lifecycle": ("GetLifecycleConfiguration", "PutLifecycleConfiguration", "PutLifecycleConfiguration"),
+    "tagging": ("GetBucketTagging", "PutBucketTagging", "PutBucketTagging"),
+    "logging": ("GetBucketLogging", "PutBucketLogging", "PutBucketLogging"),
+    "notification": ("GetBucketNotification", "PutBucketNotification", "PutBucketNotification"),
+    "acl": ("GetBucketAcl", "PutBucketAcl", "PutBucketAcl"),
+    "cors": ("GetBucketCORS", "PutBucketCORS", "PutBucketCORS"),
+    "publicAccessBlock": ("GetBucketPublicAccessBlock", "PutBucketPublicAccessBlock", "PutBucketPublicAccessBlock"),
+    "ownershipControls": ("GetBucketOwnershipControls", "PutBucketOwnershipControls", "PutBucketOwnershipControls"),
+    "intelligent-tiering": ("GetIntelligentTieringConfiguration", "PutIntelligentTieringConfiguration", "PutIntelligentTieringConfiguration"),
+    "object-lock": ("GetBucketObjectLockConfiguration", "PutBucketObjectLockConfiguration", "PutBucketObjectLockConfiguration"),
+    "replication": ("GetReplicationConfiguration", "PutReplicationConfiguration", "PutReplicationConfiguration"),
+    "website": ("GetBucketWebsite", "PutBucketWebsite", "DeleteBucketWebsite"),
+    "location": ("GetBucketLocation", "GetBucketLocation", "GetBucketLocation"),
+    "versions": ("ListBucketVersions", "ListBucketVersions", "ListBucketVersions"),
+    "uploads": ("ListBucketMultipartUploads", "ListBucketMultipartUploads", "ListBucketMultipartUploads"),
 }
 
 
@@ -141,11 +124,14 @@ def _s3(request: Request, environ: dict[str, Any], query: dict[str, list[str]]) 
             request.params["multipart_part"] = "uploadId" in query
     elif method == "POST" and "delete" in query:
         request.operation = "DeleteObject"
+    elif sub is not None:
+        get, put, delete = _BUCKET_SUB[sub]
+        request.operation = {"PUT": put, "DELETE": delete}.get(method, get)
     elif method in ("GET", "HEAD"):
-        request.operation = _BUCKET_GET.get(sub or "", f"Get{_SUB_NAMES[sub]}" if sub else "ListBucket")
+        request.operation = "ListBucket"
     elif method == "PUT":
-        request.operation = f"Put{_SUB_NAMES[sub]}" if sub else "CreateBucket"
+        request.operation = "CreateBucket"
     elif method == "DELETE":
-        request.operation = f"Delete{_SUB_NAMES[sub]}" if sub else "DeleteBucket"
+        request.operation = "DeleteBucket"
     else:
         request.operation = "ListBucket"
