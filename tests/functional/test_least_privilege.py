@@ -1,5 +1,5 @@
 """Issue 12 §1: least privilege, proven on a private enforcing local cloud (``RENTALIQ_LOCAL_ENFORCE_IAM=1``) with
-LAB and PROD deployed. Every call here is signed by a real identity (the root deploy identity, an assumed app role
+LAB, QA and PROD deployed. Every call here is signed by a real identity (the root deploy identity, an assumed app role
 session, or an IAM user) and authorized by the local cloud's IAM enforcement, never stubbed."""
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def enforcing(tmp_path_factory):
         info = json.loads((home / "state" / "server.json").read_text())
         assert info["enforce_iam"] is True
         try:
-            up(Target.local(cloud.endpoint_url), [load_spec("lab"), load_spec("prod")], tmp_path_factory.mktemp("cdk.out"))
+            up(Target.local(cloud.endpoint_url), [load_spec(e) for e in ("lab", "qa", "prod")], tmp_path_factory.mktemp("cdk.out"))
         except DeployError as error:
             pytest.fail(f"{error}: {[(e.logical_id, e.reason) for e in error.events]}")
         yield Enforcing(cloud, info)
@@ -101,7 +101,7 @@ def test_lab_role_reads_its_secrets_and_its_bucket(enforcing):
         s3.delete_object(Bucket="rentaliq-lab-files", Key="leases/a.txt")
 
 
-def test_lab_role_is_denied_prods_secrets_and_bucket_with_awss_message(enforcing):
+def test_lab_role_is_denied_qas_and_prods_secrets_and_buckets_with_awss_message(enforcing):
     creds = enforcing.assume("lab")
     sm, s3 = enforcing.client("secretsmanager", creds), enforcing.client("s3", creds)
     prod_arn = enforcing.client("secretsmanager").describe_secret(SecretId="rentaliq/prod/db/credentials")["ARN"]
@@ -110,16 +110,18 @@ def test_lab_role_is_denied_prods_secrets_and_bucket_with_awss_message(enforcing
         f"User: arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/app is not authorized to perform: secretsmanager:GetSecretValue "
         f"on resource: {prod_arn} because no identity-based policy allows the secretsmanager:GetSecretValue action"
     )
-    for name in SECRETS:
-        _denied(sm.get_secret_value, SecretId=f"rentaliq/prod/{name}")
-        _denied(sm.describe_secret, SecretId=f"rentaliq/prod/{name}")
+    for env in ("qa", "prod"):
+        for name in SECRETS:
+            _denied(sm.get_secret_value, SecretId=f"rentaliq/{env}/{name}")
+            _denied(sm.describe_secret, SecretId=f"rentaliq/{env}/{name}")
+        bucket = f"rentaliq-{env}-files"
+        enforcing.client("s3").put_object(Bucket=bucket, Key="p.txt", Body=b"data", ServerSideEncryption="AES256")
+        error = _denied(s3.get_object, Bucket=bucket, Key="p.txt")
+        assert f'perform: s3:GetObject on resource: "arn:aws:s3:::{bucket}/p.txt" because no identity-based policy' in error.response["Error"]["Message"]
+        _denied(s3.put_object, Bucket=bucket, Key="x.txt", Body=b"x", ServerSideEncryption="AES256")
+        _denied(s3.list_objects_v2, Bucket=bucket)
+        _denied(s3.delete_object, Bucket=bucket, Key="p.txt")
     _denied(sm.list_secrets)
-    enforcing.client("s3").put_object(Bucket="rentaliq-prod-files", Key="p.txt", Body=b"prod", ServerSideEncryption="AES256")
-    error = _denied(s3.get_object, Bucket="rentaliq-prod-files", Key="p.txt")
-    assert 'perform: s3:GetObject on resource: "arn:aws:s3:::rentaliq-prod-files/p.txt" because no identity-based policy' in error.response["Error"]["Message"]
-    _denied(s3.put_object, Bucket="rentaliq-prod-files", Key="x.txt", Body=b"x", ServerSideEncryption="AES256")
-    _denied(s3.list_objects_v2, Bucket="rentaliq-prod-files")
-    _denied(s3.delete_object, Bucket="rentaliq-prod-files", Key="p.txt")
     # Nothing else either: not even the buckets' list, or another service.
     _denied(s3.list_buckets)
     _denied(enforcing.client("rds", creds).describe_db_instances)
@@ -243,3 +245,40 @@ def test_verify_checks_the_app_role_and_fails_on_an_extra_permission(enforcing, 
         iam.detach_role_policy(RoleName="rentaliq-lab-app-role", PolicyArn=extra)
         iam.delete_role_policy(RoleName="rentaliq-lab-app-role", PolicyName="extra")
     assert failed == {"rentaliq-lab-app-role managed policies", "rentaliq-lab-app-role inline policies"}
+
+
+def test_a_known_key_with_the_wrong_secret_is_refused(enforcing):
+    """Holding an access key id is not enough: the signature is checked against the key's secret (users, sessions)."""
+    session = enforcing.assume("lab")
+    forged = {**session, "aws_secret_access_key": "not-the-secret"}
+    with pytest.raises(ClientError) as info:
+        enforcing.client("secretsmanager", forged).get_secret_value(SecretId="rentaliq/lab/api/keys")
+    assert info.value.response["Error"]["Code"] == "InvalidSignatureException"
+    with pytest.raises(ClientError) as info:
+        enforcing.client("s3", forged).get_object(Bucket="rentaliq-lab-files", Key="p.txt")
+    assert info.value.response["Error"]["Code"] == "SignatureDoesNotMatch"
+    with pytest.raises(ClientError) as info:
+        enforcing.client("sts", {**session, "aws_session_token": "not-the-token"}).get_caller_identity()
+    assert info.value.response["Error"]["Code"] == "InvalidClientTokenId"
+
+
+def test_runtime_files_turn_a_denial_into_its_clear_error(enforcing):
+    """LAB's Files with PROD's app role: every object operation is refused, named by action and object."""
+    from rentaliq.runtime import FileAccessDenied, Files
+
+    lab_secrets = Secrets(RuntimeConfig(env="lab"), client=enforcing.client("secretsmanager", enforcing.assume("lab")))
+    own = Files(lab_secrets, client=enforcing.client("s3", enforcing.assume("lab")))
+    assert own.upload("sdk/ok.txt", b"mine").key == "sdk/ok.txt"  # the SDK's own puts carry SSE and pass the bucket policy
+    assert own.read("sdk/ok.txt") == b"mine"
+    other = Files(lab_secrets, client=enforcing.client("s3", enforcing.assume("prod", "prod-app")))
+    with pytest.raises(FileAccessDenied) as info:
+        other.upload("sdk/x.txt", b"x")
+    assert info.value.action == "s3:PutObject" and "s3://rentaliq-lab-files/sdk/x.txt" in str(info.value)
+    assert "because no identity-based policy allows the s3:PutObject action" in str(info.value)
+    with pytest.raises(FileAccessDenied) as info:
+        other.read("sdk/ok.txt")
+    assert info.value.action == "s3:GetObject" and "s3://rentaliq-lab-files/sdk/ok.txt" in str(info.value)
+    with pytest.raises(FileAccessDenied) as info:
+        other.delete("sdk/ok.txt")
+    assert info.value.action == "s3:DeleteObject"
+    own.delete("sdk/ok.txt")

@@ -16,6 +16,7 @@ __all__ = [
     "ConfigError",
     "DatabaseStopped",
     "EncryptionMissing",
+    "FileAccessDenied",
     "FilesError",
     "InvalidObjectKey",
     "InvalidSecret",
@@ -127,3 +128,13 @@ class ChecksumMismatch(FilesError):
 
 class EncryptionMissing(FilesError):
     """S3 reported no server-side encryption for an object that the SDK wrote with it."""
+
+
+class FileAccessDenied(FilesError):
+    """The caller's IAM identity may not do ``action`` on the object (or a bucket policy refuses the request: plain
+    HTTP, no server-side encryption). ``detail`` is S3's own message when it sent one (it names no secret)."""
+
+    def __init__(self, bucket: str, key: str, action: str, detail: str = "") -> None:
+        self.bucket, self.key, self.action = bucket, key, action
+        because = f": {detail}" if detail else ""
+        super().__init__(f"access denied: {action} on s3://{bucket}/{key} (arn:aws:s3:::{bucket}/{key}){because}")

@@ -237,7 +237,7 @@ class Files:
     def _put_small(self, key: str, data: bytes, extra: dict[str, Any]) -> UploadResult:
         """One PUT carrying the whole object's CRC32: S3 refuses the object if the bytes it got differ."""
         checksum = b64_crc32(zlib.crc32(data))
-        with s3_errors(self.bucket, key, None):
+        with s3_errors(self.bucket, key, None, "s3:PutObject"):
             response = self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ChecksumAlgorithm="CRC32", ChecksumCRC32=checksum, **extra)
         stored = response.get("ChecksumCRC32")
         if stored is not None and stored != checksum:
@@ -256,7 +256,7 @@ class Files:
     ) -> UploadResult:
         args = {**extra, "ChecksumAlgorithm": "CRC32"}  # per-part CRC32, checked by S3 on every part
         try:
-            with s3_errors(self.bucket, key, None):
+            with s3_errors(self.bucket, key, None, "s3:PutObject"):
                 self._transfers().upload(source, self.bucket, key, extra_args=args, subscribers=[KnownObject(size)]).result()
         except Exception:
             if sums is not None:
@@ -369,7 +369,7 @@ class Files:
         """Delete ``key``; in a versioned bucket this adds a delete marker unless ``version_id`` names a version to remove for good."""
         key = validate_key(key)
         args = {"VersionId": version_id} if version_id else {}
-        with s3_errors(self.bucket, key, version_id):
+        with s3_errors(self.bucket, key, version_id, "s3:DeleteObjectVersion" if version_id else "s3:DeleteObject"):
             response = self.client.delete_object(Bucket=self.bucket, Key=key, **args)
         return DeleteResult(key=key, version_id=response.get("VersionId"), delete_marker=bool(response.get("DeleteMarker")))
 

@@ -18,11 +18,14 @@ from xml.sax.saxutils import escape
 
 from moto.core import DEFAULT_ACCOUNT_ID
 
-from rentaliq.local.iam_enforcement import decisions, principals, requests
+from rentaliq.local.iam_enforcement import decisions, principals, requests, signatures
 from rentaliq.local.iam_enforcement.policy import document, effects
 
 log = logging.getLogger("rentaliq.local.iam")
-AWS_MANAGED_SECRETS_KEY = "alias/aws/secretsmanager"
+BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. Check your AWS Secret Access Key and signing method. "
+    "Consult the service documentation for details."
+)
 App = Callable[[dict[str, Any], Callable[..., Any]], Any]
 
 
@@ -211,6 +214,11 @@ def wrap(app: App) -> App:
                     "InvalidToken" if request.service == "s3" else "UnrecognizedClientException" if environ.get("HTTP_X_AMZ_TARGET") else "InvalidClientTokenId"
                 )
                 raise Denied(code, "The security token included in the request is invalid.") from None
+            if identity.secret is not None and not signatures.valid(
+                environ, request.body, request.service, request.region, request.access_key_id or "", identity.secret, request.session_token
+            ):
+                code = "InvalidSignatureException" if environ.get("HTTP_X_AMZ_TARGET") else "SignatureDoesNotMatch"
+                raise Denied(code, BAD_SIGNATURE)
             check(identity, request)
         except Denied as error:
             log.info("denied %s for %s", request.action if request else "?", error.code)

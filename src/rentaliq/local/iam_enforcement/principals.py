@@ -29,6 +29,7 @@ class UnknownCredentials(Exception):
 class Identity:
     caller: Caller
     policies: list[dict[str, Any]] = field(default_factory=list)
+    secret: str | None = field(default=None, repr=False)  # the signing secret, for the signature check (never logged)
 
 
 def _policy_document(entry: Any) -> dict[str, Any]:
@@ -57,14 +58,15 @@ def resolve(access_key_id: str, session_token: str | None, account: str = DEFAUL
                 arn = f"arn:{partition}:sts::{account}:assumed-role/{role_name}/{session.session_name}"
                 policies = [_policy_document(iam.get_role_policy(role_name, n)) for n in iam.list_role_policies(role_name)]
                 policies += [_policy_document(p) for p in iam.list_attached_role_policies(role_name)[0]]
-                return Identity(Caller(arn=arn, account=account, names=(arn, session.role_arn)), policies)
+                return Identity(Caller(arn=arn, account=account, names=(arn, session.role_arn)), policies, session.secret_access_key)
         raise UnknownCredentials(access_key_id)
     for user in iam.list_users("/", None, None):
-        if any(k.access_key_id == access_key_id for k in user.access_keys):
+        keys = [k for k in user.access_keys if k.access_key_id == access_key_id]
+        if keys:
             policies = [_policy_document(iam.get_user_policy(user.name, n)) for n in iam.list_user_policies(user.name)]
             policies += [_policy_document(p) for p in iam.list_attached_user_policies(user.name)[0]]
             for group in iam.get_groups_for_user(user.name):
                 policies += [_policy_document(iam.get_group_policy(group.name, n)) for n in iam.list_group_policies(group.name)]
                 policies += [_policy_document(p) for p in iam.list_attached_group_policies(group.name)[0]]
-            return Identity(Caller(arn=user.arn, account=account, names=(user.arn,)), policies)
+            return Identity(Caller(arn=user.arn, account=account, names=(user.arn,)), policies, keys[0].secret_access_key)
     return root(account, partition)

@@ -29,6 +29,7 @@ class Request:
     bucket: str | None = None
     key: str | None = None
     context: dict[str, str] = field(default_factory=dict)
+    body: bytes = field(default=b"", repr=False)
 
     @property
     def action(self) -> str:
@@ -59,7 +60,7 @@ def parse(environ: dict[str, Any], secure: bool) -> Request | None:
         _s3(request, environ, query)
         return request
     target = environ.get("HTTP_X_AMZ_TARGET")
-    body = _body(environ)
+    body = request.body = _body(environ)
     if target:  # JSON protocol: the operation in the header, the parameters in the body
         request.operation = target.rsplit(".", 1)[-1]
         try:
