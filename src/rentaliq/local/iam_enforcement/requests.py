@@ -25,7 +25,7 @@ class Request:
     access_key_id: str | None
     session_token: str | None
     operation: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict, repr=False)  # may hold a SecretString: never shown
     bucket: str | None = None
     key: str | None = None
     context: dict[str, str] = field(default_factory=dict)
