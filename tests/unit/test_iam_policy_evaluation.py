@@ -138,3 +138,18 @@ def test_s3_requests_map_to_iams_action_names():
     put = parse(_s3_environ("PUT", "/b/k", x_amz_server_side_encryption="aws:kms", x_amz_security_token="t"), secure=False)
     assert put is not None and (put.bucket, put.key, put.session_token) == ("b", "k", "t")
     assert put.context == {"aws:SecureTransport": "false", "s3:x-amz-server-side-encryption": "aws:kms"}
+
+
+def test_tls_certificate_is_made_once_per_state_dir_for_loopback(tmp_path):
+    """Clients that trust it (AWS_CA_BUNDLE) keep trusting it after a restart: the same file, never a new one."""
+    from cryptography import x509
+
+    from rentaliq.local.iam_enforcement.https import certificate
+
+    cert, key = certificate(tmp_path)
+    first = cert.read_bytes()
+    assert certificate(tmp_path) == (cert, key) and cert.read_bytes() == first
+    assert oct(key.stat().st_mode & 0o777) == "0o600"
+    names = x509.load_pem_x509_certificate(first).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
+    assert names.get_values_for_type(x509.DNSName) == ["localhost"]
