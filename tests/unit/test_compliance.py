@@ -66,10 +66,7 @@ def _probe_findings(tmp_path, build) -> dict[tuple[str, str], str]:
         pass
     report = json.loads((tmp_path / "validation-report.json").read_text())
     return {
-        (v["ruleName"], c["constructPath"]): v["severity"]
-        for plugin in report["pluginReports"]
-        for v in plugin["violations"]
-        for c in v["violatingConstructs"]
+        (v["ruleName"], c["constructPath"]): v["severity"] for plugin in report["pluginReports"] for v in plugin["violations"] for c in v["violatingConstructs"]
     }
 
 

@@ -9,7 +9,8 @@ pins it.
 HIPAA Security, PCI DSS and NIST 800-53 r5 share most of their rules: the same cdk-nag rule runs under each pack's
 prefix (``HIPAA.Security-S3BucketReplicationEnabled``, ``PCI.DSS.321-S3BucketReplicationEnabled``, ...). One reason
 answers all three, so acknowledging a ``HIPAA.Security-`` id acknowledges its twins in the other two packs with the
-same reason; an id that only PCI DSS or NIST has is acknowledged under its own prefix.
+same reason; an id that only PCI DSS or NIST has is acknowledged under its own prefix. An acknowledgment also skips the
+Checkov checks that test the same control, with the same reason (rentaliq.infra.checkov_skips).
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from __future__ import annotations
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 from constructs import IConstruct
+
+from rentaliq.infra.checkov_skips import skip_in_checkov
 
 # The packs' rule prefixes, as cdk-nag names them (the part of a rule id before the dash).
 AWS_SOLUTIONS = "AwsSolutions"
@@ -47,6 +50,7 @@ def acknowledge(construct: IConstruct, *, id: str, reason: str) -> None:
     if not reason.strip():
         raise ValueError(f"acknowledging {id} on {construct.node.path} needs a reason")
     Validations.of(construct).acknowledge(*(Acknowledgment(id=rule, reason=reason) for rule in acknowledged_ids(id)))
+    skip_in_checkov(construct, id, reason)
 
 
 def acknowledge_secret(secret: IConstruct, rotation_reason: str) -> None:
