@@ -15,6 +15,11 @@ Checkov checks that test the same control, with the same reason (rentaliq.infra.
 
 from __future__ import annotations
 
+import functools
+import re
+import tarfile
+from importlib import resources
+
 from aws_cdk import Acknowledgment, App, Validations
 from cdk_nag import AwsSolutionsChecks, HIPAASecurityChecks, NIST80053R5Checks, PCIDSS321Checks
 from constructs import IConstruct
@@ -36,13 +41,24 @@ def add_compliance_packs(app: App) -> None:
     Validations.of(app).add_plugins(AwsSolutionsChecks(app), HIPAASecurityChecks(app), PCIDSS321Checks(app), NIST80053R5Checks(app))
 
 
+@functools.cache
+def nag_rules() -> frozenset[str]:
+    """Every rule id of the four packs, as the installed cdk-nag documents them (RULES.md in its jsii bundle)."""
+    bundle = next(p for p in resources.files("cdk_nag._jsii").iterdir() if p.name.endswith(".jsii.tgz"))
+    with tarfile.open(str(bundle)) as tar:
+        member = tar.extractfile("package/RULES.md")
+        text = member.read().decode() if member else ""
+    prefixes = "|".join(re.escape(pack) for pack in PACKS)
+    return frozenset(re.findall(rf"(?:\[|\| )((?:{prefixes})-[A-Za-z0-9]+)", text))
+
+
 def acknowledged_ids(id: str) -> list[str]:
-    """The rule ids one acknowledgment covers: ``id`` itself, and for a HIPAA rule its PCI DSS and NIST twins."""
+    """The rule ids one acknowledgment covers: ``id`` itself, and for a HIPAA rule its twins in the packs that have it."""
     prefix = f"{HIPAA}-"
     if not id.startswith(prefix):
         return [id]
-    rule = id.removeprefix(prefix)
-    return [id, *(f"{pack}-{rule}" for pack in HIPAA_TWINS)]
+    rule = id.removeprefix(prefix)  # may carry a finding, as in RDSLoggingEnabled[LogExport::upgrade]
+    return [id, *(f"{pack}-{rule}" for pack in HIPAA_TWINS if f"{pack}-{rule.split('[', 1)[0]}" in nag_rules())]
 
 
 def acknowledge(construct: IConstruct, *, id: str, reason: str) -> None:
