@@ -95,7 +95,7 @@ def compliance_report(spec: EnvironmentSpec) -> ComplianceReport:
                 framework,
                 tuple(c for c in wanted if c.required(spec)),
                 tuple(c for c in wanted if not c.required(spec)),
-                tuple(g for g in GAPS if framework.name in g.frameworks),
+                tuple(g for g in GAPS if framework.name in g.frameworks and g.open(spec)),
             )
         )
     return ComplianceReport(spec, tuple(reports))
