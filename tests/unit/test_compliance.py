@@ -136,3 +136,20 @@ def test_prod_acknowledgments_name_a_pack_and_carry_a_reason():
     for (rule, path), reason in acknowledged.items():
         assert rule.split("-", 1)[0] in PACKS, (rule, path)
         assert len(reason.strip()) > 20, (rule, path)
+
+
+def test_an_acknowledgment_writes_the_checkov_twin_skip_once_with_its_reason_on_the_cloudformation_resource():
+    from aws_cdk import App
+
+    from rentaliq.infra.checkov_skips import METADATA_KEY
+    from rentaliq.infra.compliance import acknowledge
+
+    stack = Stack(App(), "Probe")
+    bucket = s3.Bucket(stack, "Files")
+    acknowledge(bucket, id="HIPAA.Security-S3BucketVersioningEnabled", reason="Spec: versioning is off in LAB (cost savings).")
+    acknowledge(bucket, id="HIPAA.Security-S3BucketVersioningEnabled", reason="said twice")
+    acknowledge(bucket, id="AwsSolutions-S1", reason="no Checkov twin of its own: HIPAA's S3BucketLoggingEnabled carries CKV_AWS_18")
+    skips = bucket.node.default_child.get_metadata(METADATA_KEY)["skip"]
+    assert skips == [{"id": "CKV_AWS_21", "comment": "Spec: versioning is off in LAB (cost savings)."}]
+    with pytest.raises(ValueError, match=r"no CloudFormation resource to carry its Checkov skip \(CKV_AWS_21\)"):
+        acknowledge(Stack(App(), "Empty"), id="HIPAA.Security-S3BucketVersioningEnabled", reason="a stack is not a resource")
