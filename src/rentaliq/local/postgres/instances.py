@@ -6,7 +6,8 @@ Layout (one directory per instance)::
         instance.json   metadata that lets a later process restart the server on the same port
         admin.secret    password of the internal superuser ``rdsadmin`` (0600, never logged)
         pgpass          the same password as a libpq passfile, owned by the server user (replication)
-        server.crt      public copy of the self-signed server certificate, for sslrootcert=
+        server.crt      public copy of the server certificate followed by the CA that signed it (``ca``),
+                        usable as sslrootcert=
         server.log      server log (pg_ctl -l)
         run/            Unix socket directory (absent when the path would be too long)
         data/           PGDATA, owned by the server user
@@ -38,7 +39,7 @@ from rentaliq.local.postgres.model import (
     read_meta,
 )
 from rentaliq.local.postgres.process import ServerOS, postmaster_pid
-from rentaliq.local.postgres.tls import self_signed_cert
+from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert
 
 
 class InstanceDirs:
@@ -92,12 +93,25 @@ class InstanceDirs:
     # ------------------------------------------------------------------ files inside an instance
 
     def install_certificate(self, instance_id: str) -> None:
-        """A new self-signed certificate: key and certificate in PGDATA, a public copy for sslrootcert=."""
+        """A new certificate from the state dir's CA: key and certificate in PGDATA, a public copy
+        (certificate + CA) for sslrootcert=. A running server keeps serving its old one until restarted."""
         inst = self.path(instance_id)
-        cert_pem, key_pem = self_signed_cert(instance_id)
+        ca = ensure_ca(self.root_dir)
+        cert_pem, key_pem = issue_server_cert(ca, instance_id)
         self._os.write(inst / "data" / "server.crt", cert_pem, 0o644, server_owned=True)
         self._os.write(inst / "data" / "server.key", key_pem, 0o600, server_owned=True)
-        self._os.write(inst / "server.crt", cert_pem, 0o644, server_owned=False)
+        self._os.write(inst / "server.crt", cert_pem + ca.pem, 0o644, server_owned=False)
+
+    def certificate_is_current(self, instance_id: str) -> bool:
+        """Whether the server's certificate comes from this state dir's CA and names this instance.
+
+        False for the self-signed certificates older state dirs hold and after a rename or a failover swap.
+        """
+        try:
+            cert_pem = (self.path(instance_id) / "data" / "server.crt").read_bytes()
+        except OSError:
+            return False
+        return is_current(cert_pem, ensure_ca(self.root_dir), instance_id)
 
     def include_config(self, instance_id: str) -> None:
         """Once, after initdb: make postgresql.conf include the file write_config() rewrites."""
