@@ -24,6 +24,7 @@ Callers import from this package, never from the modules, so the split can move 
 from __future__ import annotations
 
 from rentaliq.local.postgres.binaries import find_pg_bin
+from rentaliq.local.postgres.ca import CA_IDENTIFIER, bundle_path
 from rentaliq.local.postgres.engine import PostgresEngine
 from rentaliq.local.postgres.model import (
     ADMIN_USER,
@@ -32,7 +33,6 @@ from rentaliq.local.postgres.model import (
     PostgresInstanceNotFound,
     PostgresNotInstalled,
 )
-from rentaliq.local.postgres.ca import CA_IDENTIFIER, bundle_path
 from rentaliq.local.postgres.tls import self_signed_cert
 
 __all__ = [

@@ -28,8 +28,8 @@ import psycopg
 
 from rentaliq.local.postgres import admin
 from rentaliq.local.postgres.archive import ArchiveOps
-from rentaliq.local.postgres.ca import ensure_ca
 from rentaliq.local.postgres.binaries import find_pg_bin
+from rentaliq.local.postgres.ca import ensure_ca
 from rentaliq.local.postgres.copies import PhysicalCopies
 from rentaliq.local.postgres.instances import InstanceDirs
 from rentaliq.local.postgres.model import (

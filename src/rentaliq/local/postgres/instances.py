@@ -25,6 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from rentaliq.local.postgres import config
+from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert
 from rentaliq.local.postgres.model import (
     ADMIN_SECRET_FILE,
     ADMIN_USER,
@@ -39,7 +40,6 @@ from rentaliq.local.postgres.model import (
     read_meta,
 )
 from rentaliq.local.postgres.process import ServerOS, postmaster_pid
-from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert
 
 
 class InstanceDirs:
