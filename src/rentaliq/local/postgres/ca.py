@@ -133,11 +133,11 @@ def _load(directory: Path) -> LocalCA:
 
 
 def server_names(instance_id: str) -> list[x509.GeneralName]:
-    """The names a client may use for this instance's endpoint: the address RDS reports (127.0.0.1), localhost,
-    and the instance's own name (``host=rentaliq-lab-db hostaddr=127.0.0.1`` checks which server answers)."""
+    """The endpoint's names: the address DescribeDBInstances reports (127.0.0.1) and the instance's own name
+    (``host=rentaliq-lab-db hostaddr=127.0.0.1`` checks which server answers).  Not ``localhost``: like an RDS
+    certificate, it names the endpoint and nothing else, so a client that dials another name is refused."""
     return [
         x509.DNSName(instance_id.lower()),
-        x509.DNSName("localhost"),
         x509.IPAddress(ipaddress.IPv4Address(HOST)),
     ]
 
