@@ -32,12 +32,13 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from rentaliq.contract import RDS_CA_IDENTIFIER
 from rentaliq.local.postgres.model import HOST
 
 CA_DIR = ".ca"
 CA_CERT_FILE = "ca.pem"
 CA_KEY_FILE = "ca.key"
-CA_IDENTIFIER = "rds-ca-rsa2048-g1"
+CA_IDENTIFIER = RDS_CA_IDENTIFIER
 """The RDS CA whose part the local CA plays: what DescribeDBInstances reports as CACertificateIdentifier."""
 CA_COMMON_NAME = f"RentalIQ local cloud CA ({CA_IDENTIFIER})"
 _CA_YEARS = 20
@@ -57,6 +58,12 @@ class LocalCA:
     @property
     def pem(self) -> bytes:
         return self.cert.public_bytes(serialization.Encoding.PEM)
+
+
+def local_cloud_ca(state_dir: Path) -> LocalCA:
+    """The CA of the local cloud whose state dir this is (its engine's root is ``<state>/postgres``, see
+    ``rentaliq.local.rds_postgres.install``); created when the cloud has not made it yet."""
+    return ensure_ca(Path(state_dir) / "postgres")
 
 
 def bundle_path(root_dir: Path) -> Path:
