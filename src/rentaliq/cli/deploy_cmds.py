@@ -353,11 +353,15 @@ def psql(
 
     if not shutil.which("psql"):
         fail("psql not found on PATH; install it with: apt-get install postgresql-client-15")
-    creds = credentials(resolve(target, spec, profile), spec)
+    from rentaliq.ops.db_tls import ca_bundle
+
+    tgt = resolve(target, spec, profile)
+    creds = credentials(tgt, spec)
+    bundle = ca_bundle(tgt) or os.environ.get("PGSSLROOTCERT")  # on AWS: the RDS bundle, if the shell points at it
     child_env = {
         **os.environ,
         "PGPASSWORD": creds["password"],
-        "PGSSLMODE": "require",
+        **({"PGSSLMODE": "verify-full", "PGSSLROOTCERT": bundle} if bundle else {"PGSSLMODE": "require"}),
         "PGHOST": creds["host"],
         "PGPORT": str(creds["port"]),
         "PGUSER": creds["username"],
