@@ -121,3 +121,18 @@ def _owner(path: Path) -> tuple[str, str]:
 
     st = path.stat()
     return pwd.getpwuid(st.st_uid).pw_name, grp.getgrgid(st.st_gid).gr_name
+
+
+def test_a_snapshot_restore_gets_a_certificate_with_its_own_name(engine: PostgresEngine) -> None:
+    make(engine, "tls-snap-src")
+    snapshot = engine.root_dir.parent / "snapshots" / "tls-snap-1"
+    snapshot.parent.mkdir(exist_ok=True)
+    engine.snapshot("tls-snap-src", snapshot)
+    restored = engine.restore_snapshot("tls-snap-restored", snapshot, force_ssl=True)
+    ca = str(engine.ca_bundle_path)
+    with connect(restored, host="tls-snap-restored", hostaddr=restored.host, sslmode="verify-full", sslrootcert=ca) as conn:
+        assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (False,)
+    with pytest.raises(psycopg.OperationalError, match="does not match host name"):
+        connect(restored, host="tls-snap-src", hostaddr=restored.host, sslmode="verify-full", sslrootcert=ca)
+    engine.delete("tls-snap-restored")
+    engine.delete("tls-snap-src")
