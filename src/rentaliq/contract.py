@@ -222,6 +222,37 @@ S3_STORAGE_METRICS = {"BucketSizeBytes": ("Bytes", "StandardStorage"), "NumberOf
 S3_REQUEST_METRICS = {"AllRequests": "Count", "4xxErrors": "Count", "5xxErrors": "Count"}
 
 
+# The environment's AWS Budget (infra/budget.py; `verify` checks it, the local cloud stores it). Budgets bills a tag
+# filter only once the tag is activated as a cost-allocation tag in Billing: `Environment` must be (README, "Budgets").
+BUDGET_PRINCIPAL = "budgets.amazonaws.com"
+BUDGET_TAG_KEY = "Environment"
+
+
+@dataclass(frozen=True)
+class BudgetAlert:
+    """One notification of the budget: ``threshold`` percent of the limit, spent (ACTUAL) or forecast (FORECASTED)."""
+
+    notification_type: str
+    threshold: float
+    comparison: str = "GREATER_THAN"
+    threshold_type: str = "PERCENTAGE"
+
+
+# The issue's "80 % forecast and 100 % actual", each to the alerts topic.
+BUDGET_ALERTS = (BudgetAlert("FORECASTED", 80), BudgetAlert("ACTUAL", 100))
+
+
+def budget_cost_filter(environment_tag: str) -> dict[str, list[str]]:
+    """Budgets' CostFilters for one value of the Environment cost-allocation tag: ``{"TagKeyValue": ["user:Environment$lab"]}``."""
+    return {"TagKeyValue": [f"user:{BUDGET_TAG_KEY}${environment_tag}"]}
+
+
+def budget_source_arn(partition: str, account: str) -> str:
+    """What Budgets' SNS publishes carry as aws:SourceArn, in the form AWS documents for the topic policy
+    (Cost Management guide, "Creating an Amazon SNS topic for budget notifications"): any budget of the account."""
+    return f"arn:{partition}:budgets::{account}:*"
+
+
 # A restore's cutover (`rentaliq restore ENV --cutover`) points the environment's DB secrets at another instance:
 # these tags on the secrets say so, for `status` and `verify` to show it as a deliberate deviation, and the
 # staging label marks the version the first cutover replaced (what `--rollback-cutover` writes back).

@@ -127,3 +127,8 @@ def db_start_schedule(env: str) -> str:
 def scheduler_role(env: str) -> str:
     """The role EventBridge Scheduler assumes to stop and start that one database: ``rentaliq-lab-scheduler-role``."""
     return resource_name(env, "scheduler", "role")
+
+
+def budget(env: str) -> str:
+    """The environment's AWS Budget (monthly cost, the spec's upper bound): ``rentaliq-lab-monthly``."""
+    return resource_name(env, "monthly")

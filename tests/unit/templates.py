@@ -19,7 +19,8 @@ def one(template: dict, resource_type: str, **props) -> tuple[str, dict]:
 
 
 def tags(resource: dict) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in resource["Properties"].get("Tags", [])}
+    """The resource's tags, from the property its registry schema names (``Tags``; ``ResourceTags`` for a budget)."""
+    return {t["Key"]: t["Value"] for t in resource["Properties"].get(tag_property(resource["Type"]), [])}
 
 
 def ref(logical_id: str) -> dict:
@@ -29,6 +30,22 @@ def ref(logical_id: str) -> dict:
 @functools.cache
 def _provider_schemas(region: str = "us-east-1") -> dict[str, str]:
     return json.loads(resources.files("cfnlint.data.schemas.providers").joinpath(f"{region}.json").read_text())
+
+
+@functools.cache
+def _schema(resource_type: str) -> dict:
+    schema_id = _provider_schemas()[resource_type]
+    return json.loads(resources.files("cfnlint.data.schemas.resources").joinpath(f"{schema_id}.json").read_text())
+
+
+@functools.cache
+def tag_property(resource_type: str) -> str:
+    """The property that holds a type's tags, as its registry schema says (``/properties/Tags`` by default)."""
+    try:
+        pointer = _schema(resource_type).get("tagging", {}).get("tagProperty", "/properties/Tags")
+    except KeyError:  # not a registry type (AWS::CDK::Metadata)
+        return "Tags"
+    return str(pointer).removeprefix("/properties/")
 
 
 @functools.cache

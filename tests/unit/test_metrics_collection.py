@@ -84,9 +84,10 @@ def test_client_backends_are_told_from_background_processes(title, client):
 
 def test_process_counters_include_children_and_grow_with_work():
     before = procfs.sample(os.getpid(), time.monotonic())
-    child = subprocess.Popen([sys.executable, "-c", "import time; t=time.process_time()\nwhile time.process_time()-t<0.3: pass\ntime.sleep(5)"])
+    burn = "import time; t=time.process_time()\nwhile time.process_time()-t<0.3: pass\nprint('burnt', flush=True)\ntime.sleep(30)"
+    child = subprocess.Popen([sys.executable, "-c", burn], stdout=subprocess.PIPE, text=True)
     try:
-        time.sleep(1.0)
+        assert child.stdout is not None and child.stdout.readline() == "burnt\n"  # however busy the machine is
         during = procfs.sample(os.getpid(), time.monotonic())
         assert child.pid in procfs.children(os.getpid())
     finally:

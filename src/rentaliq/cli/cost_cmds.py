@@ -77,7 +77,8 @@ def _price(value: float) -> str:
 
 
 def _quantity(value: float) -> str:
-    return f"{value:,.4f}".rstrip("0").rstrip(".") if value else "0"
+    """Four decimals, or eight for a tiny quantity (21.7 invocations are 0.00002173 of a million), never a false 0."""
+    return f"{value:,.{4 if abs(value) >= 0.001 else 8}f}".rstrip("0").rstrip(".") if value else "0"
 
 
 def _print_bill(bill: Bill) -> None:
@@ -119,7 +120,8 @@ def _print_bill(bill: Bill) -> None:
         culprits = "; ".join(f"{line.label}: {line.component} {_usd(line.monthly_usd)}" for line in bill.over_budget_lines())
         console.print(f"  over budget because of: {escape(culprits)}", highlight=False, soft_wrap=True)
     for alt in bill.alternatives:
-        console.print(f"  alternative: {escape(alt.name)}, {_usd(alt.monthly_delta)} a month ({escape(alt.description)})", highlight=False, soft_wrap=True)
+        delta = ("+" if alt.monthly_delta > 0 else "") + _usd(alt.monthly_delta)
+        console.print(f"  alternative: {escape(alt.name)}, {delta} a month ({escape(alt.description)})", highlight=False, soft_wrap=True)
     free = Counter(item.resource_type for item in bill.free)
     console.print(f"  no charge: {', '.join(f'{n} {t}' for t, n in sorted(free.items()))}", style="dim", highlight=False, soft_wrap=True)
     assumptions = ", ".join(f"{k}={v:,.10g}" for k, v in bill.usage.model_dump().items())

@@ -317,7 +317,8 @@ def protection(
 
 
 def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: ProfileOpt = None, json_out: JsonOpt = False) -> None:
-    """Stack state, outputs, endpoints, and whether the database accepts connections."""
+    """Stack state, outputs, endpoints, the off-hours schedule, and whether the database accepts connections
+    (exit 1 when it does not, unless its schedule stopped it)."""
     spec = spec_or_fail(env)
     from rentaliq.deploy.lifecycle import status as run_status
 
@@ -335,9 +336,11 @@ def status(env: EnvArg, target: TargetOpt = TargetChoice.local, profile: Profile
         console.print(f"  {key:<28} {value}", highlight=False)
     if result.cutover:
         console.print(f"  [bold yellow]{escape(result.cutover)}[/]", highlight=False, soft_wrap=True)
-    mark = "[green]accepts TLS connections[/]" if result.database_ready else "[red]not reachable[/]"
-    console.print(f"  database: {mark} ({result.database_detail})", highlight=False)
-    if result.stack_status is None or not result.database_ready:
+    for line in result.schedule_lines:
+        console.print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+    mark = "[green]accepts TLS connections[/]" if result.database_ready else "[yellow]stopped[/]" if result.stopped_by_schedule else "[red]not reachable[/]"
+    console.print(f"  database: {mark} ({escape(result.database_detail)})", highlight=False, soft_wrap=True)
+    if result.stack_status is None or not (result.database_ready or result.stopped_by_schedule):
         raise typer.Exit(1)
 
 

@@ -18,6 +18,7 @@ from rentaliq.cli import (
     recovery_cmds,
     smoke_cmds,
     verify_cmds,
+    wake_cmds,
 )
 from rentaliq.cli.local_cmds import local_app
 from rentaliq.cli.output import fail
@@ -40,6 +41,7 @@ drill_cmds.register(app)
 monitoring_cmds.register(app)
 alerts_cmds.register(app)
 cost_cmds.register(app)
+wake_cmds.register(app)
 app.add_typer(local_app, name="local")
 
 

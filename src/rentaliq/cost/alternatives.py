@@ -2,8 +2,9 @@
 
 Each alternative is computed by a function in ``ALTERNATIVES`` from the bill's lines and context; one that does not
 apply returns None and shows nothing. Today: a 1-year reserved instance for a critical (PROD) environment's
-database. Off-hours schedules (issue 11 section 3) add their saving here as one more function, once the stacks
-create schedules, reading them from the template like everything else.
+database, and, where the template stops a database off-hours (cost/scheduler.py), the same database running around
+the clock: the bill prices the schedule, and this alternative shows what it saves (in dollars, and as a share of the
+instance cost without it).
 
 Reserved instances are offered for critical environments only: LAB and QA are meant to stop off-hours, and a
 reservation bills every hour whether the instance runs or not.
@@ -12,10 +13,11 @@ reservation bills every hour whether the instance runs or not.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from rentaliq.cost.lines import Line, PricingContext
+from rentaliq.cost.scheduler import schedule_for
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,7 @@ class Alternative:
     description: str
     replaces: tuple[Line, ...]  # the bill's lines this alternative would change
     lines: tuple[Line, ...]  # what it would bill instead
+    details: dict[str, Any] = field(default_factory=dict)  # figures worth a script's reading (JSON only)
 
     @property
     def monthly_delta(self) -> float:
@@ -35,6 +38,7 @@ class Alternative:
             "name": self.name,
             "description": self.description,
             "monthly_delta_usd": round(self.monthly_delta, 2),
+            **self.details,
             "lines": [
                 {
                     "resource": line.resource,
@@ -79,8 +83,39 @@ def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternati
     )
 
 
-# The extension point: issue 11 section 3 appends the schedule saving here.
-ALTERNATIVES: list[AlternativeBuilder] = [reserved_instance]
+def without_schedule(lines: tuple[Line, ...], ctx: PricingContext) -> Alternative | None:
+    """The scheduled databases billed for every hour of the month: what their off-hours schedule saves."""
+    replaces: list[Line] = []
+    instead: list[Line] = []
+    names: list[str] = []
+    for line in lines:
+        if line.resource_type != "AWS::RDS::DBInstance" or not line.component.startswith("Instance hours"):
+            continue
+        scheduled = schedule_for(line.resource, ctx)
+        if scheduled is None:
+            continue
+        copies = line.quantity / scheduled.running_hours if scheduled.running_hours else 1  # Multi-AZ: two
+        replaces.append(line)
+        component = line.component.split(", off-hours schedule")[0] + ")"  # "Instance hours (db.t3.micro, Single-AZ)"
+        instead.append(ctx.line(line.resource, component, ctx.hours * copies, line.price.key))
+        stop, start = (ctx.resources[lid]["Properties"].get("Name", lid) for lid in (scheduled.stop_id, scheduled.start_id))
+        names.append(f"{stop} / {start}")
+    if not replaces:
+        return None
+    full = sum(line.monthly_usd for line in instead)
+    saving = full - sum(line.monthly_usd for line in replaces)
+    percent = 100 * saving / full if full else 0.0
+    return Alternative(
+        "without the off-hours schedule",
+        f"the schedule ({', '.join(names)}) saves ${saving:,.2f} a month, {percent:.1f} % of the instance cost (${full:,.2f} running around the clock)",
+        tuple(replaces),
+        tuple(instead),
+        {"schedule_saving_usd": round(saving, 2), "schedule_saving_percent_of_instance": round(percent, 1), "instance_usd_without_schedule": round(full, 2)},
+    )
+
+
+# The extension point: one function per way the same environment could be billed.
+ALTERNATIVES: list[AlternativeBuilder] = [reserved_instance, without_schedule]
 
 
 def alternatives_for(lines: tuple[Line, ...], ctx: PricingContext) -> tuple[Alternative, ...]:

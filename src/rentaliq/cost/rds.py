@@ -2,7 +2,8 @@
 Monitoring and exported logs, each read from the instance's template properties (not from the spec), so that the
 bill follows what the stack really creates.
 
-Multi-AZ (a standby instance in a second zone) doubles the instance hours and the storage, as AWS bills it; backup
+An off-hours schedule in the template (cost/scheduler.py) bills the hours it leaves the instance running instead
+of the month's 730. Multi-AZ (a standby instance in a second zone) doubles the instance hours and the storage, as AWS bills it; backup
 storage is not doubled. Storage is priced at its allocated size: autoscaling growth is usage the bill cannot know.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from rentaliq.cost.lines import Line, PricingContext, builds, props
+from rentaliq.cost.scheduler import schedule_for
 
 FREE_PI_RETENTION_DAYS = 7
 
@@ -28,8 +30,14 @@ def db_instance(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list
     deployment = "Multi-AZ: primary + standby" if multi_az else "Single-AZ"
     storage_type = p.get("StorageType", "gp2")
     storage_gb = _int(p.get("AllocatedStorage"))
+    hours: float = ctx.hours
+    schedule_note = ""
+    scheduled = schedule_for(lid, ctx)
+    if scheduled is not None:  # the template stops it off-hours: bill the hours its schedule leaves it running
+        hours = scheduled.running_hours
+        schedule_note = f", off-hours schedule: runs {hours:,.2f} of {ctx.hours} h"
     lines = [
-        ctx.line(lid, f"Instance hours ({instance_class}, {deployment})", ctx.hours * copies, f"rds.instance.{instance_class}"),
+        ctx.line(lid, f"Instance hours ({instance_class}, {deployment}{schedule_note})", hours * copies, f"rds.instance.{instance_class}"),
         ctx.line(lid, f"Storage ({storage_type}, {storage_gb} GB{' x 2' if multi_az else ''})", storage_gb * copies, f"rds.storage.{storage_type}"),
     ]
     if _int(p.get("BackupRetentionPeriod"), 1) > 0:
@@ -42,7 +50,7 @@ def db_instance(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list
             lines.append(ctx.line(lid, "Performance Insights (7-day retention: free)", 1, "rds.performance_insights.free"))
     interval = _int(p.get("MonitoringInterval"))
     if interval > 0:
-        samples = ctx.hours * 3600 / interval
+        samples = hours * 3600 / interval  # Enhanced Monitoring samples only a running instance
         gb = samples * ctx.usage.enhanced_monitoring_kb / 1024**2
         lines.append(
             ctx.line(

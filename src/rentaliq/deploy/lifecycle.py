@@ -127,6 +127,9 @@ class EnvironmentStatus:
     database_detail: str = ""
     failures: list[str] = field(default_factory=list)
     cutover: str | None = None  # a restore's cutover of the DB secrets, as one line (rentaliq.ops.recovery.cutover)
+    schedule: dict[str, Any] | None = None  # the off-hours schedule and the next transition (rentaliq.ops.schedules)
+    schedule_lines: list[str] = field(default_factory=list)
+    stopped_by_schedule: bool = False  # stopped off-hours: not reachable, and that is not a failure
 
 
 def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
@@ -145,7 +148,13 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
             if e.failed and line not in failures:
                 failures.append(line)
         failures = failures[-5:]
-    if "DbEndpoint" in stacks.outputs(stack):
+    from rentaliq.ops.schedules import status_view
+
+    schedule, lines, instance_status = status_view(target, spec.name.value)
+    stopped = instance_status in ("stopped", "stopping") and bool(schedule and schedule.get("start"))
+    if stopped:  # no connection attempt: it would only time out; say when it starts instead
+        ready, detail = False, f"RDS: {instance_status}; its start schedule starts it again, `{command('wake', spec.name.value)}` now"
+    elif "DbEndpoint" in stacks.outputs(stack):
         ready, detail = check_connection(target, spec)
     else:  # never created, or mid-create: its secret may lack the endpoint, so there is nothing to connect to
         ready, detail = False, f"no database endpoint yet (stack {code})"
@@ -153,5 +162,16 @@ def status(target: Target, spec: EnvironmentSpec) -> EnvironmentStatus:
 
     cut = active(target, spec.name.value)
     return EnvironmentStatus(
-        spec.stack_name, code, states.meaning(code), advice, stacks.outputs(stack), ready, detail, failures, cut.describe() if cut else None
+        spec.stack_name,
+        code,
+        states.meaning(code),
+        advice,
+        stacks.outputs(stack),
+        ready,
+        detail,
+        failures,
+        cut.describe() if cut else None,
+        schedule,
+        lines,
+        stopped,
     )

@@ -9,6 +9,7 @@ from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
 from rentaliq.infra.alerts import Alerts
+from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
@@ -43,6 +44,7 @@ class RentalIQStack(Stack):
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
+        self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
         self._outputs()
 
     def _outputs(self) -> None:

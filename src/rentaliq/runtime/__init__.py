@@ -25,6 +25,7 @@ from rentaliq.runtime.database import (
 from rentaliq.runtime.errors import (
     ChecksumMismatch,
     ConfigError,
+    DatabaseStopped,
     EncryptionMissing,
     FilesError,
     InvalidObjectKey,
@@ -73,6 +74,7 @@ __all__ = [
     "ConfigError",
     "Credentials",
     "Database",
+    "DatabaseStopped",
     "DeleteResult",
     "DownloadResult",
     "EncryptionMissing",

@@ -59,6 +59,9 @@ class RuntimeConfig:
     pool_max_lifetime_s: float = 3600.0
     pool_check_idle_s: float = 1.0
     """A pooled connection idle longer than this is pinged before use; busy ones are not (no extra round trip)."""
+    instance_check_ttl_s: float = 30.0
+    """How long RDS's answer on the database's state is trusted before a new connection asks again (a failed
+    connection always asks); it turns a stopped database into DatabaseStopped at once. 0 asks every time."""
     retry_attempts: int = 5
     """Tries (not retries) for idempotent database work after connection loss; bounded on purpose."""
     retry_base_delay_s: float = 0.05
@@ -149,6 +152,7 @@ def _config_problems(c: RuntimeConfig) -> list[str]:
         "pool_max_idle_s",
         "pool_max_lifetime_s",
         "pool_check_idle_s",
+        "instance_check_ttl_s",
         "retry_base_delay_s",
         "retry_max_delay_s",
     ):

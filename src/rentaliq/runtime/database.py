@@ -1,6 +1,6 @@
 """PostgreSQL connections and a pool built from the ``db/credentials`` secret, always over TLS.
 
-Three failure modes shape this module:
+Four failure modes shape this module:
 
 * **Password rotation.**  Connections authenticated before a rotation keep working; new ones
   fail with the cached password.  Every connection (pooled or not) is opened through
@@ -10,6 +10,8 @@ Three failure modes shape this module:
   connection loss with bounded, jittered exponential backoff; the first loss also purges the
   pool's idle connections (``pool.check()``) so retries do not walk through dead connections one
   by one, and connections not proven alive since the last loss are pinged before use.
+* **Stopped (off-hours).**  ``InstanceProbe`` (runtime/instance_state.py) asks RDS before the first
+  connection, after a failed or lost one and while a request waits for the pool: DatabaseStopped at once.
 * **Leaks.**  A failed libpq connection keeps the password in ``exc.pgconn``; such errors are
   re-raised as a fresh exception of the same class without it.
 
@@ -33,6 +35,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import ConnectionPool, PoolTimeout
 
+from rentaliq.runtime.instance_state import InstanceProbe
 from rentaliq.runtime.secrets import (
     DB_CREDENTIALS,
     Credentials,
@@ -178,6 +181,7 @@ class Database:
         self._purge_lock = threading.Lock()
         self._last_loss = 0.0  # monotonic time of the last connection loss seen
         self._last_purge = -_PURGE_INTERVAL_S
+        self.instance = InstanceProbe(self.secrets, ttl_s=self.config.instance_check_ttl_s)
 
     # ------------------------------------------------------------------ connections
 
@@ -236,7 +240,7 @@ class Database:
         while True:
             attempt += 1
             try:
-                conn = pool.getconn(timeout=timeout)
+                conn = self.instance.getconn(pool, timeout)
             except PoolTimeout:
                 if attempt >= tries:
                     raise
@@ -310,6 +314,7 @@ class Database:
 
     def _open(self, connect: Callable[..., psycopg.Connection], extra: dict[str, Any]) -> psycopg.Connection:
         """Connect with the cached secret; on an auth failure refresh the secret once and retry once."""
+        self.instance.ensure_available()
         secret = self.secrets.get(DB_CREDENTIALS)
         conn, auth_error = self._try_connect(connect, secret, extra)
         if conn is not None:
@@ -339,6 +344,7 @@ class Database:
         finally:
             kwargs.clear()  # do not leave the password in a frame a traceback could show
         if not auth:
+            self.instance.ensure_available(max_age_s=1.0)  # a stopped database: DatabaseStopped instead of libpq's error
             raise error  # outside the except block: the original (with the password) is not chained
         return None, error
 
@@ -388,6 +394,7 @@ class Database:
 
     def _connection_lost(self) -> None:
         """Purge dead idle connections at once, instead of meeting them one per retry."""
+        self.instance.suspect()  # the schedule may have stopped it: the next request asks RDS
         now = _now()
         with self._purge_lock:
             self._last_loss = now

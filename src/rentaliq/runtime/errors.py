@@ -14,6 +14,7 @@ from collections.abc import Sequence
 __all__ = [
     "ChecksumMismatch",
     "ConfigError",
+    "DatabaseStopped",
     "EncryptionMissing",
     "FilesError",
     "InvalidObjectKey",
@@ -66,6 +67,20 @@ class SecretUnavailable(SecretError):
 
 class InvalidSecret(SecretError):
     """The secret exists but is not in the deployed format (not a JSON object, missing fields)."""
+
+
+# --------------------------------------------------------------------------- database
+
+
+class DatabaseStopped(RuntimeSDKError):
+    """The environment's database is stopped (an off-hours schedule, or by hand), stopping or starting: RDS says so,
+    and the message says when it starts again and how to start it now (``rentaliq wake ENV``)."""
+
+    def __init__(self, message: str, *, instance: str, status: str, env: str) -> None:
+        self.instance = instance
+        self.status = status
+        self.env = env
+        super().__init__(message)
 
 
 # --------------------------------------------------------------------------- files

@@ -10,7 +10,7 @@ import ipaddress
 import json
 import re
 import unicodedata
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 
 # RFC 1918 and RFC 6598 (carrier-grade NAT, which VPCs may use): the only ranges the database may admit.
@@ -50,6 +50,26 @@ def region_problem(region: str) -> str | None:
     if region in known_regions():
         return None
     return "an AWS region code such as us-east-1, eu-west-2 or ap-southeast-1 (`aws ec2 describe-regions` lists them)"
+
+
+BUDGET_TYPE = "AWS::Budgets::Budget"
+
+
+@cache
+def cloudformation_has(resource_type: str, region: str) -> bool | None:
+    """Whether CloudFormation offers ``resource_type`` in ``region``, from the registry lists cfn-lint ships (offline);
+    None for a region those lists do not know (the region rule speaks for it)."""
+    path = resources.files("cfnlint") / "data" / "schemas" / "providers" / f"{region}.json"
+    if not path.is_file():
+        return None
+    return resource_type in json.loads(path.read_text())
+
+
+def budget_region_problem(region: str) -> str | None:
+    """What is allowed when the environment's budget cannot be deployed in ``region``, else None."""
+    if cloudformation_has(BUDGET_TYPE, region) is False:
+        return f"false in {region}: CloudFormation has no {BUDGET_TYPE} there (us-east-1, us-west-2, eu-west-1... have it)"
+    return None
 
 
 TAG_VALUE_MAX = 256

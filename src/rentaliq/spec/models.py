@@ -324,6 +324,9 @@ class CostSpec(BaseModel):
     """Low end of the expected monthly bill, in US dollars. Required."""
     monthly_usd_high: float
     """High end of the expected monthly bill, in US dollars; at least monthly_usd_low. Required."""
+    budget: bool = True
+    """An AWS Budget at monthly_usd_high that notifies the alerts topic (80 % forecast, 100 % actual). Default: on;
+    must be off in a region where CloudFormation has no AWS::Budgets::Budget."""
 
 
 class UsageSpec(BaseModel):

@@ -360,6 +360,13 @@ def _region(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "region", spec.region, allowed
 
 
+@rule("cost.budget", "region")
+def _budget_region(spec: EnvironmentSpec) -> Iterator[Problem]:
+    allowed = aws.budget_region_problem(spec.region) if spec.cost.budget else None
+    if allowed:
+        yield "cost.budget", True, allowed
+
+
 @rule("tags.owner", "tags.managed_by", "tags.cost_center")
 def _tag_values(spec: EnvironmentSpec) -> Iterator[Problem]:
     for field, value, required in (("owner", spec.tags.owner, True), ("managed_by", spec.tags.managed_by, True), ("cost_center", spec.tags.cost_center, False)):

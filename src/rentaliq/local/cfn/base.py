@@ -114,6 +114,12 @@ class Provider:
     # custom-named resource: the new one could not take the name). From ``schemas.NAME_PROPERTY``.
     name_property: ClassVar[str | None] = _NameProperty()  # type: ignore[assignment]
 
+    def custom_name(self, props: dict[str, Any]) -> str | None:
+        """The name the template gives the resource (``name_property``), None when CloudFormation generates one.
+        A type whose name sits inside another property (a budget's ``Budget.BudgetName``) overrides this."""
+        value = props.get(self.name_property) if self.name_property else None
+        return value if isinstance(value, str) and value else None
+
     def create(self, props: dict[str, Any], ctx: Context) -> str:
         raise NotImplementedError
 

@@ -277,12 +277,9 @@ def update_resource(stack: Any, op: Operation, logical_id: str, old: Any) -> Non
         return
     provider = engine.REGISTRY.get(new_json.get("Type", ""))
     if provider is None or new_json.get("Type") != old.type_name or provider.requires_replacement(old.props, new_props):
-        name_property = getattr(provider, "name_property", None)
-        if name_property and new_props.get(name_property) and new_props.get(name_property) == old.props.get(name_property):
-            reason = (
-                f"CloudFormation cannot update a stack when a custom-named resource requires replacing. "
-                f"Rename {new_props[name_property]} and update the stack again."
-            )
+        name = provider.custom_name(new_props) if provider is not None else None
+        if provider is not None and name and name == provider.custom_name(old.props):
+            reason = f"CloudFormation cannot update a stack when a custom-named resource requires replacing. Rename {name} and update the stack again."
             _event(stack, logical_id, old.physical_id, old.type_name, "UPDATE_FAILED", reason)
             raise ResourceFailed(logical_id, reason)
         create_resource(
