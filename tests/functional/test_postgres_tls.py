@@ -136,3 +136,19 @@ def test_a_snapshot_restore_gets_a_certificate_with_its_own_name(engine: Postgre
         connect(restored, host="tls-snap-src", hostaddr=restored.host, sslmode="verify-full", sslrootcert=ca)
     engine.delete("tls-snap-restored")
     engine.delete("tls-snap-src")
+
+
+def test_a_reissue_cut_short_by_a_crash_is_redone_on_the_next_start(engine: PostgresEngine) -> None:
+    """A kill -9 between the atomic writes of install_certificate leaves a new certificate beside the old key;
+    the next start must not serve (or fail on) that pair."""
+    from rentaliq.local.postgres.ca import ensure_ca, issue_server_cert
+
+    endpoint = make(engine, "tls-crash")
+    engine.stop("tls-crash")
+    data = engine.root_dir / "tls-crash" / "data"
+    new_cert, _ = issue_server_cert(ensure_ca(engine.root_dir), "tls-crash")  # its key was never written
+    (data / "server.crt").write_bytes(new_cert)
+    PostgresEngine(engine.root_dir).start("tls-crash")
+    with connect(endpoint, sslmode="verify-full", sslrootcert=str(engine.ca_bundle_path)) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    engine.delete("tls-crash")

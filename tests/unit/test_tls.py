@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 
 from rentaliq.contract import RDS_CA_IDENTIFIER, SSLMODE
 from rentaliq.local.postgres import self_signed_cert
-from rentaliq.local.postgres.ca import CA_DIR, ensure_ca, is_current, issue_server_cert
+from rentaliq.local.postgres.ca import CA_DIR, ensure_ca, is_current, issue_server_cert, key_matches
 from rentaliq.runtime import ConfigError, Credentials, RuntimeConfig, connection_kwargs
 from rentaliq.runtime.config import RDS_CA_BUNDLE_URL
 from tests.unit.templates import one
@@ -44,6 +44,14 @@ def test_is_current_only_for_this_ca_and_this_instance(tmp_path: Path) -> None:
     assert not is_current(self_signed_cert("db-a")[0], ca, "db-a")  # an older state dir's certificate
     assert not is_current(cert_pem, ensure_ca(tmp_path / "two"), "db-a")  # another state dir's CA
     assert not is_current(b"not a certificate", ca, "db-a")
+
+
+def test_key_matches_only_the_certificate_issued_with_it(tmp_path: Path) -> None:
+    ca = ensure_ca(tmp_path)
+    cert_pem, key_pem = issue_server_cert(ca, "db-a")
+    other_cert, other_key = issue_server_cert(ca, "db-a")
+    assert key_matches(cert_pem, key_pem) and key_matches(other_cert, other_key)
+    assert not key_matches(cert_pem, other_key) and not key_matches(cert_pem, b"garbage")
 
 
 def test_one_ca_per_state_dir_even_when_processes_race_to_create_it(tmp_path: Path) -> None:

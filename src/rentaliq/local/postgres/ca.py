@@ -192,3 +192,14 @@ def is_current(cert_pem: bytes, ca: LocalCA, instance_id: str) -> bool:
         return False
     soon = datetime.datetime.now(datetime.UTC) + datetime.timedelta(days=30)
     return set(server_names(instance_id)) <= set(san) and cert.not_valid_after_utc > soon
+
+
+def key_matches(cert_pem: bytes, key_pem: bytes) -> bool:
+    """Whether the private key is the certificate's (a server refuses to start with a mismatched pair)."""
+    try:
+        cert = x509.load_pem_x509_certificate(cert_pem)
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError):
+        return False
+    pem = serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(cert.public_key().public_bytes(*pem) == key.public_key().public_bytes(*pem))

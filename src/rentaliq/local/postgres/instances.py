@@ -25,7 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from rentaliq.local.postgres import config
-from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert
+from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert, key_matches
 from rentaliq.local.postgres.model import (
     ADMIN_SECRET_FILE,
     ADMIN_USER,
@@ -105,13 +105,18 @@ class InstanceDirs:
     def certificate_is_current(self, instance_id: str) -> bool:
         """Whether the server's certificate comes from this state dir's CA and names this instance.
 
-        False for the self-signed certificates older state dirs hold and after a rename or a failover swap.
+        False for the self-signed certificates older state dirs hold, after a rename or a failover swap, and
+        when a crash cut ``install_certificate`` short (key, certificate and public copy not of one issue).
         """
+        inst = self.path(instance_id)
         try:
-            cert_pem = (self.path(instance_id) / "data" / "server.crt").read_bytes()
+            cert_pem = (inst / "data" / "server.crt").read_bytes()
+            key_pem = (inst / "data" / "server.key").read_bytes()
+            public = (inst / "server.crt").read_bytes()
         except OSError:
             return False
-        return is_current(cert_pem, ensure_ca(self.root_dir), instance_id)
+        ca = ensure_ca(self.root_dir)
+        return is_current(cert_pem, ca, instance_id) and key_matches(cert_pem, key_pem) and public == cert_pem + ca.pem
 
     def include_config(self, instance_id: str) -> None:
         """Once, after initdb: make postgresql.conf include the file write_config() rewrites."""
