@@ -45,3 +45,20 @@ def test_an_unknown_identifier_is_refused_and_nothing_is_created(rds) -> None:
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 404
     with pytest.raises(rds.exceptions.DBInstanceNotFoundFault):
         rds.describe_db_instances(DBInstanceIdentifier="ca-typo-db")
+
+
+def test_describe_certificates_describes_the_local_ca(rds, cloud) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+
+    answer = rds.describe_certificates()
+    assert answer["DefaultCertificateForNewLaunches"] == "rds-ca-rsa2048-g1"
+    (cert,) = answer["Certificates"]
+    ca = x509.load_pem_x509_certificate(local_cloud_ca(cloud.state_dir).pem)
+    assert cert["CertificateIdentifier"] == "rds-ca-rsa2048-g1" and cert["CertificateType"] == "CA"
+    assert cert["Thumbprint"] == ca.fingerprint(hashes.SHA1()).hex()
+    assert cert["ValidFrom"] == ca.not_valid_before_utc and cert["ValidTill"] == ca.not_valid_after_utc
+    assert rds.describe_certificates(CertificateIdentifier="rds-ca-rsa2048-g1")["Certificates"] == [cert]
+    with pytest.raises(botocore.exceptions.ClientError) as caught:
+        rds.describe_certificates(CertificateIdentifier="rds-ca-nope")
+    assert caught.value.response["Error"]["Code"] == "CertificateNotFound"

@@ -4,7 +4,8 @@ RDS names the CA that signed an instance's server certificate; a new instance ge
 ``rds-ca-rsa2048-g1`` (moto says ``rds-ca-default``, which RDS never reports). Here the local CA
 (``rentaliq.local.postgres.ca``) plays that CA's part, so instances report its identifier unless the caller
 chose another. An identifier that names no RDS CA is refused as RDS refuses it (CertificateNotFound), so a
-typo in a stack fails on the local cloud as it would on AWS.
+typo in a stack fails on the local cloud as it would on AWS. ``DescribeCertificates`` (which moto lacks)
+describes the local CA, the one certificate authority this cloud has.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import functools
 from typing import Any
 
+from cryptography.hazmat.primitives import hashes
+from moto.core.responses import ActionResult
 from moto.rds import models as rds_models
 from moto.rds.exceptions import RDSClientError
+from moto.rds.responses import RDSResponse
 
 from rentaliq.local.postgres import CA_IDENTIFIER
 
@@ -34,6 +38,27 @@ def _check(db_kwargs: dict[str, Any]) -> None:
     identifier = db_kwargs.get(_KEY)
     if identifier and identifier not in RDS_CAS:
         raise CertificateNotFound(str(identifier))
+
+
+def _describe_certificates(self: Any) -> ActionResult:
+    """The local CA under the identifier it plays; AWS answers CertificateNotFound for an identifier it lacks."""
+    from rentaliq.local import rds_postgres
+    from rentaliq.local.postgres.ca import ensure_ca
+
+    ca = ensure_ca(rds_postgres.engine().root_dir).cert
+    certificate = {
+        "CertificateIdentifier": CA_IDENTIFIER,
+        "CertificateType": "CA",
+        "Thumbprint": ca.fingerprint(hashes.SHA1()).hex(),  # a thumbprint is the SHA-1 of the DER, as RDS reports it
+        "ValidFrom": ca.not_valid_before_utc,
+        "ValidTill": ca.not_valid_after_utc,
+        "CertificateArn": f"arn:aws:rds:{self.region}::cert:{CA_IDENTIFIER}",
+        "CustomerOverride": False,
+    }
+    wanted = self._get_param("CertificateIdentifier")
+    if wanted and wanted != CA_IDENTIFIER:
+        raise CertificateNotFound(str(wanted))
+    return ActionResult({"DefaultCertificateForNewLaunches": CA_IDENTIFIER, "Certificates": [certificate]})
 
 
 def install() -> None:
@@ -66,4 +91,5 @@ def install() -> None:
 
     rds_models.RDSBackend.create_db_instance = create_db_instance  # type: ignore[method-assign]
     rds_models.RDSBackend.modify_db_instance = modify_db_instance  # type: ignore[method-assign]
+    RDSResponse.describe_certificates = _describe_certificates  # type: ignore[attr-defined]
     _installed = True
