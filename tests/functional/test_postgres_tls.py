@@ -7,6 +7,7 @@ One engine root (one CA) is shared by the module; each test makes the instances 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from cryptography import x509
 
 from rentaliq.local.postgres import Endpoint, PostgresEngine, self_signed_cert
 from rentaliq.local.postgres.ca import CA_DIR, CA_KEY_FILE
+from rentaliq.local.postgres.config import CONF_FILE
 from tests.postgres_dirs import postgres_top
 
 pytestmark = pytest.mark.functional
@@ -101,13 +103,25 @@ def test_an_old_self_signed_certificate_is_reissued_from_the_ca_on_start(engine:
 
 
 def test_a_replica_and_a_renamed_instance_get_certificates_with_their_own_names(engine: PostgresEngine) -> None:
-    make(engine, "tls-src")
+    source = make(engine, "tls-src")
     replica = engine.create_replica("tls-replica", "tls-src", force_ssl=True)
     ca = str(engine.ca_bundle_path)
     with connect(replica, host="tls-replica", hostaddr=replica.host, sslmode="verify-full", sslrootcert=ca) as conn:
         assert conn.execute("SELECT pg_is_in_recovery()").fetchone() == (True,)
     with pytest.raises(psycopg.OperationalError, match="does not match host name"):
         connect(replica, host="tls-src", hostaddr=replica.host, sslmode="verify-full", sslrootcert=ca)
+    # The replica itself verifies its primary (streaming replication is a client too), and streams.
+    conf = (engine.root_dir / "tls-replica" / "data" / CONF_FILE).read_text(encoding="utf-8")
+    assert f"sslmode=verify-full sslrootcert={ca}" in conf
+    with connect(source, sslmode="verify-full", sslrootcert=ca) as primary:
+        primary.execute("CREATE TABLE streamed (v text)")
+        primary.execute("INSERT INTO streamed VALUES ('over verified TLS')")
+    deadline = time.monotonic() + 20
+    with connect(replica, sslmode="verify-full", sslrootcert=ca) as conn:
+        while conn.execute("SELECT to_regclass('streamed') IS NOT NULL").fetchone() != (True,) or not conn.execute("SELECT * FROM streamed").fetchall():
+            assert time.monotonic() < deadline, "the replica never received the primary's rows"
+            time.sleep(0.2)
+        assert conn.execute("SELECT v FROM streamed").fetchall() == [("over verified TLS",)]
     engine.delete("tls-replica")
     renamed = engine.rename("tls-src", "tls-renamed")
     with connect(renamed, host="tls-renamed", hostaddr=renamed.host, sslmode="verify-full", sslrootcert=ca):

@@ -25,7 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from rentaliq.local.postgres import config
-from rentaliq.local.postgres.ca import ensure_ca, is_current, issue_server_cert, key_matches
+from rentaliq.local.postgres.ca import bundle_path, ensure_ca, is_current, issue_server_cert, key_matches
 from rentaliq.local.postgres.model import (
     ADMIN_SECRET_FILE,
     ADMIN_USER,
@@ -152,7 +152,7 @@ class InstanceDirs:
             passfile = self.path(meta.instance_id) / PASSFILE
             conninfo = (
                 f"host={HOST} port={meta.primary_port} user={ADMIN_USER} passfile={passfile} "
-                f"sslmode=require application_name={meta.instance_id} connect_timeout=5"
+                f"sslmode=verify-full sslrootcert={bundle_path(self.root_dir)} application_name={meta.instance_id} connect_timeout=5"
             )
         return config.Recovery(
             primary_conninfo=conninfo,
