@@ -114,14 +114,22 @@ def test_a_replica_and_a_renamed_instance_get_certificates_with_their_own_names(
     conf = (engine.root_dir / "tls-replica" / "data" / CONF_FILE).read_text(encoding="utf-8")
     assert f"sslmode=verify-full sslrootcert={ca}" in conf
     with connect(source, sslmode="verify-full", sslrootcert=ca) as primary:
-        primary.execute("CREATE TABLE streamed (v text)")
-        primary.execute("INSERT INTO streamed VALUES ('over verified TLS')")
+        primary.execute("CREATE DATABASE streamed")  # the master may create databases, not tables in postgres' public
+    with connect(source, dbname="streamed", sslmode="verify-full", sslrootcert=ca) as primary:
+        primary.execute("CREATE TABLE rows (v text)")
+        primary.execute("INSERT INTO rows VALUES ('over verified TLS')")
     deadline = time.monotonic() + 20
-    with connect(replica, sslmode="verify-full", sslrootcert=ca) as conn:
-        while conn.execute("SELECT to_regclass('streamed') IS NOT NULL").fetchone() != (True,) or not conn.execute("SELECT * FROM streamed").fetchall():
-            assert time.monotonic() < deadline, "the replica never received the primary's rows"
-            time.sleep(0.2)
-        assert conn.execute("SELECT v FROM streamed").fetchall() == [("over verified TLS",)]
+    while True:
+        try:
+            with connect(replica, dbname="streamed", sslmode="verify-full", sslrootcert=ca) as conn:
+                if conn.execute("SELECT to_regclass('rows') IS NOT NULL").fetchone() == (True,):
+                    if rows := conn.execute("SELECT v FROM rows").fetchall():
+                        assert rows == [("over verified TLS",)]
+                        break
+        except psycopg.OperationalError as error:  # the database itself has not been replayed yet
+            assert "does not exist" in str(error), error
+        assert time.monotonic() < deadline, "the replica never received the primary's rows"
+        time.sleep(0.2)
     engine.delete("tls-replica")
     renamed = engine.rename("tls-src", "tls-renamed")
     with connect(renamed, host="tls-renamed", hostaddr=renamed.host, sslmode="verify-full", sslrootcert=ca):
