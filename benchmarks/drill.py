@@ -30,8 +30,8 @@ def _cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Comp
 
 
 def _seed(endpoint_url: str, mib: int) -> int:
+    from rentaliq.deploy.db_tls import ca_bundle
     from rentaliq.deploy.target import Target
-    from rentaliq.ops.db_tls import ca_bundle
     from rentaliq.runtime import RuntimeConfig, Secrets
     from rentaliq.runtime.database import connection_kwargs
 

@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.environments import load_spec
-from rentaliq.ops.db_tls import ca_bundle
 from rentaliq.ops.drill_compare import compare
 from rentaliq.runtime import RuntimeConfig, Secrets
 from rentaliq.runtime.database import connection_kwargs

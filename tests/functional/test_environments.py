@@ -17,8 +17,8 @@ from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.deploy.database import connect as connect_with
 from rentaliq.deploy.database import credentials
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.environments import build_spec, load_spec
-from rentaliq.ops.db_tls import ca_bundle
 from rentaliq.spec.rules import DeployedValues, compare_with_deployed
 from tests.functional.throwaway import renamed, template_file
 

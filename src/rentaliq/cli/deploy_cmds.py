@@ -356,15 +356,14 @@ def psql(
 
     if not shutil.which("psql"):
         fail("psql not found on PATH; install it with: apt-get install postgresql-client-15")
-    from rentaliq.ops.db_tls import ca_bundle
+    from rentaliq.deploy.db_tls import libpq_tls
 
     tgt = resolve(target, spec, profile)
     creds = credentials(tgt, spec)
-    bundle = ca_bundle(tgt) or os.environ.get("PGSSLROOTCERT")  # on AWS: the RDS bundle, if the shell points at it
     child_env = {
         **os.environ,
         "PGPASSWORD": creds["password"],
-        **({"PGSSLMODE": "verify-full", "PGSSLROOTCERT": bundle} if bundle else {"PGSSLMODE": "require"}),
+        **{f"PG{key.upper()}": value for key, value in libpq_tls(tgt).items()},  # PGSSLMODE, PGSSLROOTCERT
         "PGHOST": creds["host"],
         "PGPORT": str(creds["port"]),
         "PGUSER": creds["username"],

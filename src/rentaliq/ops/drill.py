@@ -46,10 +46,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from rentaliq import naming
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops import drill_rds
-from rentaliq.ops.db_tls import ca_bundle
 from rentaliq.ops.drill_compare import TableCheck, compare
 from rentaliq.ops.drill_markers import SCHEMA, TABLE, Marker, MarkerWriter
 from rentaliq.ops.drill_rds import DrillError

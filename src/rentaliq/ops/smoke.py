@@ -18,9 +18,9 @@ import psycopg
 from psycopg import sql
 
 from rentaliq import naming
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.db_tls import ca_bundle
 from rentaliq.runtime import Database, Files, RuntimeConfig, Secrets
 
 
