@@ -281,3 +281,23 @@ def deletion_policy(resource: Mapping[str, Any]) -> str:
 # local cloud implements every operation our stacks need verified (tests/functional/test_verify.py
 # asserts 0 not-checkable checks), so add an entry only with the moto gap it stands for.
 LOCAL_UNIMPLEMENTED_OPERATIONS: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class NatHealthAlarm:
+    """A NAT instance's health alarm (``network.nat = "instance"``): EC2's combined status check, which AWS publishes
+    every minute at no charge (no detailed monitoring needed). Missing data is breaching: a stopped or terminated
+    instance publishes nothing, and a NAT that is not there is as down as one that fails its checks."""
+
+    namespace: str = "AWS/EC2"
+    metric: str = "StatusCheckFailed"
+    dimension: str = "InstanceId"
+    statistic: str = "Maximum"
+    period_s: int = 60
+    evaluation_periods: int = 2
+    threshold: float = 1.0
+    comparison: str = "GreaterThanOrEqualToThreshold"
+    treat_missing_data: str = "breaching"
+
+
+NAT_HEALTH = NatHealthAlarm()

@@ -132,3 +132,23 @@ def scheduler_role(env: str) -> str:
 def budget(env: str) -> str:
     """The environment's AWS Budget (monthly cost, the spec's upper bound): ``rentaliq-lab-monthly``."""
     return resource_name(env, "monthly")
+
+
+def nat_security_group(env: str) -> str:
+    """The NAT instances' security group (``network.nat = "instance"``): all traffic in from the VPC only."""
+    return resource_name(env, "nat", "sg")
+
+
+def nat_instance(env: str, number: int) -> str:
+    """``rentaliq-prod-nat-1``, ``rentaliq-prod-nat-2``: the Name tag of each NAT instance, one per zone in order."""
+    return resource_name(env, "nat", str(number))
+
+
+def nat_health_alarm(env: str, number: int) -> str:
+    """``rentaliq-prod-nat-1-health``: the StatusCheckFailed alarm of NAT instance ``number``."""
+    return resource_name(env, "nat", f"{number}-health")
+
+
+def endpoints_security_group(env: str) -> str:
+    """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
+    return resource_name(env, "endpoints", "sg")

@@ -66,7 +66,7 @@ def secret_values(target: Target, env: str) -> list[str]:
 def test_every_environment_conforms_to_its_spec(deployed, target, env):
     checks = verify(target, load_spec(env))
     assert not failures(checks), "\n".join(map(str, failures(checks)))
-    assert {c.area for c in checks} == {"Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch", "Alerts", "Budget"}
+    assert {c.area for c in checks} == {"Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch", "Alerts", "Budget", "Scheduler"}
     # The local cloud implements every operation the audit needs: nothing is left "not checkable".
     assert summary(checks) == {"passed": len(checks), "failed": 0, "not_checkable": 0, "deviations": 0} and len(checks) > 100
     spec = load_spec(env)
@@ -74,7 +74,9 @@ def test_every_environment_conforms_to_its_spec(deployed, target, env):
     assert find(checks, "RDS", "instance class").actual == spec.database.instance_class
     assert find(checks, "RDS", "backup retention (days)").actual == spec.database.backup_retention_days
     assert find(checks, "RDS", "Multi-AZ").actual is spec.database.multi_az
-    assert find(checks, "EC2", f"{naming.vpc(env)} NAT gateways").actual == spec.network.nats
+    # The spec's egress: LAB none, QA one NAT instance, PROD two (issue 11 section 2).
+    assert find(checks, "EC2", f"{naming.vpc(env)} NAT instances running").actual == (spec.network.nats if spec.network.nat == "instance" else 0)
+    assert find(checks, "EC2", f"{naming.vpc(env)} NAT gateways").actual == (spec.network.nats if spec.network.nat == "gateway" else 0)
     assert find(checks, "Secrets", f"{naming.secret_path(env, 'db/connection-string')} DATABASE_URL password").actual == "matches"
 
 
@@ -235,7 +237,7 @@ def test_a_bucket_that_answers_but_is_not_ours_fails_exists(deployed, cloud):
     assert (exists.status, exists.actual) == (FAIL, None)
     assert [c.name for c in checks if c.area == "S3"] == [f"{bucket} exists"]  # nothing read from a bucket not ours
     # Only what LAB's spec says must not exist (its 5xx alarm) is truly absent in the other account too.
-    assert [c.name for c in checks if c.status == "pass"] == ["rentaliq-lab-files-5xx-errors absent"]
+    assert [c.name for c in checks if c.status == "pass"] == ["rentaliq-lab-files-5xx-errors absent", "rentaliq-lab-nat-*-health alarms absent"]
 
 
 def test_an_environment_that_is_not_there_fails_without_crashing(deployed, cloud):

@@ -61,7 +61,8 @@ def test_every_alarm_notifies_the_topic_on_alarm_and_on_ok(synthesized, env):
     alarms = of_type(template, "AWS::CloudWatch::Alarm")
     expected = {"high-cpu", "low-free-storage", "high-connections", "high-read-latency", "high-write-latency"}
     names = {a["Properties"]["AlarmName"] for a in alarms.values()}
-    assert names == {f"rentaliq-{env}-db-{what}" for what in expected} | ({"rentaliq-prod-files-5xx-errors"} if env == "prod" else set())
+    nat_health = {"lab": set(), "qa": {"rentaliq-qa-nat-1-health"}, "prod": {"rentaliq-prod-nat-1-health", "rentaliq-prod-nat-2-health"}}[env]
+    assert names == {f"rentaliq-{env}-db-{what}" for what in expected} | ({"rentaliq-prod-files-5xx-errors"} if env == "prod" else set()) | nat_health
     for alarm in alarms.values():
         assert alarm["Properties"]["AlarmActions"] == alarm["Properties"]["OKActions"] == [ref(topic_id)]
 

@@ -88,7 +88,8 @@ def test_prod_enhanced_monitoring_role(synthesized):
     _, db = one(synthesized["prod"], "AWS::RDS::DBInstance")
     assert db["Properties"]["MonitoringRoleArn"] == {"Fn::GetAtt": [lid, "Arn"]}
     for env in ("lab", "qa"):
-        assert not [r for r in of_type(synthesized[env], "AWS::IAM::Role").values() if r["Properties"].get("RoleName")]
+        named = [r["Properties"].get("RoleName") for r in of_type(synthesized[env], "AWS::IAM::Role").values() if r["Properties"].get("RoleName")]
+        assert named == [f"rentaliq-{env}-scheduler-role"]  # the off-hours schedules' role (test_schedule_stack.py), no monitoring role
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -98,14 +99,16 @@ def test_network_two_azs_private_subnets_nat_and_s3_endpoint(synthesized, env):
     assert tags(vpc)["Name"] == f"rentaliq-{env}-vpc"
     subnets = of_type(template, "AWS::EC2::Subnet")
     groups = {kind: [s for lid, s in subnets.items() if f"{kind}Subnet" in lid] for kind in ("public", "app", "db")}
-    assert {k: len(v) for k, v in groups.items()} == {"public": 2, "app": 2, "db": 2}
+    # LAB: nat = "none", no public subnets; QA and PROD: NAT instances (1 and 2) in the public subnets.
+    assert {k: len(v) for k, v in groups.items()} == {"public": 0 if env == "lab" else 2, "app": 2, "db": 2}
     for subnet in groups["db"] + groups["app"]:
         assert subnet["Properties"]["MapPublicIpOnLaunch"] is False
     assert len({json.dumps(s["Properties"]["AvailabilityZone"]) for s in groups["db"]}) == 2
-    assert len(of_type(template, "AWS::EC2::NatGateway")) == (2 if env == "prod" else 1)
-    # App subnets route to the internet through NAT; DB subnets have no default route at all.
+    assert not of_type(template, "AWS::EC2::NatGateway")
+    assert len(of_type(template, "AWS::EC2::Instance")) == {"lab": 0, "qa": 1, "prod": 2}[env]
+    # App subnets route to the internet through the NAT instances (LAB: not at all); DB subnets have no default route.
     routes = of_type(template, "AWS::EC2::Route")
-    assert sum("NatGatewayId" in r["Properties"] for r in routes.values()) == 2
+    assert sum("InstanceId" in r["Properties"] for r in routes.values()) == (0 if env == "lab" else 2)
     assert not [lid for lid in routes if "dbSubnet" in lid]
     _, endpoint = one(template, "AWS::EC2::VPCEndpoint")
     assert endpoint["Properties"]["VpcEndpointType"] == "Gateway" and ".s3" in json.dumps(endpoint["Properties"]["ServiceName"])

@@ -1,9 +1,9 @@
-"""`rentaliq local start|stop|status|env`: the embedded local cloud."""
+"""`rentaliq local start|stop|status|env|fire-schedule`: the embedded local cloud."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -86,3 +86,30 @@ def _tls_lines(cloud: LocalCloud) -> str:
 
     bundle = shlex.quote(str(local_cloud_ca(cloud.state_dir).path))
     return f"export PGSSLROOTCERT={bundle}\nexport NODE_EXTRA_CA_CERTS={bundle}\n"
+
+
+@local_app.command("fire-schedule")
+def fire_schedule(
+    name: Annotated[str, typer.Argument(help="The schedule's name, e.g. rentaliq-lab-db-stop")],
+    group: Annotated[str, typer.Option("--group", help="Its schedule group")] = "default",
+    json_out: JsonOpt = False,
+) -> None:
+    """Invoke an EventBridge Scheduler schedule's target now, as if its time had come (the local cloud only)."""
+    from rentaliq.local.scheduler_calls import ControlCallError
+    from rentaliq.local.scheduler_calls import fire_schedule as fire
+
+    cloud = _cloud()
+    if not _guard(cloud.status).running:
+        fail(f"the local cloud is not running; start it with `rentaliq local start` (RENTALIQ_HOME={cloud.state_dir})")
+    try:
+        outcome = fire(cloud.endpoint_url, name, group)
+    except ControlCallError as error:
+        fail(f"schedule {name!r} in group {group!r}: {error.message}")
+    if json_out:
+        print_json(outcome)
+    if outcome.get("Status") != "SUCCEEDED":
+        fail(f"schedule {name}: the invocation of {outcome.get('Target')} failed: {outcome.get('ErrorCode')}: {outcome.get('ErrorMessage')}")
+    if not json_out:
+        console.print(
+            f"[green]✓[/] {name} invoked {outcome.get('Target')} on {outcome.get('DBInstanceIdentifier')} ({outcome.get('DBInstanceStatus')})", highlight=False
+        )

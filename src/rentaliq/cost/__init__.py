@@ -2,7 +2,7 @@
 
 - :mod:`.prices` and ``prices.toml``: the price table (per region, each price with its unit and source page).
 - :mod:`.lines`: a bill line and the table of line builders per resource type; :mod:`.free`: the types that cost nothing.
-- :mod:`.rds`, :mod:`.network`, :mod:`.observability`, :mod:`.storage`, :mod:`.budgets`, :mod:`.scheduler`: the line builders
+- :mod:`.rds`, :mod:`.network`, :mod:`.ec2`, :mod:`.observability`, :mod:`.storage`, :mod:`.budgets`, :mod:`.scheduler`: the line builders
   (:mod:`.scheduler` also finds the off-hours schedule that bills a database for fewer hours).
 - :mod:`.bill`: a template and a spec to a bill, with its budget verdict; :mod:`.alternatives`: reserved instances, and
   the extension point for schedules.

@@ -21,6 +21,7 @@ FREE_TYPES: dict[str, str] = {
     "AWS::IAM::Role": "IAM is free",
     "AWS::IAM::Policy": "IAM is free",
     "AWS::IAM::ManagedPolicy": "IAM is free",
+    "AWS::IAM::InstanceProfile": "IAM is free",
     "AWS::KMS::Alias": "aliases are free (the key is billed)",
     "AWS::RDS::DBParameterGroup": "free",
     "AWS::RDS::DBSubnetGroup": "free",

@@ -1,4 +1,16 @@
-"""The VPC (two AZs, private DB and app subnets) and the two security groups of the spec."""
+"""The VPC (two AZs, private DB and app subnets), its egress choice, and the two security groups of the spec.
+
+``network.nat`` picks the app subnets' egress (issue 11 section 2):
+
+- ``gateway``: ``nats`` managed NAT gateways in the public subnets;
+- ``instance``: ``nats`` NAT instances there instead (:mod:`rentaliq.infra.nat_instances`);
+- ``none``: isolated app subnets, no route out; no public subnets and no internet gateway either (nothing would
+  use them). The public subnets' address ranges stay reserved, so the app and DB subnets keep their CIDRs and a
+  switch between choices never replaces a subnet (nor, through its subnet group, the database).
+
+The S3 gateway endpoint serves every choice; ``secrets_manager_endpoint`` adds a Secrets Manager interface
+endpoint (:mod:`rentaliq.infra.endpoints`).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +21,9 @@ from constructs import Construct
 from rentaliq import naming
 from rentaliq.contract import APP_PUBLIC_PORTS
 from rentaliq.environments import EnvironmentSpec
+from rentaliq.infra import nat_instances
 from rentaliq.infra.compliance import acknowledge
+from rentaliq.infra.endpoints import SecretsManagerEndpoint
 from rentaliq.infra.retention import removal_policy
 
 POSTGRES_PORT_DESCRIPTION = "PostgreSQL"
@@ -22,6 +36,7 @@ class Network(Construct):
         super().__init__(scope, id)
         net = spec.network
         self.vpc: ec2.IVpc  # created here, or an existing one imported by id
+        self.nat_instances: list[ec2.Instance] = []  # nat = "instance": in zone order, for their health alarms
         if net.existing is None:
             self.vpc = self._create_vpc(spec)
             self.db_subnets = ec2.SubnetSelection(subnet_group_name="db")
@@ -38,25 +53,37 @@ class Network(Construct):
             self.db_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_ISOLATED)
             self.app_subnets = ec2.SubnetSelection(subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS)
         self.rds_sg, self.app_sg = self._security_groups(spec)
+        self.secrets_endpoint = (
+            SecretsManagerEndpoint(self, "SecretsManagerEndpoint", spec=spec, vpc=self.vpc, subnets=self.app_subnets, app_sg=self.app_sg)
+            if net.secrets_manager_endpoint
+            else None
+        )
 
     def _create_vpc(self, spec: EnvironmentSpec) -> ec2.Vpc:
         net = spec.network
+        nat = nat_instances.provider(spec) if net.nat == "instance" else None
+        egress = net.nat != "none"
         vpc = ec2.Vpc(
             self,
             "Vpc",
             vpc_name=naming.vpc(spec.name),
             ip_addresses=ec2.IpAddresses.cidr(net.vpc_cidr),
             max_azs=net.availability_zones,
-            nat_gateways=net.nats,  # issue 11 §2: instance and none are built by the NAT helper
+            nat_gateways=net.nats,
+            nat_gateway_provider=nat,  # None: managed NAT gateways
             subnet_configuration=[
-                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24),
-                ec2.SubnetConfiguration(name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS, cidr_mask=22),
+                ec2.SubnetConfiguration(name="public", subnet_type=ec2.SubnetType.PUBLIC, cidr_mask=24, reserved=not egress),
+                ec2.SubnetConfiguration(
+                    name="app", subnet_type=ec2.SubnetType.PRIVATE_WITH_EGRESS if egress else ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=22
+                ),
                 ec2.SubnetConfiguration(name="db", subnet_type=ec2.SubnetType.PRIVATE_ISOLATED, cidr_mask=24),
             ],
             gateway_endpoints={"S3": ec2.GatewayVpcEndpointOptions(service=ec2.GatewayVpcEndpointAwsService.S3)},
             # A custom resource (a Lambda) would be needed to strip the default SG; nothing uses it.
             restrict_default_security_group=False,
         )
+        if nat is not None:
+            self.nat_instances = nat_instances.harden(vpc, nat, spec)
         log_group = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy(spec))
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
         acknowledge(
@@ -66,7 +93,7 @@ class Network(Construct):
         )
         for subnet in vpc.public_subnets:
             for rule in ("HIPAA.Security-VPCSubnetAutoAssignPublicIpDisabled", "HIPAA.Security-VPCNoUnrestrictedRouteToIGW"):
-                acknowledge(subnet, id=rule, reason="Public subnets hold only the NAT gateways; databases and apps live in private subnets.")
+                acknowledge(subnet, id=rule, reason="Public subnets hold only the NAT gateways or instances; databases and apps live in private subnets.")
         acknowledge(
             vpc.node.find_child("FlowLog"),
             id="HIPAA.Security-IAMNoInlinePolicy",

@@ -13,7 +13,9 @@ from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
+from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
+from rentaliq.infra.schedule import OffHoursSchedule
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
 
@@ -43,8 +45,10 @@ class RentalIQStack(Stack):
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
-        self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms)
+        nat_alarms = NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic).alarms
+        self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms + nat_alarms)
         self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
+        self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
         self._outputs()
 
     def _outputs(self) -> None:

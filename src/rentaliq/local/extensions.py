@@ -7,7 +7,8 @@
 - ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS;
 - ``metrics``: AWS/RDS and AWS/S3 metrics measured from the real servers and requests, into CloudWatch;
 - ``alarms``: CloudWatch alarm evaluation, history and actions;
-- ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email.
+- ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email;
+- ``scheduler``: EventBridge Scheduler schedules executed at their times, RDS's 7-day rule, fire-now control calls.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
-    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_ca, rds_postgres, s3_policy, sns_delivery
+    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_ca, rds_postgres, s3_policy, scheduler, sns_delivery
     from rentaliq.local.cfn import engine
 
     engine.install()
@@ -38,33 +39,37 @@ def install(state_dir: Path, endpoint: str) -> None:
     metrics.install()
     alarms.install()
     sns_delivery.install(Path(state_dir))
+    scheduler.install()  # after rds_postgres: its RDS hooks wrap the server's
     _installed = True
 
 
 def after_restore() -> None:
     """Fail the stack operations a crash interrupted; start the restored DB instances' servers, then the metrics
-    collector and the alarm evaluator."""
-    from rentaliq.local import alarms, metrics, rds_postgres
+    collector, the alarm evaluator and the scheduler."""
+    from rentaliq.local import alarms, metrics, rds_postgres, scheduler
     from rentaliq.local.cfn import engine
 
     engine.fail_interrupted_stacks()
     rds_postgres.after_restore()
     metrics.start()
     alarms.start()
+    scheduler.start()
 
 
 def before_stop() -> None:
-    """Stop the collector, the evaluator and SNS delivery, then the PostgreSQL servers (the final snapshot is taken)."""
-    from rentaliq.local import alarms, metrics, rds_postgres, sns_delivery
+    """Stop the collector, the evaluator, the scheduler and SNS delivery, then the PostgreSQL servers (the final
+    snapshot is taken)."""
+    from rentaliq.local import alarms, metrics, rds_postgres, scheduler, sns_delivery
 
     metrics.stop()  # first: a pass must not measure servers being stopped
     alarms.stop()
+    scheduler.stop()
     sns_delivery.stop()
     rds_postgres.stop_all()
 
 
 def route(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes] | None:
     """Answer a path the extensions serve outside moto's API (status, headers, body), or None."""
-    from rentaliq.local import sns_delivery
+    from rentaliq.local import scheduler, sns_delivery
 
-    return sns_delivery.route(environ)
+    return scheduler.route(environ) or sns_delivery.route(environ)

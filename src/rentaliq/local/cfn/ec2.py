@@ -1,4 +1,5 @@
-"""EC2 networking: the VPC, its subnets and routes, NAT, the S3 endpoint and flow logs (security groups: :mod:`ec2_security`)."""
+"""EC2 networking: the VPC, its subnets and routes, NAT gateways, VPC endpoints and flow logs (security groups:
+:mod:`ec2_security`; NAT instances: :mod:`ec2_instances`)."""
 
 from __future__ import annotations
 
@@ -129,7 +130,7 @@ class SubnetRouteTableAssociation(Provider):
 
 class Route(Provider):
     type_name = "AWS::EC2::Route"
-    TARGETS = ("GatewayId", "NatGatewayId", "VpcEndpointId", "TransitGatewayId", "NetworkInterfaceId", "VpcPeeringConnectionId")
+    TARGETS = ("GatewayId", "NatGatewayId", "InstanceId", "VpcEndpointId", "TransitGatewayId", "NetworkInterfaceId", "VpcPeeringConnectionId")
 
     def check_absent(self, props, ctx):
         if self.locate(props, ctx):
@@ -275,6 +276,8 @@ class VpcEndpoint(TagsInPlace, Provider):
         for key in ("RouteTableIds", "SubnetIds", "SecurityGroupIds"):
             if props.get(key):
                 kwargs[key] = props[key]
+        if "PrivateDnsEnabled" in props:
+            kwargs["PrivateDnsEnabled"] = as_bool(props["PrivateDnsEnabled"])
         if "PolicyDocument" in props:
             kwargs["PolicyDocument"] = json.dumps(props["PolicyDocument"]) if not isinstance(props["PolicyDocument"], str) else props["PolicyDocument"]
         return ctx.client("ec2").create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]

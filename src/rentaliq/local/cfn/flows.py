@@ -171,6 +171,10 @@ def cleanup_update(backend: Any, stack: Any, op: Operation) -> None:
             ops.delete_resource(resource)
         except Exception as error:  # noqa: BLE001 - reported by its DELETE_FAILED event
             log.warning("stack %s: clean-up of %s failed: %s", stack.name, resource.logical_resource_id, engine._reason(error))
+        if any(resource is r for r in removed):  # no longer the stack's: a later template that adds the logical id again creates it anew
+            with changing():
+                if stack.resource_map._parsed_resources.get(resource.logical_resource_id) is resource:
+                    stack.resource_map._parsed_resources.pop(resource.logical_resource_id)
         commit()
     with changing():
         _settle(stack, "UPDATE_COMPLETE")

@@ -100,6 +100,9 @@ _CONDITIONAL: dict[tuple[str, str], Callable[[Any, Any], bool]] = {
             "PerformanceInsightsKMSKeyId",
         )
     },
+    # An EBS-backed instance (a NAT instance): "Update requires: Some interruptions" (type) and "No interruption" (VPC SGs).
+    ("AWS::EC2::Instance", "InstanceType"): _IN_PLACE,
+    ("AWS::EC2::Instance", "SecurityGroupIds"): _IN_PLACE,
     # Removing AvailabilityZone (letting RDS choose) keeps the instance; naming another one moves it.
     ("AWS::RDS::DBInstance", "AvailabilityZone"): lambda old, new: new is not None,
 }
@@ -159,4 +162,6 @@ NAME_PROPERTY: dict[str, str] = {
     "AWS::SNS::Topic": "TopicName",
     "AWS::KMS::Alias": "AliasName",
     "AWS::EC2::SecurityGroup": "GroupName",
+    "AWS::Scheduler::Schedule": "Name",
+    "AWS::IAM::InstanceProfile": "InstanceProfileName",
 }

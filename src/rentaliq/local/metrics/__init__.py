@@ -4,6 +4,7 @@
 - ``rds``: those measurements as ``AWS/RDS`` datapoints for one instance;
 - ``s3_storage``: ``AWS/S3`` BucketSizeBytes / NumberOfObjects; ``s3_metrics_api`` + ``s3_requests``: the
   bucket metrics configurations moto lacks, and the request metrics they switch on;
+- ``ec2_status``: ``AWS/EC2`` status checks (0) for every running EC2 instance (the NAT instances);
 - ``publish``: datapoints into moto's CloudWatch store, pruned, committed durably;
 - ``cloudwatch_fixes``: ListMetrics / GetMetricStatistics / GetMetricData answering as CloudWatch does;
 - ``collector``: the clock thread that runs a pass every ``RENTALIQ_LOCAL_METRICS_SECONDS``.

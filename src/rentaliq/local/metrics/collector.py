@@ -1,9 +1,10 @@
 """The metrics clock of the local cloud: one pass every ``RENTALIQ_LOCAL_METRICS_SECONDS`` (default 60).
 
 A pass measures every local RDS instance whose server runs (``rds``), drains the S3 request counts
-(``s3_requests``), measures bucket storage when its own, slower, period is due (``s3_storage``), lets storage
-autoscaling see each FreeStorageSpace value, then stores all datapoints in CloudWatch and commits them
-(``publish``). Measuring happens outside the persistence lock; only storing holds it, briefly.
+(``s3_requests``), publishes the running EC2 instances' status checks (``ec2_status``), measures bucket
+storage when its own, slower, period is due (``s3_storage``), lets storage autoscaling see each
+FreeStorageSpace value, then stores all datapoints in CloudWatch and commits them (``publish``).
+Measuring happens outside the persistence lock; only storing holds it, briefly.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from moto.rds import models as rds_models
 
 from rentaliq.local import rds_events
 from rentaliq.local import rds_postgres as bound
-from rentaliq.local.metrics import network, publish, s3_requests, s3_storage
+from rentaliq.local.metrics import ec2_status, network, publish, s3_requests, s3_storage
 from rentaliq.local.metrics.rds import NAMESPACE, RdsSampler
 from rentaliq.local.periodic import PeriodicThread
 from rentaliq.local.rds_storage_autoscaling import StorageAutoscaler
@@ -59,6 +60,7 @@ class MetricsCollector(PeriodicThread):
         cpu0 = time.thread_time()
         points = self.measure_rds()
         points += s3_requests.drain()
+        points += ec2_status.measure()  # the NAT instances' status checks
         if time.monotonic() >= self._s3_due:
             self._s3_due = time.monotonic() + _seconds(s3_storage.INTERVAL_ENV, 86400)
             points += s3_storage.measure()

@@ -27,7 +27,11 @@ log = logging.getLogger(__name__)
 
 RETENTION_ENV = "RENTALIQ_LOCAL_METRICS_RETENTION_SECONDS"
 MAX_RETENTION = datetime.timedelta(days=15)
-COLLECTED = {"AWS/RDS": None, "AWS/S3": frozenset({"AllRequests", "4xxErrors", "5xxErrors"})}  # None: every metric
+COLLECTED = {
+    "AWS/RDS": None,  # None: every metric
+    "AWS/S3": frozenset({"AllRequests", "4xxErrors", "5xxErrors"}),
+    "AWS/EC2": frozenset({"StatusCheckFailed", "StatusCheckFailed_Instance", "StatusCheckFailed_System"}),
+}
 
 
 class Datapoint:

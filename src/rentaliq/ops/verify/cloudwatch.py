@@ -8,6 +8,7 @@ from typing import Any
 
 from rentaliq import naming
 from rentaliq.contract import ALARM_DIMENSION, ALARM_EVALUATION_PERIODS, ALARMS, RDS_METRICS, REQUEST_METRICS_FILTER_ID, S3_REQUEST_METRICS, S3_STORAGE_METRICS
+from rentaliq.ops.verify import nat
 from rentaliq.ops.verify.checks import CLOUDWATCH
 from rentaliq.ops.verify.reader import Audit
 
@@ -44,7 +45,7 @@ def check(audit: Audit, topic_arn: str | None) -> None:
         add(CLOUDWATCH, f"{name} alarm actions", expected_actions, alarm.get("AlarmActions"))
         add(CLOUDWATCH, f"{name} OK actions", expected_actions, alarm.get("OKActions"))
     with audit.read.section(CLOUDWATCH, "dashboard"):
-        _dashboard(audit, sorted(arns))
+        _dashboard(audit, sorted(arns + nat.health_alarm_arns(audit)))  # the NAT instances' alarms are shown too
 
 
 def expected_dashboard_metrics(audit: Audit) -> list[str]:

@@ -1,4 +1,4 @@
-"""EC2 area: the VPC (CIDR, AZs, NAT gateways, S3 endpoint) and the two security groups with their rules.
+"""EC2 area: the VPC (CIDR, AZs, egress choice and endpoints: :mod:`.nat`, S3 endpoint) and the two security groups.
 
 Also owns :func:`read_network`, which reads the VPC and the security groups once; RDS and the stack
 outputs compare against the same :class:`Network`.
@@ -13,6 +13,7 @@ from typing import Any
 
 from rentaliq import naming
 from rentaliq.contract import APP_PUBLIC_PORTS
+from rentaliq.ops.verify import nat
 from rentaliq.ops.verify.checks import EC2
 from rentaliq.ops.verify.documents import sg_rule, sg_rules, tag_map
 from rentaliq.ops.verify.reader import Audit
@@ -75,8 +76,7 @@ def _vpc(audit: Audit, network: Network) -> None:
         azs = sorted({s["AvailabilityZone"] for s in subnets})
         add(EC2, f"{name} availability zones", net.availability_zones, len(azs), detail=", ".join(azs))
     with read.section(EC2, "nat"):
-        nats = read.paginate(EC2, f"{name} NAT gateways", net.nats, "ec2", "describe_nat_gateways", "NatGateways", Filters=in_vpc)
-        add(EC2, f"{name} NAT gateways", net.nats, len([n for n in nats if n.get("State") in ("pending", "available")]))
+        nat.check_egress(audit, vpc["VpcId"])
     with read.section(EC2, "endpoints"):
         endpoints = read.paginate(EC2, f"{name} S3 gateway endpoint", "present", "ec2", "describe_vpc_endpoints", "VpcEndpoints", Filters=in_vpc)
         s3_service = f"com.amazonaws.{audit.spec.region}.s3"
@@ -86,6 +86,9 @@ def _vpc(audit: Audit, network: Network) -> None:
             if e.get("VpcEndpointType") == "Gateway" and e.get("ServiceName") == s3_service and e.get("State", "available").lower() in ("available", "pending")
         ]
         add(EC2, f"{name} S3 gateway endpoint", s3_service, gateways[0]["ServiceName"] if gateways else None)
+    with read.section(EC2, "secrets endpoint"):
+        app_sg = network.groups.get(naming.app_security_group(audit.env))
+        nat.check_endpoint(audit, vpc["VpcId"], app_sg["GroupId"] if app_sg else None)
 
 
 def _security_groups(audit: Audit, network: Network) -> None:
