@@ -32,7 +32,7 @@ class Enforcing:
     def __init__(self, cloud, info: dict) -> None:
         self.cloud = cloud
         self.https = f"https://127.0.0.1:{info['https_port']}"
-        self.cert = info["https_cert"]
+        self.cert = info["https_ca_bundle"]  # the local CA: the same bundle PostgreSQL clients trust
 
     def client(self, service: str, creds: dict | None = None, *, tls: bool = True):
         creds = creds or {"aws_access_key_id": "test", "aws_secret_access_key": "test"}

@@ -140,16 +140,20 @@ def test_s3_requests_map_to_iams_action_names():
     assert put.context == {"aws:SecureTransport": "false", "s3:x-amz-server-side-encryption": "aws:kms"}
 
 
-def test_tls_certificate_is_made_once_per_state_dir_for_loopback(tmp_path):
-    """Clients that trust it (AWS_CA_BUNDLE) keep trusting it after a restart: the same file, never a new one."""
+def test_tls_listener_certificate_chains_to_the_local_ca_for_loopback(tmp_path):
+    """One trust bundle for every client: the API listener's certificate is issued by the CA that signs the
+    PostgreSQL servers' (the CA is made once per state dir; the leaf afresh at each start)."""
     from cryptography import x509
 
     from rentaliq.local.iam_enforcement.https import certificate
+    from rentaliq.local.postgres.ca import local_cloud_ca
 
-    cert, key = certificate(tmp_path)
-    first = cert.read_bytes()
-    assert certificate(tmp_path) == (cert, key) and cert.read_bytes() == first
+    bundle, cert, key = certificate(tmp_path)
+    assert bundle == local_cloud_ca(tmp_path).path and certificate(tmp_path)[0] == bundle
     assert oct(key.stat().st_mode & 0o777) == "0o600"
-    names = x509.load_pem_x509_certificate(first).extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    ca = x509.load_pem_x509_certificate(bundle.read_bytes())
+    leaf = x509.load_pem_x509_certificate(cert.read_bytes())
+    leaf.verify_directly_issued_by(ca)
+    names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]

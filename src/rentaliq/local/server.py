@@ -178,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if enforce:  # IAM enforcement (issue 12): a TLS listener too, and our own providers call over it
         from rentaliq.local.iam_enforcement import https
 
-        tls_cert, tls_key = https.certificate(state_dir)
+        tls_bundle, tls_cert, tls_key = https.certificate(state_dir)
         tls_sock = _bind(host, 0)
         tls_port = tls_sock.getsockname()[1]
-        os.environ["AWS_CA_BUNDLE"] = str(tls_cert)
+        os.environ["AWS_CA_BUNDLE"] = str(tls_bundle)
         endpoint = f"https://{'[' + host + ']' if ':' in host else host}:{tls_port}"
     extensions.install(state_dir, endpoint)
     report: dict[str, Any] = {"services": 0, "seconds": 0.0, "ephemeral": args.ephemeral}
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         from rentaliq.local.iam_enforcement import middleware
 
         moto_app = middleware.wrap(moto_app)
-        info.update({"enforce_iam": True, "https_port": tls_port, "https_cert": str(tls_cert)})
+        info.update({"enforce_iam": True, "https_port": tls_port, "https_ca_bundle": str(tls_bundle)})
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         environ["rentaliq.t0"] = time.perf_counter()

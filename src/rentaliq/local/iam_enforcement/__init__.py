@@ -10,8 +10,9 @@ environment on). When on, every signed request is authorized before moto sees it
 
 The local cloud's ``test`` keys are the account's root user, the deploy identity: the CLI, the deploy engine and
 the local cloud's own CloudFormation providers act as root. TLS: the enforcing server also listens with TLS
-(``https_port`` in ``server.json``, certificate ``<state>/tls/local-https.pem``); only requests that arrived over it
-count as ``aws:SecureTransport``, so the TLS-only bucket policies refuse plain HTTP, as on AWS.
+(``https_port`` in ``server.json``; its certificate is issued by the local cloud's CA, ``https_ca_bundle``); only
+requests that arrived over it count as ``aws:SecureTransport``, so the TLS-only bucket policies refuse plain HTTP,
+as on AWS.
 """
 
 from __future__ import annotations
