@@ -152,3 +152,9 @@ def nat_health_alarm(env: str, number: int) -> str:
 def endpoints_security_group(env: str) -> str:
     """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
     return resource_name(env, "endpoints", "sg")
+
+
+def db_wake_stop_schedule(env: str) -> str:
+    """The one-time schedule ``rentaliq wake --for`` leaves to stop the database when the hold ends off-hours:
+    ``rentaliq-lab-db-wake-stop`` (not in the stack; destroy deletes it)."""
+    return resource_name(env, "db", "wake-stop")
