@@ -166,3 +166,9 @@ def app_instance_profile(env: str) -> str:
 
 def files_access_policy(env: str) -> str:
     return resource_name(env, "files-access", "policy")
+
+
+def db_wake_stop_schedule(env: str) -> str:
+    """The one-time schedule ``rentaliq wake --for`` leaves to stop the database when the hold ends off-hours:
+    ``rentaliq-lab-db-wake-stop`` (not in the stack; destroy deletes it)."""
+    return resource_name(env, "db", "wake-stop")
