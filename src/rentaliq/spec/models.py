@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rentaliq import naming
+from rentaliq.spec.audit import AuditSpec
 
 
 class EnvName(StrEnum):
@@ -424,6 +425,8 @@ class EnvironmentSpec(BaseModel):
     schedule: ScheduleSpec = ScheduleSpec(enabled=False)
     """Off-hours stop/start of the database. Default: none (LAB and QA's built-in specs turn it on; PROD refuses
     one unless allow_unsafe_prod)."""
+    audit: AuditSpec = AuditSpec()
+    """The audit trail (CloudTrail, AWS Config). Default: off (PROD's built-in spec turns both on)."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""
