@@ -49,7 +49,7 @@ class Trail(Named):
         "IncludeGlobalServiceEvents",
         "IsMultiRegionTrail",
         "EnableLogFileValidation",
-        "KmsKeyId",
+        "KMSKeyId",
         "IsLogging",
         "SnsTopicName",
         "CloudWatchLogsLogGroupArn",
@@ -69,9 +69,11 @@ class Trail(Named):
     @staticmethod
     def _settings(props: dict[str, Any]) -> dict[str, Any]:
         settings: dict[str, Any] = {"S3BucketName": props["S3BucketName"]}
-        for key in ("S3KeyPrefix", "SnsTopicName", "KmsKeyId", "CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn"):
+        for key in ("S3KeyPrefix", "SnsTopicName", "CloudWatchLogsLogGroupArn", "CloudWatchLogsRoleArn"):
             if props.get(key):
                 settings[key] = props[key]
+        if props.get("KMSKeyId"):
+            settings["KmsKeyId"] = props["KMSKeyId"]
         settings["IncludeGlobalServiceEvents"] = as_bool(props.get("IncludeGlobalServiceEvents", True))
         settings["IsMultiRegionTrail"] = as_bool(props.get("IsMultiRegionTrail", False))
         settings["EnableLogFileValidation"] = as_bool(props.get("EnableLogFileValidation", False))
