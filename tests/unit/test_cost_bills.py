@@ -117,10 +117,14 @@ def test_prod_bill_by_hand(synthesized):
         + 1.00 + (5000 / 10_000) * 0.03  # KMS key
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 2 * 0.10 + 3.00  # six alarms and two NAT health alarms, one dashboard
+        + 0  # [audit] the trail: the account's first copy of management events is free
+        + 1 * 0.023 + (10_000 / 1000) * 0.005  # the trail-logs bucket: 1 GB Standard, 10,000 deliveries
+        + 1.00 + (5000 / 10_000) * 0.03  # the audit KMS key
+        + 300 * 0.003 + 10 * 60 * 0.001  # Config: 300 configuration items, ten rules evaluated 60 times each
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
-    assert round(bill.total, 2) == 164.26
+    assert round(bill.total, 2) == 166.85
     assert _spec_figure(bill) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
     (reserved,) = bill.alternatives
     assert reserved.name == "1-year reserved instance"

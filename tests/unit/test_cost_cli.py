@@ -71,7 +71,7 @@ def test_json_output_for_ci(cached):
         "alternatives",
         "over_budget_lines",
     }
-    assert prod["total_monthly_usd"] == 164.26
+    assert prod["total_monthly_usd"] == 166.85  # 164.26 before [audit]: trail logs, audit key, Config
     assert prod["budget"] == {"monthly_usd_low": 123, "monthly_usd_high": 131, "verdict": "over budget"}
     line = next(x for x in prod["lines"] if x["type"] == "AWS::RDS::DBInstance" and x["component"].startswith("Instance hours"))
     assert line == {
@@ -158,6 +158,8 @@ def test_every_price_cites_an_aws_pricing_page():
         "https://aws.amazon.com/ec2/pricing/on-demand/",
         "https://aws.amazon.com/ebs/pricing/",
         "https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/",
+        "https://aws.amazon.com/cloudtrail/pricing/",
+        "https://aws.amazon.com/config/pricing/",
     }
     # The prices the spec's budgets are built from.
     assert [table[k].usd for k in ("rds.instance.db.t3.micro", "rds.instance.db.t3.small", "rds.instance.db.t3.medium")] == [0.018, 0.036, 0.072]
