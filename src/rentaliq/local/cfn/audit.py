@@ -58,7 +58,13 @@ class Trail(Named):
     }
 
     def named_exists(self, name: str, ctx: Context) -> bool:
-        return bool(ctx.client("cloudtrail").describe_trails(trailNameList=[name], includeShadowTrails=False).get("trailList"))
+        try:
+            ctx.client("cloudtrail").get_trail(Name=name)
+        except Exception as error:
+            if is_not_found(error):
+                return False
+            raise
+        return True
 
     def check_absent(self, props: dict[str, Any], ctx: Context) -> None:
         name = self.name(props, ctx)
@@ -131,12 +137,12 @@ class ConfigurationRecorder(Named):
 
     def named_exists(self, name: str, ctx: Context) -> bool:
         try:
-            ctx.client("config").describe_configuration_recorders(ConfigurationRecorderNames=[name])
+            found = ctx.client("config").describe_configuration_recorders(ConfigurationRecorderNames=[name])["ConfigurationRecorders"]
         except Exception as error:
             if is_not_found(error):
                 return False
             raise
-        return True
+        return bool(found)
 
     def _put(self, name: str, props: dict[str, Any], ctx: Context) -> None:
         _refuse_unknown(self.type_name, props, self.KNOWN)
@@ -174,12 +180,12 @@ class DeliveryChannel(Named):
 
     def named_exists(self, name: str, ctx: Context) -> bool:
         try:
-            ctx.client("config").describe_delivery_channels(DeliveryChannelNames=[name])
+            found = ctx.client("config").describe_delivery_channels(DeliveryChannelNames=[name])["DeliveryChannels"]
         except Exception as error:
             if is_not_found(error):
                 return False
             raise
-        return True
+        return bool(found)
 
     def _put(self, name: str, props: dict[str, Any], ctx: Context) -> None:
         _refuse_unknown(self.type_name, props, self.KNOWN)
@@ -220,12 +226,12 @@ class ConfigRule(Named):
 
     def named_exists(self, name: str, ctx: Context) -> bool:
         try:
-            ctx.client("config").describe_config_rules(ConfigRuleNames=[name])
+            found = ctx.client("config").describe_config_rules(ConfigRuleNames=[name])["ConfigRules"]
         except Exception as error:
             if is_not_found(error):
                 return False
             raise
-        return True
+        return bool(found)
 
     def _put(self, name: str, props: dict[str, Any], ctx: Context) -> None:
         _refuse_unknown(self.type_name, props, self.KNOWN)
