@@ -247,3 +247,33 @@ def test_events_survive_kill_9(cloud):
     # And the history keeps growing after the restart.
     one_try_client(cloud, "sns").create_topic(Name="audit-after-the-crash")
     assert len(_events(cloud, EventName="CreateTopic")) == 2
+
+
+def _verify_audit(cloud: Any, env: str) -> list[Any]:
+    from rentaliq.deploy.target import Target
+    from rentaliq.environments import load_spec
+    from rentaliq.ops.verify import audit as audit_area
+    from rentaliq.ops.verify.checks import Recorder
+    from rentaliq.ops.verify.reader import Audit, Reader
+
+    audit = Audit(load_spec(env), Reader(Target.local(cloud.endpoint_url), Recorder()))
+    audit_area.check(audit)
+    return audit.record.checks
+
+
+def test_verify_passes_prod_audit_trail_and_fails_a_stopped_trail(cloud, audit_stack):
+    checks = _verify_audit(cloud, "prod")
+    failed = [(c.name, c.expected, c.actual, c.detail) for c in checks if c.status != "pass"]
+    assert not failed
+    names = {c.name for c in checks}
+    assert {"rentaliq-prod-trail logging", "rentaliq-prod-trail multi-region", "rentaliq-prod-trail log file validation"} <= names
+    assert {"rentaliq-prod-config-recorder recording", "config rules", "rentaliq-prod-trail-logs lifecycle"} <= names
+    # LAB turns the audit trail off: none of LAB's exists, and PROD's recorder is not LAB's.
+    assert [c for c in _verify_audit(cloud, "lab") if c.status != "pass"] == []
+    trails = one_try_client(cloud, "cloudtrail")
+    trails.stop_logging(Name="rentaliq-prod-trail")
+    try:
+        (logging,) = [c for c in _verify_audit(cloud, "prod") if c.name == "rentaliq-prod-trail logging"]
+        assert (logging.status, logging.actual) == ("fail", False)
+    finally:
+        trails.start_logging(Name="rentaliq-prod-trail")
