@@ -146,7 +146,12 @@ def test_a_create_never_adopts_a_trail_made_by_hand(cloud, audit_stack):
     trails = one_try_client(cloud, "cloudtrail")
     trails.create_trail(Name="made-by-hand", S3BucketName="rentaliq-prod-trail-logs")
     template = {
-        "Resources": {"Trail": {"Type": "AWS::CloudTrail::Trail", "Properties": {"TrailName": "made-by-hand", "S3BucketName": "rentaliq-prod-trail-logs", "IsLogging": True}}}
+        "Resources": {
+            "Trail": {
+                "Type": "AWS::CloudTrail::Trail",
+                "Properties": {"TrailName": "made-by-hand", "S3BucketName": "rentaliq-prod-trail-logs", "IsLogging": True},
+            }
+        }
     }
     cfn = one_try_client(cloud, "cloudformation")
     cfn.create_stack(StackName="adopt-attempt", TemplateBody=json.dumps(template))

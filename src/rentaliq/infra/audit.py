@@ -161,7 +161,9 @@ class Audit(Construct):
             for rule in ("AwsSolutions-S1", "HIPAA.Security-S3BucketLoggingEnabled"):
                 acknowledge(bucket, id=rule, reason=f"Spec: S3 access logs are PROD-only; {env.upper()} has no access-logs bucket.")
         for rule in ("HIPAA.Security-S3BucketReplicationEnabled", "PCI.DSS.321-S3BucketReplicationEnabled", "NIST.800.53.R5-S3BucketReplicationEnabled"):
-            acknowledge(bucket, id=rule, reason="Cross-region replication is a Phase 3 item of the spec; the trail is multi-region and its files carry digests.")
+            acknowledge(
+                bucket, id=rule, reason="Cross-region replication is a Phase 3 item of the spec; the trail is multi-region and its files carry digests."
+            )
         return bucket
 
     def _trail(self, spec: EnvironmentSpec) -> cloudtrail.CfnTrail:
@@ -181,11 +183,18 @@ class Audit(Construct):
         if self.bucket.policy is not None:
             trail.node.add_dependency(self.bucket.policy)
         trail.node.add_dependency(self.key)
-        for rule in ("HIPAA.Security-CloudTrailCloudWatchLogsEnabled", "PCI.DSS.321-CloudTrailCloudWatchLogsEnabled", "NIST.800.53.R5-CloudTrailCloudWatchLogsEnabled"):
+        for rule in (
+            "HIPAA.Security-CloudTrailCloudWatchLogsEnabled",
+            "PCI.DSS.321-CloudTrailCloudWatchLogsEnabled",
+            "NIST.800.53.R5-CloudTrailCloudWatchLogsEnabled",
+        ):
             acknowledge(
                 trail,
                 id=rule,
-                reason="The trail's record is its validated, KMS-encrypted S3 log files (and the 90-day event history); delivery to CloudWatch Logs, for alarms on events, is a gap the compliance report names.",
+                reason=(
+                    "The trail's record is its validated, KMS-encrypted S3 log files (and the 90-day event history); "
+                    "delivery to CloudWatch Logs, for alarms on events, is a gap the compliance report names."
+                ),
             )
         return trail
 
@@ -199,7 +208,11 @@ class Audit(Construct):
             assumed_by=iam.ServicePrincipal(CONFIG_PRINCIPAL),
             managed_policies=[iam.ManagedPolicy.from_aws_managed_policy_name(CONFIG_MANAGED_POLICY)],
         )
-        acknowledge(role, id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{CONFIG_MANAGED_POLICY}]", reason="AWS_ConfigRole is the policy AWS documents for Config's recorder; AWS keeps it current as types are added.")
+        acknowledge(
+            role,
+            id=f"AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/{CONFIG_MANAGED_POLICY}]",
+            reason="AWS_ConfigRole is the policy AWS documents for Config's recorder; AWS keeps it current as types are added.",
+        )
         self.recorder = config.CfnConfigurationRecorder(
             self,
             "Recorder",

@@ -81,7 +81,9 @@ def safe_parameters(params: dict[str, Any]) -> dict[str, str] | None:
 
 
 def resources(params: dict[str, Any], signing_service: str = "") -> list[dict[str, str]]:
-    found = [{"ResourceType": kind, "ResourceName": params[key]} for key, kind in RESOURCE_PARAMETERS.items() if isinstance(params.get(key), str) and params[key]]
+    found = [
+        {"ResourceType": kind, "ResourceName": params[key]} for key, kind in RESOURCE_PARAMETERS.items() if isinstance(params.get(key), str) and params[key]
+    ]
     kind = NAME_PARAMETER_TYPES.get(signing_service)
     if kind and isinstance(params.get("Name"), str) and params["Name"]:
         found.append({"ResourceType": kind, "ResourceName": params["Name"]})

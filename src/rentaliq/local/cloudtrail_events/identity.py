@@ -36,14 +36,27 @@ def user_identity(access_key: str, account_id: str) -> tuple[dict[str, Any], str
                 "accountId": role.account_id,
                 "accessKeyId": access_key,
                 "sessionContext": {
-                    "sessionIssuer": {"type": "Role", "principalId": role.user_id.split(":")[0], "arn": role.role_arn, "accountId": role.account_id, "userName": role_name},
+                    "sessionIssuer": {
+                        "type": "Role",
+                        "principalId": role.user_id.split(":")[0],
+                        "arn": role.role_arn,
+                        "accountId": role.account_id,
+                        "userName": role_name,
+                    },
                 },
             }
             return identity, role.session_name
     for iam in (iam_backends.get(account) or {}).values():
         user = iam.get_user_from_access_key_id(access_key)
         if user is not None:
-            identity = {"type": "IAMUser", "principalId": user.id, "arn": user.arn, "accountId": user.account_id, "accessKeyId": access_key, "userName": user.name}
+            identity = {
+                "type": "IAMUser",
+                "principalId": user.id,
+                "arn": user.arn,
+                "accountId": user.account_id,
+                "accessKeyId": access_key,
+                "userName": user.name,
+            }
             return identity, user.name
     identity = {"type": "Root", "principalId": account, "arn": f"arn:aws:iam::{account}:root", "accountId": account, "accessKeyId": access_key}
     return identity, "root"

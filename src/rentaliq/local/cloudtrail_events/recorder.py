@@ -33,7 +33,9 @@ from rentaliq.local.state.middleware import _action_of, _read_body
 INVOKED_BY_HEADER = "X-RentalIQ-Invoked-By"
 STACK_HEADER = "X-RentalIQ-Stack"
 CLOUDFORMATION = "cloudformation.amazonaws.com"
-STACK_OPERATIONS = frozenset({"CreateStack", "UpdateStack", "DeleteStack", "CreateChangeSet", "ExecuteChangeSet", "ContinueUpdateRollback", "CancelUpdateStack"})
+STACK_OPERATIONS = frozenset(
+    {"CreateStack", "UpdateStack", "DeleteStack", "CreateChangeSet", "ExecuteChangeSet", "ContinueUpdateRollback", "CancelUpdateStack"}
+)
 # Listing a bucket's objects is a data event in CloudTrail (ListObjects, ListObjectVersions, ListMultipartUploads).
 S3_LIST_DATA_EVENTS = frozenset({"ListBucket", "ListBucketVersions", "ListBucketMultipartUploads"})
 _SKIPPED_PREFIXES = ("/moto-api", "/_rentaliq")
@@ -116,27 +118,37 @@ class Recorder:
             result = [error_body]
         try:
             self._record(environ, body, noted, code, captured[1], error_body)
-        except Exception:  # noqa: BLE001 - the audit log must never fail the call it describes
+        except Exception:
             import logging
 
             logging.getLogger(__name__).exception("could not record a CloudTrail event")
         return result
 
-    def _record(self, environ: dict[str, Any], body: bytes, noted: tuple[str | None, str | None, bool] | None, status: int, headers: list[tuple[str, str]], error_body: bytes) -> None:
+    def _record(
+        self,
+        environ: dict[str, Any],
+        body: bytes,
+        noted: tuple[str | None, str | None, bool] | None,
+        status: int,
+        headers: list[tuple[str, str]],
+        error_body: bytes,
+    ) -> None:
         scope = identity.signature_scope(environ.get("HTTP_AUTHORIZATION", ""))
         if scope is None:
             return  # unsigned: not an API call of a principal (the health page, a presigned browser GET)
         access_key, region, signing_service = scope
-        params = describe.raw_parameters(environ, body)
-        object_level = False
+        object_level = bool(noted and noted[2])
         if signing_service == "s3":
-            bucket, object_level = describe.s3_target(environ)
-            if bucket:
-                params["Bucket"] = bucket
+            # S3 is REST: its parameters are the path; a body is an object or a configuration, never parameters.
+            bucket, object_key = describe.s3_target(environ)
+            if object_level or object_key:
+                return  # a data event: CloudTrail records those only for a trail that selects them
+            params: dict[str, Any] = {"Bucket": bucket} if bucket else {}
+        else:
+            params = describe.raw_parameters(environ, body)
         name = noted[1] if noted and noted[1] else _action_of(environ, body)
-        object_level = object_level or bool(noted and noted[2])
         if not name or object_level:
-            return  # data events (S3 objects) and calls nobody could name are not management events
+            return  # calls nobody could name are no management events
         user_identity, username = identity.user_identity(access_key, "")
         account = user_identity["accountId"]
         source_ip = environ.get("REMOTE_ADDR", "")

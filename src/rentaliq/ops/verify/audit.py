@@ -60,7 +60,8 @@ def _trail(audit: Audit, wanted: bool) -> None:
     status = read.call(AUDIT, f"{name} logging", True, "cloudtrail", "get_trail_status", Name=name)
     add(AUDIT, f"{name} logging", True, status.get("IsLogging"))
     tags = read.call(AUDIT, f"{name} tags", audit.spec.resource_tags(), "cloudtrail", "list_tags", ResourceIdList=[trail.get("TrailARN", name)])
-    tag_list = next(iter(tags.get("ResourceTagList") or []), {}).get("TagsList")
+    tag_lists: list[dict[str, Any]] = tags.get("ResourceTagList") or [{}]
+    tag_list = tag_lists[0].get("TagsList")
     audit.record.tags(AUDIT, name, audit.spec.resource_tags(), tag_list)
 
 
@@ -72,24 +73,35 @@ def _bucket(audit: Audit) -> None:
         return
     rules = read.call(AUDIT, f"{bucket} default encryption", "aws:kms", "s3", "get_bucket_encryption", Bucket=bucket)
     algorithms = sorted(
-        {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])} - {None}
+        {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])}
+        - {None}
     )
     add(AUDIT, f"{bucket} default encryption", "aws:kms", ", ".join(algorithms) or None)
-    block = read.call(AUDIT, f"{bucket} public access block", "all four on", "s3", "get_public_access_block", Bucket=bucket).get("PublicAccessBlockConfiguration", {})
+    block = read.call(AUDIT, f"{bucket} public access block", "all four on", "s3", "get_public_access_block", Bucket=bucket).get(
+        "PublicAccessBlockConfiguration", {}
+    )
     off = [f for f in PUBLIC_ACCESS_FLAGS if block.get(f) is not True]
     add(AUDIT, f"{bucket} public access block", "all four on", "all four on" if not off else f"off: {', '.join(off)}", ok=not off)
     versioning = read.call(AUDIT, f"{bucket} versioning", "Enabled", "s3", "get_bucket_versioning", Bucket=bucket).get("Status")
     add(AUDIT, f"{bucket} versioning", "Enabled", versioning)
     policy = statements(json.loads(read.call(AUDIT, f"{bucket} policy", "readable", "s3", "get_bucket_policy", Bucket=bucket).get("Policy") or "{}"))
-    tls = any(
-        st.get("Effect") == "Deny" and str((st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false" for st in policy
-    )
+    tls = any(st.get("Effect") == "Deny" and str((st.get("Condition") or {}).get("Bool", {}).get("aws:SecureTransport")).lower() == "false" for st in policy)
     add(AUDIT, f"{bucket} policy denies non-TLS", True, tls)
     if spec.cloudtrail:
         trail_arn = f"arn:{audit.partition}:cloudtrail:{audit.spec.region}:"
-        writes = [st for st in policy if st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in principals(st, "Service") and "s3:PutObject" in as_list(st.get("Action"))]
+        writes = [
+            st
+            for st in policy
+            if st.get("Effect") == "Allow" and "cloudtrail.amazonaws.com" in principals(st, "Service") and "s3:PutObject" in as_list(st.get("Action"))
+        ]
         scoped = bool(writes) and all(str((st.get("Condition") or {}).get("StringEquals", {}).get("aws:SourceArn", "")).startswith(trail_arn) for st in writes)
-        add(AUDIT, f"{bucket} policy lets only this trail write", True, scoped, detail="" if scoped else "no CloudTrail PutObject statement conditioned on aws:SourceArn")
+        add(
+            AUDIT,
+            f"{bucket} policy lets only this trail write",
+            True,
+            scoped,
+            detail="" if scoped else "no CloudTrail PutObject statement conditioned on aws:SourceArn",
+        )
     lifecycle = read.call(AUDIT, f"{bucket} lifecycle", "readable", "s3", "get_bucket_lifecycle_configuration", Bucket=bucket).get("Rules") or []
     expected = {"STANDARD_IA": spec.trail_logs_ia_after_days, "GLACIER": spec.trail_logs_glacier_after_days, "expire": spec.trail_logs_expire_after_days}
     actual: dict[str, Any] = {}
@@ -106,7 +118,9 @@ def _bucket(audit: Audit) -> None:
 def _config(audit: Audit, wanted: bool) -> None:
     env, read, add = audit.env, audit.read, audit.record.add
     name = naming.config_recorder(env)
-    recorders = read.call(AUDIT, "config recorders listed", name if wanted else None, "config", "describe_configuration_recorders").get("ConfigurationRecorders") or []
+    recorders = (
+        read.call(AUDIT, "config recorders listed", name if wanted else None, "config", "describe_configuration_recorders").get("ConfigurationRecorders") or []
+    )
     ours = [r for r in recorders if r.get("name") == name]
     rule_names = {naming.config_rule(env, r.identifier): r.identifier for r in managed_rules(trail=audit.spec.audit.cloudtrail)}
     listed = read.paginate(AUDIT, "config rules listed", "readable", "config", "describe_config_rules", "ConfigRules")
@@ -120,7 +134,8 @@ def _config(audit: Audit, wanted: bool) -> None:
     everything = group.get("allSupported") is True and group.get("includeGlobalResourceTypes") is True
     add(AUDIT, f"{name} records", "all supported types, global ones too", "all supported types, global ones too" if everything else group, ok=everything)
     status = read.call(AUDIT, f"{name} recording", True, "config", "describe_configuration_recorder_status", ConfigurationRecorderNames=[name])
-    add(AUDIT, f"{name} recording", True, next(iter(status.get("ConfigurationRecordersStatus") or []), {}).get("recording"))
+    statuses: list[dict[str, Any]] = status.get("ConfigurationRecordersStatus") or [{}]
+    add(AUDIT, f"{name} recording", True, statuses[0].get("recording"))
     channel_name = naming.config_delivery_channel(env)
     channels = read.call(AUDIT, "config delivery channel", channel_name, "config", "describe_delivery_channels").get("DeliveryChannels") or []
     channel = next((c for c in channels if c.get("name") == channel_name), None)
