@@ -282,3 +282,45 @@ def test_verify_passes_prod_audit_trail_and_fails_a_stopped_trail(cloud, audit_s
         assert (logging.status, logging.actual) == ("fail", False)
     finally:
         trails.start_logging(Name="rentaliq-prod-trail")
+
+
+def test_cloudtrail_api_refuses_what_aws_refuses(cloud, audit_stack):
+    trails = one_try_client(cloud, "cloudtrail")
+    with pytest.raises(trails.exceptions.TrailAlreadyExistsException):
+        trails.create_trail(Name="rentaliq-prod-trail", S3BucketName="rentaliq-prod-trail-logs")
+    assert trails.get_trail(Name="rentaliq-prod-trail")["Trail"]["KmsKeyId"]  # untouched by the refused create
+    s3 = one_try_client(cloud, "s3")
+    s3.create_bucket(Bucket="audit-no-policy")
+    with pytest.raises(trails.exceptions.InsufficientS3BucketPolicyException):
+        trails.create_trail(Name="no-policy-trail", S3BucketName="audit-no-policy")
+    with pytest.raises(trails.exceptions.KmsKeyNotFoundException):
+        trails.create_trail(Name="no-key-trail", S3BucketName="rentaliq-prod-trail-logs", KmsKeyId="arn:aws:kms:us-east-1:123456789012:key/nope")
+    other_key = one_try_client(cloud, "kms").create_key()["KeyMetadata"]["Arn"]  # the default policy grants CloudTrail nothing
+    with pytest.raises(trails.exceptions.InsufficientEncryptionPolicyException):
+        trails.create_trail(Name="wrong-key-trail", S3BucketName="rentaliq-prod-trail-logs", KmsKeyId=other_key)
+    with pytest.raises(trails.exceptions.TrailNotFoundException):
+        trails.delete_trail(Name="no-such-trail")
+    assert [t["Name"] for t in trails.list_trails()["Trails"]] == ["rentaliq-prod-trail"]
+    # Each refusal is in the event history with its error code.
+    codes = {_record(e).get("errorCode") for e in _events(cloud, EventName="CreateTrail")}
+    assert {"TrailAlreadyExistsException", "InsufficientS3BucketPolicyException", "InsufficientEncryptionPolicyException"} <= codes
+
+
+def test_deleting_the_stack_removes_trail_recorder_and_rules_and_keeps_the_retained_bucket(cloud, audit_stack):
+    cfn = one_try_client(cloud, "cloudformation")
+    stack_id = cfn.describe_stacks(StackName=STACK)["Stacks"][0]["StackId"]  # a deleted stack answers by id only
+    cfn.delete_stack(StackName=STACK)
+    deadline = time.monotonic() + 120
+    while (status := cfn.describe_stacks(StackName=stack_id)["Stacks"][0]["StackStatus"]).endswith("IN_PROGRESS"):
+        assert time.monotonic() < deadline, status
+        time.sleep(0.5)
+    assert status == "DELETE_COMPLETE"
+    assert one_try_client(cloud, "cloudtrail").list_trails()["Trails"] == []
+    config = one_try_client(cloud, "config")
+    assert config.describe_configuration_recorders()["ConfigurationRecorders"] == []
+    assert config.describe_delivery_channels()["DeliveryChannels"] == []
+    assert config.describe_config_rules()["ConfigRules"] == []
+    # PROD's logs bucket is retained (DeletionPolicy Retain): an audit record outlives the stack.
+    assert "rentaliq-prod-trail-logs" in [b["Name"] for b in one_try_client(cloud, "s3").list_buckets()["Buckets"]]
+    (delete,) = [e for e in _events(cloud, EventName="DeleteTrail") if "invokedBy" in _record(e)["userIdentity"]]
+    assert delete["Username"] == "root" and _record(delete)["userIdentity"]["invokedBy"] == "cloudformation.amazonaws.com"

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from rentaliq.local.cloudtrail_events import api_fixes
 from rentaliq.local.cloudtrail_events.recorder import INVOKED_BY_HEADER, STACK_HEADER, Recorder, install_hooks
 from rentaliq.local.cloudtrail_events.store import EventStore
 
@@ -21,6 +22,7 @@ _store: EventStore | None = None
 def install(state_dir: Path) -> None:
     global _store
     install_hooks()
+    api_fixes.install()
     if _store is None:
         _store = EventStore(Path(state_dir) / "cloudtrail")
 
