@@ -324,3 +324,20 @@ def test_deleting_the_stack_removes_trail_recorder_and_rules_and_keeps_the_retai
     assert "rentaliq-prod-trail-logs" in [b["Name"] for b in one_try_client(cloud, "s3").list_buckets()["Buckets"]]
     (delete,) = [e for e in _events(cloud, EventName="DeleteTrail") if "invokedBy" in _record(e)["userIdentity"]]
     assert delete["Username"] == "root" and _record(delete)["userIdentity"]["invokedBy"] == "cloudformation.amazonaws.com"
+
+
+def test_a_change_set_deploy_names_its_executor_on_every_call_it_makes(cloud, operator):
+    """The deploy path `rentaliq deploy` takes: CreateChangeSet, then ExecuteChangeSet by the change set's ARN."""
+    cfn = _client(cloud, "cloudformation", *operator)
+    template = {"Resources": {"Topic": {"Type": "AWS::SNS::Topic", "Properties": {"TopicName": "audit-change-set-topic"}}}}
+    change_set = cfn.create_change_set(StackName="audit-change-set", ChangeSetName="first", ChangeSetType="CREATE", TemplateBody=json.dumps(template))
+    cfn.get_waiter("change_set_create_complete").wait(ChangeSetName=change_set["Id"], WaiterConfig={"Delay": 1})
+    cfn.execute_change_set(ChangeSetName=change_set["Id"])
+    cfn.get_waiter("stack_create_complete").wait(StackName="audit-change-set", WaiterConfig={"Delay": 1})
+    (execute,) = _events(cloud, EventName="ExecuteChangeSet")
+    assert execute["Username"] == "audit-operator"
+    assert {"ResourceType": "AWS::CloudFormation::Stack", "ResourceName": "audit-change-set"} in execute["Resources"]
+    (create_topic,) = [e for e in _events(cloud, EventName="CreateTopic") if "invokedBy" in _record(e)["userIdentity"]]
+    assert create_topic["Username"] == "audit-operator"
+    assert _record(create_topic)["userIdentity"]["type"] == "IAMUser"
+    assert _record(create_topic)["sourceIPAddress"] == "cloudformation.amazonaws.com"
