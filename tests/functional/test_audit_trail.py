@@ -301,6 +301,8 @@ def test_cloudtrail_api_refuses_what_aws_refuses(cloud, audit_stack):
     with pytest.raises(trails.exceptions.TrailNotFoundException):
         trails.delete_trail(Name="no-such-trail")
     assert [t["Name"] for t in trails.list_trails()["Trails"]] == ["rentaliq-prod-trail"]
+    assert trails.describe_trails(trailNameList=["no-such-trail"])["trailList"] == []  # the name filter is honoured
+    assert [t["Name"] for t in trails.describe_trails(trailNameList=["rentaliq-prod-trail"])["trailList"]] == ["rentaliq-prod-trail"]
     # Each refusal is in the event history with its error code.
     codes = {_record(e).get("errorCode") for e in _events(cloud, EventName="CreateTrail")}
     assert {"TrailAlreadyExistsException", "InsufficientS3BucketPolicyException", "InsufficientEncryptionPolicyException"} <= codes

@@ -4,7 +4,8 @@
 - CreateTrail checks, as CloudTrail does, that the bucket's policy lets ``cloudtrail.amazonaws.com`` put objects
   (``InsufficientS3BucketPolicyException``) and that a given KMS key exists (``KmsKeyNotFoundException``) and its
   policy lets CloudTrail generate data keys (``InsufficientEncryptionPolicyException``);
-- DeleteTrail of a trail that does not exist fails with ``TrailNotFoundException`` (moto answered 200).
+- DeleteTrail of a trail that does not exist fails with ``TrailNotFoundException`` (moto answered 200);
+- DescribeTrails honours ``trailNameList`` (names or ARNs; moto returned every trail).
 """
 
 from __future__ import annotations
@@ -87,3 +88,18 @@ def install() -> None:
         self.trails.pop(trail.trail_name, None)
 
     CloudTrailBackend.delete_trail = delete_trail  # type: ignore[method-assign]
+
+    from moto.cloudtrail.responses import CloudTrailResponse
+
+    original_describe = CloudTrailResponse.describe_trails
+
+    def describe_trails(self: Any) -> str:
+        answer: str = original_describe(self)
+        wanted = self._get_param("trailNameList") or []
+        if not wanted:
+            return answer
+        listed = json.loads(answer)
+        listed["trailList"] = [t for t in listed["trailList"] if t.get("Name") in wanted or t.get("TrailARN") in wanted]
+        return json.dumps(listed)
+
+    CloudTrailResponse.describe_trails = describe_trails  # type: ignore[method-assign]

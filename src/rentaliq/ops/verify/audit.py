@@ -9,7 +9,7 @@ the bucket under ``config/``, and every managed rule of :mod:`rentaliq.audit_rul
 Turned off: none of this environment's named trail, recorder or rules exist (another environment's may: Config
 allows one recorder per account and region).
 
-Trails are read with GetTrail (by name), never DescribeTrails' name filter, which moto's copy ignores.
+Trails are read with GetTrail, by name.
 """
 
 from __future__ import annotations
