@@ -343,3 +343,34 @@ def test_a_change_set_deploy_names_its_executor_on_every_call_it_makes(cloud, op
     assert create_topic["Username"] == "audit-operator"
     assert _record(create_topic)["userIdentity"]["type"] == "IAMUser"
     assert _record(create_topic)["sourceIPAddress"] == "cloudformation.amazonaws.com"
+
+
+def test_a_denied_call_is_recorded_as_access_denied_with_its_principal():
+    """With moto's own IAM authorization on (after the first two calls, which create the user and its key), a user
+    without a policy is denied GetSecretValue; the event carries AccessDeniedException and the user.
+    (The project's IAM enforcement, issue 12 section 1, goes through the same recorder.)"""
+    from botocore.exceptions import ClientError
+
+    from tests.clouds import private_cloud
+
+    os.environ["INITIAL_NO_AUTH_ACTION_COUNT"] = "2"
+    try:
+        started = private_cloud("audit-denied")
+        enforced = started.__enter__()
+    finally:
+        del os.environ["INITIAL_NO_AUTH_ACTION_COUNT"]
+    try:
+        iam = one_try_client(enforced, "iam")
+        iam.create_user(UserName="intruder")
+        key = iam.create_access_key(UserName="intruder")["AccessKey"]
+        secrets = _client(enforced, "secretsmanager", key["AccessKeyId"], key["SecretAccessKey"])
+        with pytest.raises(ClientError) as denied:
+            secrets.get_secret_value(SecretId="rentaliq/prod/db/credentials")
+        (event,) = _events(enforced, EventName="GetSecretValue")
+        record = _record(event)
+        assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+        assert event["Username"] == "intruder" and record["userIdentity"]["type"] == "IAMUser"
+        assert record["errorCode"] == "AccessDenied" and "not authorized to perform: secretsmanager:GetSecretValue" in record["errorMessage"]
+        assert {"ResourceType": "AWS::SecretsManager::Secret", "ResourceName": "rentaliq/prod/db/credentials"} in event["Resources"]
+    finally:
+        started.__exit__(None, None, None)
