@@ -347,7 +347,7 @@ def test_a_change_set_deploy_names_its_executor_on_every_call_it_makes(cloud, op
 
 def test_a_denied_call_is_recorded_as_access_denied_with_its_principal():
     """With moto's own IAM authorization on (after the first two calls, which create the user and its key), a user
-    without a policy is denied GetSecretValue; the event carries AccessDeniedException and the user.
+    without a policy is denied GetSecretValue; the event carries CloudTrail's AccessDenied and the user.
     (The project's IAM enforcement, issue 12 section 1, goes through the same recorder.)"""
     from botocore.exceptions import ClientError
 
