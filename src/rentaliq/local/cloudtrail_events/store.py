@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 RETENTION = timedelta(days=90)  # CloudTrail's event history keeps 90 days of management events
-MAX_EVENTS = 100_000
+MAX_EVENTS = 25_000  # a local bound besides the 90 days: the history is held in memory for lookups
 FILE_NAME = "events.jsonl"
 
 
