@@ -117,3 +117,16 @@ def test_lookup_refuses_bad_input_with_cloudtrails_codes(request_, code):
     with pytest.raises(LookupError_) as raised:
         lookup([], request_)
     assert raised.value.code == code
+
+
+def test_the_store_keeps_the_newest_events_within_its_count_bound(tmp_path, monkeypatch):
+    from rentaliq.local.cloudtrail_events import store as store_module
+
+    monkeypatch.setattr(store_module, "MAX_EVENTS", 10)
+    store = EventStore(tmp_path)
+    now = datetime.now(UTC)
+    for n in range(12):
+        store.append(_event(n, now))
+    assert [e["eventID"] for e in store.snapshot()] == [f"id-{n}" for n in range(2, 12)]
+    store.close()
+    assert [e["eventID"] for e in EventStore(tmp_path).snapshot()] == [f"id-{n}" for n in range(2, 12)]  # and on disk
