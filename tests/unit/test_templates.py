@@ -47,7 +47,7 @@ def test_stateful_logical_ids_are_pinned(synthesized, env):
     assert set(of_type(template, "AWS::RDS::DBInstance")) == PINNED_IDS["AWS::RDS::DBInstance"]
     assert set(of_type(template, "AWS::SecretsManager::Secret")) == PINNED_IDS["AWS::SecretsManager::Secret"]
     buckets = set(of_type(template, "AWS::S3::Bucket"))
-    assert buckets == PINNED_IDS["AWS::S3::Bucket"] | ({"StorageAccessLogsBucketFEE4D6FB"} if env == "prod" else set())
+    assert buckets == PINNED_IDS["AWS::S3::Bucket"] | ({"StorageAccessLogsBucketFEE4D6FB", "AuditLogsBucketAE41007E"} if env == "prod" else set())
 
 
 @pytest.mark.parametrize("env", ENVS)

@@ -188,6 +188,23 @@ def _expire_after_glacier(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "storage.lifecycle.expire_current_after_days", life.expire_current_after_days, allowed
 
 
+@rule("audit.trail_logs_ia_after_days", "audit.trail_logs_glacier_after_days", "audit.trail_logs_expire_after_days")
+def _trail_logs_in_order(spec: EnvironmentSpec) -> Iterator[Problem]:
+    audit = spec.audit
+    if audit.trail_logs_glacier_after_days <= audit.trail_logs_ia_after_days:
+        yield (
+            "audit.trail_logs_glacier_after_days",
+            audit.trail_logs_glacier_after_days,
+            f"more than audit.trail_logs_ia_after_days ({audit.trail_logs_ia_after_days})",
+        )
+    if audit.trail_logs_expire_after_days <= audit.trail_logs_glacier_after_days:
+        yield (
+            "audit.trail_logs_expire_after_days",
+            audit.trail_logs_expire_after_days,
+            f"more than audit.trail_logs_glacier_after_days ({audit.trail_logs_glacier_after_days})",
+        )
+
+
 @rule("storage.versioning", "storage.lifecycle.expire_noncurrent_after_days")
 def _noncurrent_with_versioning(spec: EnvironmentSpec) -> Iterator[Problem]:
     storage, days = spec.storage, spec.storage.lifecycle.expire_noncurrent_after_days
