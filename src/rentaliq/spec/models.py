@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rentaliq import naming
+from rentaliq.spec.audit import AuditSpec
 
 
 class EnvName(StrEnum):
@@ -375,6 +376,14 @@ class UsageSpec(BaseModel):
     """GET requests per month on the files bucket. Default: 100,000."""
     access_logs_gb: float = Field(default=1, ge=0)
     """GB kept in an access-logs bucket (S3 Standard). Default: 1."""
+    trail_logs_gb: float = Field(default=1, ge=0)
+    """GB kept in the trail-logs bucket (``[audit]``; CloudTrail and Config deliveries, S3 Standard). Default: 1."""
+    trail_logs_put_requests: int = Field(default=10_000, ge=0)
+    """Log files CloudTrail and Config deliver a month (one PUT each; about one per region every 5 minutes). Default: 10,000."""
+    config_items: int = Field(default=300, ge=0)
+    """AWS Config configuration items recorded a month (one per resource change). Default: 300."""
+    config_rule_evaluations: int = Field(default=60, ge=0)
+    """Evaluations per Config rule a month (on each change of a resource in scope, or daily). Default: 60."""
     request_metrics: int = Field(default=16, ge=0, le=16)
     """Metrics an S3 request-metrics configuration publishes in a month, 0 to 16 (S3 publishes a metric only when
     there is such traffic). Default: 16."""
@@ -430,6 +439,8 @@ class EnvironmentSpec(BaseModel):
     schedule: ScheduleSpec = ScheduleSpec(enabled=False)
     """Off-hours stop/start of the database. Default: none (LAB and QA's built-in specs turn it on; PROD refuses
     one unless allow_unsafe_prod)."""
+    audit: AuditSpec = AuditSpec()
+    """The audit trail (CloudTrail, AWS Config). Default: off (PROD's built-in spec turns both on)."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""
