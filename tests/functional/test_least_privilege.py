@@ -282,3 +282,19 @@ def test_runtime_files_turn_a_denial_into_its_clear_error(enforcing):
         other.delete("sdk/ok.txt")
     assert info.value.action == "s3:DeleteObject"
     own.delete("sdk/ok.txt")
+
+
+def test_a_denied_call_shows_up_in_the_audit_trail_with_its_principal(enforcing):
+    """The enforcement sits inside the local cloud's CloudTrail recorder (issue 12 section 3): a refused read is
+    an event with the session that tried it and AWS's error, and no secret."""
+    creds = enforcing.assume("lab", "audited")
+    _denied(enforcing.client("secretsmanager", creds).get_secret_value, SecretId="rentaliq/qa/api/keys")
+    pages = (
+        enforcing.client("cloudtrail")
+        .get_paginator("lookup_events")
+        .paginate(LookupAttributes=[{"AttributeKey": "EventName", "AttributeValue": "GetSecretValue"}])
+    )
+    records = [json.loads(e["CloudTrailEvent"]) for page in pages for e in page["Events"]]
+    mine = [r for r in records if r["userIdentity"].get("arn") == f"arn:aws:sts::{ACCOUNT}:assumed-role/rentaliq-lab-app-role/audited"]
+    assert mine and {r.get("errorCode") for r in mine} == {"AccessDeniedException"}
+    assert "is not authorized to perform: secretsmanager:GetSecretValue" in mine[0]["errorMessage"]

@@ -195,16 +195,16 @@ def main(argv: list[str] | None = None) -> int:
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
     moto_app = dispatcher if args.ephemeral else persistence.middleware(dispatcher)
-    from rentaliq.local import cloudtrail_events
-
-    moto_app = cloudtrail_events.wrap(moto_app)  # outside persistence: it sees each call's final status
     started = time.time()
     info = {"pid": os.getpid(), "host": host, "port": port, "state_dir": str(state_dir), "started": started}
-    if enforce:
+    if enforce:  # inside the CloudTrail recorder, so a denied call is recorded with its principal
         from rentaliq.local.iam_enforcement import middleware
 
         moto_app = middleware.wrap(moto_app)
         info.update({"enforce_iam": True, "https_port": tls_port, "https_ca_bundle": str(tls_bundle)})
+    from rentaliq.local import cloudtrail_events
+
+    moto_app = cloudtrail_events.wrap(moto_app)  # outside persistence: it sees each call's final status
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         environ["rentaliq.t0"] = time.perf_counter()

@@ -172,11 +172,14 @@ def _dechunk(environ: dict[str, Any]) -> None:
     """boto3 streams S3 uploads over HTTPS with ``Transfer-Encoding: chunked`` (aws-chunked bodies with a trailing
     checksum) and no Content-Length; moto reads Content-Length bytes, so it would store an empty object. werkzeug has
     already removed the HTTP chunking: buffer the body and give its length."""
-    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() == "chunked" and not environ.get("CONTENT_LENGTH"):
+    if environ.get("HTTP_TRANSFER_ENCODING", "").lower() != "chunked":
+        return
+    if not environ.get("CONTENT_LENGTH"):  # else an outer layer (the CloudTrail recorder) has buffered it already
         data = environ["wsgi.input"].read()
         environ["wsgi.input"] = io.BytesIO(data)
         environ["CONTENT_LENGTH"] = str(len(data))
-        environ.pop("HTTP_TRANSFER_ENCODING", None)
+    environ.pop("wsgi.input_terminated", None)
+    environ.pop("HTTP_TRANSFER_ENCODING", None)  # werkzeug ignores Content-Length beside it: moto would read nothing
 
 
 def _drain(environ: dict[str, Any]) -> None:
