@@ -152,3 +152,13 @@ def nat_health_alarm(env: str, number: int) -> str:
 def endpoints_security_group(env: str) -> str:
     """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
     return resource_name(env, "endpoints", "sg")
+
+
+def env_key_alias(env: str) -> str:
+    """The environment's customer-managed KMS key (``[encryption] customer_managed_key``)."""
+    return f"alias/{PROJECT}-{env}"
+
+
+def app_role(env: str) -> str:
+    """The application role (issue 12 section 1); the key policy names it, the access construct creates it."""
+    return resource_name(env, "app", "role")

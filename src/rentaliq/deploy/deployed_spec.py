@@ -8,6 +8,7 @@ deployed (storage autoscaling may have grown it). The comparison itself is the s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
@@ -28,7 +29,25 @@ def findings(target: Target, spec: EnvironmentSpec) -> list[Finding]:
         if error.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
             return []
         raise
-    return compare_with_deployed(spec, DeployedValues.from_db_instance(found[0])) if found else []
+    if not found:
+        return []
+    values = DeployedValues.from_db_instance(found[0])
+    key_id = found[0].get("KmsKeyId")
+    values = replace(values, storage_key_is_environment_key=_is_environment_key(target, spec, key_id), storage_key_id=key_id)
+    return compare_with_deployed(spec, values)
+
+
+def _is_environment_key(target: Target, spec: EnvironmentSpec, key_id: str | None) -> bool | None:
+    """Whether ``key_id`` (an instance's KmsKeyId) is ``alias/rentaliq-{env}``'s key; None when RDS names no key."""
+    if not key_id:
+        return None
+    try:
+        env_key = target.client("kms").describe_key(KeyId=naming.env_key_alias(spec.name.value))["KeyMetadata"]
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NotFoundException":
+            return False
+        raise
+    return key_id in (env_key["Arn"], env_key["KeyId"])
 
 
 def check(target: Target, spec: EnvironmentSpec, warn: Callable[[str], None]) -> None:

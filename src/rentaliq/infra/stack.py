@@ -12,6 +12,7 @@ from rentaliq.infra.alerts import Alerts
 from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
+from rentaliq.infra.keys import EnvironmentKey
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
@@ -36,12 +37,15 @@ class RentalIQStack(Stack):
         for key, value in spec.resource_tags().items():
             Tags.of(self).add(key, value)
 
-        self.network = Network(self, "Network", spec=spec)
-        self.storage = Storage(self, "Storage", spec=spec)
-        self.database = Database(self, "Database", spec=spec, network=self.network)
-        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
+        # [encryption] customer_managed_key: the environment's key, given to everything it encrypts; None keeps AWS-managed keys.
+        self.encryption = EnvironmentKey(self, "EnvironmentKey", spec=spec) if spec.encryption.customer_managed_key else None
+        key = self.encryption.key if self.encryption else None
+        self.network = Network(self, "Network", spec=spec, key=key)
+        self.storage = Storage(self, "Storage", spec=spec, key=key)
+        self.database = Database(self, "Database", spec=spec, network=self.network, key=key)
+        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=key)
         self.access = Access(self, "Access", spec=spec)
-        self.alerts = Alerts(self, "Alerts", spec=spec)
+        self.alerts = Alerts(self, "Alerts", spec=spec, key=self.encryption.policy_key if self.encryption else None)
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )

@@ -27,6 +27,11 @@ class DeployedValues:
     """``MaxAllocatedStorage``, GiB; absent from the API answer when storage autoscaling is off."""
     backup_retention_days: int | None = None
     """``BackupRetentionPeriod``, days."""
+    storage_key_is_environment_key: bool | None = None
+    """Whether the instance's ``KmsKeyId`` is the environment's own key ``alias/rentaliq-{env}`` (False: another
+    key, such as RDS's AWS-managed ``aws/rds``). Resolving it needs KMS, so the deploy side sets it."""
+    storage_key_id: str | None = None
+    """The instance's ``KmsKeyId``, for the message."""
 
     @classmethod
     def from_db_instance(cls, instance: Mapping[str, Any]) -> DeployedValues:
@@ -64,6 +69,8 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
     - ``severity == "error"``: AWS would refuse the update, so stop before the change set and print the
       finding: allocated storage below the deployed ``AllocatedStorage`` (RDS never shrinks storage, and
       storage autoscaling may have grown it beyond the spec's value), or a maximum storage below it.
+      Also: ``encryption.customer_managed_key`` that does not match the deployed storage key (RDS cannot change
+      the key of an instance; CloudFormation would replace it with a new, empty database).
     - ``severity == "warning"``: AWS accepts it but something is lost; print it and go on (or ask): a lower
       storage-autoscaling ceiling, or a shorter backup retention (older automated backups are deleted).
     - Each finding is one line naming the environment, the field, both values and the way out; it never
@@ -113,4 +120,20 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
         "warning",
         f": automated backups older than {db.backup_retention_days} days will be deleted",
     )
+    _storage_key(spec, deployed, found)
     return found
+
+
+def _storage_key(spec: EnvironmentSpec, deployed: DeployedValues, found: list[Finding]) -> None:
+    """A storage key change replaces the instance (``KmsKeyId`` is create-only): refuse it on a live database."""
+    live, wanted = deployed.storage_key_is_environment_key, spec.encryption.customer_managed_key
+    if live is None or live == wanted:
+        return
+    env = spec.name.value
+    now = "the environment's key" if live else f"another key ({deployed.storage_key_id or 'AWS-managed'})"
+    message = (
+        f"{env}: encryption.customer_managed_key={str(wanted).lower()} but the deployed database is encrypted with {now}; "
+        "RDS cannot change an instance's key, so the deploy would replace it with a new, empty database: "
+        f"set encryption.customer_managed_key={str(live).lower()}, or move the data through a snapshot copied under the new key"
+    )
+    found.append(Finding(message, "error", "encryption.customer_managed_key"))

@@ -17,7 +17,7 @@ Statuses:
   (contract.LOCAL_UNIMPLEMENTED_OPERATIONS); the detail names it. Never a pass, and never anything else.
 
 Modules: ``reader`` (every API call), ``documents`` (policies, rules, tags), ``checks`` (results), and one
-module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``), each given the
+module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``, ``keys``), each given the
 live state it needs read once, as a frozen dataclass. Secret values never appear in a check: checks that
 compare them say ``matches`` or ``differs``. This package prints nothing.
 """
@@ -30,7 +30,7 @@ from types import MappingProxyType
 from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, nat, rds, s3, schedule, secrets, stack
+from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, keys, nat, rds, s3, schedule, secrets, stack
 from rentaliq.ops.verify.checks import (
     ALERTS,
     AREAS,
@@ -40,6 +40,7 @@ from rentaliq.ops.verify.checks import (
     EC2,
     FAIL,
     IAM,
+    KMS,
     NOT_CHECKABLE,
     PASS,
     RDS,
@@ -93,6 +94,8 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
         budget.check(audit)
     with section(SCHEDULER, "scheduler"):
         schedule.check(audit)
+    with section(KMS, "kms"):
+        keys.check(audit, instance)
     if outputs is not None:
         with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn, topic_arn))
