@@ -114,13 +114,13 @@ def test_prod_bill_by_hand(synthesized):
         + (100_000 / 1000) * 0.0025  # Intelligent-Tiering monitoring of 100,000 objects
         + (200_000 / 1000) * 0.005 + (2_000_000 / 1000) * 0.0004  # requests
         + 16 * 0.30  # the files bucket's request metrics, billed as 16 custom metrics
-        + 1.00 + (5000 / 10_000) * 0.03  # KMS key
+        + 1.00 + (85_000 / 10_000) * 0.03  # the environment's KMS key (replaces the alerts key): SNS and secret reads
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 2 * 0.10 + 3.00  # six alarms and two NAT health alarms, one dashboard
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
-    assert round(bill.total, 2) == 164.26
+    assert round(bill.total, 2) == 164.50
     assert _spec_figure(bill) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
     (reserved,) = bill.alternatives
     assert reserved.name == "1-year reserved instance"

@@ -52,6 +52,9 @@ class RentalIQStack(Stack):
         nat_alarms = NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic).alarms
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms + nat_alarms)
         self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
+        if self.budget is not None and self.encryption is not None:
+            # Budgets checks it may encrypt when the budget is created: the key (and its BudgetsUseKey statement) first.
+            self.budget.budget.node.add_dependency(self.encryption.cfn_key)
         self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
         self._outputs()
 

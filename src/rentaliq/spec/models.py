@@ -347,7 +347,8 @@ class UsageSpec(BaseModel):
     secret_api_calls: int = Field(default=2500, ge=0)
     """Secrets Manager API calls per secret per month (GetSecretValue, DescribeSecret). Default: 2,500."""
     kms_requests: int = Field(default=1000, ge=0)
-    """KMS requests per key per month (SNS encrypting alarm notifications). Default: 1,000."""
+    """KMS requests per key per month (SNS encrypting alarm notifications; under the environment's key also one
+    Decrypt per secret read and S3's bucket-key requests). Default: 1,000."""
     sns_publishes: int = Field(default=100, ge=0)
     """Messages published per topic per month (each alarm transition to ALARM or OK is one). Default: 100."""
     flow_log_gb: float = Field(default=1, ge=0)

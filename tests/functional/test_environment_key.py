@@ -1,0 +1,103 @@
+"""Issue 12 section 4 on the local cloud: PROD deployed under its customer-managed key ``alias/rentaliq-prod``.
+
+The key really exists (moto's KMS), each resource reports it as AWS does (the key's ARN), data written by the
+runtime SDK and by a plain PutObject is stored under it and reads back, verify's KMS area passes, and a deploy
+that would change the database's key is refused before anything runs.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import pytest
+
+from rentaliq.environments import build_spec, load_spec
+from rentaliq.runtime import Files, RuntimeConfig, Secrets
+
+pytestmark = pytest.mark.slow  # deploys PROD (Multi-AZ: two PostgreSQL servers)
+
+SECRETS = ("db/credentials", "db/connection-string", "api/keys", "s3/config")
+
+
+@pytest.fixture(scope="module")
+def prod(target, outdir):
+    from rentaliq.deploy.lifecycle import up
+
+    (result,) = up(target, [load_spec("prod")], outdir)
+    return result
+
+
+@pytest.fixture(scope="module")
+def key(prod, target) -> dict:
+    return target.client("kms").describe_key(KeyId="alias/rentaliq-prod")["KeyMetadata"]
+
+
+def test_the_key_is_enabled_rotating_and_administered_without_decrypt(key, target):
+    kms = target.client("kms")
+    assert (key["KeyManager"], key["KeyState"], key["KeySpec"]) == ("CUSTOMER", "Enabled", "SYMMETRIC_DEFAULT")
+    assert kms.get_key_rotation_status(KeyId=key["KeyId"])["KeyRotationEnabled"] is True
+    policy = json.loads(kms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"])
+    by_sid = {s.get("Sid"): s for s in policy["Statement"]}
+    assert "kms:Decrypt" not in by_sid["AccountAdministration"]["Action"] and "kms:*" not in by_sid["AccountAdministration"]["Action"]
+    assert by_sid["AppRoleThroughS3AndSecretsManager"]["Condition"]["ArnEquals"]["aws:PrincipalArn"].endswith(":role/rentaliq-prod-app-role")
+    # The alerts topic's own key is not made in PROD: one key, not two.
+    tagged = [k for k in kms.list_keys()["Keys"] if kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"]
+    aliases = {a["AliasName"] for a in kms.list_aliases()["Aliases"] if a.get("TargetKeyId") in {k["KeyId"] for k in tagged}}
+    assert "alias/rentaliq-prod" in aliases and "alias/rentaliq-prod-alerts" not in aliases
+
+
+def test_each_resource_reports_the_key_as_aws_does(key, target):
+    arn = key["Arn"]
+    db = target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-prod-db")["DBInstances"][0]
+    assert (db["StorageEncrypted"], db["KmsKeyId"]) == (True, arn)
+    rule = target.client("s3").get_bucket_encryption(Bucket="rentaliq-prod-files")["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule == {"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": arn}, "BucketKeyEnabled": True}
+    sm = target.client("secretsmanager")
+    assert {name: sm.describe_secret(SecretId=f"rentaliq/prod/{name}").get("KmsKeyId") for name in SECRETS} == dict.fromkeys(SECRETS, arn)
+    topic = next(t["TopicArn"] for t in target.client("sns").list_topics()["Topics"] if t["TopicArn"].endswith(":rentaliq-prod-alerts"))
+    assert target.client("sns").get_topic_attributes(TopicArn=topic)["Attributes"]["KmsMasterKeyId"] == arn
+    groups = target.client("logs").describe_log_groups()["logGroups"]
+    flow = [g for g in groups if "FlowLogs" in g["logGroupName"] and "rentaliq-prod" in g["logGroupName"]]
+    assert [g.get("kmsKeyId") for g in flow] == [arn]
+
+
+def test_an_object_uploaded_by_the_runtime_sdk_is_stored_under_the_key(key, target):
+    config = RuntimeConfig(env="prod", sse="aws:kms", sse_kms_key_id="alias/rentaliq-prod")
+    secrets = Secrets(config, client=target.client("secretsmanager"))
+    name, body = f"kms-test/{uuid.uuid4().hex}.txt", b"lease agreement, page 1\n" * 100
+    s3 = target.client("s3")
+    with Files(secrets, client=s3) as files:
+        files.upload(name, body)
+        assert files.download_bytes(name) == body if hasattr(files, "download_bytes") else True
+    head = s3.head_object(Bucket="rentaliq-prod-files", Key=name)
+    assert (head["ServerSideEncryption"], head["SSEKMSKeyId"], head["BucketKeyEnabled"]) == ("aws:kms", key["Arn"], True)
+    assert s3.get_object(Bucket="rentaliq-prod-files", Key=name)["Body"].read() == body  # the data itself, read back
+    # A PutObject without encryption headers gets the bucket's default: the same key.
+    s3.put_object(Bucket="rentaliq-prod-files", Key=f"{name}.plain", Body=b"no headers")
+    assert s3.head_object(Bucket="rentaliq-prod-files", Key=f"{name}.plain")["SSEKMSKeyId"] == key["Arn"]
+
+
+def test_verify_checks_the_key_and_what_it_encrypts(prod, target):
+    from rentaliq.ops.verify import FAIL, verify
+
+    checks = verify(target, load_spec("prod"))
+    kms = [c for c in checks if c.area == "KMS"]
+    names = " ".join(c.name for c in kms)
+    for expected in ("rotation", "policy principals", "rentaliq-prod-db storage key", "rentaliq-prod-files default key", "bucket key",
+                     "rentaliq/prod/api/keys key", "rentaliq-prod-alerts key", "flow-log group key"):  # fmt: skip
+        assert expected in names, expected
+    failed = [f"{c.area} {c.name}: expected {c.expected!r}, got {c.actual!r} {c.detail}" for c in checks if c.status == FAIL]
+    assert not [f for f in failed if f.startswith(("KMS", "S3", "Secrets", "Alerts", "Budget"))], failed
+
+
+def test_a_deploy_that_would_change_the_database_key_is_refused(prod, key, target, outdir):
+    from rentaliq.deploy.deployed_spec import SpecBelowDeployed
+    from rentaliq.deploy.lifecycle import up
+
+    off = build_spec("prod", {"encryption": {"customer_managed_key": False}})
+    with pytest.raises(SpecBelowDeployed, match=r"encryption\.customer_managed_key=false .* new, empty database"):
+        up(target, [off], outdir)
+    db = target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-prod-db")["DBInstances"][0]
+    assert db["KmsKeyId"] == key["Arn"]  # nothing ran
+    assert target.client("kms").describe_key(KeyId="alias/rentaliq-prod")["KeyMetadata"]["KeyState"] == "Enabled"
