@@ -95,7 +95,7 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
     with section(SCHEDULER, "scheduler"):
         schedule.check(audit)
     with section(KMS, "kms"):
-        keys.check(audit, instance)
+        keys.check(audit)
     if outputs is not None:
         with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn, topic_arn))

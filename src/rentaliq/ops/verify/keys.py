@@ -23,8 +23,8 @@ KEY_POLICY_NAME = "default"
 BUDGETS_SID = "BudgetsUseKey"
 
 
-def check(audit: Audit, instance: dict[str, Any] | None) -> None:
-    """The checks; ``instance`` is the live DB instance the RDS area read (None when it could not)."""
+def check(audit: Audit) -> None:
+    """The checks (the RDS area reports a missing instance; this one reads its KmsKeyId again)."""
     read, add, env = audit.read, audit.record.add, audit.env
     alias = naming.env_key_alias(env)
     aliases = read.paginate(KMS, f"{alias} exists", alias, "kms", "list_aliases", "Aliases")
@@ -44,7 +44,7 @@ def check(audit: Audit, instance: dict[str, Any] | None) -> None:
         _policy(audit, alias, metadata)
     key_arn = str(metadata["Arn"])
     with read.section(KMS, "encrypted resources"):
-        _resources(audit, key_arn, metadata["KeyId"], instance)
+        _resources(audit, key_arn, metadata["KeyId"])
 
 
 def _principals_by_sid(document: dict[str, Any]) -> dict[str, list[str]]:
@@ -86,12 +86,13 @@ def _is_key(value: str | None, key_arn: str, key_id: str) -> bool:
     return bool(value) and str(value) in (key_arn, key_id)
 
 
-def _resources(audit: Audit, key_arn: str, key_id: str, instance: dict[str, Any] | None) -> None:
+def _resources(audit: Audit, key_arn: str, key_id: str) -> None:
     read, add, env = audit.read, audit.record.add, audit.env
-    alias = naming.env_key_alias(env)
-    if instance is not None:
+    alias, db = naming.env_key_alias(env), naming.db_instance_id(env)
+    instances = read.paginate(KMS, f"{db} storage key", alias, "rds", "describe_db_instances", "DBInstances", DBInstanceIdentifier=db)
+    for instance in instances:
         live = instance.get("KmsKeyId")
-        add(KMS, f"{naming.db_instance_id(env)} storage key", alias, alias if _is_key(live, key_arn, key_id) else live)
+        add(KMS, f"{db} storage key", alias, alias if _is_key(live, key_arn, key_id) else live)
     bucket = naming.files_bucket(env)
     rules = read.call(KMS, f"{bucket} default key", alias, "s3", "get_bucket_encryption", Bucket=bucket)
     rule = (rules.get("ServerSideEncryptionConfiguration", {}).get("Rules") or [{}])[0]
