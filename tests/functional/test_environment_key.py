@@ -101,3 +101,29 @@ def test_a_deploy_that_would_change_the_database_key_is_refused(prod, key, targe
     db = target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-prod-db")["DBInstances"][0]
     assert db["KmsKeyId"] == key["Arn"]  # nothing ran
     assert target.client("kms").describe_key(KeyId="alias/rentaliq-prod")["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+@pytest.fixture(scope="module")
+def lab_cloud():
+    """LAB with the key on must not meet the session's LAB (key off): a deploy would rightly refuse to switch."""
+    from tests.clouds import private_cloud
+
+    with private_cloud("cmk") as cloud:
+        yield cloud
+
+
+def test_lab_with_the_key_on_and_an_endpoint_without_private_dns_deploys_and_verifies(lab_cloud, tmp_path):
+    from rentaliq.deploy.lifecycle import up
+    from rentaliq.deploy.target import Target
+    from rentaliq.ops.verify import FAIL, verify
+
+    target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
+    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    up(target, [spec], tmp_path)
+    checks = {c.name: c for c in verify(target, spec)}
+    assert [f"{c.area} {c.name}: {c.actual!r}" for c in checks.values() if c.status == FAIL] == []
+    assert checks["rentaliq-lab-vpc Secrets Manager endpoint private DNS"].actual is False
+    assert checks["rentaliq-lab-endpoints-sg ingress"].status != FAIL
+    assert checks["alias/rentaliq-lab rotation"].actual is True
+    arn = target.client("kms").describe_key(KeyId="alias/rentaliq-lab")["KeyMetadata"]["Arn"]
+    assert target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-lab-db")["DBInstances"][0]["KmsKeyId"] == arn
