@@ -127,3 +127,41 @@ def test_lab_with_the_key_on_and_an_endpoint_without_private_dns_deploys_and_ver
     assert checks["alias/rentaliq-lab rotation"].actual is True
     arn = target.client("kms").describe_key(KeyId="alias/rentaliq-lab")["KeyMetadata"]["Arn"]
     assert target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-lab-db")["DBInstances"][0]["KmsKeyId"] == arn
+
+
+def test_the_key_and_what_it_encrypts_survive_kill_9(lab_cloud):
+    """The state the key checks read (key, alias, rotation, each resource's key id, an object's key) is stored data."""
+    import os
+    import signal
+    import time
+
+    from rentaliq.deploy.target import Target
+    from rentaliq.ops.verify import FAIL, verify
+
+    target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
+    s3, body = target.client("s3"), b"signed lease\n" * 50
+    s3.put_object(Bucket="rentaliq-lab-files", Key="kill9/lease.txt", Body=body, ServerSideEncryption="aws:kms", SSEKMSKeyId="alias/rentaliq-lab")
+    arn = target.client("kms").describe_key(KeyId="alias/rentaliq-lab")["KeyMetadata"]["Arn"]
+    pid = lab_cloud.status().pid
+    os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    lab_cloud.start(timeout=90)
+
+    target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
+    kms = target.client("kms")
+    metadata = kms.describe_key(KeyId="alias/rentaliq-lab")["KeyMetadata"]
+    assert (metadata["Arn"], metadata["KeyState"]) == (arn, "Enabled")
+    assert kms.get_key_rotation_status(KeyId=metadata["KeyId"])["KeyRotationEnabled"] is True
+    head = target.client("s3").head_object(Bucket="rentaliq-lab-files", Key="kill9/lease.txt")
+    assert head["SSEKMSKeyId"] == arn
+    assert target.client("s3").get_object(Bucket="rentaliq-lab-files", Key="kill9/lease.txt")["Body"].read() == body
+    assert target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-lab-db")["DBInstances"][0]["KmsKeyId"] == arn
+    assert target.client("secretsmanager").describe_secret(SecretId="rentaliq/lab/api/keys")["KmsKeyId"] == arn
+    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    assert [f"{c.name}: {c.actual!r}" for c in verify(target, spec) if c.area == "KMS" and c.status == FAIL] == []
