@@ -165,3 +165,26 @@ def test_the_key_and_what_it_encrypts_survive_kill_9(lab_cloud):
     assert target.client("secretsmanager").describe_secret(SecretId="rentaliq/lab/api/keys")["KmsKeyId"] == arn
     spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
     assert [f"{c.name}: {c.actual!r}" for c in verify(target, spec) if c.area == "KMS" and c.status == FAIL] == []
+
+
+def test_verify_fails_a_key_opened_to_everyone_or_without_rotation(lab_cloud):
+    from rentaliq.deploy.target import Target
+    from rentaliq.ops.verify import FAIL, verify
+
+    target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
+    kms = target.client("kms")
+    key_id = kms.describe_key(KeyId="alias/rentaliq-lab")["KeyMetadata"]["KeyId"]
+    policy = json.loads(kms.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    opened = {**policy, "Statement": [*policy["Statement"], {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]}
+    kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(opened))
+    kms.disable_key_rotation(KeyId=key_id)
+    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    try:
+        failed = {c.name: c.actual for c in verify(target, spec) if c.area == "KMS" and c.status == FAIL}
+    finally:
+        kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(policy))
+        kms.enable_key_rotation(KeyId=key_id)
+    assert failed["alias/rentaliq-lab policy has no wildcard principal"] == ["Everyone"]
+    assert failed["alias/rentaliq-lab policy principals"]["Everyone"] == ["*"]
+    assert failed["alias/rentaliq-lab rotation"] is False
+    assert len(failed) == 3
