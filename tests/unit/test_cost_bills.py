@@ -39,7 +39,7 @@ def test_lab_bill_by_hand(synthesized):
     # One line per resource, as a person would write the sum.
     # fmt: off
     expected = (
-        0.018 * 730  # db.t3.micro, Single-AZ, 730 h
+        0.018 * 730 * 65 / 168  # db.t3.micro, Single-AZ, running 07:00-20:00 Mon-Fri: 65 of the week's 168 h
         + 20 * 0.115  # 20 GB gp3
         + 0 * 0.095  # backup_gb beyond the free 100 %: 0
         + 4 * 0.40  # four secrets
@@ -54,18 +54,19 @@ def test_lab_bill_by_hand(synthesized):
         + (50 / 1_000_000) * 0.50  # 50 SNS publishes
         + 5 * 0.10  # five standard-resolution alarms
         + 3.00  # one dashboard
+        + 0  # the budget (no actions: free)
+        + 2 * (5 * 730 / 168) / 1_000_000 * 1.00  # two schedules, each firing 5 times a week: 21.7 invocations a month
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
-    assert round(bill.total, 2) == 22.07
-    # The spec's own budget figure is the database, its storage and the four secrets: $17.04.
-    assert _spec_figure(bill) == pytest.approx(0.018 * 730 + 20 * 0.115 + 4 * 0.40) == pytest.approx(17.04)
-    assert bill.verdict == "over budget" and bill.over_budget
-    # Largest first until the rest fits in $18: the instance hours ($13.14) alone.
-    assert [(line.resource_type, line.component) for line in bill.over_budget_lines()] == [
-        ("AWS::RDS::DBInstance", "Instance hours (db.t3.micro, Single-AZ)"),
-    ]
-    assert bill.alternatives == ()  # no reserved instance for an environment meant to stop off-hours
+    assert round(bill.total, 2) == 14.02
+    # The spec's own budget figure is the database running all month, its storage and the four secrets: $17.04.
+    assert _spec_figure(bill) + 0.018 * 730 * (1 - 65 / 168) == pytest.approx(0.018 * 730 + 20 * 0.115 + 4 * 0.40) == pytest.approx(17.04)
+    assert bill.verdict == "below the budget range" and not bill.over_budget
+    assert bill.over_budget_lines() == ()
+    (unscheduled,) = bill.alternatives  # no reserved instance for an environment that stops off-hours
+    assert unscheduled.monthly_delta == pytest.approx(0.018 * (730 - 730 * 65 / 168))  # +$8.06: what the schedule saves
+    assert unscheduled.monthly_delta / (0.018 * 730) >= 0.55  # the issue's floor: at least 55 % of the instance cost
 
 
 def test_qa_bill_by_hand(synthesized):
@@ -73,7 +74,7 @@ def test_qa_bill_by_hand(synthesized):
     # One line per resource, as a person would write the sum.
     # fmt: off
     expected = (
-        0.036 * 730  # db.t3.small, Single-AZ
+        0.036 * 730 * 65 / 168  # db.t3.small, Single-AZ, running 65 of the week's 168 h (the off-hours schedule)
         + 50 * 0.115  # 50 GB gp3
         + 0 * 0.095  # no backup beyond the free allowance
         + 0.0  # Performance Insights, 7-day retention: free
@@ -86,14 +87,18 @@ def test_qa_bill_by_hand(synthesized):
         + 1.00 + (1000 / 10_000) * 0.03  # KMS key
         + (100 / 1_000_000) * 0.50  # SNS
         + 5 * 0.10 + 1 * 0.10 + 3.00  # alarms (the database's five and the NAT instance's health), dashboard
+        + 0 + 2 * (5 * 730 / 168) / 1_000_000 * 1.00  # the budget (free); two schedules' invocations
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
-    assert round(bill.total, 2) == 47.46
-    assert _spec_figure(bill) == pytest.approx(33.63)  # 0.036 * 730 + 50 * 0.115 + 4 * 0.40
+    assert round(bill.total, 2) == 31.35
+    assert _spec_figure(bill) + 0.036 * 730 * (1 - 65 / 168) == pytest.approx(33.63)  # 0.036 * 730 + 50 * 0.115 + 4 * 0.40
     pi = _lines(bill, "AWS::RDS::DBInstance", "Performance Insights")
     assert [(line.monthly_usd, "free" in line.component) for line in pi] == [(0.0, True)]
-    assert bill.over_budget
+    assert not bill.over_budget
+    (unscheduled,) = bill.alternatives
+    assert unscheduled.monthly_delta == pytest.approx(0.036 * 730 * (1 - 65 / 168))  # +$16.11
+    assert unscheduled.monthly_delta / (0.036 * 730) >= 0.55
 
 
 def test_prod_bill_by_hand(synthesized):
@@ -117,6 +122,7 @@ def test_prod_bill_by_hand(synthesized):
         + 1.00 + (85_000 / 10_000) * 0.03  # the environment's KMS key (replaces the alerts key): SNS and secret reads
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 2 * 0.10 + 3.00  # six alarms and two NAT health alarms, one dashboard
+        + 0  # the budget (free); no schedule in PROD
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
@@ -127,6 +133,19 @@ def test_prod_bill_by_hand(synthesized):
     assert reserved.monthly_delta == pytest.approx((0.050 - 0.072) * 730 * 2)  # -$32.12
     assert not reserved.lines[0].price.checked  # shown as unconfirmed until someone checks the offering
     assert bill.unconfirmed_prices() == ("rds.reserved_1y_no_upfront.db.t3.medium",)
+
+
+def test_prod_with_its_reservation_bought(synthesized):
+    spec = load_spec("prod")
+    spec = spec.model_copy(update={"cost": spec.cost.model_copy(update={"reserved_instance": True})})
+    bill = compute_bill(synthesized["prod"], spec, load_prices())
+    # The on-demand bill ($164.26) with the instance hours at the reserved rate: 0.050 instead of 0.072, both copies.
+    assert bill.total == pytest.approx(164.26 - (0.072 - 0.050) * 730 * 2, abs=0.005)
+    assert round(bill.total, 2) == 132.14  # still $1.14 over $131: the spec's own figure leaves $1.28 for all but RDS and secrets
+    (hours,) = _lines(bill, "AWS::RDS::DBInstance", "Reserved instance hours")
+    assert hours.quantity == 730 * 2 and hours.price.key == "rds.reserved_1y_no_upfront.db.t3.medium"
+    (on_demand,) = bill.alternatives
+    assert on_demand.name == "on demand" and on_demand.monthly_delta == pytest.approx((0.072 - 0.050) * 730 * 2)
 
 
 def test_every_resource_is_priced_or_declared_free(synthesized):

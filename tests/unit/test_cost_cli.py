@@ -43,20 +43,21 @@ def cached(synthesized, tmp_path_factory, request):
 
 
 def test_an_over_budget_environment_fails_naming_the_lines(cached):
-    result = rentaliq("cost", "lab", cwd=cached, config_dir=cached / "config")
+    result = rentaliq("cost", "prod", cwd=cached, config_dir=cached / "config")
     assert result.returncode == 1, result.stderr
-    assert "LAB: $22.07 a month, over budget (the spec's range: $16.00-$18.00)" in result.stdout
+    assert "PROD: $164.26 a month, over budget (the spec's range: $123.00-$131.00)" in result.stdout
     culprits = next(line for line in result.stdout.splitlines() if "over budget because of" in line)
-    assert "Instance hours (db.t3.micro, Single-AZ) $13.14" in culprits
-    assert "Total per month" in result.stdout and "$22.07" in result.stdout
+    assert "Instance hours (db.t3.medium, Multi-AZ: primary + standby) $105.12" in culprits
+    assert "Total per month" in result.stdout and "$164.26" in result.stdout
     assert not (cached / "cdk.out" / ".runs").exists() or not any((cached / "cdk.out" / ".runs").iterdir())  # served from the cache
 
 
 def test_json_output_for_ci(cached):
     result = rentaliq("cost", "--all", "--json", cwd=cached, config_dir=cached / "config")
-    assert result.returncode == 1  # LAB, QA and PROD are all over budget (before the off-hours schedules)
+    assert result.returncode == 1  # PROD is over budget (on demand); LAB and QA are below theirs with their schedules
     data = json.loads(result.stdout)
     assert [b["environment"] for b in data["bills"]] == ["lab", "qa", "prod"]
+    assert [b["budget"]["verdict"] for b in data["bills"]] == ["below the budget range", "below the budget range", "over budget"]
     prod = data["bills"][2]
     assert set(prod) >= {
         "stack",
@@ -97,7 +98,7 @@ def test_usage_flags_override_the_spec(cached):
     result = rentaliq("cost", "lab", "--json", "--usage", "nat_gb=105", "--usage", "files_standard_gb=0", cwd=cached, config_dir=cached / "config")
     bill = json.loads(result.stdout)["bills"][0]
     assert bill["usage"]["nat_gb"] == 105 and bill["usage"]["files_standard_gb"] == 0
-    assert bill["total_monthly_usd"] == round(22.073025 - 5 * 0.023, 2)  # LAB has no NAT (nat = "none"): nat_gb costs nothing
+    assert bill["total_monthly_usd"] == round(14.016999 - 5 * 0.023, 2)  # LAB has no NAT (nat = "none"): nat_gb costs nothing
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_bad_input_is_one_line(tmp_path, args, message):
 def test_a_within_budget_spec_passes_and_an_added_subscription_is_billed(tmp_path):
     """A real synth of an overridden LAB: a budget that fits, and an email subscriber the construct turns into a resource."""
     (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "lab.toml").write_text('[cost]\nmonthly_usd_low = 20\nmonthly_usd_high = 30\n\n[alerts]\nemails = ["ops@example.com"]\n')
+    (tmp_path / "config" / "lab.toml").write_text('[cost]\nmonthly_usd_low = 10\nmonthly_usd_high = 30\n\n[alerts]\nemails = ["ops@example.com"]\n')
     result = rentaliq("cost", "lab", "--json", cwd=tmp_path, config_dir=tmp_path / "config")
     assert result.returncode == 0, result.stderr
     bill = json.loads(result.stdout)["bills"][0]
@@ -217,3 +218,15 @@ def test_a_bad_usage_table_in_a_config_file_is_refused_naming_each_field():
     assert "qa: usage.nat_gb=-1 is invalid" in text
     assert "qa: usage.files_put_requests=1.5 is invalid; allowed: an integer" in text
     assert "qa: unknown field 'usage.nat_gbs'" in text
+
+
+def test_turning_lab_schedule_off_puts_it_over_budget(tmp_path):
+    """A real synth of an overridden LAB without its off-hours schedule: 730 instance hours instead of 282.44."""
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "lab.toml").write_text("[schedule]\nenabled = false\n")
+    result = rentaliq("cost", "lab", cwd=tmp_path, config_dir=tmp_path / "config")
+    assert result.returncode == 1, result.stderr
+    # $14.02 with the schedule, + 0.018 * (730 - 282.44) = $8.06 of instance hours, - 2 * 21.7 invocations (~$0.00).
+    assert "LAB: $22.07 a month, over budget (the spec's range: $16.00-$18.00)" in result.stdout
+    culprits = next(line for line in result.stdout.splitlines() if "over budget because of" in line)
+    assert "Instance hours (db.t3.micro, Single-AZ) $13.14" in culprits

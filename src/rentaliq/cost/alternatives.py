@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rentaliq.cost.lines import Line, PricingContext
+from rentaliq.cost.rds import reserved_price_key
 from rentaliq.cost.scheduler import schedule_for
 
 
@@ -59,7 +60,10 @@ AlternativeBuilder = Callable[[tuple[Line, ...], PricingContext], "Alternative |
 
 
 def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternative | None:
-    """The database's instance hours at the 1-year No Upfront reserved rate (critical environments only)."""
+    """The database's instance hours at the 1-year No Upfront reserved rate (critical environments only); or, when
+    the spec says the reservation is bought (``cost.reserved_instance``), what the same hours cost on demand."""
+    if ctx.spec.cost.reserved_instance:
+        return _on_demand(lines, ctx)
     if not ctx.spec.critical:
         return None
     replaces: list[Line] = []
@@ -68,7 +72,7 @@ def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternati
         if line.resource_type != "AWS::RDS::DBInstance" or not line.component.startswith("Instance hours"):
             continue
         instance_class = ctx.resources[line.resource]["Properties"].get("DBInstanceClass")
-        key = f"rds.reserved_1y_no_upfront.{instance_class}"
+        key = reserved_price_key(instance_class)
         if key not in ctx.prices:
             continue
         replaces.append(line)
@@ -79,6 +83,23 @@ def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternati
         "1-year reserved instance",
         "the same database billed at the 1-year Standard Reserved Instance rate (No Upfront): a 12-month commitment",
         tuple(replaces),
+        tuple(instead),
+    )
+
+
+def _on_demand(lines: tuple[Line, ...], ctx: PricingContext) -> Alternative | None:
+    reserved = [line for line in lines if line.resource_type == "AWS::RDS::DBInstance" and line.component.startswith("Reserved instance hours")]
+    if not reserved:
+        return None
+    instead = []
+    for line in reserved:
+        instance_class = ctx.resources[line.resource]["Properties"].get("DBInstanceClass")
+        component = line.component.replace("Reserved instance hours, 1-year No Upfront", "Instance hours")
+        instead.append(ctx.line(line.resource, component, line.quantity, f"rds.instance.{instance_class}"))
+    return Alternative(
+        "on demand",
+        "the same database without its 1-year reservation (cost.reserved_instance = false), at the on-demand rate",
+        tuple(reserved),
         tuple(instead),
     )
 

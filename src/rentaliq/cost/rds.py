@@ -17,6 +17,10 @@ from rentaliq.cost.scheduler import schedule_for
 FREE_PI_RETENTION_DAYS = 7
 
 
+def reserved_price_key(instance_class: object) -> str:
+    return f"rds.reserved_1y_no_upfront.{instance_class}"
+
+
 def _int(value: Any, default: int = 0) -> int:
     return int(value) if isinstance(value, int | str) and str(value).isdigit() else default
 
@@ -33,11 +37,21 @@ def db_instance(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list
     hours: float = ctx.hours
     schedule_note = ""
     scheduled = schedule_for(lid, ctx)
-    if scheduled is not None:  # the template stops it off-hours: bill the hours its schedule leaves it running
-        hours = scheduled.running_hours
-        schedule_note = f", off-hours schedule: runs {hours:,.2f} of {ctx.hours} h"
+    if ctx.spec.cost.reserved_instance:  # a reservation bills every hour, running or stopped
+        hours_line = ctx.line(
+            lid,
+            f"Reserved instance hours, 1-year No Upfront ({instance_class}, {deployment})",
+            hours * copies,
+            reserved_price_key(instance_class),
+            note="cost.reserved_instance: a 1-year reservation bought for this database",
+        )
+    else:
+        if scheduled is not None:  # the template stops it off-hours: bill the hours its schedule leaves it running
+            hours = scheduled.running_hours
+            schedule_note = f", off-hours schedule: runs {hours:,.2f} of {ctx.hours} h"
+        hours_line = ctx.line(lid, f"Instance hours ({instance_class}, {deployment}{schedule_note})", hours * copies, f"rds.instance.{instance_class}")
     lines = [
-        ctx.line(lid, f"Instance hours ({instance_class}, {deployment}{schedule_note})", hours * copies, f"rds.instance.{instance_class}"),
+        hours_line,
         ctx.line(lid, f"Storage ({storage_type}, {storage_gb} GB{' x 2' if multi_az else ''})", storage_gb * copies, f"rds.storage.{storage_type}"),
     ]
     if _int(p.get("BackupRetentionPeriod"), 1) > 0:

@@ -329,6 +329,12 @@ class CostSpec(BaseModel):
     """Low end of the expected monthly bill, in US dollars. Required."""
     monthly_usd_high: float
     """High end of the expected monthly bill, in US dollars; at least monthly_usd_low. Required."""
+    reserved_instance: bool = False
+    """The database's instance hours are covered by a 1-year Standard reserved instance, No Upfront, bought for it
+    (the spec's "Future Optimizations" plans one for PROD). A reservation is a purchase in the billing console, not a
+    template resource, so only this field tells ``rentaliq cost``: it then prices the instance hours at that rate,
+    every hour of the month (a reservation bills whether the instance runs or not), and shows on-demand as the
+    alternative. Default: false (on-demand)."""
     budget: bool = True
     """An AWS Budget at monthly_usd_high that notifies the alerts topic (80 % forecast, 100 % actual). Default: on;
     must be off in a region where CloudFormation has no AWS::Budgets::Budget."""
