@@ -139,9 +139,9 @@ def test_prod_with_its_reservation_bought(synthesized):
     spec = load_spec("prod")
     spec = spec.model_copy(update={"cost": spec.cost.model_copy(update={"reserved_instance": True})})
     bill = compute_bill(synthesized["prod"], spec, load_prices())
-    # The on-demand bill ($164.26) with the instance hours at the reserved rate: 0.050 instead of 0.072, both copies.
-    assert bill.total == pytest.approx(164.26 - (0.072 - 0.050) * 730 * 2, abs=0.005)
-    assert round(bill.total, 2) == 132.14  # still $1.14 over $131: the spec's own figure leaves $1.28 for all but RDS and secrets
+    # The on-demand bill ($164.50) with the instance hours at the reserved rate: 0.050 instead of 0.072, both copies.
+    assert bill.total == pytest.approx(164.50 - (0.072 - 0.050) * 730 * 2, abs=0.005)
+    assert round(bill.total, 2) == 132.38  # still $1.38 over $131: the spec's own figure leaves $1.28 for all but RDS and secrets
     (hours,) = _lines(bill, "AWS::RDS::DBInstance", "Reserved instance hours")
     assert hours.quantity == 730 * 2 and hours.price.key == "rds.reserved_1y_no_upfront.db.t3.medium"
     (on_demand,) = bill.alternatives

@@ -45,10 +45,10 @@ def cached(synthesized, tmp_path_factory, request):
 def test_an_over_budget_environment_fails_naming_the_lines(cached):
     result = rentaliq("cost", "prod", cwd=cached, config_dir=cached / "config")
     assert result.returncode == 1, result.stderr
-    assert "PROD: $164.26 a month, over budget (the spec's range: $123.00-$131.00)" in result.stdout
+    assert "PROD: $164.50 a month, over budget (the spec's range: $123.00-$131.00)" in result.stdout
     culprits = next(line for line in result.stdout.splitlines() if "over budget because of" in line)
     assert "Instance hours (db.t3.medium, Multi-AZ: primary + standby) $105.12" in culprits
-    assert "Total per month" in result.stdout and "$164.26" in result.stdout
+    assert "Total per month" in result.stdout and "$164.50" in result.stdout
     assert not (cached / "cdk.out" / ".runs").exists() or not any((cached / "cdk.out" / ".runs").iterdir())  # served from the cache
 
 
