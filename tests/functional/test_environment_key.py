@@ -118,7 +118,9 @@ def test_lab_with_the_key_on_and_an_endpoint_without_private_dns_deploys_and_ver
     from rentaliq.ops.verify import FAIL, verify
 
     target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
-    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    spec = build_spec(
+        "lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}}
+    )
     up(target, [spec], tmp_path)
     checks = {c.name: c for c in verify(target, spec)}
     assert [f"{c.area} {c.name}: {c.actual!r}" for c in checks.values() if c.status == FAIL] == []
@@ -163,7 +165,9 @@ def test_the_key_and_what_it_encrypts_survive_kill_9(lab_cloud):
     assert target.client("s3").get_object(Bucket="rentaliq-lab-files", Key="kill9/lease.txt")["Body"].read() == body
     assert target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-lab-db")["DBInstances"][0]["KmsKeyId"] == arn
     assert target.client("secretsmanager").describe_secret(SecretId="rentaliq/lab/api/keys")["KmsKeyId"] == arn
-    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    spec = build_spec(
+        "lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}}
+    )
     assert [f"{c.name}: {c.actual!r}" for c in verify(target, spec) if c.area == "KMS" and c.status == FAIL] == []
 
 
@@ -178,7 +182,9 @@ def test_verify_fails_a_key_opened_to_everyone_or_without_rotation(lab_cloud):
     opened = {**policy, "Statement": [*policy["Statement"], {"Sid": "Everyone", "Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt", "Resource": "*"}]}
     kms.put_key_policy(KeyId=key_id, PolicyName="default", Policy=json.dumps(opened))
     kms.disable_key_rotation(KeyId=key_id)
-    spec = build_spec("lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}})
+    spec = build_spec(
+        "lab", {"encryption": {"customer_managed_key": True}, "network": {"secrets_manager_endpoint": True, "secrets_manager_private_dns": False}}
+    )
     try:
         failed = {c.name: c.actual for c in verify(target, spec) if c.area == "KMS" and c.status == FAIL}
     finally:

@@ -119,7 +119,9 @@ def test_endpoint_private_dns_is_the_spec_option(variants):
     (_, endpoint) = one(variants["qa"], "AWS::EC2::VPCEndpoint", VpcEndpointType="Interface")
     assert endpoint["Properties"]["PrivateDnsEnabled"] is False
     (sg_id, sg) = one(variants["qa"], "AWS::EC2::SecurityGroup", GroupName="rentaliq-qa-endpoints-sg")
-    ingress = [r for r in of_type(variants["qa"], "AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_id, "GroupId"]}]
+    ingress = [
+        r for r in of_type(variants["qa"], "AWS::EC2::SecurityGroupIngress").values() if r["Properties"]["GroupId"] == {"Fn::GetAtt": [sg_id, "GroupId"]}
+    ]
     ingress += [{"Properties": r} for r in sg["Properties"].get("SecurityGroupIngress", [])]
     assert [(r["Properties"]["FromPort"], r["Properties"]["ToPort"]) for r in ingress] == [(443, 443)]
     assert "SourceSecurityGroupId" in ingress[0]["Properties"] and "CidrIp" not in ingress[0]["Properties"]
@@ -129,7 +131,9 @@ def test_prod_turns_the_key_on_and_lab_qa_leave_it_off():
     assert [load_spec(env).encryption.customer_managed_key for env in ("lab", "qa", "prod")] == [False, False, True]
 
 
-@pytest.mark.parametrize(("wanted", "live", "refused"), [(True, False, True), (False, True, True), (True, True, False), (False, False, False), (True, None, False)])
+@pytest.mark.parametrize(
+    ("wanted", "live", "refused"), [(True, False, True), (False, True, True), (True, True, False), (False, False, False), (True, None, False)]
+)
 def test_a_key_change_on_a_deployed_database_is_refused(wanted, live, refused):
     spec = build_spec("lab", {"encryption": {"customer_managed_key": wanted}})
     deployed = DeployedValues(storage_key_is_environment_key=live, storage_key_id="arn:aws:kms:us-east-1:123456789012:key/aws-rds")

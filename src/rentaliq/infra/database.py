@@ -152,4 +152,6 @@ class Database(Construct):
                     id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
                     reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.",
                 )
-        acknowledge_secret(self.credentials, customer_managed_key, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them.")
+        acknowledge_secret(
+            self.credentials, customer_managed_key, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them."
+        )

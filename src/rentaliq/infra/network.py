@@ -87,9 +87,7 @@ class Network(Construct):
         )
         if nat is not None:
             self.nat_instances = nat_instances.harden(vpc, nat, spec)
-        log_group = logs.LogGroup(
-            self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, encryption_key=self.key, removal_policy=removal_policy(spec)
-        )
+        log_group = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, encryption_key=self.key, removal_policy=removal_policy(spec))
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
         acknowledge(
             vpc,

@@ -17,9 +17,7 @@ from rentaliq.infra.retention import secret_removal_policy
 
 
 class Secrets(Construct):
-    def __init__(
-        self, scope: Construct, id: str, *, spec: EnvironmentSpec, database: Database, files_bucket: s3.Bucket, key: kms.IKey | None = None
-    ) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, database: Database, files_bucket: s3.Bucket, key: kms.IKey | None = None) -> None:
         super().__init__(scope, id)
         self.key = key  # the environment's key; None: Secrets Manager's AWS-managed aws/secretsmanager
         env, db = spec.name.value, spec.database
@@ -63,7 +61,9 @@ class Secrets(Construct):
             removal_policy=secret_removal_policy(),
             encryption_key=self.key,
         )
-        acknowledge_secret(secret, self.key is not None, f"{logical_name} is derived from other resources or generated once; it changes when they do, not on a schedule.")
+        acknowledge_secret(
+            secret, self.key is not None, f"{logical_name} is derived from other resources or generated once; it changes when they do, not on a schedule."
+        )
         return secret
 
     def all(self) -> dict[str, secretsmanager.ISecret]:

@@ -39,11 +39,11 @@ class RentalIQStack(Stack):
 
         # [encryption] customer_managed_key: the environment's key, given to everything it encrypts; None keeps AWS-managed keys.
         self.encryption = EnvironmentKey(self, "EnvironmentKey", spec=spec) if spec.encryption.customer_managed_key else None
-        key = self.encryption.key if self.encryption else None
-        self.network = Network(self, "Network", spec=spec, key=key)
-        self.storage = Storage(self, "Storage", spec=spec, key=key)
-        self.database = Database(self, "Database", spec=spec, network=self.network, key=key)
-        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=key)
+        env_key = self.encryption.key if self.encryption else None
+        self.network = Network(self, "Network", spec=spec, key=env_key)
+        self.storage = Storage(self, "Storage", spec=spec, key=env_key)
+        self.database = Database(self, "Database", spec=spec, network=self.network, key=env_key)
+        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=env_key)
         self.access = Access(self, "Access", spec=spec)
         self.alerts = Alerts(self, "Alerts", spec=spec, key=self.encryption.policy_key if self.encryption else None)
         self.monitoring = Monitoring(

@@ -90,7 +90,9 @@ class Storage(Construct):
         if key is None:
             for rule in key_rule_ids("S3DefaultEncryptionKMS"):
                 acknowledge(
-                    self.files_bucket, id=rule, reason=f"Spec: SSE-S3 in {env.upper()} (encryption.customer_managed_key is off; the spec allows AWS-managed keys)."
+                    self.files_bucket,
+                    id=rule,
+                    reason=f"Spec: SSE-S3 in {env.upper()} (encryption.customer_managed_key is off; the spec allows AWS-managed keys).",
                 )
         self._acknowledge_common(self.files_bucket)
 
