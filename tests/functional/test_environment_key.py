@@ -194,3 +194,22 @@ def test_verify_fails_a_key_opened_to_everyone_or_without_rotation(lab_cloud):
     assert failed["alias/rentaliq-lab policy principals"]["Everyone"] == ["*"]
     assert failed["alias/rentaliq-lab rotation"] is False
     assert len(failed) == 3
+
+
+def test_turning_the_key_on_for_a_deployed_database_is_refused(lab_cloud, tmp_path):
+    """QA deployed with AWS-managed keys: its instance reports aws/rds (KeyManager AWS, as on AWS); the key stays off."""
+    from rentaliq.deploy.deployed_spec import SpecBelowDeployed
+    from rentaliq.deploy.lifecycle import up
+    from rentaliq.deploy.target import Target
+
+    target = Target.local(lab_cloud.endpoint_url, state_dir=lab_cloud.state_dir)
+    up(target, [load_spec("qa")], tmp_path)
+    db = target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-qa-db")["DBInstances"][0]
+    managed = target.client("kms").describe_key(KeyId="alias/aws/rds")["KeyMetadata"]
+    assert (db["StorageEncrypted"], db["KmsKeyId"], managed["KeyManager"]) == (True, managed["Arn"], "AWS")
+    with pytest.raises(SpecBelowDeployed, match=r"customer_managed_key=true but the deployed database is encrypted with the AWS-managed key"):
+        up(target, [build_spec("qa", {"encryption": {"customer_managed_key": True}})], tmp_path)
+    aliases = {a["AliasName"] for a in target.client("kms").list_aliases()["Aliases"]}
+    assert "alias/rentaliq-qa" not in aliases  # nothing ran
+    db = target.client("rds").describe_db_instances(DBInstanceIdentifier="rentaliq-qa-db")["DBInstances"][0]
+    assert db["KmsKeyId"] == managed["Arn"]

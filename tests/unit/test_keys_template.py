@@ -136,7 +136,7 @@ def test_prod_turns_the_key_on_and_lab_qa_leave_it_off():
 )
 def test_a_key_change_on_a_deployed_database_is_refused(wanted, live, refused):
     spec = build_spec("lab", {"encryption": {"customer_managed_key": wanted}})
-    deployed = DeployedValues(storage_key_is_environment_key=live, storage_key_id="arn:aws:kms:us-east-1:123456789012:key/aws-rds")
+    deployed = DeployedValues(storage_key_customer_managed=live, storage_key_id="arn:aws:kms:us-east-1:123456789012:key/aws-rds")
     errors = [f for f in compare_with_deployed(spec, deployed) if f.is_error]
     assert bool(errors) is refused
     if refused:

@@ -33,21 +33,23 @@ def findings(target: Target, spec: EnvironmentSpec) -> list[Finding]:
         return []
     values = DeployedValues.from_db_instance(found[0])
     key_id = found[0].get("KmsKeyId")
-    values = replace(values, storage_key_is_environment_key=_is_environment_key(target, spec, key_id), storage_key_id=key_id)
+    values = replace(values, storage_key_customer_managed=_customer_managed(target, key_id), storage_key_id=key_id)
     return compare_with_deployed(spec, values)
 
 
-def _is_environment_key(target: Target, spec: EnvironmentSpec, key_id: str | None) -> bool | None:
-    """Whether ``key_id`` (an instance's KmsKeyId) is ``alias/rentaliq-{env}``'s key; None when RDS names no key."""
+def _customer_managed(target: Target, key_id: str | None) -> bool | None:
+    """Whether ``key_id`` (an instance's KmsKeyId) is customer-managed; None when RDS names no key or KMS has none.
+
+    Customer-managed, not "the environment's key": a database restored from a snapshot keeps the key the snapshot
+    was made under, and CloudFormation replaces the instance only when the template's key setting changes."""
     if not key_id:
         return None
     try:
-        env_key = target.client("kms").describe_key(KeyId=naming.env_key_alias(spec.name.value))["KeyMetadata"]
+        return bool(target.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyManager"] == "CUSTOMER")
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "NotFoundException":
-            return False
+            return None
         raise
-    return key_id in (env_key["Arn"], env_key["KeyId"])
 
 
 def check(target: Target, spec: EnvironmentSpec, warn: Callable[[str], None]) -> None:

@@ -54,6 +54,23 @@ def install() -> None:
     rds_models.DBInstance.__init__ = init  # type: ignore[method-assign]
 
     install_log_group_keys()
+    install_aws_managed_keys()
+
+
+def install_aws_managed_keys() -> None:
+    """moto makes ``alias/aws/rds`` and the like on first use, but as customer-managed keys; AWS reports ``KeyManager``
+    ``AWS`` for them (a deploy tells the two apart before it would change a database's key)."""
+    from moto.kms.models import KmsBackend
+
+    original = KmsBackend._generate_default_keys
+
+    def generate(self: KmsBackend, alias_name: str) -> str | None:
+        key_id = original(self, alias_name)
+        if key_id is not None:
+            self.keys[key_id].key_manager = "AWS"
+        return key_id
+
+    KmsBackend._generate_default_keys = generate  # type: ignore[method-assign]
 
 
 def install_log_group_keys() -> None:

@@ -27,9 +27,10 @@ class DeployedValues:
     """``MaxAllocatedStorage``, GiB; absent from the API answer when storage autoscaling is off."""
     backup_retention_days: int | None = None
     """``BackupRetentionPeriod``, days."""
-    storage_key_is_environment_key: bool | None = None
-    """Whether the instance's ``KmsKeyId`` is the environment's own key ``alias/rentaliq-{env}`` (False: another
-    key, such as RDS's AWS-managed ``aws/rds``). Resolving it needs KMS, so the deploy side sets it."""
+    storage_key_customer_managed: bool | None = None
+    """Whether the instance's ``KmsKeyId`` is a customer-managed key (the environment's, or after a restore from a
+    snapshot the retained key it was made under) rather than RDS's AWS-managed ``aws/rds``. Resolving it needs
+    KMS, so the deploy side sets it."""
     storage_key_id: str | None = None
     """The instance's ``KmsKeyId``, for the message."""
 
@@ -126,11 +127,11 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
 
 def _storage_key(spec: EnvironmentSpec, deployed: DeployedValues, found: list[Finding]) -> None:
     """A storage key change replaces the instance (``KmsKeyId`` is create-only): refuse it on a live database."""
-    live, wanted = deployed.storage_key_is_environment_key, spec.encryption.customer_managed_key
+    live, wanted = deployed.storage_key_customer_managed, spec.encryption.customer_managed_key
     if live is None or live == wanted:
         return
     env = spec.name.value
-    now = "the environment's key" if live else f"another key ({deployed.storage_key_id or 'AWS-managed'})"
+    now = f"a customer-managed key ({deployed.storage_key_id})" if live else f"the AWS-managed key ({deployed.storage_key_id or 'aws/rds'})"
     message = (
         f"{env}: encryption.customer_managed_key={str(wanted).lower()} but the deployed database is encrypted with {now}; "
         "RDS cannot change an instance's key, so the deploy would replace it with a new, empty database: "
