@@ -23,3 +23,8 @@ if [ "${1:-}" = "--fresh" ]; then rm -rf .venv; fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip
 .venv/bin/pip install -q -e '.[dev]'
+# Checkov, which the tests run over every synthesized template (tests/unit/test_checkov.py), lives in a virtual environment
+# of its own inside .venv: it pins boto3==1.35.49, packaging<24 and networkx<2.7, which would downgrade what moto and the
+# project need. Pinned so that a new release of its checks cannot turn the tests red on its own.
+[ -x .venv/checkov/bin/python ] || python3 -m venv .venv/checkov
+.venv/checkov/bin/pip install -q 'checkov==3.3.30'

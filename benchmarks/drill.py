@@ -30,13 +30,14 @@ def _cli(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Comp
 
 
 def _seed(endpoint_url: str, mib: int) -> int:
+    from rentaliq.deploy.db_tls import ca_bundle
     from rentaliq.deploy.target import Target
     from rentaliq.runtime import RuntimeConfig, Secrets
     from rentaliq.runtime.database import connection_kwargs
 
     target = Target.local(endpoint_url)
     creds = Secrets(RuntimeConfig(env="prod"), client=target.client("secretsmanager")).credentials()
-    with psycopg.connect(**connection_kwargs(creds, RuntimeConfig(env="prod"))) as conn:
+    with psycopg.connect(**connection_kwargs(creds, RuntimeConfig(env="prod", ca_bundle=ca_bundle(target)))) as conn:
         conn.execute("CREATE TABLE bench_listings (id bigint PRIMARY KEY, city text, body text)")
         batch = 100_000
         start = 0

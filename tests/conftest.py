@@ -12,7 +12,7 @@ from rentaliq.environments import load_specs
 
 @pytest.fixture(scope="session")
 def synthesized(tmp_path_factory) -> dict[str, dict]:
-    """All three templates, synthesized once with both nag packs on (an unacknowledged error fails here)."""
+    """All three templates, synthesized once with the four nag packs on (an unacknowledged finding fails here)."""
     from rentaliq.infra.app import synthesize
 
     outdir = tmp_path_factory.mktemp("cdk.out")

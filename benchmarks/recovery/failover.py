@@ -21,6 +21,7 @@ import psycopg
 from benchmarks.recovery.cloud import DBNAME, MASTER, PASSWORD, Bench, Watcher, connect_port
 from benchmarks.recovery.copies import Figure
 from rentaliq import naming
+from rentaliq.local.postgres.ca import local_cloud_ca
 from rentaliq.runtime import Database, RuntimeConfig, Secrets
 
 INSTANCE = "bench-maz"
@@ -80,6 +81,7 @@ def run(b: Bench, settle_s: float = 3.0) -> list[Figure]:
     for name, value in {**b.cloud.env(write_profile=False), "RENTALIQ_ENV": ENV}.items():
         os.environ[name] = value
     os.environ.pop("AWS_PROFILE", None)
+    os.environ["PGSSLROOTCERT"] = str(local_cloud_ca(b.cloud.state_dir).path)  # the SDK verifies (verify-full)
     logging.getLogger("psycopg.pool").setLevel(logging.ERROR)  # one warning per refused connect otherwise
     retries = _RetryCounter()
     logging.getLogger("rentaliq.runtime.database").addHandler(retries)

@@ -66,8 +66,12 @@ SECRET_VALUE_KEYS: dict[str, tuple[str, ...]] = {
     "db/connection-string": ("DATABASE_URL",),
     "api/keys": tuple(API_KEY_PARAMETERS),
 }
-# Both connection URLs require TLS (the query parameter libpq and the JDBC driver read).
-SSLMODE = "require"
+# Both connection URLs require TLS that verifies the server (the query parameter libpq, Node's pg and JDBC read):
+# verify-full means the same to all of them, while pg 8 reads "require" as verify-full and libpq as encrypt-only.
+SSLMODE = "verify-full"
+# The RDS CA that signs the instance's server certificate: set explicitly by the stack (never the account's
+# default, which can change), compared by verify, and played on the local cloud by its own CA.
+RDS_CA_IDENTIFIER = "rds-ca-rsa2048-g1"
 
 # Data stores carry Backup=true (DESIGN.md), for AWS Backup selections by tag.
 BACKUP_TAG = {"Backup": "true"}

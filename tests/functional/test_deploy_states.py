@@ -151,9 +151,10 @@ def prod_destroyed(target, cloud_env, outdir):
 
 
 def _prod_database(target):
+    from rentaliq.deploy.db_tls import ca_bundle
     from rentaliq.runtime import Database, RuntimeConfig, Secrets
 
-    config = RuntimeConfig(env="prod", connect_timeout_s=5, pool_timeout_s=5, pool_min_size=0, pool_max_size=1)
+    config = RuntimeConfig(env="prod", ca_bundle=ca_bundle(target), connect_timeout_s=5, pool_timeout_s=5, pool_min_size=0, pool_max_size=1)
     return Database(Secrets(config, client=target.client("secretsmanager")))
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.environments import load_spec
 from rentaliq.ops.drill_compare import compare
 from rentaliq.runtime import RuntimeConfig, Secrets
@@ -27,7 +28,7 @@ SEED_ROWS = 1000
 
 def qa_connect(target, dbname: str | None = None, **extra: Any) -> psycopg.Connection:
     creds = Secrets(RuntimeConfig(env="qa"), client=target.client("secretsmanager")).credentials()
-    kwargs = connection_kwargs(creds, RuntimeConfig(env="qa"))
+    kwargs = connection_kwargs(creds, RuntimeConfig(env="qa", ca_bundle=ca_bundle(target)))
     if dbname:
         kwargs["dbname"] = dbname
     return psycopg.connect(**{**kwargs, **extra})

@@ -17,6 +17,7 @@ from rentaliq.deploy import stacks
 from rentaliq.deploy.changesets import DeployError, deploy
 from rentaliq.deploy.database import connect as connect_with
 from rentaliq.deploy.database import credentials
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.environments import build_spec, load_spec
 from rentaliq.spec.rules import DeployedValues, compare_with_deployed
 from tests.functional.throwaway import renamed, template_file
@@ -71,7 +72,8 @@ def test_database_takes_tls_and_refuses_plaintext(deployed, target, env):
 
 def test_connection_string_secret_reaches_the_database(deployed, target):
     url = json.loads(target.client("secretsmanager").get_secret_value(SecretId="rentaliq/qa/db/connection-string")["SecretString"])["DATABASE_URL"]
-    with psycopg.connect(url, connect_timeout=5) as conn:
+    # The URL as it is (sslmode=verify-full): libpq verifies the server against the CA the client trusts.
+    with psycopg.connect(url, connect_timeout=5, sslrootcert=ca_bundle(target)) as conn:
         assert conn.execute("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone() == (True,)
 
 

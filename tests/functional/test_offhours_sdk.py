@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from rentaliq.environments import load_spec
+from rentaliq.local.postgres.ca import local_cloud_ca
 from rentaliq.offhours import START_TARGET, STOP_TARGET
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,7 @@ def sdk_env(lab, cloud, monkeypatch):
         "AWS_DEFAULT_REGION": "us-east-1",
         "AWS_REGION": "us-east-1",
         "RENTALIQ_ENV": "lab",
+        "PGSSLROOTCERT": str(local_cloud_ca(cloud.state_dir).path),  # the CA `rentaliq local env` exports: the SDK verifies
     }.items():
         monkeypatch.setenv(name, value)
 

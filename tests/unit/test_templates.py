@@ -202,7 +202,7 @@ def test_four_secrets_with_their_keys(synthesized, env):
     _, attachment = one(template, "AWS::SecretsManager::SecretTargetAttachment")
     assert attachment["Properties"] == {"SecretId": ref(cred_lid), "TargetId": ref("DatabaseInstanceAA8A5FDE"), "TargetType": "AWS::RDS::DBInstance"}
     conn = json.dumps(secrets[f"rentaliq/{env}/db/connection-string"][1]["Properties"]["SecretString"])
-    for fragment in ("DATABASE_URL", "postgresql://rentaliq_admin:", "sslmode=require", "JDBC_URL", "jdbc:postgresql://", '"Endpoint.Address"'):
+    for fragment in ("DATABASE_URL", "postgresql://rentaliq_admin:", "sslmode=verify-full", "JDBC_URL", "jdbc:postgresql://", '"Endpoint.Address"'):
         assert fragment in conn
     api = json.dumps(secrets[f"rentaliq/{env}/api/keys"][1]["Properties"]["SecretString"])
     assert all(k in api for k in ("api_key", "jwt_secret", "encryption_key")) and all(k in api for k in ('"Ref": "ApiKey"', '"Ref": "JwtSecret"'))

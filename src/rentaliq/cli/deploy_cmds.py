@@ -356,11 +356,14 @@ def psql(
 
     if not shutil.which("psql"):
         fail("psql not found on PATH; install it with: apt-get install postgresql-client-15")
-    creds = credentials(resolve(target, spec, profile), spec)
+    from rentaliq.deploy.db_tls import libpq_tls
+
+    tgt = resolve(target, spec, profile)
+    creds = credentials(tgt, spec)
     child_env = {
         **os.environ,
         "PGPASSWORD": creds["password"],
-        "PGSSLMODE": "require",
+        **{f"PG{key.upper()}": value for key, value in libpq_tls(tgt).items()},  # PGSSLMODE, PGSSLROOTCERT
         "PGHOST": creds["host"],
         "PGPORT": str(creds["port"]),
         "PGUSER": creds["username"],

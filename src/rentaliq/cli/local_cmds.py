@@ -71,8 +71,21 @@ def env() -> None:
 
     They export a generated profile with per-service endpoints and test credentials, and put an `aws` wrapper
     (which adds --endpoint-url) first on PATH: awscli v1 ignores the profile's endpoint for RDS in us-east-1.
+    They also export the local CA, which signs every local database's certificate (the part AWS's RDS CA bundle
+    plays), for the usual clients: PGSSLROOTCERT (libpq: psql, psycopg, the runtime SDK) and NODE_EXTRA_CA_CERTS
+    (Node, e.g. `pg`), so that the connection-string secret's DATABASE_URL (sslmode=verify-full) works as it is.
     """
-    typer.echo(_guard(_cloud().export_lines))
+    cloud = _cloud()
+    typer.echo(_guard(cloud.export_lines) + _guard(lambda: _tls_lines(cloud)), nl=False)
+
+
+def _tls_lines(cloud: LocalCloud) -> str:
+    import shlex
+
+    from rentaliq.local.postgres.ca import local_cloud_ca
+
+    bundle = shlex.quote(str(local_cloud_ca(cloud.state_dir).path))
+    return f"export PGSSLROOTCERT={bundle}\nexport NODE_EXTRA_CA_CERTS={bundle}\n"
 
 
 @local_app.command("fire-schedule")

@@ -9,6 +9,7 @@ import typer
 from rentaliq.cli import (
     alerts_cmds,
     aws_cmds,
+    compliance_cmds,
     cost_cmds,
     deploy_cmds,
     drill_cmds,
@@ -41,6 +42,7 @@ drill_cmds.register(app)
 monitoring_cmds.register(app)
 alerts_cmds.register(app)
 cost_cmds.register(app)
+compliance_cmds.register(app)
 wake_cmds.register(app)
 app.add_typer(local_app, name="local")
 

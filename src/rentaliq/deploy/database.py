@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from rentaliq import naming
+from rentaliq.deploy.db_tls import libpq_tls
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 
@@ -70,8 +71,9 @@ def credentials(target: Target, spec: EnvironmentSpec) -> dict[str, Any]:
 
 
 def connect(creds: Mapping[str, Any], **overrides: Any) -> psycopg.Connection[Any]:
-    """A TLS connection (sslmode=require, as a service connects) with the ``db/credentials`` secret's fields;
-    ``overrides`` replace or add psycopg parameters: another host and port, a timeout, autocommit."""
+    """A TLS connection with the ``db/credentials`` secret's fields (sslmode=require unless ``overrides`` say
+    better: pass ``**db_tls.libpq_tls(target)`` to verify the server); ``overrides`` replace or add psycopg
+    parameters: another host and port, a timeout, autocommit."""
     params = {"host": creds["host"], "port": creds["port"], "user": creds["username"], "password": creds["password"], "dbname": creds["dbname"]}
     return psycopg.connect(**{**params, "sslmode": "require", **overrides})
 
@@ -80,7 +82,7 @@ def check_connection(target: Target, spec: EnvironmentSpec, timeout: float = 5) 
     """(accepts TLS connections, detail). The detail never contains the password."""
     try:
         creds = credentials(target, spec)
-        with connect(creds, connect_timeout=max(1, int(timeout))) as conn:
+        with connect(creds, **libpq_tls(target), connect_timeout=max(1, int(timeout))) as conn:
             row = conn.execute("SELECT current_setting('server_version'), ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()").fetchone()
         if row is None:  # pg_stat_ssl always has a row for the session's own backend
             return False, "pg_stat_ssl has no row for this session"

@@ -13,7 +13,7 @@ from aws_cdk import aws_rds as rds
 from constructs import Construct
 
 from rentaliq import naming
-from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS, ENHANCED_MONITORING_POLICY, MONITORING_PRINCIPAL, database_deletion_policy
+from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS, ENHANCED_MONITORING_POLICY, MONITORING_PRINCIPAL, RDS_CA_IDENTIFIER, database_deletion_policy
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge, acknowledge_secret
 from rentaliq.infra.network import Network
@@ -91,6 +91,7 @@ class Database(Construct):
             # None: RDS's AWS-managed key (aws/rds). A different key replaces the instance: deploy refuses that on a
             # live environment (rentaliq.spec.deployed).
             storage_encryption_key=key,
+            ca_certificate=rds.CaCertificate.of(RDS_CA_IDENTIFIER),  # rds-ca-rsa2048-g1, explicitly: clients trust its bundle
             publicly_accessible=False,
             multi_az=db.multi_az,
             backup_retention=Duration.days(db.backup_retention_days),

@@ -141,6 +141,4 @@ class Network(Construct):
             id="AwsSolutions-EC23",
             reason="Spec: the application SG accepts HTTPS (443) and HTTP (80) from the internet.",
         )
-        for rule in ("HIPAA.Security-RestrictedCommonPorts", "HIPAA.Security-RestrictedSSH"):
-            acknowledge(app_sg, id=rule, reason="Only 80 and 443 are open to the internet, as the spec requires; SSH is closed.")
         return rds_sg, app_sg

@@ -2,6 +2,7 @@
 
 - ``cfn``: CloudFormation providers for every resource type our stacks use, with events and rollback;
 - ``rds_postgres``: a real PostgreSQL server behind every RDS DB instance;
+- ``rds_ca``: the CACertificateIdentifier RDS reports (the local CA plays rds-ca-rsa2048-g1);
 - ``budgets_fixes``: AWS Budgets' missing operations (update, subscribers, tags) and errors;
 - ``s3_policy``: TLS-conditioned bucket policies evaluated as on AWS;
 - ``metrics``: AWS/RDS and AWS/S3 metrics measured from the real servers and requests, into CloudWatch;
@@ -25,7 +26,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
-    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_postgres, s3_policy, scheduler, sns_delivery
+    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_ca, rds_postgres, s3_policy, scheduler, sns_delivery
     from rentaliq.local.cfn import engine
 
     engine.install()
@@ -33,6 +34,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     budgets_fixes.install()
     moto_fixes.carry(*moto_fixes.AWS_MANAGED_POLICIES)  # our stacks attach them; AWS has them in every account
     rds_postgres.install(Path(state_dir))
+    rds_ca.install()
     s3_policy.install()
     metrics.install()
     alarms.install()

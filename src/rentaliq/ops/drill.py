@@ -46,6 +46,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from psycopg import sql
 
 from rentaliq import naming
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops import drill_rds
@@ -224,7 +225,7 @@ def run_drill(
     report = DrillReport(env, target.name, scratch, uuid.uuid4().hex[:12], spec.recovery.rpo_minutes * 60.0, spec.recovery.rto_minutes * 60.0, now.isoformat())
     poll_s = 0.5 if target.is_local else 15.0
     rds = target.client("rds")
-    config = RuntimeConfig(env=env, connect_timeout_s=10, application_name="rentaliq-drill")
+    config = RuntimeConfig(env=env, ca_bundle=ca_bundle(target), connect_timeout_s=10, application_name="rentaliq-drill")
     creds = Secrets(config, client=target.client("secretsmanager")).credentials()
     source = drill_rds.source_instance(rds, env)
     writer = MarkerWriter(lambda: _connect(creds, config), report.drill_id, interval_s=marker_interval_s)

@@ -18,6 +18,7 @@ import psycopg
 from psycopg import sql
 
 from rentaliq import naming
+from rentaliq.deploy.db_tls import ca_bundle
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.runtime import Database, Files, RuntimeConfig, Secrets
@@ -85,7 +86,7 @@ def _run(name: str, action: Callable[[], str]) -> Step:
 def smoke(target: Target, spec: EnvironmentSpec) -> list[Step]:
     env = spec.name.value
     # A smoke test should fail in seconds, not ride out a service's patient retry budget.
-    config = RuntimeConfig(env=env, connect_timeout_s=5, pool_timeout_s=5, retry_attempts=2, pool_min_size=0, pool_max_size=2)
+    config = RuntimeConfig(env=env, ca_bundle=ca_bundle(target), connect_timeout_s=5, pool_timeout_s=5, retry_attempts=2, pool_min_size=0, pool_max_size=2)
     secrets = Secrets(config, client=target.client("secretsmanager"))
     database = Database(secrets)
     files = Files(secrets, client=target.client("s3"))

@@ -3,7 +3,7 @@
     from rentaliq.runtime import Database, Files, RuntimeConfig, Secrets
 
     secrets = Secrets(RuntimeConfig(env="qa"))          # or $RENTALIQ_ENV
-    db = Database(secrets)                              # pool from db/credentials, TLS required
+    db = Database(secrets)                              # pool from db/credentials, TLS verify-full (ca_bundle or $PGSSLROOTCERT)
     rows = db.query("SELECT id FROM listings WHERE city = %s", ("Lyon",))
     files = Files(secrets)                              # bucket from s3/config
     files.upload("reports/2025-11.pdf", Path("report.pdf"))

@@ -19,6 +19,8 @@ from rentaliq.runtime.errors import (
 )
 
 ENV_VAR = "RENTALIQ_ENV"
+CA_BUNDLE_ENV_VAR = "PGSSLROOTCERT"  # libpq's own variable, which psql and the other libpq clients read too
+RDS_CA_BUNDLE_URL = "https://truststore.pki.rds.amazonaws.com/global/global-bundle.pem"
 MiB = 1024 * 1024
 _ENV_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 _SSLMODES = ("require", "verify-ca", "verify-full")  # never disable/allow/prefer: TLS is mandatory
@@ -40,9 +42,13 @@ class RuntimeConfig:
     secret_ttl_jitter: float = 0.1
     """Fraction of the TTL by which each entry expires early, at random (spreads refreshes)."""
     ca_bundle: str | None = None
-    """PEM bundle of the DB server's CA (on AWS the RDS global bundle); set, it turns on sslmode=verify-full."""
+    """PEM bundle of the CA that signed the DB server's certificate; None reads $PGSSLROOTCERT.
+
+    On AWS: the RDS bundle AWS publishes at ``RDS_CA_BUNDLE_URL``; on the local cloud, its own CA
+    (``rentaliq local env`` exports it as $PGSSLROOTCERT).  Without one, connecting fails, naming both."""
     sslmode: str | None = None
-    """Override: require, verify-ca or verify-full; None means verify-full with ca_bundle, else require."""
+    """verify-full (None, the default: the server proves it is the host in the secret), verify-ca, or
+    require (encrypts but checks no one: an explicit opt-out, never the default)."""
     connect_timeout_s: float = 10.0
     application_name: str = "rentaliq"
     pool_min_size: int = 1
@@ -95,9 +101,28 @@ class RuntimeConfig:
 
     @property
     def effective_sslmode(self) -> str:
-        if self.sslmode is not None:
-            return self.sslmode
-        return "verify-full" if self.ca_bundle else "require"
+        return self.sslmode if self.sslmode is not None else "verify-full"
+
+    def resolve_ca_bundle(self) -> str | None:
+        """The CA bundle to verify the server with: ``ca_bundle``, else $PGSSLROOTCERT; None only for sslmode=require
+        without either.  A missing bundle where one is needed, or a path that is no readable file, is a ConfigError."""
+        if self.ca_bundle:
+            path, source = os.fspath(self.ca_bundle), "ca_bundle"
+        elif os.environ.get(CA_BUNDLE_ENV_VAR):
+            path, source = os.environ[CA_BUNDLE_ENV_VAR], f"${CA_BUNDLE_ENV_VAR}"
+        elif self.effective_sslmode == "require":
+            return None
+        else:
+            raise ConfigError(
+                [
+                    f"sslmode={self.effective_sslmode} needs the CA bundle that signed the database's certificate; set ca_bundle= "
+                    f"or ${CA_BUNDLE_ENV_VAR} to it: on AWS the RDS bundle ({RDS_CA_BUNDLE_URL}), "
+                    "on the local cloud the one `rentaliq local env` exports"
+                ]
+            )
+        if not os.path.isfile(path) or not os.access(path, os.R_OK):
+            raise ConfigError([f"{source}={path!r} is not a readable file; allowed: a PEM CA bundle such as AWS's {RDS_CA_BUNDLE_URL}"])
+        return path
 
 
 def _config_problems(c: RuntimeConfig) -> list[str]:
@@ -121,8 +146,6 @@ def _config_problems(c: RuntimeConfig) -> list[str]:
         bad("ca_bundle", "a path to a PEM file, or None")
     if c.sslmode is not None and c.sslmode not in _SSLMODES:
         bad("sslmode", ", ".join(_SSLMODES) + " or None (TLS cannot be turned off)")
-    if c.sslmode in ("verify-ca", "verify-full") and not c.ca_bundle:
-        bad("sslmode", "require unless ca_bundle is set (verification needs the CA bundle)")
     for name in (
         "connect_timeout_s",
         "pool_timeout_s",

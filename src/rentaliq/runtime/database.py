@@ -23,7 +23,6 @@ connection, so the pool adds about 1 µs to a query (benchmarks/README_runtime.m
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 import time
@@ -74,7 +73,10 @@ _PURGE_INTERVAL_S = 0.5
 
 
 def connection_kwargs(creds: Credentials, config: RuntimeConfig) -> dict[str, Any]:
-    """libpq keyword arguments (never a concatenated conninfo string, which a password can break)."""
+    """libpq keyword arguments (never a concatenated conninfo string, which a password can break).
+
+    TLS is ``verify-full`` by default against ``config.resolve_ca_bundle()`` (ConfigError without one).
+    """
     kwargs: dict[str, Any] = {
         "host": creds.host,
         "port": creds.port,
@@ -85,13 +87,17 @@ def connection_kwargs(creds: Credentials, config: RuntimeConfig) -> dict[str, An
         "connect_timeout": max(1, round(config.connect_timeout_s)),
         "application_name": config.application_name,
     }
-    if config.ca_bundle:
-        kwargs["sslrootcert"] = os.fspath(config.ca_bundle)
+    ca_bundle = config.resolve_ca_bundle()
+    if ca_bundle is not None:
+        kwargs["sslrootcert"] = ca_bundle
     return kwargs
 
 
-def database_url(creds: Credentials, *, sslmode: str = "require", **params: str) -> str:
-    """``postgresql://user:pw@host:port/db?sslmode=require`` with user, password and dbname percent-encoded.
+def database_url(creds: Credentials, *, sslmode: str = "verify-full", **params: str) -> str:
+    """``postgresql://user:pw@host:port/db?sslmode=verify-full`` with user, password and dbname percent-encoded.
+
+    ``verify-full`` means the same to every driver (libpq, Node's ``pg`` 8 and 9, JDBC): the server must
+    prove it is ``host``; ``require`` does not (and Node's ``pg`` 9 will stop verifying it).
 
     Every reserved character (``@:/?#%[]`` and the rest) is encoded, so any password survives a
     URL parser.  The result holds the password: pass it on, do not log it.
@@ -169,6 +175,7 @@ class Database:
             secrets = Secrets(config)
         self.secrets = secrets
         self.config = config if config is not None else secrets.config
+        self.config.resolve_ca_bundle()  # no CA bundle to verify with: fail here, not as a pool timeout later
         self._pool: ConnectionPool | None = None
         self._pool_lock = threading.Lock()
         self._purge_lock = threading.Lock()

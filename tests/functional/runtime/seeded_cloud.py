@@ -31,6 +31,7 @@ from urllib.parse import quote
 import boto3
 
 from rentaliq import naming
+from rentaliq.contract import SSLMODE
 from rentaliq.local.postgres import Endpoint, PostgresEngine
 from tests.ports import free_port
 
@@ -141,7 +142,8 @@ class SeededCloud:
     # ------------------------------------------------------------------ AWS side
 
     def env_vars(self) -> dict[str, str]:
-        return aws_env(self.endpoint_url)
+        """The AWS variables, and the local CA as $PGSSLROOTCERT (as `rentaliq local env` exports it)."""
+        return {**aws_env(self.endpoint_url), "PGSSLROOTCERT": str(self.engine.ca_bundle_path)}
 
     @contextmanager
     def activated(self, env: str = "lab") -> Iterator[None]:
@@ -204,8 +206,8 @@ class SeededCloud:
                 "dbInstanceIdentifier": self.db_instance,
             },
             "db/connection-string": {
-                "DATABASE_URL": f"postgresql://{MASTER_USERNAME}:{quote(pw, safe='')}@{host}:{port}/{DBNAME}?sslmode=require",
-                "JDBC_URL": f"jdbc:postgresql://{host}:{port}/{DBNAME}?sslmode=require",
+                "DATABASE_URL": f"postgresql://{MASTER_USERNAME}:{quote(pw, safe='')}@{host}:{port}/{DBNAME}?sslmode={SSLMODE}",
+                "JDBC_URL": f"jdbc:postgresql://{host}:{port}/{DBNAME}?sslmode={SSLMODE}",
             },
             "api/keys": {
                 "api_key": "ak_" + os.urandom(24).hex(),

@@ -12,14 +12,12 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from rentaliq.local.postgres import self_signed_cert
 from rentaliq.ops.smoke import scratch_round_trip
 from rentaliq.runtime import (
     DB_CONNECTION_STRING,
@@ -89,7 +87,7 @@ def test_pool_negotiates_tls(db: Database) -> None:
     assert status.ssl is True
     assert status.version in ("TLSv1.2", "TLSv1.3")
     assert status.cipher and status.bits and status.bits >= 128
-    assert status.sslmode == "require"
+    assert status.sslmode == "verify-full"  # the default: against $PGSSLROOTCERT, the local CA (test_runtime_tls.py)
     assert status.user == "rentaliq_admin"
     assert status.server_version.startswith("15")
 
@@ -100,23 +98,6 @@ def test_direct_connection_negotiates_tls(db: Database) -> None:
         assert conn.pgconn.ssl_in_use
 
 
-def test_ca_bundle_turns_on_verify_full(seeded_cloud: SeededCloud, secrets: Secrets) -> None:
-    ca = seeded_cloud.engine.tls_cert_path(seeded_cloud.db_instance)
-    with Database(secrets, config=RuntimeConfig(env="lab", ca_bundle=str(ca))) as db:
-        status = db.tls_status()
-        assert (status.ssl, status.sslmode) == (True, "verify-full")
-        with db.connect() as conn:
-            assert conn.info.get_parameters().get("sslmode", "verify-full") == "verify-full"
-
-
-def test_verify_full_refuses_a_server_signed_by_another_ca(seeded_cloud: SeededCloud, secrets: Secrets, tmp_path: Path) -> None:
-    other_ca = tmp_path / "other-ca.pem"
-    other_ca.write_bytes(self_signed_cert("not-the-server")[0])
-    with Database(secrets, config=RuntimeConfig(env="lab", ca_bundle=str(other_ca))) as db:
-        with pytest.raises(psycopg.OperationalError, match="certificate verify failed"):
-            db.connect()
-
-
 # --------------------------------------------------------------------------- DATABASE_URL
 
 
@@ -124,7 +105,7 @@ def test_verify_full_refuses_a_server_signed_by_another_ca(seeded_cloud: SeededC
 def test_database_url_round_trips_any_password(password: str) -> None:
     creds = Credentials(username="us@r:x", password=password, host="db.example.com", port=5432, dbname="rent/aliq")
     url = database_url(creds)
-    assert url.startswith("postgresql://") and url.endswith("?sslmode=require")
+    assert url.startswith("postgresql://") and url.endswith("?sslmode=verify-full")
     parsed = conninfo_to_dict(url)
     assert (parsed["user"], parsed["password"], parsed["dbname"], parsed["host"], parsed["port"]) == ("us@r:x", password, "rent/aliq", "db.example.com", "5432")
 

@@ -114,6 +114,7 @@ _INSTANCE_PROPS: dict[str, Callable[[Any], Any]] = {
     "VPCSecurityGroups": list,
     "EngineVersion": str,
     "MasterUserPassword": str,
+    "CACertificateIdentifier": str,
 }
 _CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
     "DBInstanceIdentifier": str,

@@ -11,7 +11,8 @@ One module per job, the engine on top:
 - ``model``: endpoint, errors, per-instance metadata and name rules (imported by all the others);
 - ``binaries``: finding the PostgreSQL 15 server binaries;
 - ``process``: the OS user the servers run as, files written for it, ports, initdb and pg_ctl;
-- ``tls``: the self-signed server certificates;
+- ``ca``: the local CA (the RDS CA bundle's part) and the server certificates it signs;
+- ``tls``: a self-signed certificate (a CA that is not ours, for tests of verification);
 - ``config``: rendering postgresql.conf additions, pg_hba.conf and pg_ident.conf (pure);
 - ``admin``: the SQL run as the internal ``rdsadmin`` superuser;
 - ``instances``: the instance directories under root_dir and their ``instance.json``;
@@ -23,6 +24,7 @@ Callers import from this package, never from the modules, so the split can move 
 from __future__ import annotations
 
 from rentaliq.local.postgres.binaries import find_pg_bin
+from rentaliq.local.postgres.ca import CA_IDENTIFIER, bundle_path
 from rentaliq.local.postgres.engine import PostgresEngine
 from rentaliq.local.postgres.model import (
     ADMIN_USER,
@@ -35,11 +37,13 @@ from rentaliq.local.postgres.tls import self_signed_cert
 
 __all__ = [
     "ADMIN_USER",
+    "CA_IDENTIFIER",
     "Endpoint",
     "PostgresEngine",
     "PostgresEngineError",
     "PostgresInstanceNotFound",
     "PostgresNotInstalled",
+    "bundle_path",
     "find_pg_bin",
     "self_signed_cert",
 ]

@@ -2,7 +2,7 @@
 
 This module owns the instance directories and the order of things (create, start, stop, reboot,
 rename, recover, delete); the pieces it puts together live beside it: ``binaries`` (which
-PostgreSQL), ``process`` (the OS user, files and pg_ctl), ``tls`` (the certificate), ``config``
+PostgreSQL), ``process`` (the OS user, files and pg_ctl), ``ca`` (the server certificates), ``config``
 (the rendered configuration files), ``instances`` (the
 instance directories and their metadata) and ``admin`` (the SQL run as ``rdsadmin``).
 
@@ -29,6 +29,7 @@ import psycopg
 from rentaliq.local.postgres import admin
 from rentaliq.local.postgres.archive import ArchiveOps
 from rentaliq.local.postgres.binaries import find_pg_bin
+from rentaliq.local.postgres.ca import ensure_ca
 from rentaliq.local.postgres.copies import PhysicalCopies
 from rentaliq.local.postgres.instances import InstanceDirs
 from rentaliq.local.postgres.model import (
@@ -274,9 +275,14 @@ class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
         return sorted(p.name for p in self.root_dir.iterdir() if self.endpoint(p.name) is not None)
 
     def tls_cert_path(self, instance_id: str) -> Path:
-        """The self-signed server certificate, usable as sslrootcert with sslmode=verify-full."""
+        """The server's certificate followed by the local CA, usable as sslrootcert with sslmode=verify-full."""
         self._dirs.require(instance_id)
         return self._dirs.path(instance_id) / "server.crt"
+
+    @property
+    def ca_bundle_path(self) -> Path:
+        """The local CA that signs every server certificate here (the RDS CA bundle's part); created on first use."""
+        return ensure_ca(self.root_dir).path
 
     def start_all(self) -> dict[str, Endpoint]:
         """Start every instance not stopped via stop(), in parallel (local cloud start-up).
@@ -360,6 +366,10 @@ class PostgresEngine(PhysicalCopies, ArchiveOps, MultiAZ):
             meta = replace(meta, desired="running")
             self._dirs.write(meta)
         endpoint = Endpoint(HOST, meta.port)
+        if not self._dirs.certificate_is_current(instance_id):  # an older state dir's self-signed one, or a renamed server's
+            self._stop_locked(instance_id)
+            self._dirs.install_certificate(instance_id)
+            logger.info("postgres instance %s: new server certificate from the local CA", instance_id)
         if self._dirs.pid(instance_id) is not None:
             return endpoint
         inst = self._dirs.path(instance_id)

@@ -6,7 +6,8 @@ Layout (one directory per instance)::
         instance.json   metadata that lets a later process restart the server on the same port
         admin.secret    password of the internal superuser ``rdsadmin`` (0600, never logged)
         pgpass          the same password as a libpq passfile, owned by the server user (replication)
-        server.crt      public copy of the self-signed server certificate, for sslrootcert=
+        server.crt      public copy of the server certificate followed by the CA that signed it (``ca``),
+                        usable as sslrootcert=
         server.log      server log (pg_ctl -l)
         run/            Unix socket directory (absent when the path would be too long)
         data/           PGDATA, owned by the server user
@@ -24,6 +25,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from rentaliq.local.postgres import config
+from rentaliq.local.postgres.ca import bundle_path, ensure_ca, is_current, issue_server_cert, key_matches
 from rentaliq.local.postgres.model import (
     ADMIN_SECRET_FILE,
     ADMIN_USER,
@@ -38,7 +40,6 @@ from rentaliq.local.postgres.model import (
     read_meta,
 )
 from rentaliq.local.postgres.process import ServerOS, postmaster_pid
-from rentaliq.local.postgres.tls import self_signed_cert
 
 
 class InstanceDirs:
@@ -92,12 +93,30 @@ class InstanceDirs:
     # ------------------------------------------------------------------ files inside an instance
 
     def install_certificate(self, instance_id: str) -> None:
-        """A new self-signed certificate: key and certificate in PGDATA, a public copy for sslrootcert=."""
+        """A new certificate from the state dir's CA: key and certificate in PGDATA, a public copy
+        (certificate + CA) for sslrootcert=. A running server keeps serving its old one until restarted."""
         inst = self.path(instance_id)
-        cert_pem, key_pem = self_signed_cert(instance_id)
+        ca = ensure_ca(self.root_dir)
+        cert_pem, key_pem = issue_server_cert(ca, instance_id)
         self._os.write(inst / "data" / "server.crt", cert_pem, 0o644, server_owned=True)
         self._os.write(inst / "data" / "server.key", key_pem, 0o600, server_owned=True)
-        self._os.write(inst / "server.crt", cert_pem, 0o644, server_owned=False)
+        self._os.write(inst / "server.crt", cert_pem + ca.pem, 0o644, server_owned=False)
+
+    def certificate_is_current(self, instance_id: str) -> bool:
+        """Whether the server's certificate comes from this state dir's CA and names this instance.
+
+        False for the self-signed certificates older state dirs hold, after a rename or a failover swap, and
+        when a crash cut ``install_certificate`` short (key, certificate and public copy not of one issue).
+        """
+        inst = self.path(instance_id)
+        try:
+            cert_pem = (inst / "data" / "server.crt").read_bytes()
+            key_pem = (inst / "data" / "server.key").read_bytes()
+            public = (inst / "server.crt").read_bytes()
+        except OSError:
+            return False
+        ca = ensure_ca(self.root_dir)
+        return is_current(cert_pem, ca, instance_id) and key_matches(cert_pem, key_pem) and public == cert_pem + ca.pem
 
     def include_config(self, instance_id: str) -> None:
         """Once, after initdb: make postgresql.conf include the file write_config() rewrites."""
@@ -133,7 +152,7 @@ class InstanceDirs:
             passfile = self.path(meta.instance_id) / PASSFILE
             conninfo = (
                 f"host={HOST} port={meta.primary_port} user={ADMIN_USER} passfile={passfile} "
-                f"sslmode=require application_name={meta.instance_id} connect_timeout=5"
+                f"sslmode=verify-full sslrootcert={bundle_path(self.root_dir)} application_name={meta.instance_id} connect_timeout=5"
             )
         return config.Recovery(
             primary_conninfo=conninfo,

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rentaliq.local.postgres.binaries import INSTALL_HINT
+from rentaliq.local.postgres.ca import bundle_path
 from rentaliq.local.postgres.model import ADMIN_USER, HOST, PASSFILE, PostgresEngineError
 
 # Below Linux's default ephemeral range (32768-60999): a port picked there could be
@@ -326,7 +327,7 @@ def initdb(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, admi
 def pg_basebackup(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Path, port: int, dest: Path) -> None:
     """A physical copy of a running server into ``dest`` (created), with the WAL it needs streamed alongside.
 
-    Authenticates as ``rdsadmin`` through the instance's passfile over TLS; ``-c fast`` asks for an
+    Authenticates as ``rdsadmin`` through the instance's passfile over TLS verified against the local CA; ``-c fast`` asks for an
     immediate checkpoint, as a snapshot is a point in time rather than a background job.
     """
     server_os.run(
@@ -335,7 +336,7 @@ def pg_basebackup(server_os: ServerOS, pg_bin: Path, instance_id: str, inst: Pat
         [
             str(pg_bin / "pg_basebackup"),
             "-d",
-            f"host={HOST} port={port} user={ADMIN_USER} sslmode=require application_name=rentaliq-backup",
+            f"host={HOST} port={port} user={ADMIN_USER} sslmode=verify-full sslrootcert={bundle_path(inst.parent)} application_name=rentaliq-backup",
             "-D",
             str(dest),
             "-X",

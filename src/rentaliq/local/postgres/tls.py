@@ -1,7 +1,8 @@
-"""TLS certificates for the local servers: one self-signed certificate per instance.
+"""A self-signed certificate: a CA that is not the local cloud's.
 
-Clients verify it with ``sslmode=verify-full`` and the instance's public ``server.crt`` as
-``sslrootcert``, so it names both ``localhost`` and the loopback address the endpoint uses.
+Servers get their certificates from the state dir's CA (``ca``); this one stays for what must *not*
+verify: tests hand it to clients as a wrong trust anchor, to show that ``verify-full`` is real.
+It names ``localhost`` and the loopback address, like a server certificate.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from rentaliq import naming
 from rentaliq.contract import CUTOVER_SECRETS, CUTOVER_SINCE_TAG, CUTOVER_STAGE, CUTOVER_TAG
 from rentaliq.deploy.commands import command
 from rentaliq.deploy.database import connect
+from rentaliq.deploy.db_tls import libpq_tls
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops.recovery import waits
@@ -104,10 +105,11 @@ def _read(target: Target, path: str) -> dict[str, Any]:
     return value
 
 
-def _login(host: str, port: int, creds: dict[str, Any]) -> str | None:
-    """None when a TLS login with ``creds`` works at host:port; else the error (psycopg's text holds no password)."""
+def _login(host: str, port: int, creds: dict[str, Any], tls: dict[str, str]) -> str | None:
+    """None when a TLS login with ``creds`` works at host:port (verified by ``tls``, so the restore proves its
+    certificate names its endpoint); else the error (psycopg's text holds no password)."""
     try:
-        with connect(creds, host=host, port=port, connect_timeout=10) as conn:
+        with connect(creds, host=host, port=port, connect_timeout=10, **tls) as conn:
             conn.execute("SELECT 1")
         return None
     except psycopg.Error as error:
@@ -123,7 +125,7 @@ def prepare(target: Target, spec: EnvironmentSpec, instance: LiveInstance, progr
     except ClientError as error:
         raise from_aws(error, env, f"setting the master password of {instance.identifier} to the environment's") from None
     ready = waits.instance_available(target, instance.identifier, progress, settled=("MasterUserPassword",))
-    problem = _login(ready.address or "", ready.port or 0, creds)
+    problem = _login(ready.address or "", ready.port or 0, creds, libpq_tls(target))
     if problem is None:
         progress(f"{instance.identifier} accepts the environment's credentials over TLS")
     elif target.is_local or "password authentication failed" in problem:

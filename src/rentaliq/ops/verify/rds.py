@@ -11,7 +11,7 @@ from types import MappingProxyType
 from typing import Any
 
 from rentaliq import naming
-from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS
+from rentaliq.contract import BACKUP_TAG, DB_PARAMETERS, RDS_CA_IDENTIFIER
 from rentaliq.ops.verify.checks import RDS
 from rentaliq.ops.verify.ec2 import Network
 from rentaliq.ops.verify.reader import Audit
@@ -69,6 +69,8 @@ def check(audit: Audit, network: Network) -> Instance | None:
         add(RDS, "enhanced monitoring role", naming.rds_monitoring_role(), role_arn.rsplit("/", 1)[-1] if role_arn else None)
     add(RDS, "deletion protection", db.deletion_protection, inst.get("DeletionProtection"))
     add(RDS, "storage encrypted", True, inst.get("StorageEncrypted"))
+    # The CA clients verify the server against (sslmode=verify-full): a different one breaks every client's trust.
+    add(RDS, "CA certificate", RDS_CA_IDENTIFIER, inst.get("CACertificateIdentifier"))
     add(RDS, "publicly accessible", False, inst.get("PubliclyAccessible"))
     add(RDS, "copy tags to snapshots", True, inst.get("CopyTagsToSnapshot"))
     add(RDS, "auto minor version upgrade", db.auto_minor_version_upgrade, inst.get("AutoMinorVersionUpgrade"))
