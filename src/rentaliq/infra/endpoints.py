@@ -3,7 +3,8 @@
 With ``nat = "none"`` the app subnets have no route out, so a service reading its secrets needs the endpoint;
 with a NAT it keeps secret reads off the NAT (the spec's Phase 2 "private access"). Private DNS follows
 ``network.secrets_manager_private_dns`` (default on: the SDK's usual ``secretsmanager.{region}.amazonaws.com``
-resolves to the endpoint and no code changes; off: clients must name the endpoint's DNS). Its own security group ``rentaliq-{env}-endpoints-sg`` admits HTTPS from the app security group only.
+resolves to the endpoint and no code changes; off: clients must name the endpoint's DNS). Its own security
+group ``rentaliq-{env}-endpoints-sg`` admits HTTPS from the app security group only.
 """
 
 from __future__ import annotations

@@ -76,14 +76,6 @@ ADMIN_ACTIONS = (
 LOGS_ACTIONS = ("kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey", "kms:DescribeKey")
 CLOUDWATCH_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
 PENDING_WINDOW_DAYS = 30
-# The packs whose "encrypted with a KMS key" rules an AWS-managed key (the setting off) is acknowledged for; the
-# PCI DSS and NIST ones run once the compliance helper adds them, and an acknowledgment of a rule not run is inert.
-KEY_RULE_PACKS = ("HIPAA.Security", "PCI.DSS.321", "NIST.800.53.R5")
-
-
-def key_rule_ids(rule: str) -> list[str]:
-    """``rule`` (such as ``S3DefaultEncryptionKMS``) as each pack names it."""
-    return [f"{pack}-{rule}" for pack in KEY_RULE_PACKS]
 
 
 def key_policy(env: str, *, partition: str, region: str, account: str) -> dict[str, Any]:

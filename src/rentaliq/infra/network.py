@@ -25,7 +25,6 @@ from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra import nat_instances
 from rentaliq.infra.compliance import acknowledge
 from rentaliq.infra.endpoints import SecretsManagerEndpoint
-from rentaliq.infra.keys import key_rule_ids
 from rentaliq.infra.retention import removal_policy
 
 POSTGRES_PORT_DESCRIPTION = "PostgreSQL"
@@ -103,12 +102,11 @@ class Network(Construct):
             reason="CDK's flow-log role carries the one inline policy that lets VPC Flow Logs write its log group.",
         )
         if self.key is None:
-            for rule in key_rule_ids("CloudWatchLogGroupEncrypted"):
-                acknowledge(
-                    log_group,
-                    id=rule,
-                    reason="Flow logs hold no customer data; CloudWatch Logs encrypts at rest with its own keys (spec: AWS-managed keys).",
-                )
+            acknowledge(
+                log_group,
+                id="HIPAA.Security-CloudWatchLogGroupEncrypted",
+                reason="Flow logs hold no customer data; CloudWatch Logs encrypts at rest with its own keys (spec: AWS-managed keys).",
+            )
         return vpc
 
     def _security_groups(self, spec: EnvironmentSpec) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:
