@@ -154,6 +154,12 @@ def endpoints_security_group(env: str) -> str:
     return resource_name(env, "endpoints", "sg")
 
 
+def db_wake_stop_schedule(env: str) -> str:
+    """The one-time schedule ``rentaliq wake --for`` leaves to stop the database when the hold ends off-hours:
+    ``rentaliq-lab-db-wake-stop`` (not in the stack; destroy deletes it)."""
+    return resource_name(env, "db", "wake-stop")
+
+
 def env_key_alias(env: str) -> str:
     """The environment's customer-managed KMS key (``[encryption] customer_managed_key``)."""
     return f"alias/{PROJECT}-{env}"
