@@ -242,3 +242,13 @@ def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stoppe
     }
     assert schedule["instance_status"] == "stopped"
     assert schedule["next_transition"]["action"] == "start" and schedule["next_transition"]["at_utc"] == start.astimezone(UTC).isoformat()
+
+
+def test_up_at_night_deploys_and_leaves_the_stopped_database_stopped(lab, stopped, outdir):
+    from rentaliq.deploy.lifecycle import up
+
+    started = time.monotonic()
+    (result,) = up(lab, [load_spec("lab")], outdir)  # the off-hours state: a deploy must not fail, nor start it
+    assert "rentaliq-lab-db is stopped, so not waiting for it: `" in result.database and "rentaliq wake lab` starts it now" in result.database
+    assert time.monotonic() - started < 60  # not the readiness check's full minute of retries
+    assert stopped.describe_db_instances(DBInstanceIdentifier=INSTANCE)["DBInstances"][0]["DBInstanceStatus"] == "stopped"

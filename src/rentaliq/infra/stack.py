@@ -9,6 +9,7 @@ from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
 from rentaliq.infra.alerts import Alerts
+from rentaliq.infra.audit import Audit
 from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
@@ -56,6 +57,8 @@ class RentalIQStack(Stack):
             # Budgets checks it may encrypt when the budget is created: the key (and its BudgetsUseKey statement) first.
             self.budget.budget.node.add_dependency(self.encryption.cfn_key)
         self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
+        audit = spec.audit
+        self.audit = Audit(self, "Audit", spec=spec, access_logs=self.storage.access_logs_bucket) if audit.cloudtrail or audit.config else None
         self._outputs()
 
     def _outputs(self) -> None:

@@ -8,7 +8,8 @@
 - ``metrics``: AWS/RDS and AWS/S3 metrics measured from the real servers and requests, into CloudWatch;
 - ``alarms``: CloudWatch alarm evaluation, history and actions;
 - ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email;
-- ``scheduler``: EventBridge Scheduler schedules executed at their times, RDS's 7-day rule, fire-now control calls.
+- ``scheduler``: EventBridge Scheduler schedules executed at their times, RDS's 7-day rule, fire-now control calls;
+- ``cloudtrail_events``: every management API call recorded as a CloudTrail event, for LookupEvents.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ def install(state_dir: Path, endpoint: str) -> None:
     alarms.install()
     sns_delivery.install(Path(state_dir))
     scheduler.install()  # after rds_postgres: its RDS hooks wrap the server's
+    from rentaliq.local import cloudtrail_events
+
+    cloudtrail_events.install(Path(state_dir))  # the local CloudTrail event history (lookup-events)
+    moto_fixes.carry("AWS_ConfigRole")  # AWS Config's recorder role attaches it ([audit] config)
     _installed = True
 
 

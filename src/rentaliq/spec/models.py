@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rentaliq import naming
+from rentaliq.spec.audit import AuditSpec
 from rentaliq.spec.encryption import EncryptionSpec
 
 
@@ -353,8 +354,7 @@ class UsageSpec(BaseModel):
     secret_api_calls: int = Field(default=2500, ge=0)
     """Secrets Manager API calls per secret per month (GetSecretValue, DescribeSecret). Default: 2,500."""
     kms_requests: int = Field(default=1000, ge=0)
-    """KMS requests per key per month (SNS encrypting alarm notifications; under the environment's key also one
-    Decrypt per secret read and S3's bucket-key requests). Default: 1,000."""
+    """KMS requests per key per month (SNS encrypting alarm notifications). Default: 1,000."""
     sns_publishes: int = Field(default=100, ge=0)
     """Messages published per topic per month (each alarm transition to ALARM or OK is one). Default: 100."""
     flow_log_gb: float = Field(default=1, ge=0)
@@ -381,6 +381,14 @@ class UsageSpec(BaseModel):
     """GET requests per month on the files bucket. Default: 100,000."""
     access_logs_gb: float = Field(default=1, ge=0)
     """GB kept in an access-logs bucket (S3 Standard). Default: 1."""
+    trail_logs_gb: float = Field(default=1, ge=0)
+    """GB kept in the trail-logs bucket (``[audit]``; CloudTrail and Config deliveries, S3 Standard). Default: 1."""
+    trail_logs_put_requests: int = Field(default=10_000, ge=0)
+    """Log files CloudTrail and Config deliver a month (one PUT each; about one per region every 5 minutes). Default: 10,000."""
+    config_items: int = Field(default=300, ge=0)
+    """AWS Config configuration items recorded a month (one per resource change). Default: 300."""
+    config_rule_evaluations: int = Field(default=60, ge=0)
+    """Evaluations per Config rule a month (on each change of a resource in scope, or daily). Default: 60."""
     request_metrics: int = Field(default=16, ge=0, le=16)
     """Metrics an S3 request-metrics configuration publishes in a month, 0 to 16 (S3 publishes a metric only when
     there is such traffic). Default: 16."""
@@ -439,6 +447,8 @@ class EnvironmentSpec(BaseModel):
     schedule: ScheduleSpec = ScheduleSpec(enabled=False)
     """Off-hours stop/start of the database. Default: none (LAB and QA's built-in specs turn it on; PROD refuses
     one unless allow_unsafe_prod)."""
+    audit: AuditSpec = AuditSpec()
+    """The audit trail (CloudTrail, AWS Config). Default: off (PROD's built-in spec turns both on)."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""

@@ -188,6 +188,23 @@ def _expire_after_glacier(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "storage.lifecycle.expire_current_after_days", life.expire_current_after_days, allowed
 
 
+@rule("audit.trail_logs_ia_after_days", "audit.trail_logs_glacier_after_days", "audit.trail_logs_expire_after_days")
+def _trail_logs_in_order(spec: EnvironmentSpec) -> Iterator[Problem]:
+    audit = spec.audit
+    if audit.trail_logs_glacier_after_days <= audit.trail_logs_ia_after_days:
+        yield (
+            "audit.trail_logs_glacier_after_days",
+            audit.trail_logs_glacier_after_days,
+            f"more than audit.trail_logs_ia_after_days ({audit.trail_logs_ia_after_days})",
+        )
+    if audit.trail_logs_expire_after_days <= audit.trail_logs_glacier_after_days:
+        yield (
+            "audit.trail_logs_expire_after_days",
+            audit.trail_logs_expire_after_days,
+            f"more than audit.trail_logs_glacier_after_days ({audit.trail_logs_glacier_after_days})",
+        )
+
+
 @rule("storage.versioning", "storage.lifecycle.expire_noncurrent_after_days")
 def _noncurrent_with_versioning(spec: EnvironmentSpec) -> Iterator[Problem]:
     storage, days = spec.storage, spec.storage.lifecycle.expire_noncurrent_after_days
@@ -274,6 +291,21 @@ def _schedule_start_before_stop(spec: EnvironmentSpec) -> Iterator[Problem]:
 def _prod_runs_around_the_clock(spec: EnvironmentSpec) -> Iterator[Problem]:
     if spec.is_prod and spec.schedule.enabled and not spec.allow_unsafe_prod:
         yield "schedule.enabled", True, "false in prod: a stopped production database is an outage (set allow_unsafe_prod = true to override deliberately)"
+
+
+@rule("schedule.enabled", "schedule.stop_at", "schedule.start_at", "schedule.days", "schedule.timezone", "database.backup_window")
+def _backups_while_running(spec: EnvironmentSpec) -> Iterator[Problem]:
+    """RDS takes no automated backup of a stopped instance: a backup window inside the off-hours would mean none ever."""
+    from rentaliq.spec.backup_hours import backup_window_problem
+
+    backup = windows.daily_minutes(spec.database.backup_window)
+    if not spec.schedule.enabled or backup is None or windows.span(*backup, windows.DAY) < 30 or not _is_time_zone(spec.schedule.timezone):
+        return  # a malformed window or time zone has its own problem
+    if any(day not in WEEKDAYS for day in spec.schedule.days) or spec.schedule.start_at >= spec.schedule.stop_at:
+        return  # reported by their own rules
+    allowed = backup_window_problem(spec.schedule, spec.database.backup_window)
+    if allowed:
+        yield "database.backup_window", spec.database.backup_window, allowed
 
 
 def _is_time_zone(name: str) -> bool:
