@@ -32,8 +32,8 @@ def variants(tmp_path_factory) -> dict[str, dict]:
     return {r.spec.name.value: json.loads(Path(r.template_path).read_text()) for r in synthesize(specs, outdir)}
 
 
-def _env_key(template: dict) -> tuple[str, dict]:
-    (alias_id, alias) = one(template, "AWS::KMS::Alias")  # the alerts key has its alias only when the env key is off
+def _env_key(template: dict, env: str) -> tuple[str, dict]:
+    (_, alias) = one(template, "AWS::KMS::Alias", AliasName=f"alias/rentaliq-{env}")
     key_id = alias["Properties"]["TargetKeyId"]["Fn::GetAtt"][0]
     return key_id, template["Resources"][key_id]
 
@@ -45,10 +45,10 @@ def _key_arn(key_id: str) -> dict:
 @pytest.mark.parametrize("env", ["prod", "lab-on"])
 def test_the_environment_key_rotates_and_its_policy_grants_use_only_through_the_environment(synthesized, variants, env):
     template, name = (synthesized["prod"], "prod") if env == "prod" else (variants["lab"], "lab")
-    assert len(of_type(template, "AWS::KMS::Key")) == 1  # the alerts key is not made beside it
-    (_, alias) = one(template, "AWS::KMS::Alias")
-    assert alias["Properties"]["AliasName"] == f"alias/rentaliq-{name}"
-    key_id, key = _env_key(template)
+    aliases = sorted(a["Properties"]["AliasName"] for a in of_type(template, "AWS::KMS::Alias").values())
+    # The alerts key is not made beside it (PROD's audit trail has a key of its own, for its log files).
+    assert aliases == ([f"alias/rentaliq-{name}", "alias/rentaliq-prod-audit"] if name == "prod" else [f"alias/rentaliq-{name}"])
+    key_id, key = _env_key(template, name)
     props = key["Properties"]
     assert props["EnableKeyRotation"] is True and props["PendingWindowInDays"] == 30
     assert key["DeletionPolicy"] == ("Retain" if name == "prod" else "Delete")
@@ -71,8 +71,8 @@ def test_the_environment_key_rotates_and_its_policy_grants_use_only_through_the_
 
 @pytest.mark.parametrize("env", ["prod", "lab-on"])
 def test_the_key_encrypts_the_database_bucket_secrets_topic_and_flow_logs(synthesized, variants, env):
-    template = synthesized["prod"] if env == "prod" else variants["lab"]
-    key_id, _ = _env_key(template)
+    template, name = (synthesized["prod"], "prod") if env == "prod" else (variants["lab"], "lab")
+    key_id, _ = _env_key(template, name)
     arn = _key_arn(key_id)
     (_, db) = one(template, "AWS::RDS::DBInstance")
     assert db["Properties"]["StorageEncrypted"] is True and db["Properties"]["KmsKeyId"] == arn
