@@ -214,3 +214,8 @@ def test_a_window_that_opens_with_the_start_or_runs_into_the_stop_is_refused_and
     assert _problems("qa", {"database": {"backup_window": "00:30-01:30"}})  # 20:30 EDT: after the stop
     assert build_spec("qa", {"database": {"backup_window": "22:00-23:00"}})  # 17:00-18:00 EST, 18:00-19:00 EDT
     assert build_spec("qa", {"schedule": {"enabled": False}, "database": {"backup_window": "03:00-04:00"}})
+
+
+def test_a_nat_instance_type_outside_the_list_is_refused_before_any_deploy():
+    [problem] = _problems("qa", {"network": {"nat_instance_type": "t4g.weird"}})
+    assert problem == "qa: network.nat_instance_type='t4g.weird' is invalid; allowed: one of t4g.nano, t4g.micro, t4g.small, t3.nano, t3.micro, t3a.nano"

@@ -206,8 +206,8 @@ class NetworkSpec(BaseModel):
     """NAT gateways or instances, 1 to availability_zones; one per zone keeps egress up through a zone failure.
     Unset with ``nat = "none"``. Default: 1 (none with ``nat = "none"``)."""
     nat_instance_type: str = Field(default="t4g.nano", pattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
-    """EC2 instance type of a NAT instance (``nat = "instance"``); an ARM (Graviton) type such as ``t4g.nano``
-    runs the ARM Amazon Linux 2023 image. Default: ``t4g.nano``."""
+    """EC2 instance type of a NAT instance (``nat = "instance"``): t4g.nano, t4g.micro, t4g.small, t3.nano, t3.micro
+    or t3a.nano; an ARM (Graviton) type runs the ARM Amazon Linux 2023 image. Default: ``t4g.nano``."""
     secrets_manager_endpoint: bool = False
     """A Secrets Manager interface endpoint in the app subnets (private DNS on; its security group admits HTTPS
     from the app security group only): the spec's Phase 2 "private access", about $7.30 a month per zone.
