@@ -157,3 +157,25 @@ def test_tls_listener_certificate_chains_to_the_local_ca_for_loopback(tmp_path):
     names = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert {str(ip) for ip in names.get_values_for_type(x509.IPAddress)} == {"127.0.0.1", "::1"}
     assert names.get_values_for_type(x509.DNSName) == ["localhost"]
+
+
+def test_environment_key_policy_delegates_to_the_app_role_through_s3_and_secrets_manager_only():
+    """The shape of infra/keys.py: the account as principal, narrowed by aws:PrincipalArn and kms:ViaService."""
+    policy = {
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"aws:PrincipalArn": ROLE}, "StringEquals": {"kms:ViaService": ["s3.us-east-1.amazonaws.com"]}},
+            }
+        ]
+    }
+    decrypt = {"Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": KEY}]}
+    via_s3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+    assert decide_kms(Identity(SESSION, [decrypt]), "kms:Decrypt", KEY, policy, via_s3) is None
+    assert decide_kms(Identity(SESSION, [decrypt]), "kms:Decrypt", KEY, policy, {}) == NO_RESOURCE_ALLOW  # a direct KMS call
+    assert decide_kms(Identity(SESSION, []), "kms:Decrypt", KEY, policy, via_s3) == NO_IDENTITY_ALLOW  # IAM still decides
+    other = Caller(arn=f"arn:aws:iam::{ACCOUNT}:user/u", account=ACCOUNT, names=(f"arn:aws:iam::{ACCOUNT}:user/u",))
+    assert decide_kms(Identity(other, [decrypt]), "kms:Decrypt", KEY, policy, via_s3) == NO_RESOURCE_ALLOW

@@ -3,6 +3,7 @@ generate has a wildcard principal or a ``*`` action; QA and PROD refuse public d
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -114,3 +115,22 @@ def test_qa_and_prod_refuse_public_database_cidrs(env, cidr):
 @pytest.mark.parametrize("env", ["qa", "prod"])
 def test_qa_and_prod_accept_private_database_cidrs(env):
     assert build_spec(env, {"database": {"allowed_cidrs": ["10.20.0.0/16"]}}).database.allowed_cidrs == ("10.20.0.0/16",)
+
+
+@pytest.mark.parametrize("env", ENVS)
+def test_app_role_uses_the_environment_key_through_s3_and_secrets_manager_only(synthesized, env):
+    """The key policy delegates the app role's use to IAM; with the key on (PROD by default) the files-access
+    policy carries that one allow, narrowed to the two services; without the key, no KMS statement at all."""
+    _, files = one(synthesized[env], "AWS::IAM::ManagedPolicy", ManagedPolicyName=f"rentaliq-{env}-files-access-policy")
+    kms = [s for s in files["Properties"]["PolicyDocument"]["Statement"] if "kms:" in json.dumps(s.get("Action"))]
+    key_on = bool(of_type(synthesized[env], "AWS::KMS::Alias")) and any(
+        a["Properties"]["AliasName"] == f"alias/rentaliq-{env}" for a in of_type(synthesized[env], "AWS::KMS::Alias").values()
+    )
+    assert key_on == (env == "prod")  # the built-in specs: PROD has its key, LAB and QA keep AWS-managed keys
+    if not key_on:
+        assert kms == []
+        return
+    [statement] = kms
+    assert statement["Action"] == ["kms:Decrypt", "kms:GenerateDataKey"]
+    assert statement["Condition"]["StringEquals"]["kms:ViaService"] == ["s3.us-east-1.amazonaws.com", "secretsmanager.us-east-1.amazonaws.com"]
+    assert "Fn::GetAtt" in statement["Resource"] and statement["Resource"]["Fn::GetAtt"][1] == "Arn"

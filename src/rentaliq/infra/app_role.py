@@ -9,8 +9,9 @@ prove it on the enforcing local cloud.
 
 from __future__ import annotations
 
-from aws_cdk import Aws
+from aws_cdk import Aws, Stack
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
@@ -23,7 +24,10 @@ from rentaliq.infra.compliance import acknowledge
 class AppRole(Construct):
     """The role, its files policy and the EC2 instance profile; ``read_secrets_policy`` comes from :class:`Access`."""
 
-    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, read_secrets_policy: iam.IManagedPolicy) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, read_secrets_policy: iam.IManagedPolicy, key: kms.IKey | None = None) -> None:
+        """``key``: the environment's customer-managed key, when on. Its policy delegates the app role's use to IAM
+        (through S3 and Secrets Manager only), so the role needs its own allow to read the files and secrets it
+        encrypts; that statement rides in the files-access policy, keeping the role at exactly two policies."""
         super().__init__(scope, id)
         env = spec.name.value
         bucket_arn = files_bucket_arn(Aws.PARTITION, naming.files_bucket(env))
@@ -37,6 +41,18 @@ class AppRole(Construct):
                 iam.PolicyStatement(sid="ReadWriteFiles", actions=list(FILES_OBJECT_ACTIONS), resources=[f"{bucket_arn}/*"]),
             ],
         )
+        if key is not None:
+            from rentaliq.infra.keys import APP_ROLE_ACTIONS, APP_ROLE_SERVICES
+
+            region = Stack.of(self).region
+            self.files_policy.add_statements(
+                iam.PolicyStatement(
+                    sid="UseEnvironmentKeyThroughS3AndSecretsManager",
+                    actions=list(APP_ROLE_ACTIONS),
+                    resources=[key.key_arn],
+                    conditions={"StringEquals": {"kms:ViaService": [f"{service}.{region}.amazonaws.com" for service in APP_ROLE_SERVICES]}},
+                )
+            )
         acknowledge(
             self.files_policy,
             id=f"AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::{naming.files_bucket(env)}/*]",

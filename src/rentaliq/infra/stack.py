@@ -47,7 +47,7 @@ class RentalIQStack(Stack):
         self.database = Database(self, "Database", spec=spec, network=self.network, key=env_key)
         self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=env_key)
         self.access = Access(self, "Access", spec=spec)
-        self.app_role = AppRole(self, "AppRole", spec=spec, read_secrets_policy=self.access.read_secrets_policy)
+        self.app_role = AppRole(self, "AppRole", spec=spec, read_secrets_policy=self.access.read_secrets_policy, key=env_key)
         require_encrypted_puts(self.storage.files_bucket)
         self.alerts = Alerts(self, "Alerts", spec=spec, key=self.encryption.policy_key if self.encryption else None)
         self.monitoring = Monitoring(

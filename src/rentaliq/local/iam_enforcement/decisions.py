@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rentaliq.local.iam_enforcement.policy import Caller, as_list, effects, statement_matches
+from rentaliq.local.iam_enforcement.policy import Caller, as_list, effects
 from rentaliq.local.iam_enforcement.principals import Identity
 
 NO_IDENTITY_ALLOW = "because no identity-based policy allows the {action} action"
@@ -44,40 +44,40 @@ def decide(identity: Identity, action: str, resource: str, context: dict[str, st
     return NO_IDENTITY_ALLOW
 
 
+def principal_arn(caller: Caller) -> str:
+    """``aws:PrincipalArn``: a session's role, else the caller itself."""
+    return caller.names[1] if ":assumed-role/" in caller.arn and len(caller.names) > 1 else caller.arn
+
+
 def decide_kms(identity: Identity, action: str, key_arn: str, key_policy: dict[str, Any], context: dict[str, str]) -> str | None:
+    """Key policies as KMS reads them: a statement naming the caller grants by itself; one naming the account
+    (``arn:aws:iam::ACCOUNT:root``) delegates to IAM, so an identity policy must allow the action too. Conditions
+    see ``aws:PrincipalArn``, ``kms:CallerAccount`` and, for a call made on the caller's behalf by S3 or Secrets
+    Manager, ``kms:ViaService``."""
     caller = identity.caller
-    on_key = effects(key_policy, action, key_arn, context, caller)
-    if "Deny" in on_key:
+    context = {**context, "aws:PrincipalArn": principal_arn(caller), "kms:CallerAccount": caller.account}
+    root_arn = f"arn:aws:iam::{caller.account}:root"
+    account = Caller(arn=root_arn, account=caller.account, names=(root_arn, caller.account), is_root=True)
+    direct = set() if caller.is_root else effects(_naming(key_policy, caller.names), action, key_arn, context, caller)
+    via_account = effects(_naming(key_policy, account.names), action, key_arn, context, account)
+    if "Deny" in direct | via_account:
         return RESOURCE_DENY
     on_identity = set() if caller.is_root else _identity_effects(identity, action, key_arn, context)
     if "Deny" in on_identity:
         return IDENTITY_DENY
-    if "Allow" in on_key and not caller.is_root and _names_caller_itself(key_policy, caller, action, key_arn, context):
+    if "Allow" in direct:
         return None
-    account_root = Caller(
-        arn=f"arn:aws:iam::{caller.account}:root", account=caller.account, names=(f"arn:aws:iam::{caller.account}:root", caller.account), is_root=True
-    )
-    delegated = "Allow" in effects(key_policy, action, key_arn, context, account_root) and _names_account(key_policy, caller.account)
-    if not delegated:
+    if "Allow" not in via_account:
         return NO_RESOURCE_ALLOW
-    if caller.is_root or "Allow" in on_identity:
-        return None
-    return NO_IDENTITY_ALLOW
+    return None if caller.is_root or "Allow" in on_identity else NO_IDENTITY_ALLOW
 
 
-def _names_account(policy: dict[str, Any], account: str) -> bool:
+def _naming(policy: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The statements of ``policy`` whose AWS principal is one of ``names`` (or ``*``)."""
+    kept = []
     for statement in as_list(policy.get("Statement")):
         principal = statement.get("Principal")
-        names = as_list(principal.get("AWS")) if isinstance(principal, dict) else []
-        if statement.get("Effect") == "Allow" and any(n in (account, f"arn:aws:iam::{account}:root") for n in names):
-            return True
-    return False
-
-
-def _names_caller_itself(policy: dict[str, Any], caller: Caller, action: str, resource: str, context: dict[str, str]) -> bool:
-    for statement in as_list(policy.get("Statement")):
-        principal = statement.get("Principal")
-        names = as_list(principal.get("AWS")) if isinstance(principal, dict) else []
-        if statement.get("Effect") == "Allow" and any(n in caller.names for n in names) and statement_matches(statement, action, resource, context, caller):
-            return True
-    return False
+        listed = ["*"] if principal == "*" else as_list(principal.get("AWS")) if isinstance(principal, dict) else []
+        if any(n == "*" or n in names for n in listed):
+            kept.append(statement)
+    return {"Statement": kept}

@@ -46,7 +46,7 @@ def _kms_key(region: str, key_id: str) -> tuple[str, dict[str, Any]] | None:
     return key.arn, document(key.policy)
 
 
-def _require_decrypt(identity: principals.Identity, region: str, key_id: str | None, context: dict[str, str]) -> None:
+def _require_decrypt(identity: principals.Identity, region: str, key_id: str | None, context: dict[str, str], via: str) -> None:
     """Reading data encrypted under a customer-managed key needs kms:Decrypt on that key (AWS-managed keys: no)."""
     if not key_id or key_id.startswith("alias/aws/"):
         return
@@ -54,7 +54,7 @@ def _require_decrypt(identity: principals.Identity, region: str, key_id: str | N
     if found is None:
         return
     arn, key_policy = found
-    why = decisions.decide_kms(identity, "kms:Decrypt", arn, key_policy, context)
+    why = decisions.decide_kms(identity, "kms:Decrypt", arn, key_policy, {**context, "kms:ViaService": f"{via}.{region}.amazonaws.com"})
     if why:
         raise Denied("AccessDenied", decisions.denial(identity.caller, "kms:Decrypt", arn, why))
 
@@ -86,7 +86,7 @@ def _check_s3(identity: principals.Identity, request: requests.Request) -> None:
     if bucket is not None and request.key and request.operation in ("GetObject", "GetObjectVersion"):
         key = bucket.keys.get(request.key)
         if key is not None and getattr(key, "encryption", None) == "aws:kms":
-            _require_decrypt(identity, request.region, key.kms_key_id, request.context)
+            _require_decrypt(identity, request.region, key.kms_key_id, request.context, "s3")
 
 
 def check(identity: principals.Identity, request: requests.Request) -> None:
@@ -118,7 +118,7 @@ def check(identity: principals.Identity, request: requests.Request) -> None:
             decisions.denial(identity.caller, request.action, resource, why),
         )
     if request.action == "secretsmanager:GetSecretValue":
-        _require_decrypt(identity, request.region, key_id, request.context)
+        _require_decrypt(identity, request.region, key_id, request.context, "secretsmanager")
 
 
 def _check_trust(identity: principals.Identity, role_arn: str) -> None:

@@ -3,6 +3,8 @@ the compute services, carrying exactly its two policies) and PROD's RDS monitori
 
 from __future__ import annotations
 
+from typing import Any
+
 from rentaliq import naming
 from rentaliq.contract import (
     APP_ROLE_PRINCIPALS,
@@ -113,8 +115,31 @@ def _files_policy(audit: Audit, arn: str) -> None:
     policy = read.call(IAM, f"{name} document", "readable", "iam", "get_policy", PolicyArn=arn)["Policy"]
     version = read.call(IAM, f"{name} document", "readable", "iam", "get_policy_version", PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]
     found = statements(policy_document(version.get("Document")))
+    key_statements = [s for s in found if any(str(a).startswith("kms:") for a in as_list(s.get("Action")))]
+    found = [s for s in found if s not in key_statements]
     grants = sorted((a, r) for s in found if s.get("Effect") == "Allow" for a in as_list(s.get("Action")) for r in as_list(s.get("Resource")))
     bucket = files_bucket_arn(audit.partition, naming.files_bucket(audit.env))
     wanted = sorted([(a, bucket) for a in FILES_BUCKET_ACTIONS] + [(a, f"{bucket}/*") for a in FILES_OBJECT_ACTIONS])
     odd = [s for s in found if s.get("Effect") != "Allow" or "NotAction" in s or "NotResource" in s or "Condition" in s]
+    _key_statement(audit, name, key_statements)
     add(IAM, f"{name} grants", [f"{a} {r}" for a, r in wanted], [f"{a} {r}" for a, r in grants], ok=grants == wanted and not odd)
+
+
+def _key_statement(audit: Audit, name: str, found: list[dict[str, Any]]) -> None:
+    """With the environment's key on, one statement lets the app role use it through S3 and Secrets Manager only."""
+    from rentaliq.infra.keys import APP_ROLE_ACTIONS, APP_ROLE_SERVICES
+
+    if not audit.spec.encryption.customer_managed_key:
+        audit.record.add(IAM, f"{name} key statements", 0, len(found))
+        return
+    via = sorted(f"{service}.{audit.spec.region}.amazonaws.com" for service in APP_ROLE_SERVICES)
+    shape = [
+        (sorted(as_list(s.get("Action"))), sorted(as_list((s.get("Condition") or {}).get("StringEquals", {}).get("kms:ViaService"))), s.get("Effect"))
+        for s in found
+    ]
+    ok = (
+        len(found) == 1
+        and shape[0] == (sorted(APP_ROLE_ACTIONS), via, "Allow")
+        and str(as_list(found[0].get("Resource"))[0]).startswith(f"arn:{audit.partition}:kms:")
+    )
+    audit.record.add(IAM, f"{name} key statement", [sorted(APP_ROLE_ACTIONS), via], [[s[0], s[1]] for s in shape], ok=ok)
