@@ -4,8 +4,10 @@ Four failure modes shape this module:
 
 * **Password rotation.**  Connections authenticated before a rotation keep working; new ones
   fail with the cached password.  Every connection (pooled or not) is opened through
-  ``Database._open``, which on an authentication failure refreshes the secret once (one request
-  for a whole burst of failures, see ``Secrets.refresh(stale=)``) and retries once.
+  ``Database._open``, which on an authentication failure refreshes the secret (one request
+  for a whole burst of failures, see ``Secrets.refresh(stale=)``) and retries once.  When the
+  refreshed secret still holds the rejected password, a rotation is between setSecret and
+  finishSecret: the secret is re-read every 0.1 s for up to ``_ROTATION_WINDOW_S`` before failing.
 * **Restart or failover.**  Every session dies.  ``run()`` retries idempotent work on
   connection loss with bounded, jittered exponential backoff; the first loss also purges the
   pool's idle connections (``pool.check()``) so retries do not walk through dead connections one
@@ -67,6 +69,10 @@ _CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 _AUTH_MESSAGES = ("password authentication failed", "pam authentication failed")
 _CREDENTIAL_OPTIONS = frozenset({"host", "hostaddr", "port", "user", "password", "dbname", "sslmode", "sslrootcert"})
 _PURGE_INTERVAL_S = 0.5
+# A single-user rotation's window between setSecret (new password on the server) and finishSecret (new AWSCURRENT):
+# milliseconds on the local cloud, seconds for AWS's rotation Lambda. An auth failure re-reads the secret this long.
+_ROTATION_WINDOW_S = 10.0
+_ROTATION_POLL_S = 0.1
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -108,6 +114,10 @@ def database_url(creds: Credentials, *, sslmode: str = "verify-full", **params: 
     query = urlencode({"sslmode": sslmode, **params}, quote_via=quote, safe="")
     user, password, dbname = (quote(part, safe="") for part in (creds.username, creds.password, creds.dbname))
     return f"postgresql://{user}:{password}@{host}:{creds.port}/{dbname}?{query}"
+
+
+def _same_credentials(fresh: SecretValue, stale: SecretValue) -> bool:
+    return fresh is stale or (fresh.get("password") == stale.get("password") and fresh.get("username") == stale.get("username"))
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -320,8 +330,14 @@ class Database:
         if conn is not None:
             return conn
         fresh = self.secrets.refresh(DB_CREDENTIALS, stale=secret)
-        if fresh is secret or (fresh.get("password") == secret.get("password") and fresh.get("username") == secret.get("username")):
-            raise auth_error  # the secret itself is wrong: retrying the same password cannot help
+        deadline = time.monotonic() + _ROTATION_WINDOW_S
+        while _same_credentials(fresh, secret):
+            # A single-user rotation sets the new password (setSecret) a moment before it becomes AWSCURRENT
+            # (finishSecret): wait that window out, re-reading the secret; past it, the secret itself is wrong.
+            if time.monotonic() >= deadline:
+                raise auth_error
+            time.sleep(_ROTATION_POLL_S)
+            fresh = self.secrets.refresh(DB_CREDENTIALS, stale=fresh)
         logger.warning(
             "database %s rejected the cached credentials (secret %s version %s); retrying once with version %s",
             secret.get("dbInstanceIdentifier") or secret.get("host"),

@@ -1,0 +1,209 @@
+"""Credential rotation on the local cloud (issue 12 section 5): RotateSecret changes the real PostgreSQL password,
+keeps the connection-string secret in step, survives kill -9 between steps, and the SDK serves through it.
+
+Each test looks at the data itself: it connects with what the secrets say, and with the old password.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+from urllib.parse import quote
+
+import psycopg
+import pytest
+
+from rentaliq import naming
+from rentaliq.contract import SSLMODE
+from rentaliq.local.cloud import LocalCloud
+from rentaliq.local.postgres.ca import local_cloud_ca
+from rentaliq.local.secrets_rotation.steps import CRASH_ENV
+from tests.clouds import own_cloud, private_cloud
+from tests.functional.rds_client import SMALL_POSTGRES
+
+ENV = "lab"
+USER, DBNAME, FIRST_PASSWORD = "rentaliq_admin", "rentaliq", "first-Password-1234567890"
+CREDS, CONN = naming.secret_path(ENV, "db/credentials"), naming.secret_path(ENV, "db/connection-string")
+
+rotation_cloud = own_cloud("rotation", "The cloud whose lab database these tests rotate.")
+
+
+def _seed(cloud: LocalCloud) -> None:
+    """The lab database and its two secrets, in the deployed layout (what DatabaseSecret + SecretTargetAttachment and
+    the stack's connection-string secret hold)."""
+    rds, sm = cloud.client("rds"), cloud.client("secretsmanager")
+    db_id = naming.db_instance_id(ENV)
+    rds.create_db_instance(DBInstanceIdentifier=db_id, MasterUserPassword=FIRST_PASSWORD, **{**SMALL_POSTGRES, "MasterUsername": USER, "DBName": DBNAME})
+    endpoint = rds.describe_db_instances(DBInstanceIdentifier=db_id)["DBInstances"][0]["Endpoint"]
+    host, port = endpoint["Address"], endpoint["Port"]
+    creds = {"username": USER, "password": FIRST_PASSWORD, "engine": "postgres", "host": host, "port": port, "dbname": DBNAME, "dbInstanceIdentifier": db_id}
+    sm.create_secret(Name=CREDS, SecretString=json.dumps(creds))
+    url = f"postgresql://{USER}:{quote(FIRST_PASSWORD, safe='')}@{host}:{port}/{DBNAME}?sslmode={SSLMODE}"
+    sm.create_secret(Name=CONN, SecretString=json.dumps({"DATABASE_URL": url, "JDBC_URL": f"jdbc:postgresql://{host}:{port}/{DBNAME}?sslmode={SSLMODE}"}))
+
+
+@pytest.fixture(scope="module")
+def seeded(rotation_cloud: LocalCloud) -> LocalCloud:
+    _seed(rotation_cloud)
+    return rotation_cloud
+
+
+def _bundle(cloud: LocalCloud) -> str:
+    return str(local_cloud_ca(cloud.state_dir).path)
+
+
+def _stages(sm: Any) -> dict[str, list[str]]:
+    return sm.describe_secret(SecretId=CREDS)["VersionIdsToStages"]
+
+
+def _wait_current(sm: Any, version: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            stages = _stages(sm)
+        except Exception:  # noqa: BLE001 - the cloud may be restarting
+            stages = {}
+        if "AWSCURRENT" in stages.get(version, []) and not any("AWSPENDING" in s for s in stages.values()):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"version {version} did not become AWSCURRENT: {stages}")
+
+
+def _creds(sm: Any, **where: str) -> dict[str, Any]:
+    return json.loads(sm.get_secret_value(SecretId=CREDS, **where)["SecretString"])
+
+
+def _connect_with(creds: dict[str, Any], bundle: str) -> psycopg.Connection:
+    return psycopg.connect(
+        host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"], dbname=creds["dbname"], sslmode="verify-full", sslrootcert=bundle, connect_timeout=5
+    )
+
+
+def _assert_rotated(cloud: LocalCloud, old_password: str) -> dict[str, Any]:
+    """AWSCURRENT and the connection string both work, the old password does not."""
+    sm, bundle = cloud.client("secretsmanager"), _bundle(cloud)
+    current = _creds(sm)
+    assert current["password"] != old_password and len(current["password"]) == 32
+    with _connect_with(current, bundle) as conn:
+        assert conn.execute("SELECT current_user").fetchone() == (USER,)
+    url = json.loads(sm.get_secret_value(SecretId=CONN)["SecretString"])["DATABASE_URL"]
+    assert f":{quote(current['password'], safe='')}@" in url and url.endswith(f"?sslmode={SSLMODE}")
+    with psycopg.connect(url, sslrootcert=bundle, connect_timeout=5) as conn:
+        assert conn.execute("SELECT 1").fetchone() == (1,)
+    with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+        _connect_with({**current, "password": old_password}, bundle).close()
+    return current
+
+
+def test_rotate_secret_changes_the_real_password_and_the_connection_string(seeded: LocalCloud) -> None:
+    sm = seeded.client("secretsmanager")
+    before = _creds(sm)
+    old_version = sm.describe_secret(SecretId=CREDS)["VersionIdsToStages"]
+    answer = sm.rotate_secret(SecretId=CREDS)
+    version = answer["VersionId"]
+    assert answer["Name"] == CREDS and version not in old_version
+    _wait_current(sm, version)
+    current = _assert_rotated(seeded, before["password"])
+    assert _creds(sm, VersionStage="AWSPREVIOUS")["password"] == before["password"]
+    assert {k: v for k, v in current.items() if k != "password"} == {k: v for k, v in before.items() if k != "password"}
+    assert sm.describe_secret(SecretId=CREDS).get("LastRotatedDate")
+
+
+def test_rotation_rules_are_kept_and_out_of_range_days_are_refused(seeded: LocalCloud) -> None:
+    sm = seeded.client("secretsmanager")
+    with pytest.raises(sm.exceptions.InvalidParameterException, match="1-1000"):
+        sm.rotate_secret(SecretId=CREDS, RotationRules={"AutomaticallyAfterDays": 1001})
+    before = _creds(sm)
+    version = sm.rotate_secret(SecretId=CREDS, RotationRules={"AutomaticallyAfterDays": 30})["VersionId"]
+    _wait_current(sm, version)
+    described = sm.describe_secret(SecretId=CREDS)
+    assert described["RotationEnabled"] is True and described["RotationRules"]["AutomaticallyAfterDays"] == 30
+    assert 29 * 86400 < described["NextRotationDate"].timestamp() - time.time() <= 30 * 86400
+    _assert_rotated(seeded, before["password"])
+
+
+def test_the_sdk_serves_through_rotations_under_load_with_no_failure(seeded: LocalCloud, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rentaliq.runtime.config import RuntimeConfig
+    from rentaliq.runtime.database import Database
+    from rentaliq.runtime.secrets import Secrets
+
+    for name, value in seeded.env(write_profile=False).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_CONFIG_FILE", os.devnull)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", os.devnull)
+    # Short pooled lives, so new connections (which need the new password) are opened during the rotations.
+    config = RuntimeConfig(env=ENV, ca_bundle=_bundle(seeded), pool_max_size=6, pool_max_lifetime_s=1.0, pool_max_idle_s=1.0)
+    sm = seeded.client("secretsmanager")
+    failures: list[str] = []
+    done = threading.Event()
+    served = [0]
+
+    with Database(Secrets(config), config=config) as db:
+
+        def worker() -> None:
+            while not done.is_set():
+                try:
+                    assert db.query("SELECT count(*) FROM pg_stat_activity")[0][0] >= 1
+                    with db.connect() as conn:  # a fresh, unpooled connection each time: the new password at once
+                        conn.execute("SELECT 1")
+                    served[0] += 1
+                except Exception as error:  # noqa: BLE001 - counted, the assertion below shows them
+                    failures.append(f"{type(error).__name__}: {error}")
+
+        threads = [threading.Thread(target=worker) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        passwords = {_creds(sm)["password"]}
+        try:
+            for _ in range(3):
+                time.sleep(1.0)
+                version = sm.rotate_secret(SecretId=CREDS)["VersionId"]
+                _wait_current(sm, version)
+                passwords.add(_creds(sm)["password"])
+            time.sleep(1.5)
+        finally:
+            done.set()
+            for thread in threads:
+                thread.join(timeout=30)
+    assert failures == [], failures[:5]
+    assert served[0] > 50 and len(passwords) == 4
+    for old in passwords - {_creds(sm)["password"]}:
+        with pytest.raises(psycopg.OperationalError, match="password authentication failed"):
+            _connect_with({**_creds(sm), "password": old}, _bundle(seeded)).close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", ["createSecret", "setSecret", "finishSecret"])
+def test_kill_9_between_steps_then_a_restart_completes_the_rotation(step: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CRASH_ENV, step)
+    with private_cloud(f"rotation-crash-{step.lower()}") as cloud:
+        _seed(cloud)
+        sm = cloud.client("secretsmanager")
+        version = sm.rotate_secret(SecretId=CREDS)["VersionId"]
+        pid = cloud.status().pid
+        _wait_dead(pid)
+        monkeypatch.delenv(CRASH_ENV)
+        cloud.start(timeout=60)
+        sm = cloud.client("secretsmanager")
+        _wait_current(sm, version)
+        _assert_rotated(cloud, FIRST_PASSWORD)
+
+
+def _wait_dead(pid: int | None, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while pid and time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return
+        try:
+            if os.waitpid(pid, os.WNOHANG)[0] == pid:
+                return
+        except ChildProcessError:
+            pass
+        time.sleep(0.05)
+    if pid:
+        raise AssertionError(f"the local cloud (pid {pid}) did not die after the injected crash")
