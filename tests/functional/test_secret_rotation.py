@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import threading
 import time
 from typing import Any
@@ -21,7 +23,7 @@ from rentaliq.contract import SSLMODE
 from rentaliq.local.cloud import LocalCloud
 from rentaliq.local.postgres.ca import local_cloud_ca
 from rentaliq.local.secrets_rotation.steps import CRASH_ENV
-from tests.clouds import own_cloud, private_cloud
+from tests.clouds import cli_env, own_cloud, private_cloud
 from tests.functional.rds_client import SMALL_POSTGRES
 
 ENV = "lab"
@@ -207,3 +209,34 @@ def _wait_dead(pid: int | None, timeout: float = 30) -> None:
         time.sleep(0.05)
     if pid:
         raise AssertionError(f"the local cloud (pid {pid}) did not die after the injected crash")
+
+
+def _cli(cloud: LocalCloud, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "rentaliq.cli", *args], env=cli_env(cloud), capture_output=True, text=True, timeout=180)
+
+
+def test_rentaliq_rotate_dry_run_changes_nothing(seeded: LocalCloud) -> None:
+    sm = seeded.client("secretsmanager")
+    before = _stages(sm)
+    done = _cli(seeded, "rotate", ENV, "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert f"rotate {CREDS} now" in done.stdout and "dry run: nothing changed" in done.stdout
+    assert _stages(sm) == before
+
+
+def test_rentaliq_rotate_rotates_and_prints_the_version_never_a_value(seeded: LocalCloud) -> None:
+    sm = seeded.client("secretsmanager")
+    before = _creds(sm)
+    done = _cli(seeded, "rotate", ENV, "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["secret"] == CREDS and "AWSCURRENT" in _stages(sm)[result["version_id"]]
+    current = _assert_rotated(seeded, before["password"])
+    for secret in (before["password"], current["password"], quote(current["password"], safe="")):
+        assert secret not in done.stdout + done.stderr
+    assert "createSecret" in done.stderr and "finishSecret" in done.stderr
+
+
+def test_rentaliq_rotate_of_an_environment_not_deployed_is_one_line(seeded: LocalCloud) -> None:
+    done = _cli(seeded, "rotate", "qa")
+    assert done.returncode == 1 and "rentaliq/qa/db/credentials does not exist" in done.stderr and "Traceback" not in done.stderr
