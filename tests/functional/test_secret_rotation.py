@@ -240,3 +240,31 @@ def test_rentaliq_rotate_rotates_and_prints_the_version_never_a_value(seeded: Lo
 def test_rentaliq_rotate_of_an_environment_not_deployed_is_one_line(seeded: LocalCloud) -> None:
     done = _cli(seeded, "rotate", "qa")
     assert done.returncode == 1 and "rentaliq/qa/db/credentials does not exist" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_rotation_schedule_in_a_stack_sets_the_rules_and_its_deletion_cancels_them(seeded: LocalCloud) -> None:
+    """The template CDK writes for a hosted single-user rotation (transform + HostedRotationLambda), deployed locally."""
+    cfn, sm = seeded.client("cloudformation"), seeded.client("secretsmanager")
+    template = {
+        "Transform": "AWS::SecretsManager-2024-09-16",
+        "Resources": {
+            "Schedule": {
+                "Type": "AWS::SecretsManager::RotationSchedule",
+                "Properties": {
+                    "SecretId": CREDS,
+                    "RotationRules": {"ScheduleExpression": "rate(30 days)"},
+                    "HostedRotationLambda": {"RotationType": "PostgreSQLSingleUser", "RotationLambdaName": "rentaliq-lab-db-rotation"},
+                },
+            }
+        },
+    }
+    before = _stages(sm)
+    cfn.create_stack(StackName="rotation-schedule", TemplateBody=json.dumps(template))
+    cfn.get_waiter("stack_create_complete").wait(StackName="rotation-schedule", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    described = sm.describe_secret(SecretId=CREDS)
+    assert described["RotationEnabled"] is True and described["RotationRules"]["AutomaticallyAfterDays"] == 30
+    assert described["RotationLambdaARN"].endswith(":function:rentaliq-lab-db-rotation")
+    assert _stages(sm) == before  # no rotation at deploy time
+    cfn.delete_stack(StackName="rotation-schedule")
+    cfn.get_waiter("stack_delete_complete").wait(StackName="rotation-schedule", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    assert sm.describe_secret(SecretId=CREDS).get("RotationEnabled") is False

@@ -15,6 +15,7 @@ from rentaliq.infra.database import Database
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
+from rentaliq.infra.rotation import add_rotation
 from rentaliq.infra.schedule import OffHoursSchedule
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
@@ -40,6 +41,7 @@ class RentalIQStack(Stack):
         self.storage = Storage(self, "Storage", spec=spec)
         self.database = Database(self, "Database", spec=spec, network=self.network)
         self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
+        self.rotation = add_rotation(self.database, spec=spec, database=self.database, network=self.network)
         self.access = Access(self, "Access", spec=spec)
         self.alerts = Alerts(self, "Alerts", spec=spec)
         self.monitoring = Monitoring(

@@ -105,7 +105,11 @@ def _run(region: str, name: str, token: str | None) -> None:
 def _rotate_secret(original):
     def rotate_secret(self, secret_id, client_request_token=None, rotation_lambda_arn=None, rotation_rules=None, rotate_immediately=True):
         secret = self.secrets[secret_id] if self._is_valid_identifier(secret_id) else None
-        if secret is None or isinstance(secret, sm_models.ReplicaSecret) or secret.is_deleted() or not is_rotatable(_value(secret)):
+        if secret is None or isinstance(secret, sm_models.ReplicaSecret) or secret.is_deleted():
+            return original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately)
+        # Rules only (a RotationSchedule at deploy time, maybe before the SecretTargetAttachment has filled the
+        # secret in): nothing to invoke. A rotation now needs the RDS layout.
+        if rotate_immediately and not is_rotatable(_value(secret)):
             return original(self, secret_id, client_request_token, rotation_lambda_arn, rotation_rules, rotate_immediately)
         days = (rotation_rules or {}).get("AutomaticallyAfterDays")
         if days is not None and not 1 <= int(days) <= 1000:
