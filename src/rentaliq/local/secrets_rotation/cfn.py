@@ -9,6 +9,7 @@ hosted rotation, the one the stacks use, is accepted; a RotationLambdaARN (a Lam
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -58,4 +59,28 @@ class RotationSchedule(Provider):
                 raise
 
 
-PROVIDERS = [RotationSchedule]
+class ResourcePolicy(Provider):
+    """A secret's resource policy. CDK adds one with every rotation schedule: Deny secretsmanager:DeleteSecret, so
+    the rotated secret is not deleted outside CloudFormation (which deletes this policy before the secret)."""
+
+    type_name = "AWS::SecretsManager::ResourcePolicy"
+
+    def create(self, props, ctx):
+        policy = props["ResourcePolicy"]
+        sm = ctx.client("secretsmanager")
+        kwargs = {"BlockPublicPolicy": str(props["BlockPublicPolicy"]).lower() == "true"} if "BlockPublicPolicy" in props else {}
+        return sm.put_resource_policy(SecretId=props["SecretId"], ResourcePolicy=policy if isinstance(policy, str) else json.dumps(policy), **kwargs)["ARN"]
+
+    def update(self, physical_id, old, new, ctx):
+        return self.create(new, ctx)
+
+    def delete(self, physical_id, props, ctx):
+        sm = ctx.client("secretsmanager")
+        try:
+            sm.delete_resource_policy(SecretId=physical_id)
+        except Exception as error:  # noqa: BLE001 - the secret is gone: so is its policy
+            if not is_not_found(error):
+                raise
+
+
+PROVIDERS = [RotationSchedule, ResourcePolicy]
