@@ -43,7 +43,9 @@ def test_prod_rotation_schedule_verify_and_rentaliq_rotate(rotation_deployed_clo
 
     refused = subprocess.run([sys.executable, "-m", "rentaliq.cli", "rotate", "prod"], env=cli_env(cloud), capture_output=True, text=True, timeout=120)
     assert refused.returncode == 1 and "--confirm-prod" in refused.stderr
-    done = subprocess.run([sys.executable, "-m", "rentaliq.cli", "rotate", "prod", "--confirm-prod"], env=cli_env(cloud), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "rentaliq.cli", "rotate", "prod", "--confirm-prod"], env=cli_env(cloud), capture_output=True, text=True, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     creds = json.loads(sm.get_secret_value(SecretId=CREDS)["SecretString"])
     assert creds["password"] != before and before not in done.stdout + done.stderr and creds["password"] not in done.stdout + done.stderr

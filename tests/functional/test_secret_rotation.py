@@ -80,7 +80,14 @@ def _creds(sm: Any, **where: str) -> dict[str, Any]:
 
 def _connect_with(creds: dict[str, Any], bundle: str) -> psycopg.Connection:
     return psycopg.connect(
-        host=creds["host"], port=creds["port"], user=creds["username"], password=creds["password"], dbname=creds["dbname"], sslmode="verify-full", sslrootcert=bundle, connect_timeout=5
+        host=creds["host"],
+        port=creds["port"],
+        user=creds["username"],
+        password=creds["password"],
+        dbname=creds["dbname"],
+        sslmode="verify-full",
+        sslrootcert=bundle,
+        connect_timeout=5,
     )
 
 

@@ -55,7 +55,8 @@ class RotationResult:
 
 
 def _stages(sm: Any, secret_id: str) -> dict[str, list[str]]:
-    return sm.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    stages: dict[str, list[str]] = sm.describe_secret(SecretId=secret_id).get("VersionIdsToStages", {})
+    return stages
 
 
 def _find(stages: dict[str, list[str]], label: str) -> str | None:

@@ -95,7 +95,7 @@ def _run(region: str, name: str, token: str | None) -> None:
         log.info("rotation of %s: version %s is AWSCURRENT", name, token)
     except RotationError as error:
         log.warning("%s", error)
-    except Exception:  # noqa: BLE001 - a worker thread: log, the AWSPENDING version says it is to be resumed
+    except Exception:
         log.exception("rotation of %s (%s) failed", name, token)
     finally:
         with _lock:

@@ -54,7 +54,7 @@ class RotationSchedule(Provider):
         sm = ctx.client("secretsmanager")
         try:
             sm.cancel_rotate_secret(SecretId=physical_id)
-        except Exception as error:  # noqa: BLE001 - a secret already gone has no rotation to cancel
+        except Exception as error:
             if not is_not_found(error):
                 raise
 
@@ -78,7 +78,7 @@ class ResourcePolicy(Provider):
         sm = ctx.client("secretsmanager")
         try:
             sm.delete_resource_policy(SecretId=physical_id)
-        except Exception as error:  # noqa: BLE001 - the secret is gone: so is its policy
+        except Exception as error:
             if not is_not_found(error):
                 raise
 

@@ -116,11 +116,15 @@ class Rotation:
         sm = self.client("secretsmanager")
         current = self._value(VersionStage=CURRENT) or {}
         password = sm.get_random_password(PasswordLength=PASSWORD_LENGTH, ExcludeCharacters=EXCLUDED_CHARACTERS)["RandomPassword"]
-        sm.put_secret_value(SecretId=self.secret_id, ClientRequestToken=self.token, SecretString=json.dumps({**current, "password": password}), VersionStages=[PENDING])
+        sm.put_secret_value(
+            SecretId=self.secret_id, ClientRequestToken=self.token, SecretString=json.dumps({**current, "password": password}), VersionStages=[PENDING]
+        )
 
     def set_secret(self) -> None:
         pending = self._pending()
-        self.client("rds").modify_db_instance(DBInstanceIdentifier=pending["dbInstanceIdentifier"], MasterUserPassword=pending["password"], ApplyImmediately=False)
+        self.client("rds").modify_db_instance(
+            DBInstanceIdentifier=pending["dbInstanceIdentifier"], MasterUserPassword=pending["password"], ApplyImmediately=False
+        )
 
     def test_secret(self) -> None:
         pending = self._pending()
