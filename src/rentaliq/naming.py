@@ -152,3 +152,43 @@ def nat_health_alarm(env: str, number: int) -> str:
 def endpoints_security_group(env: str) -> str:
     """The interface VPC endpoints' security group: HTTPS in from the app security group only."""
     return resource_name(env, "endpoints", "sg")
+
+
+def db_wake_stop_schedule(env: str) -> str:
+    """The one-time schedule ``rentaliq wake --for`` leaves to stop the database when the hold ends off-hours:
+    ``rentaliq-lab-db-wake-stop`` (not in the stack; destroy deletes it)."""
+    return resource_name(env, "db", "wake-stop")
+
+
+def trail(env: str) -> str:
+    """The environment's CloudTrail trail (``[audit] cloudtrail``): ``rentaliq-prod-trail``."""
+    return resource_name(env, "trail")
+
+
+def trail_logs_bucket(env: str) -> str:
+    """The bucket the trail (and AWS Config, under ``config/``) delivers to: ``rentaliq-prod-trail-logs``."""
+    return resource_name(env, "trail", "logs")
+
+
+def audit_key_alias(env: str) -> str:
+    """The KMS key the trail's log files and Config's deliveries are encrypted with: ``alias/rentaliq-prod-audit``."""
+    return f"alias/{resource_name(env, 'audit')}"
+
+
+def config_recorder(env: str) -> str:
+    """The AWS Config configuration recorder (``[audit] config``): ``rentaliq-prod-config-recorder``."""
+    return resource_name(env, "config", "recorder")
+
+
+def config_delivery_channel(env: str) -> str:
+    return resource_name(env, "config", "channel")
+
+
+def config_role(env: str) -> str:
+    """The role AWS Config records with: ``rentaliq-prod-config-role``."""
+    return resource_name(env, "config", "role")
+
+
+def config_rule(env: str, identifier: str) -> str:
+    """One managed Config rule: ``rentaliq-prod-rds-storage-encrypted`` for ``RDS_STORAGE_ENCRYPTED``."""
+    return resource_name(env, identifier.lower().replace("_", "-"))

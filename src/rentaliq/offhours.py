@@ -74,6 +74,13 @@ class OffHours:
             clock = when
         return running / (end - _REFERENCE)
 
+    def runs_throughout(self, start: datetime, end: datetime) -> bool:
+        """Whether the schedule has the instance running from ``start`` to ``end`` (no stop in between)."""
+        if self._state_at(start) != "start":
+            return False
+        stop = next_fire(self.stop, self.timezone, start)
+        return stop is None or stop >= end
+
     def running_hours_per_month(self) -> float:
         return HOURS_PER_MONTH * self.running_fraction()
 

@@ -169,6 +169,10 @@ def test_the_budgets_api_answers_as_aws_documents(lab):
                 call()
         with pytest.raises(budgets.exceptions.DuplicateRecordException):
             budgets.create_notification(AccountId=ACCOUNT, BudgetName=name, Notification={**ACTUAL_100, "Threshold": 100}, Subscribers=[sns])
+        for amount in ("abc", "-5", "NaN"):  # a limit is a decimal amount of at least 0; the stored one is untouched
+            with pytest.raises(budgets.exceptions.InvalidParameterException, match="Invalid budget limit amount"):
+                budgets.update_budget(AccountId=ACCOUNT, NewBudget={**limit, "BudgetLimit": {"Amount": amount, "Unit": "USD"}})
+        assert budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]["BudgetLimit"]["Amount"] in ("10", "10.0")
         # Subscribers: added, listed, removed; a notification is found by its values (80 and 80.0 alike).
         budgets.create_subscriber(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100, Subscriber=email)
         listed = budgets.describe_subscribers_for_notification(AccountId=ACCOUNT, BudgetName=name, Notification=ACTUAL_100)["Subscribers"]

@@ -203,6 +203,26 @@ def test_wake_for_in_the_night_stops_it_when_the_hold_ends_and_leaves_the_evenin
     assert result.next_stop == datetime(2030, 1, 8, 9, 0, tzinfo=UTC)
 
 
+def test_a_longer_second_wake_for_removes_the_first_ones_one_time_stop_and_status_shows_the_pending_one(lab, scheduler):
+    from rentaliq.ops import wake
+    from rentaliq.ops.schedules import read_state
+
+    # Tuesday 2030-01-08 02:00 New York = 07:00 UTC: wake for 2 h leaves a one-time stop at 09:00 UTC (04:00 New York).
+    now = datetime(2030, 1, 8, 7, 0, tzinfo=UTC)
+    wake.wake(lab, wake.plan(lab, "lab", wake.parse_duration("2h"), now=now), lambda message: None)
+    pending = read_state(lab, "lab")
+    assert pending.next_stop(now) == datetime(2030, 1, 8, 9, 0, tzinfo=UTC)  # status names the one-time stop, not 20:00
+    assert "rentaliq-lab-db-wake-stop" in pending.describe_next(now) and "04:00 America/New_York" in pending.describe_next(now)
+    # Then for 30 h: until Wednesday 08:00 New York (13:00 UTC), in working hours. The 04:00 stop must not happen.
+    result = wake.wake(lab, wake.plan(lab, "lab", wake.parse_duration("30h"), now=now), lambda message: None)
+    with pytest.raises(scheduler.exceptions.ResourceNotFoundException):
+        scheduler.get_schedule(Name="rentaliq-lab-db-wake-stop")
+    assert scheduler.get_schedule(Name="rentaliq-lab-db-stop")["StartDate"] == datetime(2030, 1, 9, 13, 0, tzinfo=UTC)
+    # The next stop is Wednesday's 20:00 New York (01:00 UTC Thursday): Tuesday's is held.
+    assert result.next_stop == datetime(2030, 1, 10, 1, 0, tzinfo=UTC) and result.wake_stop is None
+    assert "rentaliq-lab-db-stop stops it" in result.next_stop_text
+
+
 def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stopped, cloud_env):
     now = datetime.now(UTC)
     start = _next_weekday_start(now)
@@ -222,3 +242,13 @@ def test_status_shows_the_schedule_the_state_and_the_next_transition(lab, stoppe
     }
     assert schedule["instance_status"] == "stopped"
     assert schedule["next_transition"]["action"] == "start" and schedule["next_transition"]["at_utc"] == start.astimezone(UTC).isoformat()
+
+
+def test_up_at_night_deploys_and_leaves_the_stopped_database_stopped(lab, stopped, outdir):
+    from rentaliq.deploy.lifecycle import up
+
+    started = time.monotonic()
+    (result,) = up(lab, [load_spec("lab")], outdir)  # the off-hours state: a deploy must not fail, nor start it
+    assert "rentaliq-lab-db is stopped, so not waiting for it: `" in result.database and "rentaliq wake lab` starts it now" in result.database
+    assert time.monotonic() - started < 60  # not the readiness check's full minute of retries
+    assert stopped.describe_db_instances(DBInstanceIdentifier=INSTANCE)["DBInstances"][0]["DBInstanceStatus"] == "stopped"

@@ -123,10 +123,14 @@ def test_prod_bill_by_hand(synthesized):
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 2 * 0.10 + 3.00  # six alarms and two NAT health alarms, one dashboard
         + 0  # the budget (free); no schedule in PROD
+        + 0  # [audit] the trail: the account's first copy of management events is free
+        + 1 * 0.023 + (10_000 / 1000) * 0.005  # the trail-logs bucket: 1 GB Standard, 10,000 deliveries
+        + 1.00 + (5000 / 10_000) * 0.03  # the audit KMS key
+        + 300 * 0.003 + 10 * 60 * 0.001  # Config: 300 configuration items, ten rules evaluated 60 times each
     )
     # fmt: on
     assert bill.total == pytest.approx(expected, abs=1e-9)
-    assert round(bill.total, 2) == 164.26
+    assert round(bill.total, 2) == 166.85
     assert _spec_figure(bill) == pytest.approx(129.72)  # 0.072 * 730 * 2 + 100 * 0.115 * 2 + 4 * 0.40
     (reserved,) = bill.alternatives
     assert reserved.name == "1-year reserved instance"
@@ -139,9 +143,9 @@ def test_prod_with_its_reservation_bought(synthesized):
     spec = load_spec("prod")
     spec = spec.model_copy(update={"cost": spec.cost.model_copy(update={"reserved_instance": True})})
     bill = compute_bill(synthesized["prod"], spec, load_prices())
-    # The on-demand bill ($164.26) with the instance hours at the reserved rate: 0.050 instead of 0.072, both copies.
-    assert bill.total == pytest.approx(164.26 - (0.072 - 0.050) * 730 * 2, abs=0.005)
-    assert round(bill.total, 2) == 132.14  # still $1.14 over $131: the spec's own figure leaves $1.28 for all but RDS and secrets
+    # The on-demand bill ($166.85) with the instance hours at the reserved rate: 0.050 instead of 0.072, both copies.
+    assert bill.total == pytest.approx(166.85 - (0.072 - 0.050) * 730 * 2, abs=0.005)
+    assert round(bill.total, 2) == 134.73  # still $3.73 over $131: the spec's own figure leaves $1.28 for all but RDS and secrets
     (hours,) = _lines(bill, "AWS::RDS::DBInstance", "Reserved instance hours")
     assert hours.quantity == 730 * 2 and hours.price.key == "rds.reserved_1y_no_upfront.db.t3.medium"
     (on_demand,) = bill.alternatives

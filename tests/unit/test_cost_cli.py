@@ -45,10 +45,10 @@ def cached(synthesized, tmp_path_factory, request):
 def test_an_over_budget_environment_fails_naming_the_lines(cached):
     result = rentaliq("cost", "prod", cwd=cached, config_dir=cached / "config")
     assert result.returncode == 1, result.stderr
-    assert "PROD: $164.26 a month, over budget (the spec's range: $123.00-$131.00)" in result.stdout
+    assert "PROD: $166.85 a month, over budget (the spec's range: $123.00-$131.00)" in result.stdout
     culprits = next(line for line in result.stdout.splitlines() if "over budget because of" in line)
     assert "Instance hours (db.t3.medium, Multi-AZ: primary + standby) $105.12" in culprits
-    assert "Total per month" in result.stdout and "$164.26" in result.stdout
+    assert "Total per month" in result.stdout and "$166.85" in result.stdout
     assert not (cached / "cdk.out" / ".runs").exists() or not any((cached / "cdk.out" / ".runs").iterdir())  # served from the cache
 
 
@@ -72,7 +72,7 @@ def test_json_output_for_ci(cached):
         "alternatives",
         "over_budget_lines",
     }
-    assert prod["total_monthly_usd"] == 164.26
+    assert prod["total_monthly_usd"] == 166.85  # 164.26 before [audit]: trail logs, audit key, Config
     assert prod["budget"] == {"monthly_usd_low": 123, "monthly_usd_high": 131, "verdict": "over budget"}
     line = next(x for x in prod["lines"] if x["type"] == "AWS::RDS::DBInstance" and x["component"].startswith("Instance hours"))
     assert line == {
@@ -159,6 +159,8 @@ def test_every_price_cites_an_aws_pricing_page():
         "https://aws.amazon.com/ec2/pricing/on-demand/",
         "https://aws.amazon.com/ebs/pricing/",
         "https://aws.amazon.com/aws-cost-management/aws-budgets/pricing/",
+        "https://aws.amazon.com/cloudtrail/pricing/",
+        "https://aws.amazon.com/config/pricing/",
     }
     # The prices the spec's budgets are built from.
     assert [table[k].usd for k in ("rds.instance.db.t3.micro", "rds.instance.db.t3.small", "rds.instance.db.t3.medium")] == [0.018, 0.036, 0.072]

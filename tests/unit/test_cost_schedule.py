@@ -138,3 +138,19 @@ def test_a_schedule_of_another_instance_does_not_change_this_one():
 def test_input_built_with_a_ref_to_the_instance_is_followed():
     template = _template("lab", "db.t3.micro", input_value={"Fn::Join": ["", ['{"DbInstanceIdentifier":"', {"Ref": "Database"}, '"}']]})
     assert _line(_bill(copy.deepcopy(template)), "Database", "Instance hours").quantity == pytest.approx(RUNNING_HOURS)
+
+
+def test_a_reservation_bills_every_hour_so_on_a_scheduled_database_it_costs_more():
+    # PROD (critical: the RI alternative applies) with a schedule: 2 x 282.44 h on demand at $0.072 = $40.67, while
+    # the reservation bills 2 x 730 h at $0.050 = $73.00: the alternative is +$32.33, not a saving.
+    bill = _bill(_template("prod", "db.t3.medium", multi_az=True), "prod")
+    (reserved,) = [alt for alt in bill.alternatives if alt.name == "1-year reserved instance"]
+    assert reserved.lines[0].quantity == 2 * 730
+    assert reserved.monthly_delta == pytest.approx(2 * 730 * 0.050 - 2 * RUNNING_HOURS * 0.072)
+    # Bought anyway (cost.reserved_instance): the bill has every hour reserved, and on demand would be $32.33 less.
+    spec = load_spec("prod")
+    spec = spec.model_copy(update={"cost": spec.cost.model_copy(update={"reserved_instance": True})})
+    bought = compute_bill(_template("prod", "db.t3.medium", multi_az=True), spec, load_prices())
+    assert _line(bought, "Database", "Reserved instance hours").quantity == 2 * 730
+    (on_demand,) = bought.alternatives
+    assert on_demand.name == "on demand" and on_demand.monthly_delta == pytest.approx(2 * RUNNING_HOURS * 0.072 - 2 * 730 * 0.050)

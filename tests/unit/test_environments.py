@@ -53,7 +53,9 @@ def test_spec_carries_every_row_of_the_comparison_table(env):
 @pytest.mark.parametrize("env", TABLE)
 def test_rds_operational_values(env):
     db = load_spec(env).database
-    assert db.backup_window == "03:00-04:00"
+    # The spec's 03:00-04:00 UTC where the database runs all night; LAB and QA stop off-hours, and RDS backs up only
+    # a running instance, so theirs is half an hour after the morning start (07:30 New York in winter, 08:30 in summer).
+    assert db.backup_window == ("03:00-04:00" if env == "prod" else "12:30-13:30")
     assert db.maintenance_window == "sun:04:00-sun:05:00"
     assert db.auto_minor_version_upgrade is True
     assert db.apply_immediately is (env == "lab")
@@ -116,12 +118,12 @@ def test_malformed_window_is_rejected(field, value):
 
 
 def test_overlapping_backup_and_maintenance_windows_are_rejected():
-    [problem] = _problems("qa", {"database": {"maintenance_window": "sun:03:30-sun:04:30"}})
+    [problem] = _problems("prod", {"database": {"maintenance_window": "sun:03:30-sun:04:30"}})
     assert "does not overlap database.backup_window (03:00-04:00)" in problem
 
 
 def test_window_overlap_across_midnight_is_detected():
-    problems = _problems("qa", {"database": {"backup_window": "23:30-00:30", "maintenance_window": "mon:00:00-mon:01:00"}})
+    problems = _problems("prod", {"database": {"backup_window": "23:30-00:30", "maintenance_window": "mon:00:00-mon:01:00"}})
     assert any("maintenance_window" in p for p in problems)
 
 
@@ -194,3 +196,26 @@ def test_existing_vpc_is_accepted_and_validated():
 def test_database_open_to_the_internet_is_rejected():
     [problem] = _problems("lab", {"database": {"allowed_cidrs": ["0.0.0.0/0"]}})
     assert "never open to the internet" in problem
+
+
+def test_a_backup_window_in_the_off_hours_is_refused_with_one_that_works():
+    # 03:00 UTC is 22:00 (winter) or 23:00 (summer) in New York: the default schedule has the database stopped then.
+    [problem] = _problems("lab", {"database": {"backup_window": "03:00-04:00"}})
+    assert problem == (
+        "lab: database.backup_window='03:00-04:00' is invalid; allowed: a window (UTC) inside the hours the off-hours "
+        "schedule runs the database (07:00-20:00 America/New_York on MON TUE WED THU FRI), e.g. 12:30-13:30: RDS takes "
+        "no automated backup of a stopped instance"
+    )
+
+
+def test_a_window_that_opens_with_the_start_or_runs_into_the_stop_is_refused_and_a_summer_only_fit_too():
+    # The window must open at least 30 minutes after the 07:00 start and close by the 20:00 stop, in EST and EDT.
+    assert _problems("qa", {"database": {"backup_window": "11:30-12:30"}})  # 07:30 EDT fits; 06:30 EST is before the start
+    assert _problems("qa", {"database": {"backup_window": "00:30-01:30"}})  # 20:30 EDT: after the stop
+    assert build_spec("qa", {"database": {"backup_window": "22:00-23:00"}})  # 17:00-18:00 EST, 18:00-19:00 EDT
+    assert build_spec("qa", {"schedule": {"enabled": False}, "database": {"backup_window": "03:00-04:00"}})
+
+
+def test_a_nat_instance_type_outside_the_list_is_refused_before_any_deploy():
+    [problem] = _problems("qa", {"network": {"nat_instance_type": "t4g.weird"}})
+    assert problem == "qa: network.nat_instance_type='t4g.weird' is invalid; allowed: one of t4g.nano, t4g.micro, t4g.small, t3.nano, t3.micro, t3a.nano"

@@ -47,7 +47,7 @@ def test_stateful_logical_ids_are_pinned(synthesized, env):
     assert set(of_type(template, "AWS::RDS::DBInstance")) == PINNED_IDS["AWS::RDS::DBInstance"]
     assert set(of_type(template, "AWS::SecretsManager::Secret")) == PINNED_IDS["AWS::SecretsManager::Secret"]
     buckets = set(of_type(template, "AWS::S3::Bucket"))
-    assert buckets == PINNED_IDS["AWS::S3::Bucket"] | ({"StorageAccessLogsBucketFEE4D6FB"} if env == "prod" else set())
+    assert buckets == PINNED_IDS["AWS::S3::Bucket"] | ({"StorageAccessLogsBucketFEE4D6FB", "AuditLogsBucketAE41007E"} if env == "prod" else set())
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -58,7 +58,7 @@ def test_database_carries_the_comparison_table(synthesized, env):
         expected = row[ENVS.index(env)]
         assert (props[key] == expected) if expected is not ABSENT else (key not in props), key
     assert props["Engine"] == "postgres" and props["EngineVersion"] == "15"
-    assert props["PreferredBackupWindow"] == "03:00-04:00"
+    assert props["PreferredBackupWindow"] == ("03:00-04:00" if env == "prod" else "12:30-13:30")  # LAB/QA: while running
     assert props["PreferredMaintenanceWindow"] == "sun:04:00-sun:05:00"
     assert props["AutoMinorVersionUpgrade"] is True
     assert props["StorageEncrypted"] is True and props["PubliclyAccessible"] is False

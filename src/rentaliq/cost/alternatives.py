@@ -76,7 +76,9 @@ def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternati
         if key not in ctx.prices:
             continue
         replaces.append(line)
-        instead.append(ctx.line(line.resource, line.component.replace("Instance hours", "Reserved instance hours, 1-year No Upfront"), line.quantity, key))
+        every_hour = ctx.hours * _copies(ctx, line.resource)  # a reservation bills every hour, even those a schedule stops
+        component = line.component.split(", off-hours schedule")[0].rstrip(")") + ")"
+        instead.append(ctx.line(line.resource, component.replace("Instance hours", "Reserved instance hours, 1-year No Upfront"), every_hour, key))
     if not replaces:
         return None
     return Alternative(
@@ -87,6 +89,11 @@ def reserved_instance(lines: tuple[Line, ...], ctx: PricingContext) -> Alternati
     )
 
 
+def _copies(ctx: PricingContext, logical_id: str) -> int:
+    """Instances billed for one database: two with Multi-AZ (the standby)."""
+    return 2 if ctx.resources[logical_id]["Properties"].get("MultiAZ") is True else 1
+
+
 def _on_demand(lines: tuple[Line, ...], ctx: PricingContext) -> Alternative | None:
     reserved = [line for line in lines if line.resource_type == "AWS::RDS::DBInstance" and line.component.startswith("Reserved instance hours")]
     if not reserved:
@@ -95,7 +102,9 @@ def _on_demand(lines: tuple[Line, ...], ctx: PricingContext) -> Alternative | No
     for line in reserved:
         instance_class = ctx.resources[line.resource]["Properties"].get("DBInstanceClass")
         component = line.component.replace("Reserved instance hours, 1-year No Upfront", "Instance hours")
-        instead.append(ctx.line(line.resource, component, line.quantity, f"rds.instance.{instance_class}"))
+        scheduled = schedule_for(line.resource, ctx)  # on demand, an off-hours schedule saves the hours it stops
+        hours = line.quantity if scheduled is None else scheduled.running_hours * _copies(ctx, line.resource)
+        instead.append(ctx.line(line.resource, component, hours, f"rds.instance.{instance_class}"))
     return Alternative(
         "on demand",
         "the same database without its 1-year reservation (cost.reserved_instance = false), at the on-demand rate",

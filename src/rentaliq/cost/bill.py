@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # The builder modules register themselves on import: importing them here is what makes them part of every bill.
-from rentaliq.cost import budgets, ec2, network, observability, rds, scheduler, storage  # noqa: F401
+from rentaliq.cost import audit, budgets, ec2, network, observability, rds, scheduler, storage  # noqa: F401
 from rentaliq.cost.alternatives import Alternative, alternatives_for
 from rentaliq.cost.free import FREE_TYPES
 from rentaliq.cost.lines import BUILDERS, Line, PricingContext, physical_name

@@ -26,6 +26,7 @@ FREE_TYPES: dict[str, str] = {
     "AWS::RDS::DBParameterGroup": "free",
     "AWS::RDS::DBSubnetGroup": "free",
     "AWS::S3::BucketPolicy": "free",
+    "AWS::Config::DeliveryChannel": "free (Config bills per configuration item recorded and per rule evaluation)",
     "AWS::SNS::TopicPolicy": "free",
     "AWS::SNS::Subscription": "billed on its topic, per notification delivered",
     "AWS::SecretsManager::SecretTargetAttachment": "free (the secret is billed)",

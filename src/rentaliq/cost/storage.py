@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rentaliq.cost.audit import receives_audit_logs, trail_logs_bucket_lines
 from rentaliq.cost.lines import Line, PricingContext, builds, props, refers_to
 
 
@@ -28,6 +29,8 @@ def _reachable_classes(p: dict[str, Any]) -> set[str]:
 def bucket(lid: str, resource: dict[str, Any], ctx: PricingContext) -> list[Line]:
     p, u = props(resource), ctx.usage
     lines: list[Line] = []
+    if receives_audit_logs(lid, ctx):  # the trail's bucket: priced with the [audit] assumptions (cost.audit)
+        return trail_logs_bucket_lines(lid, ctx)
     if _receives_access_logs(lid, ctx):
         lines.append(ctx.line(lid, "Standard storage (access logs)", u.access_logs_gb, "s3.standard", usage=("access_logs_gb",)))
     else:

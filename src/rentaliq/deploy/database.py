@@ -19,6 +19,7 @@ from typing import Any
 import psycopg
 
 from rentaliq import naming
+from rentaliq.deploy.commands import command
 from rentaliq.deploy.db_tls import libpq_tls
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
@@ -103,6 +104,12 @@ def instance_status(target: Target, instance_id: str) -> str | None:
         return None
 
 
+# States someone chose (StopDBInstance, by hand or by the off-hours schedule): `up` reports them instead of failing,
+# since a LAB deployed at night is stopped by design. A stopped instance left by a failed start still shows "stopped";
+# `rentaliq wake` says so if it cannot start.
+DELIBERATELY_STOPPED = ("stopped", "stopping")
+
+
 def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | None = None, progress: Callable[[str], None] | None = None) -> str:
     """Wait until the environment's database takes TLS connections; the detail of the first good connection.
 
@@ -111,6 +118,9 @@ def wait_until_ready(target: Target, spec: EnvironmentSpec, timeout: float | Non
     """
     timeout = timeout if timeout is not None else (LOCAL_TIMEOUT if target.is_local else AWS_TIMEOUT)
     instance_id = naming.db_instance_id(spec.name)
+    parked = instance_status(target, instance_id)
+    if parked in DELIBERATELY_STOPPED:  # an off-hours schedule or an operator stopped it: a deploy does not start it
+        return f"{instance_id} is {parked}, so not waiting for it: `{command('wake', spec.name.value)}` starts it now"
     started = time.monotonic()
     deadline = started + timeout
     next_report = started + PROGRESS_EVERY

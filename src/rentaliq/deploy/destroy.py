@@ -159,6 +159,15 @@ def _delete_secret(target: Target, name: str, window_days: int) -> None:
             raise
 
 
+def _delete_wake_stop(target: Target, spec: EnvironmentSpec) -> None:
+    """The one-time stop `rentaliq wake --for` may have left is not in the stack: delete it with the environment."""
+    try:
+        target.client("scheduler").delete_schedule(Name=naming.db_wake_stop_schedule(spec.name.value))
+    except ClientError as error:
+        if error.response["Error"]["Code"] != "ResourceNotFoundException":
+            raise client_error(error, spec) from None
+
+
 def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on_event: OnEvent | None = None) -> str:
     """Run a checked plan: empty buckets, delete the stack, then (only once it is gone) schedule the secrets for deletion.
 
@@ -169,6 +178,7 @@ def destroy(target: Target, spec: EnvironmentSpec, destroy_plan: DestroyPlan, on
         return "DELETE_COMPLETE"
     for bucket in destroy_plan.buckets_to_empty:
         _empty(target, bucket)
+    _delete_wake_stop(target, spec)
     stack = stacks.describe(target, spec.stack_name)
     if stack is not None:
         before = {e.event_id for e in stacks.events(target, spec.stack_name)}

@@ -64,6 +64,8 @@ def find(target: Target, spec: EnvironmentSpec) -> Retained:
     env, found = spec.name.value, Retained()
     s3, sm, rds = target.client("s3"), target.client("secretsmanager"), target.client("rds")
     buckets = [naming.files_bucket(env)] + ([naming.access_logs_bucket()] if spec.storage.access_logs else [])
+    if spec.audit.cloudtrail or spec.audit.config:  # the audit logs bucket is retained in PROD too
+        buckets.append(naming.trail_logs_bucket(env))
     for bucket in buckets:
         try:
             s3.head_bucket(Bucket=bucket)

@@ -9,6 +9,7 @@ from rentaliq.contract import SECRET_OUTPUTS
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.access import Access
 from rentaliq.infra.alerts import Alerts
+from rentaliq.infra.audit import Audit
 from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
@@ -51,6 +52,8 @@ class RentalIQStack(Stack):
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms + nat_alarms)
         self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
         self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
+        audit = spec.audit
+        self.audit = Audit(self, "Audit", spec=spec, access_logs=self.storage.access_logs_bucket) if audit.cloudtrail or audit.config else None
         self._outputs()
 
     def _outputs(self) -> None:

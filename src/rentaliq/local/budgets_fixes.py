@@ -25,6 +25,7 @@ from typing import Any
 from moto.budgets import models as budgets_models
 from moto.budgets.exceptions import BudgetMissingLimit, DuplicateRecordException, NotFoundException
 from moto.budgets.responses import BudgetsResponse
+from moto.core.exceptions import JsonRESTError
 from moto.core.utils import unix_time
 
 _installed = False
@@ -61,6 +62,30 @@ def _notification(budget: Any, details: dict[str, Any], doing: str) -> Any:
     raise NotFoundException(f"Unable to {doing} - the notification doesn't exist.")
 
 
+class InvalidParameterException(JsonRESTError):
+    """Budgets' answer to a malformed request (HTTP 400)."""
+
+    code = 400
+
+    def __init__(self, message: str):
+        super().__init__("InvalidParameterException", message)
+
+
+def _check_limit(budget: dict[str, Any]) -> None:
+    """A limit is a decimal amount of at least 0 (Budgets' Spend.Amount), never text or a negative figure."""
+    from decimal import Decimal, InvalidOperation
+
+    limits = [budget["BudgetLimit"]] if budget.get("BudgetLimit") else list((budget.get("PlannedBudgetLimits") or {}).values())
+    for limit in limits:
+        amount = str(limit.get("Amount", ""))
+        try:
+            valid = Decimal(amount).is_finite() and Decimal(amount) >= 0
+        except InvalidOperation:
+            valid = False
+        if not valid:
+            raise InvalidParameterException(f"Invalid budget limit amount: {amount!r}; it must be a decimal number of at least 0.")
+
+
 def _subscriber_key(subscriber: dict[str, Any]) -> tuple[str, str]:
     return str(subscriber.get("SubscriptionType")), str(subscriber.get("Address"))
 
@@ -90,6 +115,7 @@ class Backend:
     def create_budget(
         self: Any, account_id: str, budget: dict[str, Any], notifications: list[dict[str, Any]], tags: list[dict[str, str]] | None = None
     ) -> None:
+        _check_limit(budget)
         keys = [notification_key(n["Notification"]) for n in notifications]
         if len(set(keys)) != len(keys):
             raise DuplicateRecordException(record_type="notification", record_name=budget.get("BudgetName", ""))
@@ -104,6 +130,7 @@ class Backend:
             raise NotFoundException(f"Unable to update budget: {name} - the budget doesn't exist.")
         if "BudgetLimit" not in new_budget and "PlannedBudgetLimits" not in new_budget:
             raise BudgetMissingLimit()
+        _check_limit(new_budget)
         updated = dict(new_budget)
         updated.setdefault("TimePeriod", existing.budget.get("TimePeriod"))
         updated["LastUpdatedTime"] = unix_time()

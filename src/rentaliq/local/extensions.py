@@ -9,6 +9,7 @@
 - ``alarms``: CloudWatch alarm evaluation, history and actions;
 - ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email;
 - ``scheduler``: EventBridge Scheduler schedules executed at their times, RDS's 7-day rule, fire-now control calls;
+- ``cloudtrail_events``: every management API call recorded as a CloudTrail event, for LookupEvents;
 - ``secrets_rotation``: RotateSecret (on demand and on schedule) really rotates a PostgreSQL credentials secret.
 """
 
@@ -42,6 +43,10 @@ def install(state_dir: Path, endpoint: str) -> None:
     sns_delivery.install(Path(state_dir))
     scheduler.install()  # after rds_postgres: its RDS hooks wrap the server's
     secrets_rotation.install()
+    from rentaliq.local import cloudtrail_events
+
+    cloudtrail_events.install(Path(state_dir))  # the local CloudTrail event history (lookup-events)
+    moto_fixes.carry("AWS_ConfigRole")  # AWS Config's recorder role attaches it ([audit] config)
     _installed = True
 
 

@@ -184,6 +184,9 @@ def main(argv: list[str] | None = None) -> int:
 
     dispatcher = DomainDispatcherApplication(create_backend_app)
     moto_app = dispatcher if args.ephemeral else persistence.middleware(dispatcher)
+    from rentaliq.local import cloudtrail_events
+
+    moto_app = cloudtrail_events.wrap(moto_app)  # outside persistence: it sees each call's final status
     started = time.time()
     info = {"pid": os.getpid(), "host": host, "port": port, "state_dir": str(state_dir), "started": started}
 

@@ -16,29 +16,34 @@ from rentaliq import naming
 from rentaliq.deploy.target import Target
 from rentaliq.runtime.instance_state import LiveSchedule, at_local, read_schedule
 
-WAKE_STOP_SUFFIX = "wake-stop"
-
-
-def wake_stop_schedule(env: str) -> str:
-    """The one-time schedule ``rentaliq wake --for`` leaves behind to stop the database: ``rentaliq-lab-db-wake-stop``."""
-    return naming.resource_name(env, "db", WAKE_STOP_SUFFIX)
+wake_stop_schedule = naming.db_wake_stop_schedule
 
 
 @dataclass(frozen=True)
 class OffHoursState:
-    """The stop and start schedules (None: not deployed) and the instance's RDS status (None: no instance)."""
+    """The stop and start schedules (None: not deployed), the one-time stop a ``wake --for`` left pending (None:
+    none), and the instance's RDS status (None: no instance)."""
 
     env: str
     stop: LiveSchedule | None
     start: LiveSchedule | None
     instance_status: str | None
+    wake_stop: LiveSchedule | None = None
 
     @property
     def scheduled(self) -> bool:
         return self.stop is not None and self.start is not None and self.stop.enabled and self.start.enabled
 
     def next_stop(self, now: datetime) -> datetime | None:
-        return self.stop.next_fire(now) if self.stop is not None else None
+        """The earlier of the regular stop and a pending wake-stop: whichever fires first stops the database."""
+        fires = [s.next_fire(now) for s in (self.stop, self.wake_stop) if s is not None and s.enabled]
+        return min((when for when in fires if when is not None), default=None)
+
+    def stopped_by_wake_stop(self, now: datetime) -> bool:
+        """Whether the next stop is the one-time wake-stop rather than the regular schedule."""
+        if self.wake_stop is None or not self.wake_stop.enabled:
+            return False
+        return self.wake_stop.next_fire(now) == self.next_stop(now)
 
     def next_start(self, now: datetime) -> datetime | None:
         return self.start.next_fire(now) if self.start is not None else None
@@ -59,15 +64,17 @@ class OffHoursState:
 
     def describe_next(self, now: datetime) -> str:
         """``stops Mon 2026-11-30 20:00 America/New_York (01:00 UTC on Tue 2026-12-01)``, or why nothing is scheduled."""
-        if self.stop is None and self.start is None:
+        if self.stop is None and self.start is None and self.wake_stop is None:
             return "no off-hours schedule: it runs around the clock"
         upcoming = self.next_transition(now)
         if upcoming is None:
             return "the schedules are disabled or will not fire again"
         verb, when = upcoming
         schedule = self.stop if verb == "stops" else self.start
-        assert schedule is not None  # the transition came from it
-        return f"{verb} {at_local(when, schedule.timezone, now)}"
+        zone = schedule.timezone if schedule is not None else "UTC"
+        if verb == "stops" and self.stopped_by_wake_stop(now):
+            return f"{verb} {at_local(when, zone, now)} ({wake_stop_schedule(self.env)}, left by `rentaliq wake --for`)"
+        return f"{verb} {at_local(when, zone, now)}"
 
     def lines(self, now: datetime) -> list[str]:
         """What `rentaliq status` prints: the schedule, the instance's state and the next transition."""
@@ -80,6 +87,9 @@ class OffHoursState:
         held = self.stop.start_date if self.stop is not None and self.stop.start_date and self.stop.start_date > now else None
         if held is not None:
             lines.append(f"  stop held by `rentaliq wake --for` until {at_local(held, zone, now)}")
+        pending = self.wake_stop.next_fire(now) if self.wake_stop is not None and self.wake_stop.enabled else None
+        if pending is not None:
+            lines.append(f"  {wake_stop_schedule(self.env)} (from `rentaliq wake --for`) stops it {at_local(pending, zone, now)}")
         lines.append(f"  {naming.db_instance_id(self.env)} is {self.instance_status or 'not found'}; {self.describe_next(now)}")
         return lines
 
@@ -96,6 +106,7 @@ class OffHoursState:
             "start": one(self.start),
             "instance_status": self.instance_status,
             "stop_held_until": self.stop.start_date.isoformat() if self.stop and self.stop.start_date and self.stop.start_date > now else None,
+            "wake_stop": one(self.wake_stop),
             "next_transition": {"action": upcoming[0].removesuffix("s"), "at_utc": upcoming[1].isoformat(), "text": self.describe_next(now)}
             if upcoming
             else None,
@@ -118,8 +129,9 @@ def read_state(target: Target, env: str) -> OffHoursState:
     scheduler = target.client("scheduler")
     stop = read_schedule(scheduler, naming.db_stop_schedule(env))
     start = read_schedule(scheduler, naming.db_start_schedule(env))
+    wake_stop = read_schedule(scheduler, wake_stop_schedule(env))
     instance = describe(target, naming.db_instance_id(env))
-    return OffHoursState(env, stop, start, instance.status if instance else None)
+    return OffHoursState(env, stop, start, instance.status if instance else None, wake_stop)
 
 
 def status_view(target: Target, env: str) -> tuple[dict[str, Any] | None, list[str], str | None]:

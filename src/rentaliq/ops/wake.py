@@ -133,14 +133,16 @@ def wake(target: Target, planned: WakePlan, progress: Progress) -> WakeResult:
         except ClientError as error:
             raise from_aws(error, planned.env, f"start {planned.instance}") from None
         started = True
-    wake_stop = _hold(target, planned, progress) if planned.hold_until is not None else None
+    if planned.hold_until is not None:
+        _hold(target, planned, progress)
     instance = waits.instance_available(target, planned.instance, progress)
-    state = read_state(target, planned.env)
-    next_stop = min((t for t in (state.next_stop(planned.now), wake_stop) if t is not None), default=None)
+    state = read_state(target, planned.env)  # after the hold: the schedules as they now are, a pending wake-stop included
+    next_stop = state.next_stop(planned.now)
+    wake_stop = next_stop if state.stopped_by_wake_stop(planned.now) else None
     zone = state.stop.timezone if state.stop else "UTC"
     if next_stop is None:
         text = "no schedule will stop it: it runs until stopped by hand"
-    elif next_stop == wake_stop:
+    elif wake_stop is not None:
         text = f"{wake_stop_schedule(planned.env)} stops it {at_local(next_stop, zone, planned.now)}"
     else:
         text = f"the schedule {naming.db_stop_schedule(planned.env)} stops it {at_local(next_stop, zone, planned.now)}"
@@ -190,8 +192,9 @@ def _hold(target: Target, planned: WakePlan, progress: Progress) -> datetime | N
         if upcoming is not None and upcoming <= hold:  # the regular stop would come first: it waits
             _update(scheduler, definition, StartDate=hold)
             progress(f"{stop_name} holds until {at_local(hold, stop.timezone, planned.now)}")
-        if not ends_off_hours:
-            return None  # the hold ends during working hours: the next regular stop applies
+        if not ends_off_hours:  # the hold ends during working hours: the next regular stop applies
+            _delete_wake_stop(scheduler, planned.env)  # an earlier, shorter hold's wake-stop would stop it too soon
+            return None
         _put_wake_stop(scheduler, planned.env, hold, definition["Target"])
     except ClientError as error:
         raise RecoveryError(f"started {planned.instance}, but could not hold {stop_name}: {from_aws(error, planned.env, 'hold')}") from None
@@ -216,6 +219,13 @@ def _update(scheduler: Any, definition: dict[str, Any], **changes: Any) -> None:
     )
     request = {key: definition[key] for key in keep if definition.get(key) is not None}
     scheduler.update_schedule(**request, **changes)
+
+
+def _delete_wake_stop(scheduler: Any, env: str) -> None:
+    try:
+        scheduler.delete_schedule(Name=wake_stop_schedule(env))
+    except scheduler.exceptions.ResourceNotFoundException:
+        pass
 
 
 def _put_wake_stop(scheduler: Any, env: str, when: datetime, stop_target: dict[str, Any]) -> None:

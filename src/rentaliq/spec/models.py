@@ -18,6 +18,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rentaliq import naming
+from rentaliq.spec.audit import AuditSpec
 
 
 class EnvName(StrEnum):
@@ -208,8 +209,8 @@ class NetworkSpec(BaseModel):
     """NAT gateways or instances, 1 to availability_zones; one per zone keeps egress up through a zone failure.
     Unset with ``nat = "none"``. Default: 1 (none with ``nat = "none"``)."""
     nat_instance_type: str = Field(default="t4g.nano", pattern=r"^[a-z][a-z0-9]*\.[a-z0-9]+$")
-    """EC2 instance type of a NAT instance (``nat = "instance"``); an ARM (Graviton) type such as ``t4g.nano``
-    runs the ARM Amazon Linux 2023 image. Default: ``t4g.nano``."""
+    """EC2 instance type of a NAT instance (``nat = "instance"``): t4g.nano, t4g.micro, t4g.small, t3.nano, t3.micro
+    or t3a.nano; an ARM (Graviton) type runs the ARM Amazon Linux 2023 image. Default: ``t4g.nano``."""
     secrets_manager_endpoint: bool = False
     """A Secrets Manager interface endpoint in the app subnets (private DNS on; its security group admits HTTPS
     from the app security group only): the spec's Phase 2 "private access", about $7.30 a month per zone.
@@ -379,6 +380,14 @@ class UsageSpec(BaseModel):
     """GET requests per month on the files bucket. Default: 100,000."""
     access_logs_gb: float = Field(default=1, ge=0)
     """GB kept in an access-logs bucket (S3 Standard). Default: 1."""
+    trail_logs_gb: float = Field(default=1, ge=0)
+    """GB kept in the trail-logs bucket (``[audit]``; CloudTrail and Config deliveries, S3 Standard). Default: 1."""
+    trail_logs_put_requests: int = Field(default=10_000, ge=0)
+    """Log files CloudTrail and Config deliver a month (one PUT each; about one per region every 5 minutes). Default: 10,000."""
+    config_items: int = Field(default=300, ge=0)
+    """AWS Config configuration items recorded a month (one per resource change). Default: 300."""
+    config_rule_evaluations: int = Field(default=60, ge=0)
+    """Evaluations per Config rule a month (on each change of a resource in scope, or daily). Default: 60."""
     request_metrics: int = Field(default=16, ge=0, le=16)
     """Metrics an S3 request-metrics configuration publishes in a month, 0 to 16 (S3 publishes a metric only when
     there is such traffic). Default: 16."""
@@ -434,6 +443,8 @@ class EnvironmentSpec(BaseModel):
     schedule: ScheduleSpec = ScheduleSpec(enabled=False)
     """Off-hours stop/start of the database. Default: none (LAB and QA's built-in specs turn it on; PROD refuses
     one unless allow_unsafe_prod)."""
+    audit: AuditSpec = AuditSpec()
+    """The audit trail (CloudTrail, AWS Config). Default: off (PROD's built-in spec turns both on)."""
     allow_unsafe_prod: bool = False
     """PROD must be Multi-AZ with deletion protection and a final snapshot; true is the deliberate, reviewable
     way out. Default: false."""

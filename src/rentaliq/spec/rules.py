@@ -70,8 +70,10 @@ def check(spec: EnvironmentSpec, env: str, skip: Callable[[Rule], bool] = lambda
     return problems
 
 
-# Instance families a NAT instance may use: burstable and general-purpose, ARM or x86 (NAT needs network, not CPU).
-NAT_INSTANCE_FAMILIES = ("t3", "t3a", "t4g", "c6g", "c7g", "m6g", "m7g")
+# Instance types a NAT instance may use: small burstable ones, ARM or x86 (NAT needs network, not CPU). A closed list,
+# so a typo ("t4g.weird") fails here, not at RunInstances minutes into a deploy; each has a price in cost/prices.toml.
+NAT_INSTANCE_TYPES = ("t4g.nano", "t4g.micro", "t4g.small", "t3.nano", "t3.micro", "t3a.nano")
+NAT_INSTANCE_FAMILIES = tuple(dict.fromkeys(t.split(".")[0] for t in NAT_INSTANCE_TYPES))
 _PROD_ONLY = "true in prod (set allow_unsafe_prod = true to override deliberately)"
 _IDENTIFIER = re.compile(r"[a-zA-Z][a-zA-Z0-9_]{0,62}")
 
@@ -188,6 +190,23 @@ def _expire_after_glacier(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "storage.lifecycle.expire_current_after_days", life.expire_current_after_days, allowed
 
 
+@rule("audit.trail_logs_ia_after_days", "audit.trail_logs_glacier_after_days", "audit.trail_logs_expire_after_days")
+def _trail_logs_in_order(spec: EnvironmentSpec) -> Iterator[Problem]:
+    audit = spec.audit
+    if audit.trail_logs_glacier_after_days <= audit.trail_logs_ia_after_days:
+        yield (
+            "audit.trail_logs_glacier_after_days",
+            audit.trail_logs_glacier_after_days,
+            f"more than audit.trail_logs_ia_after_days ({audit.trail_logs_ia_after_days})",
+        )
+    if audit.trail_logs_expire_after_days <= audit.trail_logs_glacier_after_days:
+        yield (
+            "audit.trail_logs_expire_after_days",
+            audit.trail_logs_expire_after_days,
+            f"more than audit.trail_logs_glacier_after_days ({audit.trail_logs_glacier_after_days})",
+        )
+
+
 @rule("storage.versioning", "storage.lifecycle.expire_noncurrent_after_days")
 def _noncurrent_with_versioning(spec: EnvironmentSpec) -> Iterator[Problem]:
     storage, days = spec.storage, spec.storage.lifecycle.expire_noncurrent_after_days
@@ -243,9 +262,8 @@ def _nat_per_zone(spec: EnvironmentSpec) -> Iterator[Problem]:
 
 @rule("network.nat_instance_type")
 def _nat_instance_type(spec: EnvironmentSpec) -> Iterator[Problem]:
-    family = spec.network.nat_instance_type.split(".", 1)[0]
-    if family not in NAT_INSTANCE_FAMILIES:
-        yield "network.nat_instance_type", spec.network.nat_instance_type, f"an instance type of the families {', '.join(NAT_INSTANCE_FAMILIES)}, e.g. t4g.nano"
+    if spec.network.nat_instance_type not in NAT_INSTANCE_TYPES:
+        yield "network.nat_instance_type", spec.network.nat_instance_type, f"one of {', '.join(NAT_INSTANCE_TYPES)}"
 
 
 @rule("schedule.days")
@@ -274,6 +292,21 @@ def _schedule_start_before_stop(spec: EnvironmentSpec) -> Iterator[Problem]:
 def _prod_runs_around_the_clock(spec: EnvironmentSpec) -> Iterator[Problem]:
     if spec.is_prod and spec.schedule.enabled and not spec.allow_unsafe_prod:
         yield "schedule.enabled", True, "false in prod: a stopped production database is an outage (set allow_unsafe_prod = true to override deliberately)"
+
+
+@rule("schedule.enabled", "schedule.stop_at", "schedule.start_at", "schedule.days", "schedule.timezone", "database.backup_window")
+def _backups_while_running(spec: EnvironmentSpec) -> Iterator[Problem]:
+    """RDS takes no automated backup of a stopped instance: a backup window inside the off-hours would mean none ever."""
+    from rentaliq.spec.backup_hours import backup_window_problem
+
+    backup = windows.daily_minutes(spec.database.backup_window)
+    if not spec.schedule.enabled or backup is None or windows.span(*backup, windows.DAY) < 30 or not _is_time_zone(spec.schedule.timezone):
+        return  # a malformed window or time zone has its own problem
+    if any(day not in WEEKDAYS for day in spec.schedule.days) or spec.schedule.start_at >= spec.schedule.stop_at:
+        return  # reported by their own rules
+    allowed = backup_window_problem(spec.schedule, spec.database.backup_window)
+    if allowed:
+        yield "database.backup_window", spec.database.backup_window, allowed
 
 
 def _is_time_zone(name: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, ClassVar
 
 import boto3
@@ -70,6 +71,9 @@ class Context:
                 config=Config(retries={"max_attempts": 1}, connect_timeout=5, read_timeout=120),
                 **ACCOUNT_REGION_DEFAULTS,
             )
+            # CloudTrail events of calls made while deploying name the stack's operator, invoked by CloudFormation.
+            stack_headers = {"X-RentalIQ-Invoked-By": "cloudformation.amazonaws.com", "X-RentalIQ-Stack": self.stack_name}
+            self._clients[service].meta.events.register("before-sign", partial(_mark_request, headers=stack_headers))
         return self._clients[service]
 
     def generated_name(self, max_length: int = 64, lower: bool = False) -> str:
@@ -85,6 +89,11 @@ class Context:
         if self.stack_id:
             tags.append({"Key": "aws:cloudformation:stack-id", "Value": self.stack_id})
         return tags
+
+
+def _mark_request(request: Any, headers: dict[str, str], **_: Any) -> None:
+    for key, value in headers.items():
+        request.headers[key] = value
 
 
 class _CreateOnly:

@@ -17,7 +17,7 @@ Statuses:
   (contract.LOCAL_UNIMPLEMENTED_OPERATIONS); the detail names it. Never a pass, and never anything else.
 
 Modules: ``reader`` (every API call), ``documents`` (policies, rules, tags), ``checks`` (results), and one
-module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``), each given the
+module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``, ``audit``), each given the
 live state it needs read once, as a frozen dataclass. Secret values never appear in a check: checks that
 compare them say ``matches`` or ``differs``. This package prints nothing.
 """
@@ -31,9 +31,11 @@ from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, nat, rds, s3, schedule, secrets, stack
+from rentaliq.ops.verify import audit as audit_trail
 from rentaliq.ops.verify.checks import (
     ALERTS,
     AREAS,
+    AUDIT,
     BUDGET,
     CLOUDWATCH,
     DEVIATION,
@@ -93,6 +95,8 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
         budget.check(audit)
     with section(SCHEDULER, "scheduler"):
         schedule.check(audit)
+    with section(AUDIT, "audit trail"):
+        audit_trail.check(audit)
     if outputs is not None:
         with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn, topic_arn))

@@ -21,7 +21,8 @@ DEVIATION: Status = "deviation"  # differs from the spec on purpose, by an opera
 STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS = "Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch", "Alerts"
 BUDGET = "Budget"
 SCHEDULER = "Scheduler"
-AREAS = (STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS, BUDGET, SCHEDULER)
+AUDIT = "Audit"
+AREAS = (STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS, BUDGET, SCHEDULER, AUDIT)
 
 # Tags a stack of ours sets; a resource carrying one of these that the spec doesn't expect fails its tag check.
 TAG_KEYS_WE_MANAGE = ("Project", "Environment", "ManagedBy", "Owner", "Application", "Critical", "CostCenter", "Backup")
