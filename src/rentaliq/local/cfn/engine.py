@@ -30,11 +30,7 @@ log = logging.getLogger(__name__)
 
 REGISTRY: dict[str, Provider] = {
     cls.type_name: cls()
-<<<<<<< HEAD
-    for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications, budgets, scheduler, secrets_rotation)
-=======
-    for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications, budgets, scheduler, audit)
->>>>>>> main
+    for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications, budgets, scheduler, audit, secrets_rotation)
     for cls in module.PROVIDERS
 }
 SUPPORTED_TYPES = tuple(sorted(REGISTRY))
