@@ -275,3 +275,27 @@ def test_a_rotation_schedule_in_a_stack_sets_the_rules_and_its_deletion_cancels_
     cfn.delete_stack(StackName="rotation-schedule")
     cfn.get_waiter("stack_delete_complete").wait(StackName="rotation-schedule", WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     assert sm.describe_secret(SecretId=CREDS).get("RotationEnabled") is False
+
+
+@pytest.mark.slow
+def test_rotation_rules_make_the_local_cloud_rotate_on_schedule(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A day lasts 2 s on this cloud and the schedule is checked every second: AutomaticallyAfterDays 1 rotates again
+    by itself, with no call, and each scheduled rotation changes the real password."""
+    monkeypatch.setenv("RENTALIQ_LOCAL_ROTATION_DAY_SECONDS", "2")
+    monkeypatch.setenv("RENTALIQ_LOCAL_ROTATION_SECONDS", "1")
+    with private_cloud("rotation-schedule") as cloud:
+        _seed(cloud)
+        sm = cloud.client("secretsmanager")
+        first = sm.rotate_secret(SecretId=CREDS, RotationRules={"AutomaticallyAfterDays": 1})["VersionId"]
+        _wait_current(sm, first)
+        after_first = _creds(sm)["password"]
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and "AWSCURRENT" in _stages(sm).get(first, []):
+            time.sleep(0.2)
+        current = next(v for v, s in _stages(sm).items() if "AWSCURRENT" in s)
+        assert current != first, "no scheduled rotation within 30 s"
+        _wait_current(sm, current)
+        sm.rotate_secret(SecretId=CREDS, RotationRules={"AutomaticallyAfterDays": 1000}, RotateImmediately=False)  # hold still
+        time.sleep(1.5)  # a scheduled one that had just started ends
+        _wait_current(sm, next(v for v, s in _stages(sm).items() if "AWSCURRENT" in s))
+        _assert_rotated(cloud, after_first)

@@ -36,6 +36,12 @@ _lock = threading.Lock()
 _installed = False
 
 
+def _day_seconds() -> int:
+    """A day of RotationRules, in seconds: 86400, or less in tests (RENTALIQ_LOCAL_ROTATION_DAY_SECONDS) so that a
+    schedule comes due while they watch."""
+    return int(os.environ.get("RENTALIQ_LOCAL_ROTATION_DAY_SECONDS", "86400"))
+
+
 def _ca_bundle() -> str:
     from rentaliq.local import rds_postgres
 
@@ -125,7 +131,7 @@ def _rotate_secret(original):
             secret.auto_rotate_after_days = int(days)
             secret.rotation_enabled = True
         if secret.rotation_enabled and secret.auto_rotate_after_days:
-            secret.next_rotation_date = int(time.time()) + int(secret.auto_rotate_after_days) * 86400
+            secret.next_rotation_date = int(time.time()) + int(secret.auto_rotate_after_days) * _day_seconds()
         secret.rotation_requested = True
         if rotate_immediately:
             secret.last_rotation_date = int(time.time())
