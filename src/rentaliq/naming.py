@@ -192,3 +192,13 @@ def config_role(env: str) -> str:
 def config_rule(env: str, identifier: str) -> str:
     """One managed Config rule: ``rentaliq-prod-rds-storage-encrypted`` for ``RDS_STORAGE_ENCRYPTED``."""
     return resource_name(env, identifier.lower().replace("_", "-"))
+
+
+def env_key_alias(env: str) -> str:
+    """The environment's customer-managed KMS key (``[encryption] customer_managed_key``)."""
+    return f"alias/{PROJECT}-{env}"
+
+
+def app_role(env: str) -> str:
+    """The application role (issue 12 section 1); the key policy names it, the access construct creates it."""
+    return resource_name(env, "app", "role")

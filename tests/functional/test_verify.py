@@ -66,7 +66,7 @@ def secret_values(target: Target, env: str) -> list[str]:
 def test_every_environment_conforms_to_its_spec(deployed, target, env):
     checks = verify(target, load_spec(env))
     assert not failures(checks), "\n".join(map(str, failures(checks)))
-    assert {c.area for c in checks} == {"Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch", "Alerts", "Budget", "Scheduler", "Audit"}
+    assert {c.area for c in checks} == {"Stack", "RDS", "S3", "Secrets", "IAM", "EC2", "CloudWatch", "Alerts", "Budget", "Scheduler", "Audit", "KMS"}
     # The local cloud implements every operation the audit needs: nothing is left "not checkable".
     assert summary(checks) == {"passed": len(checks), "failed": 0, "not_checkable": 0, "deviations": 0} and len(checks) > 100
     spec = load_spec(env)

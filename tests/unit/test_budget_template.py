@@ -74,7 +74,9 @@ def test_budgets_may_publish_to_the_encrypted_topic_before_the_budget_exists(syn
     # The topic's TLS-only deny still holds for everyone else.
     assert any(s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in statements)
 
-    key_id, key = one(template, "AWS::KMS::Key")
+    # The topic's key (PROD: the environment's key; the audit trail has a key of its own).
+    key_id = template["Resources"][topic_id]["Properties"]["KmsMasterKeyId"]["Fn::GetAtt"][0]
+    key = template["Resources"][key_id]
     grants = [s for s in key["Properties"]["KeyPolicy"]["Statement"] if "budgets.amazonaws.com" in json.dumps(s.get("Principal"))]
     # Its own statement, apart from CloudWatch's grant (which the alerts tests audit).
     assert [(g["Sid"], g["Effect"], g["Principal"], sorted(g["Action"])) for g in grants] == [

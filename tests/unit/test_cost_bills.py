@@ -119,7 +119,7 @@ def test_prod_bill_by_hand(synthesized):
         + (100_000 / 1000) * 0.0025  # Intelligent-Tiering monitoring of 100,000 objects
         + (200_000 / 1000) * 0.005 + (2_000_000 / 1000) * 0.0004  # requests
         + 16 * 0.30  # the files bucket's request metrics, billed as 16 custom metrics
-        + 1.00 + (5000 / 10_000) * 0.03  # KMS key
+        + 1.00 + (5000 / 10_000) * 0.03  # the environment's KMS key (it replaces the alerts key)
         + (200 / 1_000_000) * 0.50  # SNS
         + 6 * 0.10 + 2 * 0.10 + 3.00  # six alarms and two NAT health alarms, one dashboard
         + 0  # the budget (free); no schedule in PROD

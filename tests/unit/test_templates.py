@@ -140,7 +140,9 @@ def test_files_bucket(synthesized, env):
     template = synthesized[env]
     lid, bucket = one(template, "AWS::S3::Bucket", BucketName=f"rentaliq-{env}-files")
     props = bucket["Properties"]
-    assert props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"] == {"SSEAlgorithm": "AES256"}
+    # PROD: SSE-KMS under the environment's key (tests/unit/test_keys_template.py checks the key); LAB, QA: SSE-S3.
+    sse = props["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]["ServerSideEncryptionByDefault"]["SSEAlgorithm"]
+    assert sse == ("aws:kms" if env == "prod" else "AES256")
     assert props["PublicAccessBlockConfiguration"] == {
         "BlockPublicAcls": True,
         "BlockPublicPolicy": True,

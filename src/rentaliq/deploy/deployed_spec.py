@@ -8,6 +8,7 @@ deployed (storage autoscaling may have grown it). The comparison itself is the s
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 from botocore.exceptions import ClientError
 
@@ -28,7 +29,27 @@ def findings(target: Target, spec: EnvironmentSpec) -> list[Finding]:
         if error.response.get("Error", {}).get("Code") == "DBInstanceNotFound":
             return []
         raise
-    return compare_with_deployed(spec, DeployedValues.from_db_instance(found[0])) if found else []
+    if not found:
+        return []
+    values = DeployedValues.from_db_instance(found[0])
+    key_id = found[0].get("KmsKeyId")
+    values = replace(values, storage_key_customer_managed=_customer_managed(target, key_id), storage_key_id=key_id)
+    return compare_with_deployed(spec, values)
+
+
+def _customer_managed(target: Target, key_id: str | None) -> bool | None:
+    """Whether ``key_id`` (an instance's KmsKeyId) is customer-managed; None when RDS names no key or KMS has none.
+
+    Customer-managed, not "the environment's key": a database restored from a snapshot keeps the key the snapshot
+    was made under, and CloudFormation replaces the instance only when the template's key setting changes."""
+    if not key_id:
+        return None
+    try:
+        return bool(target.client("kms").describe_key(KeyId=key_id)["KeyMetadata"]["KeyManager"] == "CUSTOMER")
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") == "NotFoundException":
+            return None
+        raise
 
 
 def check(target: Target, spec: EnvironmentSpec, warn: Callable[[str], None]) -> None:

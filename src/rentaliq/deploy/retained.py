@@ -181,7 +181,9 @@ def with_snapshot_parameter(template: dict[str, Any]) -> dict[str, Any]:
         if resource.get("Type") == "AWS::RDS::DBInstance":
             props = resource.setdefault("Properties", {})
             props["DBSnapshotIdentifier"] = {"Fn::If": ["RestoringDbSnapshot", {"Ref": SNAPSHOT_PARAMETER}, {"Ref": "AWS::NoValue"}]}
-            for key in ("MasterUsername", "DBName"):
+            # What a restore inherits from the snapshot (CloudFormation ignores them with DBSnapshotIdentifier): the
+            # key included, since a snapshot keeps the key it was made under.
+            for key in ("MasterUsername", "DBName", "KmsKeyId"):
                 if key in props:
                     props[key] = {"Fn::If": ["RestoringDbSnapshot", {"Ref": "AWS::NoValue"}, props[key]]}
     return result

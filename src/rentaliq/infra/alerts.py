@@ -2,7 +2,9 @@
 
 The topic is encrypted with its own customer-managed key, not SNS's AWS-managed ``alias/aws/sns``: CloudWatch
 cannot publish to a topic under an AWS-managed key (that key's policy cannot grant ``cloudwatch.amazonaws.com``
-the ``kms:GenerateDataKey*``/``kms:Decrypt`` it needs), so alarms would fail silently. Its policy refuses any
+the ``kms:GenerateDataKey*``/``kms:Decrypt`` it needs), so alarms would fail silently. With the environment's
+key (``[encryption] customer_managed_key``) the topic uses that one, whose policy grants CloudWatch the same
+(:mod:`rentaliq.infra.keys`), and the alerts key is not made: one key instead of two. Its policy refuses any
 request not made over TLS and lets CloudWatch publish only for this account's ``rentaliq-{env}-`` alarms.
 """
 
@@ -30,10 +32,27 @@ def subscription_id(protocol: str, endpoint: str) -> str:
 
 
 class Alerts(Construct):
-    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, key: kms.IKey | None = None) -> None:
         super().__init__(scope, id)
         env = spec.name.value
-        self.key = kms.Key(
+        self.key = key or self._own_key(env)
+        self.topic = sns.Topic(
+            self,
+            "Topic",
+            topic_name=naming.alerts_topic(env),
+            display_name=f"RentalIQ {env.upper()} alerts",
+            master_key=self.key,
+            enforce_ssl=True,
+        )
+        self._policy(env)
+        self.subscriptions = [
+            sns.Subscription(self, subscription_id(protocol, endpoint), topic=self.topic, protocol=_PROTOCOLS[protocol], endpoint=endpoint)
+            for protocol, endpoint in spec.alerts.subscriptions()
+        ]
+
+    def _own_key(self, env: str) -> kms.IKey:
+        """The alerts topic's own key (construct id ``Key``, kept so that LAB and QA's key is never replaced)."""
+        key = kms.Key(
             self,
             "Key",
             alias=f"alias/{naming.alerts_topic(env)}",
@@ -43,15 +62,10 @@ class Alerts(Construct):
             removal_policy=RemovalPolicy.DESTROY,
             pending_window=Duration.days(7),
         )
-        self.key.grant(iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL), "kms:Decrypt", "kms:GenerateDataKey*")
-        self.topic = sns.Topic(
-            self,
-            "Topic",
-            topic_name=naming.alerts_topic(env),
-            display_name=f"RentalIQ {env.upper()} alerts",
-            master_key=self.key,
-            enforce_ssl=True,
-        )
+        key.grant(iam.ServicePrincipal(CLOUDWATCH_PRINCIPAL), "kms:Decrypt", "kms:GenerateDataKey*")
+        return key
+
+    def _policy(self, env: str) -> None:
         stack = self.topic.stack
         alarms = f"arn:{stack.partition}:cloudwatch:{stack.region}:{stack.account}:alarm:{naming.stack_name(env)}-*"
         self.topic.add_to_resource_policy(
@@ -66,7 +80,3 @@ class Alerts(Construct):
                 },
             )
         )
-        self.subscriptions = [
-            sns.Subscription(self, subscription_id(protocol, endpoint), topic=self.topic, protocol=_PROTOCOLS[protocol], endpoint=endpoint)
-            for protocol, endpoint in spec.alerts.subscriptions()
-        ]

@@ -8,6 +8,7 @@ from typing import cast
 from aws_cdk import Duration, RemovalPolicy, Tags
 from aws_cdk import aws_ec2 as ec2
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_rds as rds
 from constructs import Construct
 
@@ -36,7 +37,7 @@ def _insights_retention(days: int) -> rds.PerformanceInsightRetention:
 
 
 class Database(Construct):
-    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, network: Network) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, network: Network, key: kms.IKey | None = None) -> None:
         super().__init__(scope, id)
         env, db = spec.name.value, spec.database
         engine = rds.DatabaseInstanceEngine.postgres(version=rds.PostgresEngineVersion.of(db.engine_version, "15"))
@@ -48,6 +49,7 @@ class Database(Construct):
             username=db.master_username,
             dbname=db.database_name,
             exclude_characters=PASSWORD_EXCLUDED_CHARACTERS,
+            encryption_key=key,
         )
         self.credentials.apply_removal_policy(secret_removal_policy())
 
@@ -86,6 +88,9 @@ class Database(Construct):
             max_allocated_storage=db.max_allocated_storage_gib,
             storage_type=rds.StorageType(db.storage_type.upper()),
             storage_encrypted=True,
+            # None: RDS's AWS-managed key (aws/rds). A different key replaces the instance: deploy refuses that on a
+            # live environment (rentaliq.spec.deployed).
+            storage_encryption_key=key,
             ca_certificate=rds.CaCertificate.of(RDS_CA_IDENTIFIER),  # rds-ca-rsa2048-g1, explicitly: clients trust its bundle
             publicly_accessible=False,
             multi_az=db.multi_az,
@@ -108,9 +113,9 @@ class Database(Construct):
         cfn.apply_immediately = db.apply_immediately
         if db.final_snapshot:
             cfn.add_metadata("rentaliq:final-snapshot", naming.final_snapshot(env))
-        for key, value in BACKUP_TAG.items():
-            Tags.of(self.instance).add(key, value)
-        self._acknowledge(spec)
+        for tag, value in BACKUP_TAG.items():
+            Tags.of(self.instance).add(tag, value)
+        self._acknowledge(spec, customer_managed_key=key is not None)
 
     def _monitoring_role(self) -> iam.Role:
         role = iam.Role(
@@ -128,7 +133,7 @@ class Database(Construct):
         )
         return role
 
-    def _acknowledge(self, spec: EnvironmentSpec) -> None:
+    def _acknowledge(self, spec: EnvironmentSpec, *, customer_managed_key: bool) -> None:
         db = spec.database
         ack = partial(acknowledge, self.instance)
         ack(id="AwsSolutions-RDS11", reason="Spec: PostgreSQL listens on the standard port 5432; access is limited by security groups.")
@@ -149,4 +154,4 @@ class Database(Construct):
                     reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.",
                 )
         no_rotation = "Spec: no rotation_days in this environment (rentaliq rotate rotates on demand); the SDK re-reads rotated credentials."
-        acknowledge_secret(self.credentials, None if spec.secrets.rotation_days else no_rotation)  # infra/rotation.py schedules it
+        acknowledge_secret(self.credentials, customer_managed_key, None if spec.secrets.rotation_days else no_rotation)  # infra/rotation.py schedules it

@@ -1,9 +1,10 @@
 """Interface VPC endpoints (``network.secrets_manager_endpoint``): Secrets Manager reached without the internet.
 
 With ``nat = "none"`` the app subnets have no route out, so a service reading its secrets needs the endpoint;
-with a NAT it keeps secret reads off the NAT (the spec's Phase 2 "private access"). Private DNS is on, so the
-SDK's usual ``secretsmanager.{region}.amazonaws.com`` resolves to the endpoint and no code changes. Its own
-security group ``rentaliq-{env}-endpoints-sg`` admits HTTPS from the app security group only.
+with a NAT it keeps secret reads off the NAT (the spec's Phase 2 "private access"). Private DNS follows
+``network.secrets_manager_private_dns`` (default on: the SDK's usual ``secretsmanager.{region}.amazonaws.com``
+resolves to the endpoint and no code changes; off: clients must name the endpoint's DNS). Its own security
+group ``rentaliq-{env}-endpoints-sg`` admits HTTPS from the app security group only.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ class SecretsManagerEndpoint(Construct):
             vpc=vpc,
             service=ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
             subnets=subnets,
-            private_dns_enabled=True,
+            private_dns_enabled=spec.network.secrets_manager_private_dns,
             security_groups=[self.security_group],
             open=False,
         )

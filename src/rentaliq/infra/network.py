@@ -15,6 +15,7 @@ endpoint (:mod:`rentaliq.infra.endpoints`).
 from __future__ import annotations
 
 from aws_cdk import aws_ec2 as ec2
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
@@ -32,9 +33,10 @@ POSTGRES_PORT_DESCRIPTION = "PostgreSQL"
 class Network(Construct):
     """Either a new VPC built to the spec or the existing one the spec names; the rest of the stack can't tell."""
 
-    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, key: kms.IKey | None = None) -> None:
         super().__init__(scope, id)
         net = spec.network
+        self.key = key  # the environment's key for the flow-log group; None: CloudWatch Logs' own encryption
         self.vpc: ec2.IVpc  # created here, or an existing one imported by id
         self.nat_instances: list[ec2.Instance] = []  # nat = "instance": in zone order, for their health alarms
         if net.existing is None:
@@ -84,7 +86,7 @@ class Network(Construct):
         )
         if nat is not None:
             self.nat_instances = nat_instances.harden(vpc, nat, spec)
-        log_group = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, removal_policy=removal_policy(spec))
+        log_group = logs.LogGroup(self, "FlowLogs", retention=logs.RetentionDays.THREE_MONTHS, encryption_key=self.key, removal_policy=removal_policy(spec))
         vpc.add_flow_log("FlowLog", destination=ec2.FlowLogDestination.to_cloud_watch_logs(log_group))
         acknowledge(
             vpc,
@@ -99,11 +101,12 @@ class Network(Construct):
             id="HIPAA.Security-IAMNoInlinePolicy",
             reason="CDK's flow-log role carries the one inline policy that lets VPC Flow Logs write its log group.",
         )
-        acknowledge(
-            log_group,
-            id="HIPAA.Security-CloudWatchLogGroupEncrypted",
-            reason="Flow logs hold no customer data; CloudWatch Logs encrypts at rest with its own keys (spec: AWS-managed keys).",
-        )
+        if self.key is None:
+            acknowledge(
+                log_group,
+                id="HIPAA.Security-CloudWatchLogGroupEncrypted",
+                reason="Flow logs hold no customer data; CloudWatch Logs encrypts at rest with its own keys (spec: AWS-managed keys).",
+            )
         return vpc
 
     def _security_groups(self, spec: EnvironmentSpec) -> tuple[ec2.SecurityGroup, ec2.SecurityGroup]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Aws, CfnParameter, Fn, SecretValue, Stack
+from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
@@ -16,8 +17,9 @@ from rentaliq.infra.retention import secret_removal_policy
 
 
 class Secrets(Construct):
-    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, database: Database, files_bucket: s3.Bucket) -> None:
+    def __init__(self, scope: Construct, id: str, *, spec: EnvironmentSpec, database: Database, files_bucket: s3.Bucket, key: kms.IKey | None = None) -> None:
         super().__init__(scope, id)
+        self.key = key  # the environment's key; None: Secrets Manager's AWS-managed aws/secretsmanager
         env, db = spec.name.value, spec.database
         instance = database.instance
         password = database.credentials.secret_value_from_json("password").unsafe_unwrap()
@@ -57,8 +59,11 @@ class Secrets(Construct):
             description=f"RentalIQ {spec.name.value} {logical_name}",
             secret_object_value={key: SecretValue.unsafe_plain_text(value) for key, value in zip(SECRET_KEYS[logical_name], values, strict=True)},
             removal_policy=secret_removal_policy(),
+            encryption_key=self.key,
         )
-        acknowledge_secret(secret, f"{logical_name} is derived from other resources or generated once; it changes when they do, not on a schedule.")
+        acknowledge_secret(
+            secret, self.key is not None, f"{logical_name} is derived from other resources or generated once; it changes when they do, not on a schedule."
+        )
         return secret
 
     def all(self) -> dict[str, secretsmanager.ISecret]:

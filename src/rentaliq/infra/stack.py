@@ -13,6 +13,7 @@ from rentaliq.infra.audit import Audit
 from rentaliq.infra.budget import Budget
 from rentaliq.infra.dashboard import Dashboard
 from rentaliq.infra.database import Database
+from rentaliq.infra.keys import EnvironmentKey
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
@@ -38,19 +39,25 @@ class RentalIQStack(Stack):
         for key, value in spec.resource_tags().items():
             Tags.of(self).add(key, value)
 
-        self.network = Network(self, "Network", spec=spec)
-        self.storage = Storage(self, "Storage", spec=spec)
-        self.database = Database(self, "Database", spec=spec, network=self.network)
-        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket)
+        # [encryption] customer_managed_key: the environment's key, given to everything it encrypts; None keeps AWS-managed keys.
+        self.encryption = EnvironmentKey(self, "EnvironmentKey", spec=spec) if spec.encryption.customer_managed_key else None
+        env_key = self.encryption.key if self.encryption else None
+        self.network = Network(self, "Network", spec=spec, key=env_key)
+        self.storage = Storage(self, "Storage", spec=spec, key=env_key)
+        self.database = Database(self, "Database", spec=spec, network=self.network, key=env_key)
+        self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=env_key)
         self.rotation = add_rotation(self.database, spec=spec, database=self.database, network=self.network)
         self.access = Access(self, "Access", spec=spec)
-        self.alerts = Alerts(self, "Alerts", spec=spec)
+        self.alerts = Alerts(self, "Alerts", spec=spec, key=self.encryption.policy_key if self.encryption else None)
         self.monitoring = Monitoring(
             self, "Monitoring", spec=spec, instance=self.database.instance, files_bucket=self.storage.files_bucket, topic=self.alerts.topic
         )
         nat_alarms = NatHealthAlarms(self, "NatHealth", spec=spec, instances=self.network.nat_instances, topic=self.alerts.topic).alarms
         self.dashboard = Dashboard(self, "Dashboard", spec=spec, alarms=self.monitoring.alarms + nat_alarms)
         self.budget = Budget(self, "Budget", spec=spec, alerts=self.alerts) if spec.cost.budget else None
+        if self.budget is not None and self.encryption is not None:
+            # Budgets checks it may encrypt when the budget is created: the key (and its BudgetsUseKey statement) first.
+            self.budget.budget.node.add_dependency(self.encryption.cfn_key)
         self.schedule = OffHoursSchedule(self, "Schedule", spec=spec, instance=self.database.instance) if spec.schedule.enabled else None
         audit = spec.audit
         self.audit = Audit(self, "Audit", spec=spec, access_logs=self.storage.access_logs_bucket) if audit.cloudtrail or audit.config else None

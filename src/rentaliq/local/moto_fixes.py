@@ -12,7 +12,7 @@ from moto.rds import models as rds_models
 from moto.rds import utils as rds_utils
 from moto.s3 import models as s3_models
 
-from rentaliq.local import rds_rules
+from rentaliq.local import kms_fixes, rds_rules
 
 
 def install() -> None:
@@ -53,6 +53,7 @@ def install() -> None:
     rds_rules.install()
     install_intelligent_tiering()
     install_dashboard_tags()
+    kms_fixes.install()
 
 
 AWS_MANAGED_POLICIES = ("AmazonRDSEnhancedMonitoringRole",)

@@ -12,6 +12,7 @@ and both pass the same strict validation, all problems reported at once.
 """
 
 from rentaliq.spec.deployed import DeployedValues, Finding, compare_with_deployed
+from rentaliq.spec.encryption import EncryptionSpec
 from rentaliq.spec.errors import SpecError
 from rentaliq.spec.loader import build_spec, check_env_name, config_dir, load_overrides, load_spec, load_specs
 from rentaliq.spec.models import (
@@ -45,6 +46,7 @@ __all__ = [
     "CostSpec",
     "DatabaseSpec",
     "DeployedValues",
+    "EncryptionSpec",
     "EnvName",
     "EnvironmentSpec",
     "ExistingNetwork",

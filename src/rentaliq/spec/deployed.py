@@ -27,6 +27,12 @@ class DeployedValues:
     """``MaxAllocatedStorage``, GiB; absent from the API answer when storage autoscaling is off."""
     backup_retention_days: int | None = None
     """``BackupRetentionPeriod``, days."""
+    storage_key_customer_managed: bool | None = None
+    """Whether the instance's ``KmsKeyId`` is a customer-managed key (the environment's, or after a restore from a
+    snapshot the retained key it was made under) rather than RDS's AWS-managed ``aws/rds``. Resolving it needs
+    KMS, so the deploy side sets it."""
+    storage_key_id: str | None = None
+    """The instance's ``KmsKeyId``, for the message."""
 
     @classmethod
     def from_db_instance(cls, instance: Mapping[str, Any]) -> DeployedValues:
@@ -64,6 +70,8 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
     - ``severity == "error"``: AWS would refuse the update, so stop before the change set and print the
       finding: allocated storage below the deployed ``AllocatedStorage`` (RDS never shrinks storage, and
       storage autoscaling may have grown it beyond the spec's value), or a maximum storage below it.
+      Also: ``encryption.customer_managed_key`` that does not match the deployed storage key (RDS cannot change
+      the key of an instance; CloudFormation would replace it with a new, empty database).
     - ``severity == "warning"``: AWS accepts it but something is lost; print it and go on (or ask): a lower
       storage-autoscaling ceiling, or a shorter backup retention (older automated backups are deleted).
     - Each finding is one line naming the environment, the field, both values and the way out; it never
@@ -113,4 +121,20 @@ def compare_with_deployed(spec: EnvironmentSpec, deployed: DeployedValues) -> li
         "warning",
         f": automated backups older than {db.backup_retention_days} days will be deleted",
     )
+    _storage_key(spec, deployed, found)
     return found
+
+
+def _storage_key(spec: EnvironmentSpec, deployed: DeployedValues, found: list[Finding]) -> None:
+    """A storage key change replaces the instance (``KmsKeyId`` is create-only): refuse it on a live database."""
+    live, wanted = deployed.storage_key_customer_managed, spec.encryption.customer_managed_key
+    if live is None or live == wanted:
+        return
+    env = spec.name.value
+    now = f"a customer-managed key ({deployed.storage_key_id})" if live else f"the AWS-managed key ({deployed.storage_key_id or 'aws/rds'})"
+    message = (
+        f"{env}: encryption.customer_managed_key={str(wanted).lower()} but the deployed database is encrypted with {now}; "
+        "RDS cannot change an instance's key, so the deploy would replace it with a new, empty database: "
+        f"set encryption.customer_managed_key={str(live).lower()}, or move the data through a snapshot copied under the new key"
+    )
+    found.append(Finding(message, "error", "encryption.customer_managed_key"))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rentaliq import naming
 from rentaliq.spec.audit import AuditSpec
+from rentaliq.spec.encryption import EncryptionSpec
 
 
 class EnvName(StrEnum):
@@ -215,6 +216,10 @@ class NetworkSpec(BaseModel):
     """A Secrets Manager interface endpoint in the app subnets (private DNS on; its security group admits HTTPS
     from the app security group only): the spec's Phase 2 "private access", about $7.30 a month per zone.
     Default: false."""
+    secrets_manager_private_dns: bool = True
+    """Private DNS on the Secrets Manager endpoint (PrivateDnsEnabled): the usual ``secretsmanager.{region}.amazonaws.com``
+    resolves to it, so no client changes; off, clients must use the endpoint's own DNS name. Only with
+    ``secrets_manager_endpoint``. Default: true."""
     existing: ExistingNetwork | None = None
     """Use this existing VPC instead of creating one. Default: unset (the stack creates the VPC)."""
 
@@ -430,6 +435,9 @@ class EnvironmentSpec(BaseModel):
     """The network. Required."""
     monitoring: MonitoringSpec
     """The alarms. Required."""
+    encryption: EncryptionSpec = EncryptionSpec()
+    """Encryption at rest: AWS-managed keys or the environment's own KMS key. Default: AWS-managed keys (PROD's
+    built-in spec turns the customer-managed key on)."""
     alerts: AlertsSpec = AlertsSpec()
     """Who the alarms notify. Default: no subscriptions (the topic exists; subscribe later in the spec)."""
     tags: TagsSpec = TagsSpec()

@@ -119,6 +119,8 @@ class LogGroup(Named):
         kwargs: dict[str, Any] = {"logGroupName": name}
         if props.get("Tags"):
             kwargs["tags"] = {t["Key"]: t["Value"] for t in props["Tags"]}
+        if props.get("KmsKeyId"):
+            kwargs["kmsKeyId"] = props["KmsKeyId"]
         logs.create_log_group(**kwargs)
         if props.get("RetentionInDays"):
             logs.put_retention_policy(logGroupName=name, retentionInDays=int(props["RetentionInDays"]))
@@ -128,6 +130,11 @@ class LogGroup(Named):
         if old.get("LogGroupName") != new.get("LogGroupName"):
             return super().update(physical_id, old, new, ctx)
         logs = ctx.client("logs")
+        if new.get("KmsKeyId") != old.get("KmsKeyId"):  # in place on AWS: AssociateKmsKey / DisassociateKmsKey
+            if new.get("KmsKeyId"):
+                logs.associate_kms_key(logGroupName=physical_id, kmsKeyId=new["KmsKeyId"])
+            else:
+                logs.disassociate_kms_key(logGroupName=physical_id)
         if new.get("RetentionInDays"):
             logs.put_retention_policy(logGroupName=physical_id, retentionInDays=int(new["RetentionInDays"]))
         else:

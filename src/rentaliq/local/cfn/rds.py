@@ -123,6 +123,7 @@ _CREATE_ONLY: dict[str, Callable[[Any], Any]] = {
     "DBName": str,
     "DBSubnetGroupName": str,
     "StorageEncrypted": as_bool,
+    "KmsKeyId": str,  # create-only: a different key replaces the instance, as on AWS
     "Port": as_int,
     "EnableCloudwatchLogsExports": list,
 }

@@ -78,6 +78,9 @@ class Secret(Named):
             sm.put_secret_value(SecretId=physical_id, SecretString=new["SecretString"])
         if new.get("Description") != old.get("Description"):
             sm.update_secret(SecretId=physical_id, Description=new.get("Description", ""))
+        if new.get("KmsKeyId") != old.get("KmsKeyId"):
+            # As UpdateSecret does on AWS: new versions use the key; without one, the AWS-managed aws/secretsmanager.
+            sm.update_secret(SecretId=physical_id, KmsKeyId=new.get("KmsKeyId") or "alias/aws/secretsmanager")
         if removed := removed_tag_keys(old, new):
             sm.untag_resource(SecretId=physical_id, TagKeys=removed)
         if new.get("Tags"):

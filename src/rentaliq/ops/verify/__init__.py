@@ -17,8 +17,8 @@ Statuses:
   (contract.LOCAL_UNIMPLEMENTED_OPERATIONS); the detail names it. Never a pass, and never anything else.
 
 Modules: ``reader`` (every API call), ``documents`` (policies, rules, tags), ``checks`` (results), and one
-module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``, ``audit``), each given the
-live state it needs read once, as a frozen dataclass. Secret values never appear in a check: checks that
+module per area (``stack``, ``rds``, ``s3``, ``secrets``, ``iam``, ``ec2``, ``cloudwatch``, ``alerts``, ``budget``, ``schedule``,
+``audit``, ``keys``), each given the live state it needs read once, as a frozen dataclass. Secret values never appear in a check: checks that
 compare them say ``matches`` or ``differs``. This package prints nothing.
 """
 
@@ -30,7 +30,7 @@ from types import MappingProxyType
 from rentaliq.contract import LOCAL_UNIMPLEMENTED_OPERATIONS
 from rentaliq.deploy.target import Target
 from rentaliq.environments import EnvironmentSpec
-from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, nat, rds, s3, schedule, secrets, stack
+from rentaliq.ops.verify import alerts, budget, cloudwatch, ec2, iam, keys, nat, rds, s3, schedule, secrets, stack
 from rentaliq.ops.verify import audit as audit_trail
 from rentaliq.ops.verify.checks import (
     ALERTS,
@@ -42,6 +42,7 @@ from rentaliq.ops.verify.checks import (
     EC2,
     FAIL,
     IAM,
+    KMS,
     NOT_CHECKABLE,
     PASS,
     RDS,
@@ -97,6 +98,8 @@ def verify(target: Target, spec: EnvironmentSpec, *, unimplemented: Collection[s
         schedule.check(audit)
     with section(AUDIT, "audit trail"):
         audit_trail.check(audit)
+    with section(KMS, "kms"):
+        keys.check(audit)
     if outputs is not None:
         with section(STACK, "check_outputs"):
             stack.check_outputs(audit, outputs, stack.Resources(instance, network, secret_arns, policy_arn, topic_arn))

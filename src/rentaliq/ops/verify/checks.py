@@ -22,7 +22,8 @@ STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS = "Stack", "RDS", "S3", "S
 BUDGET = "Budget"
 SCHEDULER = "Scheduler"
 AUDIT = "Audit"
-AREAS = (STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS, BUDGET, SCHEDULER, AUDIT)
+KMS = "KMS"
+AREAS = (STACK, RDS, S3, SECRETS, IAM, EC2, CLOUDWATCH, ALERTS, BUDGET, SCHEDULER, AUDIT, KMS)
 
 # Tags a stack of ours sets; a resource carrying one of these that the spec doesn't expect fails its tag check.
 TAG_KEYS_WE_MANAGE = ("Project", "Environment", "ManagedBy", "Owner", "Application", "Critical", "CostCenter", "Backup")

@@ -142,7 +142,7 @@ def check_endpoint(audit: Audit, vpc_id: str, app_sg_id: str | None) -> None:
         return
     endpoint = live[0]
     add(EC2, f"{check} type", "Interface", endpoint.get("VpcEndpointType"))
-    add(EC2, f"{check} private DNS", True, endpoint.get("PrivateDnsEnabled"))
+    add(EC2, f"{check} private DNS", net.secrets_manager_private_dns, endpoint.get("PrivateDnsEnabled"), detail="network.secrets_manager_private_dns")
     sg_name = naming.endpoints_security_group(env)
     ids = [g["GroupId"] for g in endpoint.get("Groups", [])]
     groups = audit.read.paginate(EC2, f"{check} security group", [sg_name], "ec2", "describe_security_groups", "SecurityGroups", GroupIds=ids) if ids else []

@@ -14,6 +14,7 @@ from rentaliq.ops.verify.documents import as_list, principals, statements
 from rentaliq.ops.verify.reader import Audit
 
 SSE_S3 = "AES256"  # ARCHITECTURE.md: SSE-S3 on every bucket
+SSE_KMS = "aws:kms"  # [encryption] customer_managed_key: the files bucket
 LOG_DELIVERY_PRINCIPAL = "logging.s3.amazonaws.com"
 PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
 
@@ -21,7 +22,9 @@ PUBLIC_ACCESS_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy
 def check(audit: Audit) -> None:
     storage, read, add = audit.spec.storage, audit.read, audit.record.add
     bucket = naming.files_bucket(audit.env)
-    if not _bucket_common(audit, bucket, {**audit.spec.resource_tags(), **BACKUP_TAG}):
+    # The files bucket is SSE-KMS under the environment's key when the spec turns it on (the KMS area checks the key).
+    sse = SSE_KMS if audit.spec.encryption.customer_managed_key else SSE_S3
+    if not _bucket_common(audit, bucket, {**audit.spec.resource_tags(), **BACKUP_TAG}, sse):
         return  # no such bucket of ours: nothing more to read
     with read.section(S3, "versioning"):
         status = read.call(S3, f"{bucket} versioning", "Enabled", "s3", "get_bucket_versioning", Bucket=bucket).get("Status")
@@ -63,7 +66,7 @@ def _request_metrics(audit: Audit, bucket: str) -> None:
             audit.record.add(S3, f"{name} filter", "whole bucket", config.get("Filter") or "whole bucket")
 
 
-def _bucket_common(audit: Audit, bucket: str, tags: dict[str, str]) -> bool:
+def _bucket_common(audit: Audit, bucket: str, tags: dict[str, str], sse: str = SSE_S3) -> bool:
     """The checks every bucket of ours gets; False if the bucket is not there."""
     read, add = audit.read, audit.record.add
     # Owned by this account: among ListBuckets' names (a HeadBucket also answers for another account's bucket).
@@ -74,12 +77,12 @@ def _bucket_common(audit: Audit, bucket: str, tags: dict[str, str]) -> bool:
         location = read.call(S3, f"{bucket} region", audit.spec.region, "s3", "get_bucket_location", Bucket=bucket).get("LocationConstraint")
         add(S3, f"{bucket} region", audit.spec.region, location or "us-east-1")  # S3 reports us-east-1 as no constraint
     with read.section(S3, "encryption"):
-        rules = read.call(S3, f"{bucket} default encryption", SSE_S3, "s3", "get_bucket_encryption", Bucket=bucket)
+        rules = read.call(S3, f"{bucket} default encryption", sse, "s3", "get_bucket_encryption", Bucket=bucket)
         algorithms = sorted(
             {r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules.get("ServerSideEncryptionConfiguration", {}).get("Rules", [])}
             - {None}
         )
-        add(S3, f"{bucket} default encryption", SSE_S3, ", ".join(algorithms) or None)
+        add(S3, f"{bucket} default encryption", sse, ", ".join(algorithms) or None)
     with read.section(S3, "public access block"):
         block = read.call(S3, f"{bucket} public access block", "all four on", "s3", "get_public_access_block", Bucket=bucket)
         config = block.get("PublicAccessBlockConfiguration", {})
