@@ -236,8 +236,16 @@ def test_a_bucket_that_answers_but_is_not_ours_fails_exists(deployed, cloud):
     exists = find(checks, "S3", f"{bucket} exists")
     assert (exists.status, exists.actual) == (FAIL, None)
     assert [c.name for c in checks if c.area == "S3"] == [f"{bucket} exists"]  # nothing read from a bucket not ours
-    # Only what LAB's spec says must not exist (its 5xx alarm) is truly absent in the other account too.
-    assert [c.name for c in checks if c.status == "pass"] == ["rentaliq-lab-files-5xx-errors absent", "rentaliq-lab-nat-*-health alarms absent"]
+    # Only what LAB's spec says must not exist (its 5xx alarm, NAT alarms, audit trail, environment key) is truly
+    # absent in the other account too.
+    assert [c.name for c in checks if c.status == "pass"] == [
+        "rentaliq-lab-files-5xx-errors absent",
+        "rentaliq-lab-nat-*-health alarms absent",
+        "trail",  # the Audit area's checks that LAB (audit off) has no trail, recorder or rules
+        "config recorder",
+        "config rules",
+        "alias/rentaliq-lab absent",  # no environment key in LAB
+    ]
 
 
 def test_an_environment_that_is_not_there_fails_without_crashing(deployed, cloud):

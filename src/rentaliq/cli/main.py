@@ -17,6 +17,7 @@ from rentaliq.cli import (
     infra_cmds,
     monitoring_cmds,
     recovery_cmds,
+    rotate_cmds,
     smoke_cmds,
     verify_cmds,
     wake_cmds,
@@ -44,6 +45,7 @@ alerts_cmds.register(app)
 cost_cmds.register(app)
 compliance_cmds.register(app)
 wake_cmds.register(app)
+rotate_cmds.register(app)
 app.add_typer(local_app, name="local")
 
 

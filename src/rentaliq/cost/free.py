@@ -30,4 +30,6 @@ FREE_TYPES: dict[str, str] = {
     "AWS::SNS::TopicPolicy": "free",
     "AWS::SNS::Subscription": "billed on its topic, per notification delivered",
     "AWS::SecretsManager::SecretTargetAttachment": "free (the secret is billed)",
+    "AWS::SecretsManager::RotationSchedule": "the hosted rotation Lambda runs seconds per rotation_days: inside Lambda's free tier",
+    "AWS::SecretsManager::ResourcePolicy": "free",
 }

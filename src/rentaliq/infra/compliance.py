@@ -69,8 +69,9 @@ def acknowledge(construct: IConstruct, *, id: str, reason: str) -> None:
     skip_in_checkov(construct, id, reason)
 
 
-def acknowledge_secret(secret: IConstruct, customer_managed_key: bool, rotation_reason: str) -> None:
-    """The findings every RentalIQ secret shares: the spec's AWS-managed key, and no scheduled rotation."""
+def acknowledge_secret(secret: IConstruct, customer_managed_key: bool, rotation_reason: str | None) -> None:
+    """The findings every RentalIQ secret shares: the spec's AWS-managed key, and no scheduled rotation (unless
+    ``rotation_reason`` is None: the secret has a rotation schedule, there is nothing to acknowledge)."""
     if not customer_managed_key:  # [encryption] customer_managed_key off: the environment's key is not there to use
         acknowledge(
             secret,
@@ -78,4 +79,5 @@ def acknowledge_secret(secret: IConstruct, customer_managed_key: bool, rotation_
             reason="Spec: Secrets Manager encrypts with AWS-managed keys when encryption.customer_managed_key is off (LAB, QA).",
         )
     for rule in ("AwsSolutions-SMG4", "HIPAA.Security-SecretsManagerRotationEnabled"):
-        acknowledge(secret, id=rule, reason=rotation_reason)
+        if rotation_reason is not None:
+            acknowledge(secret, id=rule, reason=rotation_reason)

@@ -153,6 +153,5 @@ class Database(Construct):
                     id=f"HIPAA.Security-RDSLoggingEnabled[LogExport::{export}]",
                     reason=f"Spec: CloudWatch log exports are off in {spec.name.value.upper()}, for cost.",
                 )
-        acknowledge_secret(
-            self.credentials, customer_managed_key, "Rotation needs a Lambda in the VPC; the runtime SDK re-reads rotated credentials when it meets them."
-        )
+        no_rotation = "Spec: no rotation_days in this environment (rentaliq rotate rotates on demand); the SDK re-reads rotated credentials."
+        acknowledge_secret(self.credentials, customer_managed_key, None if spec.secrets.rotation_days else no_rotation)  # infra/rotation.py schedules it

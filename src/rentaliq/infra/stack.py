@@ -18,6 +18,7 @@ from rentaliq.infra.keys import EnvironmentKey
 from rentaliq.infra.monitoring import Monitoring
 from rentaliq.infra.nat_instances import NatHealthAlarms
 from rentaliq.infra.network import Network
+from rentaliq.infra.rotation import add_rotation
 from rentaliq.infra.schedule import OffHoursSchedule
 from rentaliq.infra.secrets import Secrets
 from rentaliq.infra.storage import Storage
@@ -46,6 +47,7 @@ class RentalIQStack(Stack):
         self.storage = Storage(self, "Storage", spec=spec, key=env_key)
         self.database = Database(self, "Database", spec=spec, network=self.network, key=env_key)
         self.secrets = Secrets(self, "Secrets", spec=spec, database=self.database, files_bucket=self.storage.files_bucket, key=env_key)
+        self.rotation = add_rotation(self.database, spec=spec, database=self.database, network=self.network)
         self.access = Access(self, "Access", spec=spec)
         self.app_role = AppRole(self, "AppRole", spec=spec, read_secrets_policy=self.access.read_secrets_policy, key=env_key)
         require_encrypted_puts(self.storage.files_bucket)

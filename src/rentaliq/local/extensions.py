@@ -9,7 +9,8 @@
 - ``alarms``: CloudWatch alarm evaluation, history and actions;
 - ``sns_delivery``: SNS confirmation handshake, signed HTTP(S) delivery, captured email;
 - ``scheduler``: EventBridge Scheduler schedules executed at their times, RDS's 7-day rule, fire-now control calls;
-- ``cloudtrail_events``: every management API call recorded as a CloudTrail event, for LookupEvents.
+- ``cloudtrail_events``: every management API call recorded as a CloudTrail event, for LookupEvents;
+- ``secrets_rotation``: RotateSecret (on demand and on schedule) really rotates a PostgreSQL credentials secret.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     os.environ["RENTALIQ_LOCAL_ENDPOINT"] = endpoint
     if _installed:
         return
-    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_ca, rds_postgres, s3_policy, scheduler, sns_delivery
+    from rentaliq.local import alarms, budgets_fixes, metrics, moto_fixes, rds_ca, rds_postgres, s3_policy, scheduler, secrets_rotation, sns_delivery
     from rentaliq.local.cfn import engine
 
     engine.install()
@@ -41,6 +42,7 @@ def install(state_dir: Path, endpoint: str) -> None:
     alarms.install()
     sns_delivery.install(Path(state_dir))
     scheduler.install()  # after rds_postgres: its RDS hooks wrap the server's
+    secrets_rotation.install()
     from rentaliq.local import cloudtrail_events
 
     cloudtrail_events.install(Path(state_dir))  # the local CloudTrail event history (lookup-events)
@@ -51,7 +53,7 @@ def install(state_dir: Path, endpoint: str) -> None:
 def after_restore() -> None:
     """Fail the stack operations a crash interrupted; start the restored DB instances' servers, then the metrics
     collector, the alarm evaluator and the scheduler."""
-    from rentaliq.local import alarms, metrics, rds_postgres, scheduler
+    from rentaliq.local import alarms, metrics, rds_postgres, scheduler, secrets_rotation
     from rentaliq.local.cfn import engine
 
     engine.fail_interrupted_stacks()
@@ -59,15 +61,17 @@ def after_restore() -> None:
     metrics.start()
     alarms.start()
     scheduler.start()
+    secrets_rotation.after_restore()  # after rds_postgres: resumed rotations need the servers
 
 
 def before_stop() -> None:
     """Stop the collector, the evaluator, the scheduler and SNS delivery, then the PostgreSQL servers (the final
     snapshot is taken)."""
-    from rentaliq.local import alarms, metrics, rds_postgres, scheduler, sns_delivery
+    from rentaliq.local import alarms, metrics, rds_postgres, scheduler, secrets_rotation, sns_delivery
 
     metrics.stop()  # first: a pass must not measure servers being stopped
     alarms.stop()
+    secrets_rotation.stop()
     scheduler.stop()
     sns_delivery.stop()
     rds_postgres.stop_all()

@@ -4,8 +4,11 @@ Four failure modes shape this module:
 
 * **Password rotation.**  Connections authenticated before a rotation keep working; new ones
   fail with the cached password.  Every connection (pooled or not) is opened through
-  ``Database._open``, which on an authentication failure refreshes the secret once (one request
-  for a whole burst of failures, see ``Secrets.refresh(stale=)``) and retries once.
+  ``Database._open``, which on an authentication failure refreshes the secret (one request
+  for a whole burst of failures, see ``Secrets.refresh(stale=)``) and retries once.  When the
+  refreshed secret still holds the rejected password and DescribeSecret shows a rotation between
+  setSecret and finishSecret, the secret is re-read every 0.1 s for up to ``_ROTATION_WINDOW_S``;
+  without a rotation in progress the secret itself is wrong and the error is raised at once.
 * **Restart or failover.**  Every session dies.  ``run()`` retries idempotent work on
   connection loss with bounded, jittered exponential backoff; the first loss also purges the
   pool's idle connections (``pool.check()``) so retries do not walk through dead connections one
@@ -67,6 +70,10 @@ _CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})
 _AUTH_MESSAGES = ("password authentication failed", "pam authentication failed")
 _CREDENTIAL_OPTIONS = frozenset({"host", "hostaddr", "port", "user", "password", "dbname", "sslmode", "sslrootcert"})
 _PURGE_INTERVAL_S = 0.5
+# A single-user rotation's window between setSecret (new password on the server) and finishSecret (new AWSCURRENT):
+# milliseconds on the local cloud, seconds for AWS's rotation Lambda. An auth failure re-reads the secret this long.
+_ROTATION_WINDOW_S = 10.0
+_ROTATION_POLL_S = 0.1
 
 
 # --------------------------------------------------------------------------- pure helpers
@@ -108,6 +115,10 @@ def database_url(creds: Credentials, *, sslmode: str = "verify-full", **params: 
     query = urlencode({"sslmode": sslmode, **params}, quote_via=quote, safe="")
     user, password, dbname = (quote(part, safe="") for part in (creds.username, creds.password, creds.dbname))
     return f"postgresql://{user}:{password}@{host}:{creds.port}/{dbname}?{query}"
+
+
+def _same_credentials(fresh: SecretValue, stale: SecretValue) -> bool:
+    return fresh is stale or (fresh.get("password") == stale.get("password") and fresh.get("username") == stale.get("username"))
 
 
 def is_auth_failure(exc: BaseException) -> bool:
@@ -320,8 +331,8 @@ class Database:
         if conn is not None:
             return conn
         fresh = self.secrets.refresh(DB_CREDENTIALS, stale=secret)
-        if fresh is secret or (fresh.get("password") == secret.get("password") and fresh.get("username") == secret.get("username")):
-            raise auth_error  # the secret itself is wrong: retrying the same password cannot help
+        if _same_credentials(fresh, secret):
+            fresh = self._await_rotation(fresh, auth_error)
         logger.warning(
             "database %s rejected the cached credentials (secret %s version %s); retrying once with version %s",
             secret.get("dbInstanceIdentifier") or secret.get("host"),
@@ -333,6 +344,23 @@ class Database:
         if conn is not None:
             return conn
         raise auth_error
+
+    def _await_rotation(self, fresh: SecretValue, auth_error: Exception) -> SecretValue:
+        """The refreshed secret still holds the rejected password. A single-user rotation sets the new password
+        (setSecret) a moment before it becomes AWSCURRENT (finishSecret): while DescribeSecret shows that window
+        (AWSPENDING apart from AWSCURRENT), or an AWSCURRENT newer than what was read, re-read the secret, for up
+        to ``_ROTATION_WINDOW_S``. Otherwise the secret itself is wrong: fail now, with no further read."""
+        deadline = time.monotonic() + _ROTATION_WINDOW_S
+        while True:
+            state = self.secrets.rotation_state(DB_CREDENTIALS)
+            if state is None or (state[0] == fresh.version_id and not state[1]) or time.monotonic() >= deadline:
+                raise auth_error
+            if state[0] == fresh.version_id:
+                time.sleep(_ROTATION_POLL_S)
+            newer = self.secrets.refresh(DB_CREDENTIALS, stale=fresh)
+            if not _same_credentials(newer, fresh):
+                return newer
+            fresh = newer
 
     def _try_connect(self, connect: Callable[..., psycopg.Connection], secret: SecretValue, extra: dict[str, Any]) -> tuple[psycopg.Connection | None, Any]:
         kwargs = {**connection_kwargs(secret.view(Credentials), self.config), **extra}

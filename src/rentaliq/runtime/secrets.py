@@ -105,6 +105,17 @@ class Secrets:
         """
         return self._load(name, force=True, stale=stale)
 
+    def rotation_state(self, name: str) -> tuple[str | None, bool] | None:
+        """(the AWSCURRENT version id, whether a rotation is in progress: an AWSPENDING version apart from it), from
+        DescribeSecret (no value is read); None when it cannot be asked. Lets a rejected password tell a rotation
+        between its setSecret and finishSecret steps from a wrong secret."""
+        try:
+            stages: dict[str, list[str]] = self.client.describe_secret(SecretId=self.secret_id(name)).get("VersionIdsToStages") or {}
+        except Exception:  # noqa: BLE001 - only a hint: the caller then treats the secret as wrong
+            return None
+        current = next((v for v, labels in stages.items() if "AWSCURRENT" in labels), None)
+        return current, any("AWSPENDING" in labels and "AWSCURRENT" not in labels for labels in stages.values())
+
     def refresh_all(self) -> None:
         """Re-read every secret currently cached (e.g. on a rotation notification)."""
         for name in list(self._entries):

@@ -166,6 +166,10 @@ class SecretsSpec(BaseModel):
     recovery_window_days: int
     """Days a deleted secret stays recoverable: 0 (deleted at once) or 7 to 30 (RecoveryWindowInDays on
     delete). Required."""
+    rotation_days: int | None = Field(default=None, ge=1, le=1000)
+    """Days between automatic rotations of ``rentaliq/{env}/db/credentials`` (the hosted single-user PostgreSQL
+    rotation, RotationRules.AutomaticallyAfterDays), 1 to 1000 as Secrets Manager allows; unset: no scheduled
+    rotation (``rentaliq rotate`` still rotates on demand). Default: unset (PROD sets 30)."""
 
 
 class ExistingNetwork(BaseModel):

@@ -24,12 +24,13 @@ from moto.core.common_models import CloudFormationModel
 
 from rentaliq.local.cfn import audit, budgets, ec2, ec2_instances, iam, monitoring, notifications, rds, s3, scheduler, secretsmanager
 from rentaliq.local.cfn.base import Context, Provider, is_not_found
+from rentaliq.local.secrets_rotation import cfn as secrets_rotation
 
 log = logging.getLogger(__name__)
 
 REGISTRY: dict[str, Provider] = {
     cls.type_name: cls()
-    for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications, budgets, scheduler, audit)
+    for module in (ec2, ec2_instances, s3, secretsmanager, rds, iam, monitoring, notifications, budgets, scheduler, audit, secrets_rotation)
     for cls in module.PROVIDERS
 }
 SUPPORTED_TYPES = tuple(sorted(REGISTRY))

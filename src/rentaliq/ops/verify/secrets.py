@@ -50,6 +50,8 @@ def check(audit: Audit, instance: Instance | None) -> Mapping[str, str]:
     with read.section(SECRETS, "credentials"):
         if creds is not None:
             _credentials(audit, creds, instance, cut or naming.db_instance_id(audit.env))
+    with read.section(SECRETS, "rotation"):
+        _rotation(audit, naming.secret_path(audit.env, "db/credentials"))
     with read.section(SECRETS, "connection string"):
         if conn is not None:
             _connection_string(audit, conn, creds, instance)
@@ -61,6 +63,23 @@ def check(audit: Audit, instance: Instance | None) -> Mapping[str, str]:
         if "s3/config" in values:
             _s3_config(audit, values["s3/config"])
     return MappingProxyType({logical: secret.arn for logical, secret in found.items() if secret.arn})
+
+
+def _rotation(audit: Audit, path: str) -> None:
+    """Rotation as the spec says (``secrets.rotation_days``: enabled, every N days), and no rotation left incomplete
+    (an AWSPENDING version apart from AWSCURRENT: a failed or interrupted rotation Secrets Manager keeps retrying)."""
+    days, add = audit.spec.secrets.rotation_days, audit.record.add
+    desc = audit.read.call(SECRETS, f"{path} rotation enabled", days is not None, "secretsmanager", "describe_secret", SecretId=path)
+    add(SECRETS, f"{path} rotation enabled", days is not None, bool(desc.get("RotationEnabled")), detail="spec secrets.rotation_days")
+    if days is not None:
+        rules = desc.get("RotationRules") or {}
+        every = rules.get("AutomaticallyAfterDays")
+        if every is None and (expression := str(rules.get("ScheduleExpression", ""))).startswith("rate("):
+            every = int(expression.removeprefix("rate(").split()[0])
+        add(SECRETS, f"{path} rotation every (days)", days, every)
+    stages = desc.get("VersionIdsToStages") or {}
+    stuck = next((v for v, s in stages.items() if "AWSPENDING" in s and "AWSCURRENT" not in s), None)
+    add(SECRETS, f"{path} rotation complete", "complete", f"incomplete: AWSPENDING on version {stuck}" if stuck else "complete")
 
 
 def _cutover(audit: Audit, cut: str) -> Instance:
