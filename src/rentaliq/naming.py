@@ -154,11 +154,6 @@ def endpoints_security_group(env: str) -> str:
     return resource_name(env, "endpoints", "sg")
 
 
-def app_role(env: str) -> str:
-    """The role the environment's applications run as (ECS tasks, Lambda functions, EC2 instances)."""
-    return resource_name(env, "app-role")
-
-
 def app_instance_profile(env: str) -> str:
     """EC2 can only take a role through an instance profile; one per app role, same environment."""
     return resource_name(env, "app", "instance-profile")
@@ -214,5 +209,6 @@ def env_key_alias(env: str) -> str:
 
 
 def app_role(env: str) -> str:
-    """The application role (issue 12 section 1); the key policy names it, the access construct creates it."""
+    """The role the environment's applications run as (ECS tasks, Lambda, EC2; issue 12 section 1): infra/app_role.py
+    creates it, the environment key's policy names it."""
     return resource_name(env, "app", "role")
