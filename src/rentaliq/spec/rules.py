@@ -294,10 +294,13 @@ def _prod_runs_around_the_clock(spec: EnvironmentSpec) -> Iterator[Problem]:
         yield "schedule.enabled", True, "false in prod: a stopped production database is an outage (set allow_unsafe_prod = true to override deliberately)"
 
 
-@rule("schedule.enabled", "schedule.stop_at", "schedule.start_at", "schedule.days", "schedule.timezone", "database.backup_window")
+@rule("name", "allow_unsafe_prod", "schedule.enabled", "schedule.stop_at", "schedule.start_at", "schedule.days", "schedule.timezone", "database.backup_window")
 def _backups_while_running(spec: EnvironmentSpec) -> Iterator[Problem]:
     """RDS takes no automated backup of a stopped instance: a backup window inside the off-hours would mean none ever."""
     from rentaliq.spec.backup_hours import backup_window_problem
+
+    if spec.is_prod and not spec.allow_unsafe_prod:
+        return  # PROD's schedule itself is refused: one problem, not two
 
     backup = windows.daily_minutes(spec.database.backup_window)
     if not spec.schedule.enabled or backup is None or windows.span(*backup, windows.DAY) < 30 or not _is_time_zone(spec.schedule.timezone):

@@ -70,6 +70,9 @@ def _rotation(audit: Audit, path: str) -> None:
     (an AWSPENDING version apart from AWSCURRENT: a failed or interrupted rotation Secrets Manager keeps retrying)."""
     days, add = audit.spec.secrets.rotation_days, audit.record.add
     desc = audit.read.call(SECRETS, f"{path} rotation enabled", days is not None, "secretsmanager", "describe_secret", SecretId=path)
+    if "ARN" not in desc:  # an answer that parsed to nothing (a proxy's HTML page): no rotation state can be read
+        add(SECRETS, f"{path} rotation enabled", days is not None, None, ok=False, detail="DescribeSecret answered without the secret")
+        return
     add(SECRETS, f"{path} rotation enabled", days is not None, bool(desc.get("RotationEnabled")), detail="spec secrets.rotation_days")
     if days is not None:
         rules = desc.get("RotationRules") or {}
