@@ -61,6 +61,17 @@ SECRET_KEYS: dict[str, tuple[str, ...]] = {
     "api/keys": tuple(API_KEY_PARAMETERS),
     "s3/config": ("bucket_name", "bucket_arn", "region"),
 }
+# s3/config carries the environment's customer-managed key (when [encryption] turns it on), so services encrypt
+# their uploads with it without configuration of their own: an explicit AES256 would override the bucket's default.
+S3_CONFIG_KMS_KEY = "kms_key_arn"
+
+
+def secret_keys(logical_name: str, *, customer_managed_key: bool) -> tuple[str, ...]:
+    """The keys a deployed secret holds: SECRET_KEYS, plus s3/config's key ARN where the environment has its key."""
+    extra = (S3_CONFIG_KMS_KEY,) if logical_name == "s3/config" and customer_managed_key else ()
+    return (*SECRET_KEYS[logical_name], *extra)
+
+
 # The keys whose values are secret: never printed, only compared.
 SECRET_VALUE_KEYS: dict[str, tuple[str, ...]] = {
     "db/credentials": ("password",),

@@ -63,8 +63,10 @@ def test_each_resource_reports_the_key_as_aws_does(key, target):
 
 
 def test_an_object_uploaded_by_the_runtime_sdk_is_stored_under_the_key(key, target):
-    config = RuntimeConfig(env="prod", sse="aws:kms", sse_kms_key_id="alias/rentaliq-prod")
+    # No encryption settings: the SDK takes the environment's key from rentaliq/prod/s3/config.
+    config = RuntimeConfig(env="prod")
     secrets = Secrets(config, client=target.client("secretsmanager"))
+    assert secrets.s3_config().kms_key_arn == key["Arn"]
     name, body = f"kms-test/{uuid.uuid4().hex}.txt", b"lease agreement, page 1\n" * 100
     s3 = target.client("s3")
     with Files(secrets, client=s3) as files:

@@ -9,7 +9,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from constructs import Construct
 
 from rentaliq import naming
-from rentaliq.contract import API_KEY_PARAMETERS, SECRET_KEYS, SSLMODE
+from rentaliq.contract import API_KEY_PARAMETERS, SSLMODE, secret_keys
 from rentaliq.environments import EnvironmentSpec
 from rentaliq.infra.compliance import acknowledge_secret
 from rentaliq.infra.database import Database
@@ -47,17 +47,20 @@ class Secrets(Construct):
             "S3ConfigSecret",
             spec,
             "s3/config",
-            (files_bucket.bucket_name, files_bucket.bucket_arn, Aws.REGION),
+            (files_bucket.bucket_name, files_bucket.bucket_arn, Aws.REGION, *((self.key.key_arn,) if self.key is not None else ())),
         )
 
     def _secret(self, id: str, spec: EnvironmentSpec, logical_name: str, values: tuple[str, ...]) -> secretsmanager.Secret:
-        """The secret's JSON object: contract.SECRET_KEYS[logical_name], in order, holding ``values``."""
+        """The secret's JSON object: contract.secret_keys(logical_name), in order, holding ``values``."""
         secret = secretsmanager.Secret(
             self,
             id,
             secret_name=naming.secret_path(spec.name.value, logical_name),
             description=f"RentalIQ {spec.name.value} {logical_name}",
-            secret_object_value={key: SecretValue.unsafe_plain_text(value) for key, value in zip(SECRET_KEYS[logical_name], values, strict=True)},
+            secret_object_value={
+                key: SecretValue.unsafe_plain_text(value)
+                for key, value in zip(secret_keys(logical_name, customer_managed_key=self.key is not None), values, strict=True)
+            },
             removal_policy=secret_removal_policy(),
             encryption_key=self.key,
         )

@@ -66,8 +66,9 @@ class RuntimeConfig:
     """Tries (not retries) for idempotent database work after connection loss; bounded on purpose."""
     retry_base_delay_s: float = 0.05
     retry_max_delay_s: float = 2.0
-    sse: str = "AES256"
-    """Server-side encryption requested on every put: AES256 (SSE-S3) or aws:kms."""
+    sse: str | None = None
+    """Server-side encryption requested on every put: AES256 (SSE-S3) or aws:kms; None (the default) is the
+    environment's choice: aws:kms with the customer-managed key ``s3/config`` names, else AES256."""
     sse_kms_key_id: str | None = None
     multipart_threshold: int = 16 * MiB
     multipart_chunksize: int = 16 * MiB
@@ -164,9 +165,9 @@ def _config_problems(c: RuntimeConfig) -> list[str]:
     number("retry_attempts", minimum=1, integer=True)
     if not isinstance(c.application_name, str) or len(c.application_name.encode()) > 63:
         bad("application_name", "a string of at most 63 bytes")
-    if c.sse not in _SSE:
+    if c.sse is not None and c.sse not in _SSE:
         bad("sse", " or ".join(_SSE))
-    if c.sse_kms_key_id is not None and c.sse != "aws:kms":
+    if c.sse_kms_key_id is not None and c.sse not in ("aws:kms", None):
         bad("sse_kms_key_id", "None unless sse='aws:kms'")
     number("multipart_threshold", minimum=5 * MiB, integer=True)
     number("multipart_chunksize", minimum=5 * MiB, integer=True)

@@ -170,9 +170,13 @@ class Files:
         self.close()
 
     def _sse_args(self) -> dict[str, str]:
-        args = {"ServerSideEncryption": self.config.sse}
-        if self.config.sse_kms_key_id:
-            args["SSEKMSKeyId"] = self.config.sse_kms_key_id
+        """What every put asks for: the configured encryption, or the environment's (its key, from s3/config)."""
+        environment_key = self.s3_config.kms_key_arn if self.config.sse in (None, "aws:kms") and not self.config.sse_kms_key_id else None
+        sse = self.config.sse or ("aws:kms" if environment_key or self.config.sse_kms_key_id else "AES256")
+        args = {"ServerSideEncryption": sse}
+        key = self.config.sse_kms_key_id or (environment_key if sse == "aws:kms" else None)
+        if key:
+            args["SSEKMSKeyId"] = key
         return args
 
     # ------------------------------------------------------------------ upload

@@ -144,11 +144,13 @@ class S3Config:
     bucket_name: str
     bucket_arn: str
     region: str
+    kms_key_arn: str | None = None  # the environment's customer-managed key, where it has one: uploads use it
 
     @classmethod
     def from_secret(cls, secret: SecretValue) -> S3Config:
         _require(secret, {"bucket_name": str, "bucket_arn": str, "region": str})
-        return cls(secret["bucket_name"], secret["bucket_arn"], secret["region"])
+        key = secret.get("kms_key_arn")
+        return cls(secret["bucket_name"], secret["bucket_arn"], secret["region"], key if isinstance(key, str) and key else None)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from rentaliq import naming
-from rentaliq.contract import CUTOVER_TAG, SECRET_KEYS, SSLMODE
+from rentaliq.contract import CUTOVER_TAG, S3_CONFIG_KMS_KEY, SECRET_KEYS, SSLMODE, secret_keys
 from rentaliq.ops.verify.checks import SECRETS
 from rentaliq.ops.verify.rds import ENGINE, Instance
 from rentaliq.ops.verify.reader import Audit, Recorded
@@ -115,7 +115,7 @@ def _read(audit: Audit, logical: str) -> Secret:
         detail=f"scheduled for deletion on {deleted}" if deleted else "",
     )
     audit.record.tags(SECRETS, path, audit.spec.resource_tags(), desc.get("Tags"))
-    keys = sorted(SECRET_KEYS[logical])
+    keys = sorted(secret_keys(logical, customer_managed_key=audit.spec.encryption.customer_managed_key))
     try:
         raw = read.call(SECRETS, f"{path} keys", keys, "secretsmanager", "get_secret_value", SecretId=path).get("SecretString")
     except Recorded:
@@ -187,3 +187,6 @@ def _s3_config(audit: Audit, config: Secret) -> None:
     add(SECRETS, f"{path} bucket_name", bucket, value.get("bucket_name"))
     add(SECRETS, f"{path} bucket_arn", f"arn:{audit.partition}:s3:::{bucket}", value.get("bucket_arn"))
     add(SECRETS, f"{path} region", audit.spec.region, value.get("region"))
+    if audit.spec.encryption.customer_managed_key:  # the key services encrypt uploads with: the environment's
+        key_arn = str(value.get(S3_CONFIG_KMS_KEY) or "")
+        add(SECRETS, f"{path} {S3_CONFIG_KMS_KEY}", f"the key of alias/{audit.env}", key_arn or None, ok=key_arn.startswith(f"arn:{audit.partition}:kms:"))
