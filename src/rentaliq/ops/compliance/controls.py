@@ -280,8 +280,10 @@ GAPS = (
         "secret-rotation",
         (HIPAA, PCI_DSS),
         "Secrets are not rotated on a schedule (PCI DSS 8.2.4 asks for 90 days at most).",
-        "managed rotation of rentaliq/{env}/db/credentials (PROD every 30 days; issue 12 section 5); the other secrets are derived or generated once",
+        "secrets.rotation_days: managed rotation of rentaliq/{env}/db/credentials (PROD every 30 days); the other secrets are "
+        "derived from it or generated once, and change when their sources do",
         ("HIPAA.Security-SecretsManagerRotationEnabled", "AwsSolutions-SMG4"),
+        lambda spec: spec.secrets.rotation_days is None,
     ),
     Gap(
         "cross-region-copies",
