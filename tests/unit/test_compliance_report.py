@@ -65,7 +65,17 @@ def _verify_names() -> dict[str, list[re.Pattern[str]]]:
     return found
 
 
-VERIFY_MODULES = {"RDS": "rds", "S3": "s3", "Secrets": "secrets", "IAM": "iam", "EC2": "ec2", "Alerts": "alerts", "CloudWatch": "cloudwatch"}
+VERIFY_MODULES = {
+    "RDS": "rds",
+    "S3": "s3",
+    "Secrets": "secrets",
+    "IAM": "iam",
+    "EC2": "ec2",
+    "Alerts": "alerts",
+    "CloudWatch": "cloudwatch",
+    "KMS": "keys",
+    "Audit": "audit",
+}
 
 
 @pytest.mark.parametrize("env", ENVS)
@@ -153,3 +163,13 @@ def test_the_cli_prints_every_framework_and_its_gaps_with_the_configuration_that
     for words in ("SOC 2", "PCI DSS", "GDPR", "rentaliq-prod-files access logging target", "needs:", "Business Associate Addendum"):
         assert words in text
     assert one_line_error(rentaliq(env, "compliance", "staging", cwd=tmp_path), alone=True) == "error: unknown environment 'staging'; allowed: lab, qa, prod"
+
+
+def test_prod_lists_its_key_trail_and_rotation_as_controls_and_lab_as_gaps_once():
+    def keys(env: str, part: str) -> list[str]:
+        hipaa = next(f for f in compliance_report(load_spec(env)).to_dict()["frameworks"] if f["name"] == "HIPAA")
+        return [item["key"] for item in hipaa[part]]
+
+    for key, gap in (("customer-managed-key", "customer-managed-keys"), ("audit-trail", "audit-trail"), ("secret-rotation", "secret-rotation")):
+        assert key in keys("prod", "controls") and gap not in keys("prod", "gaps")
+        assert key not in keys("lab", "controls") and keys("lab", "gaps").count(gap) == 1  # the gap once, not also as "off"

@@ -54,6 +54,7 @@ class Control:
     required: Callable[[EnvironmentSpec], bool] = lambda spec: True
     off_because: str = ""  # why the spec turns it off in some environments
     setting: str = ""  # the spec setting that turns it on
+    covered_by_gap: str = ""  # where off, the Gap (by key) that already says so: the report lists it once, as that gap
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,43 @@ CONTROLS = (
         ("Alerts/Topic", "Monitoring"),
         ("AwsSolutions-SNS3", "HIPAA.Security-SNSEncryptedKMS", "PCI.DSS.321-SNSEncryptedKMS", "NIST.800.53.R5-SNSEncryptedKMS"),
         _v("Alerts", "{alerts_topic} policy denies non-TLS publish", "{alerts_topic} encrypted with a customer-managed key"),
+    ),
+)
+
+# Controls the spec turns on per environment (PROD by default); where off, the gap of the same subject speaks for them.
+CONTROLS = (
+    *CONTROLS,
+    Control(
+        "customer-managed-key",
+        "The environment's own KMS key (rotation on, a key policy limited to its services and app role) encrypts the "
+        "database, the files (SSE-KMS with bucket keys; the runtime SDK uploads with it), the secrets, the alerts topic and the flow logs",
+        ALL,
+        ("EnvironmentKey", "Storage/FilesBucket"),
+        ("HIPAA.Security-S3DefaultEncryptionKMS", "HIPAA.Security-SecretsManagerUsingKMSKey", "HIPAA.Security-CloudWatchLogGroupEncrypted"),
+        _v("KMS", "{env_key} rotation", "{env_key} policy principals", "{files_bucket} default key"),
+        lambda spec: spec.encryption.customer_managed_key,
+        covered_by_gap="customer-managed-keys",
+    ),
+    Control(
+        "audit-trail",
+        "A multi-region CloudTrail trail with log file validation, KMS-encrypted into its own bucket, and an AWS Config "
+        "recorder with managed rules for these controls",
+        (SOC2, HIPAA, PCI_DSS),
+        ("Audit",),
+        (),
+        _v("Audit", "{trail} multi-region", "{trail} log file validation", "{trail} logging", "config rules"),
+        lambda spec: spec.audit.cloudtrail and spec.audit.config,
+        covered_by_gap="audit-trail",
+    ),
+    Control(
+        "secret-rotation",
+        "The database credentials rotate on the spec's schedule (Secrets Manager's managed rotation; the local cloud changes the real password)",
+        (HIPAA, PCI_DSS),
+        ("Database/CredentialsSecret",),
+        ("HIPAA.Security-SecretsManagerRotationEnabled", "AwsSolutions-SMG4"),
+        _v("Secrets", "{credentials} rotation enabled", "{credentials} rotation complete"),
+        lambda spec: spec.secrets.rotation_days is not None,
+        covered_by_gap="secret-rotation",
     ),
 )
 

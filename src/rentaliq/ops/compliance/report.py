@@ -26,6 +26,8 @@ def verify_names(env: str) -> dict[str, str]:
         "credentials": naming.secret_path(env, "db/credentials"),
         "connection_string": naming.secret_path(env, "db/connection-string"),
         "api_keys": naming.secret_path(env, "api/keys"),
+        "env_key": naming.env_key_alias(env),
+        "trail": naming.trail(env),
     }
 
 
@@ -94,7 +96,7 @@ def compliance_report(spec: EnvironmentSpec) -> ComplianceReport:
             FrameworkReport(
                 framework,
                 tuple(c for c in wanted if c.required(spec)),
-                tuple(c for c in wanted if not c.required(spec)),
+                tuple(c for c in wanted if not c.required(spec) and not c.covered_by_gap),
                 tuple(g for g in GAPS if framework.name in g.frameworks and g.open(spec)),
             )
         )
