@@ -79,7 +79,7 @@ def _v(area: str, *names: str) -> tuple[VerifyCheck, ...]:
     return tuple(VerifyCheck(area, name) for name in names)
 
 
-CONTROLS = (
+CONTROLS: tuple[Control, ...] = (
     Control(
         "encryption-at-rest-rds",
         "Database storage encrypted (AES-256)",
