@@ -34,7 +34,8 @@ def test_smoke_runs_every_step_and_leaks_nothing(deployed, target, cloud_env, en
     assert [s["name"] for s in report["steps"]] == EXPECTED_STEPS[env]
     assert all(s["ok"] and s["milliseconds"] > 0 for s in report["steps"])
     assert "TLSv1" in report["steps"][1]["detail"]
-    assert "SSE AES256" in report["steps"][3]["detail"]
+    # PROD's upload is under its customer-managed key (s3/config names it); LAB and QA keep SSE-S3.
+    assert ("SSE aws:kms" if env == "prod" else "SSE AES256") in report["steps"][3]["detail"]
     for value in secret_values(target, env):
         assert value not in result.stdout and value not in result.stderr
 
